@@ -1,0 +1,125 @@
+"""The ``fireline`` command: run, demo, broker, simulate, playbooks validate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.settings import Settings, load_settings
+from fireline import __version__
+from fireline.errors import FirelineError, PlaybookValidationError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; FirelineErrors become a message on stderr and exit code 2."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return int(args.handler(args, settings) or 0)
+    except FirelineError as exc:
+        print(f"fireline: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fireline", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fireline {__version__}")
+    parser.add_argument("--config", type=Path, help="YAML settings file (also FIRELINE_CONFIG)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a worker (Faust) with its HTTP server")
+    run.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    run.set_defaults(handler=_run)
+
+    demo = sub.add_parser("demo", help="embedded broker + worker + traffic with a latency spike")
+    demo.add_argument("--spike-at", type=float, default=30.0, help="seconds until the spike (30)")
+    demo.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"
+    )
+    demo.set_defaults(handler=_demo)
+
+    broker = sub.add_parser("broker", help="run the embedded broker and create the topics")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--host", default="127.0.0.1")
+    broker.set_defaults(handler=_broker)
+
+    simulate = sub.add_parser("simulate", help="send demo traffic to the configured broker")
+    simulate.add_argument("--rate", type=float, default=300.0, help="predictions per second")
+    simulate.add_argument("--spike-at", type=float, default=30.0, help="seconds until the spike")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds")
+    simulate.set_defaults(handler=_simulate)
+
+    playbooks = sub.add_parser("playbooks", help="playbook tools")
+    playbooks_sub = playbooks.add_subparsers(required=True, metavar="TOOL")
+    validate = playbooks_sub.add_parser("validate", help="check a playbook directory")
+    validate.add_argument("directory", type=Path)
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.worker import run_worker
+
+    run_worker(settings, args.loglevel)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.demo import run_demo
+
+    return run_demo(settings, args.spike_at, args.duration)
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.broker import EmbeddedBroker, create_topics, run_forever
+
+    broker = EmbeddedBroker(args.port, args.host).start()
+    created = asyncio.run(
+        create_topics(broker.bootstrap_servers, settings.topics.all(), settings.partitions)
+    )
+    print(
+        f"embedded broker on {broker.bootstrap_servers}; created topics: {', '.join(created) or 'none'}"
+    )
+    print(f"use FIRELINE_BROKER_URL={broker.url}; Ctrl-C to stop", flush=True)
+    run_forever(broker)
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.simulator import TrafficProfile, TrafficSimulator
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        profile = TrafficProfile(predictions_per_s=args.rate, spike_at_s=args.spike_at)
+        simulator = TrafficSimulator(settings.bootstrap_servers, settings.topics, profile)
+        return await simulator.run(stop, args.duration)
+
+    sent = asyncio.run(go())
+    print(f"sent {sent} events")
+    return 0
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from playbooks.actions import default_registry
+    from playbooks.loader import load_directory
+
+    try:
+        playbooks = load_directory(args.directory, default_registry())
+    except PlaybookValidationError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{len(playbooks)} playbook(s) valid: {', '.join(p.name for p in playbooks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The worker's HTTP server: /metrics, /healthz and /readyz (aiohttp)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the worker can do its job, and what is missing if not."""
+
+    checks: dict[str, bool] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        """All checks passed."""
+        return all(self.checks.values()) and not self.problems
+
+
+ReadinessProbe = Callable[[], Awaitable[Readiness]]
+
+
+def build_web_app(registry: CollectorRegistry, readiness: ReadinessProbe) -> web.Application:
+    """The aiohttp application with the three operational endpoints."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        report = await readiness()
+        body = {"ready": report.ready, "checks": report.checks, "problems": report.problems}
+        return web.json_response(body, status=200 if report.ready else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+class HttpServer:
+    """Runs the web app on host:port until stopped."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind and serve; ``port`` 0 picks a free port, readable afterwards."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0 and self._runner.addresses:
+            self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,69 @@
+"""The metric hot path: a validated micro-batch in, detections out. No Kafka here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from agents.events import MetricEvent
+from agents.incidents import Detection
+from agents.settings import Detection as DetectionSettings
+from detectors import LatencySpike
+from playbooks.incident import Signal
+
+LATENCY_SPIKE = "latency_spike"
+
+
+class MetricPipeline:
+    """Routes metric samples to one latency detector per series, batch by batch."""
+
+    def __init__(self, settings: DetectionSettings) -> None:
+        self.settings = settings
+        self._latency_names = frozenset(settings.metric_names)
+        self.detectors: dict[str, LatencySpike] = {}
+
+    def _detector(self, series: str) -> LatencySpike:
+        detector = self.detectors.get(series)
+        if detector is None:
+            s = self.settings
+            detector = LatencySpike(
+                window=s.window,
+                threshold=s.threshold,
+                min_ratio=s.min_ratio,
+                consecutive=s.consecutive,
+                warmup=s.warmup,
+            )
+            self.detectors[series] = detector
+        return detector
+
+    def process(self, events: Sequence[MetricEvent]) -> list[Detection]:
+        """Feed a batch (in arrival order) and return the alarms that rose or cleared."""
+        by_series: dict[str, list[MetricEvent]] = defaultdict(list)
+        for event in events:
+            if event.name in self._latency_names:
+                by_series[event.series_key()].append(event)
+        detections = []
+        for series, samples in by_series.items():
+            detector = self._detector(series)
+            was_alarmed = detector.alarm
+            detector.update(np.fromiter((e.value for e in samples), np.float64, len(samples)))
+            if detector.alarm == was_alarmed:
+                continue
+            last = samples[-1]
+            observed = detector.peak if detector.alarm else detector.last
+            signal = Signal(
+                detector=type(detector).__name__,
+                series=series,
+                observed=observed,
+                baseline=detector.baseline,
+                score=detector.score,
+                at=last.timestamp,
+            )
+            detections.append(
+                Detection(
+                    LATENCY_SPIKE, series, dict(last.labels), signal, cleared=not detector.alarm
+                )
+            )
+        return detections

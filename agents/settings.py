@@ -1,0 +1,216 @@
+"""The one settings class: environment (``FIRELINE_*``), an optional YAML file, defaults.
+
+Precedence, highest first: constructor arguments, environment variables, the YAML
+file named by ``FIRELINE_CONFIG`` (or ``fireline --config``), field defaults. Nested
+fields use ``__`` in the environment: ``FIRELINE_TOPICS__METRICS=prod.metrics``.
+Secrets (Slack token, API token) come from the environment or from files named by
+``*_file`` settings and are held as ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from fireline.errors import ConfigError
+
+CONFIG_FILE_ENV = "FIRELINE_CONFIG"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks" / "library"
+
+
+class Topics(BaseModel):
+    """Kafka topic names; the input topics are the public API."""
+
+    predictions: str = "fireline.predictions"
+    labels: str = "fireline.labels"
+    metrics: str = "fireline.metrics"
+    incidents: str = "fireline.incidents"
+    actions: str = "fireline.actions"
+    dead_letter: str = "fireline.dead-letter"
+
+    def all(self) -> list[str]:
+        """Every topic fireline reads or writes."""
+        return [getattr(self, name) for name in type(self).model_fields]
+
+    def inputs(self) -> list[str]:
+        """The topics producers write and fireline consumes."""
+        return [self.predictions, self.labels, self.metrics]
+
+
+class Detection(BaseModel):
+    """Parameters of the first latency-spike detector."""
+
+    metric_names: list[str] = Field(
+        default=["latency_ms", "latency_p99_ms", "http_request_duration_ms"],
+        description="Metric names treated as latencies.",
+    )
+    window: int = Field(default=120, ge=10, description="Points in the rolling baseline.")
+    threshold: float = Field(
+        default=6.0, gt=0, description="Robust z-score that counts as a spike."
+    )
+    min_ratio: float = Field(
+        default=1.5, ge=1, description="Observed/baseline ratio also required."
+    )
+    consecutive: int = Field(default=3, ge=1, description="Spiking points needed to alarm.")
+    warmup: int = Field(default=30, ge=5, description="Points seen before any alarm.")
+
+
+class WorkerTuning(BaseModel):
+    """Kafka consumer tuning of the Faust worker (see docs/performance.md)."""
+
+    session_timeout_s: float = Field(
+        default=10.0, gt=0, description="Group session timeout; Tansu joins a group in half of it."
+    )
+    heartbeat_interval_s: float = Field(
+        default=1.0, gt=0, description="Under a third of the session timeout."
+    )
+    rebalance_timeout_s: float = Field(default=10.0, gt=0)
+    max_poll_records: int = Field(default=10_000, ge=1, description="Records per fetch call.")
+    max_fetch_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Bytes per partition fetch."
+    )
+    commit_every: int = Field(default=100_000, ge=1, description="Commit after this many events...")
+    commit_interval_s: float = Field(
+        default=1.0, gt=0, description="...or this often, whichever is first."
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> WorkerTuning:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
+        return self
+
+
+class Settings(BaseSettings):
+    """All of fireline's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FIRELINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+    yaml_file: ClassVar[Path | None] = None
+
+    app_id: str = Field(default="fireline", pattern=r"^[A-Za-z0-9._-]+$")
+    broker_url: str = Field(
+        default="kafka://127.0.0.1:9092",
+        description="Kafka bootstrap servers as kafka://host:port[,host:port].",
+    )
+    topics: Topics = Topics()
+    partitions: int = Field(default=4, ge=1, le=1024, description="Partitions per created topic.")
+    replication_factor: int = Field(default=1, ge=1)
+    playbooks_dir: Path = SHIPPED_PLAYBOOKS
+    slack_token: SecretStr | None = None
+    slack_token_file: Path | None = None
+    slack_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://.+/$")
+    slack_channel: str = "#fireline-alerts"
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=6066, ge=0, le=65535)
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    max_event_bytes: int = Field(
+        default=65536, ge=256, description="Larger events are dead-lettered."
+    )
+    batch_size: int = Field(default=2000, ge=1, description="Max events per micro-batch.")
+    batch_window_ms: int = Field(default=50, ge=1, description="Max wait to fill a micro-batch.")
+    incident_cooldown_s: float = Field(
+        default=300.0, ge=0, description="A detection for an open incident within this is a repeat."
+    )
+    detection: Detection = Detection()
+    worker: WorkerTuning = WorkerTuning()
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        scheme, sep, hosts = value.partition("://")
+        if not sep or scheme != "kafka" or not hosts:
+            raise ValueError("expected kafka://host:port[,host:port]")
+        for host in hosts.split(","):
+            name, colon, port = host.rpartition(":")
+            if not colon or not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected kafka://host:port[,host:port], bad entry {host!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor, then environment, then the YAML file (if any)."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = cls.yaml_file or _env_config_file()
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker URL in the host:port[,host:port] form Kafka clients take."""
+        return self.broker_url.partition("://")[2]
+
+    def slack_secret(self) -> str | None:
+        """The Slack bot token from FIRELINE_SLACK_TOKEN or the file it names."""
+        return _secret(self.slack_token, self.slack_token_file, "slack_token_file")
+
+    def api_secret(self) -> str | None:
+        """The HTTP API bearer token from FIRELINE_API_TOKEN or the file it names."""
+        return _secret(self.api_token, self.api_token_file, "api_token_file")
+
+
+def _env_config_file() -> Path | None:
+    value = os.environ.get(CONFIG_FILE_ENV)
+    return Path(value) if value else None
+
+
+def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        return None
+    try:
+        return file.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"setting {name}: cannot read {file}: {exc.strerror}") from exc
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one readable ConfigError.
+
+    Each problem names the setting as its environment variable and the expected form.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(
+            f"config file {config_file} does not exist (from --config or {CONFIG_FILE_ENV})"
+        )
+    Settings.yaml_file = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    finally:
+        Settings.yaml_file = None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid fireline settings:"]
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        env_name = "FIRELINE_" + "__".join(path).upper()
+        received = error.get("input")
+        shown = "<hidden>" if "token" in env_name.lower() else repr(received)
+        lines.append(f"  {'.'.join(path)} ({env_name}): {error['msg']}; got {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""``fireline run``: a thin wrapper over the Faust worker, plus fireline's HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+import mode
+from prometheus_client import CollectorRegistry
+
+from agents.app import FaustPublisher, create_app, wire
+from agents.broker import create_topics, missing_topics
+from agents.http import HttpServer, Readiness, build_web_app
+from agents.metrics import Metrics
+from agents.runtime import Runtime
+from agents.settings import Settings
+from fireline.errors import ConfigError, PlaybookValidationError
+from playbooks.actions import default_registry
+from playbooks.actions.chat import make_chat_sink
+from playbooks.engine import PlaybookEngine
+from playbooks.registry import ActionContext
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK_POLL_S = 5.0
+TOPIC_CHECK_TTL_S = 5.0
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+
+
+class HttpService(mode.Service):
+    """Runs the HTTP server for the lifetime of the worker."""
+
+    def __init__(self, server: HttpServer, **kwargs: Any) -> None:
+        self.server = server
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        """Bind before the app joins its group, so /healthz answers during start-up."""
+        await self.server.start()
+        log.info(
+            "HTTP server on http://%s:%d (/metrics /healthz /readyz)",
+            self.server.host,
+            self.server.port,
+        )
+
+    async def on_stop(self) -> None:
+        """Stop serving."""
+        await self.server.stop()
+
+
+class ReadinessProbe:
+    """Ready when the group is joined, the topics exist and playbooks are loaded."""
+
+    def __init__(self, app: faust.App, settings: Settings, engine: PlaybookEngine) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.assigned = False
+        self._topics_checked_at = 0.0
+        self._missing: list[str] | None = None
+
+    async def __call__(self) -> Readiness:
+        """Run the checks (the topic check is cached for a few seconds)."""
+        problems: list[str] = []
+        missing = await self._missing_topics(problems)
+        if missing:
+            problems.append(f"missing topics: {', '.join(missing)}")
+        if not self.engine.loaded:
+            problems.append("no playbooks loaded")
+        checks = {
+            "broker": missing is not None,
+            "topics": missing == [],
+            "consumer_group": self.assigned and not self.app.rebalancing,
+            "playbooks": self.engine.loaded,
+        }
+        if not checks["consumer_group"]:
+            problems.append("consumer group not joined yet")
+        return Readiness(checks, problems)
+
+    async def _missing_topics(self, problems: list[str]) -> list[str] | None:
+        now = time.monotonic()
+        if self._missing is None or now - self._topics_checked_at > TOPIC_CHECK_TTL_S:
+            try:
+                self._missing = await missing_topics(
+                    self.settings.bootstrap_servers, self.settings.topics.all()
+                )
+            except Exception as exc:  # noqa: BLE001 - any failure means "not connected", reported below
+                self._missing = None
+                problems.append(f"broker {self.settings.bootstrap_servers} unreachable: {exc!r}")
+            self._topics_checked_at = now
+        return self._missing
+
+
+def build_worker(
+    settings: Settings, loop: asyncio.AbstractEventLoop, loglevel: str = "info"
+) -> faust.Worker:
+    """Everything ``fireline run`` starts, ready to execute."""
+    registry = CollectorRegistry()
+    metrics = Metrics.create(registry)
+    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url)
+    engine = PlaybookEngine(
+        default_registry(), ActionContext({"chat": chat, "default_channel": settings.slack_channel})
+    )
+    try:
+        engine.load(settings.playbooks_dir)
+    except PlaybookValidationError as exc:
+        raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
+    metrics.playbooks_loaded.set(len(engine.playbooks))
+
+    app = create_app(settings)
+    runtime = Runtime(settings, metrics, engine, FaustPublisher(app))
+    wire(app, runtime)
+    probe = ReadinessProbe(app, settings, engine)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(*_: Any, **__: Any) -> None:
+        probe.assigned = True
+
+    @app.timer(PLAYBOOK_POLL_S)
+    async def reload_playbooks() -> None:
+        if engine.reload_if_changed(settings.playbooks_dir):
+            metrics.playbooks_loaded.set(len(engine.playbooks))
+        elif engine.last_error is not None and engine.loaded:
+            metrics.playbook_reload_errors.inc()
+            engine.last_error = None  # count each rejected change once
+
+    server = HttpServer(build_web_app(registry, probe), settings.http_host, settings.http_port)
+    worker = faust.Worker(
+        app,
+        HttpService(server),
+        loop=loop,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,  # the console chat sink prints to stdout on purpose
+        logging_config={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": LOG_FORMAT}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+            # Faust logs every rebalance step at INFO; keep them for --loglevel debug.
+            "loggers": {
+                "faust": {"level": "WARNING" if loglevel.upper() == "INFO" else loglevel.upper()}
+            },
+        },
+    )
+    worker.spinner = None  # its cursor escapes garble logs and the demo output
+    return worker
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Create the topics, then run the worker until SIGTERM/SIGINT (commits on the way out)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(
+        create_topics(settings.bootstrap_servers, settings.topics.all(), settings.partitions)
+    )
+    build_worker(settings, loop, loglevel).execute_from_commandline()

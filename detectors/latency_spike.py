@@ -1,0 +1,157 @@
+"""LatencySpike: a robust median/MAD baseline with hysteresis for latency series."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from detectors.base import Detector, FloatArray
+from fireline.errors import DetectorError
+
+# 1.4826 * MAD estimates the standard deviation of normally distributed data.
+_MAD_TO_SIGMA = 1.4826
+
+
+class LatencySpike(Detector):
+    """Flags latency that jumps well above its recent robust baseline.
+
+    The baseline is the median of the last ``window`` normal points; the spread is
+    their MAD (floored at ``min_spread`` times the median, so a very steady series
+    does not alarm on noise). A point spikes when its robust z-score exceeds
+    ``threshold`` *and* it is at least ``min_ratio`` times the baseline. The alarm
+    rises after ``consecutive`` spiking points and clears after as many normal
+    ones. Spiking points never enter the baseline, so a long incident does not
+    teach the detector that slow is normal.
+
+    Args:
+        window: points in the rolling baseline.
+        threshold: robust z-score that counts as a spike.
+        min_ratio: observed/baseline ratio also required for a spike.
+        consecutive: spiking (or normal) points in a row to raise (or clear).
+        warmup: points learned before any alarm.
+        min_spread: floor of the spread, as a fraction of the baseline.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(7)
+        >>> normal = rng.normal(50, 3, 300)
+        >>> spike = rng.normal(400, 30, 20)
+        >>> detector = LatencySpike()
+        >>> for i, x in enumerate(np.concatenate([normal, spike])):
+        ...     if detector.update(x).alarm:
+        ...         print(f"alarm at {i}, baseline {detector.baseline:.0f} ms")
+        ...         break
+        alarm at 302, baseline 50 ms
+    """
+
+    def __init__(
+        self,
+        window: int = 120,
+        threshold: float = 6.0,
+        min_ratio: float = 1.5,
+        consecutive: int = 3,
+        warmup: int = 30,
+        min_spread: float = 0.05,
+    ) -> None:
+        super().__init__()
+        if window < 10:
+            raise DetectorError("window must be at least 10.")
+        if threshold <= 0:
+            raise DetectorError("threshold must be positive.")
+        if min_ratio < 1:
+            raise DetectorError("min_ratio must be at least 1.")
+        if consecutive < 1:
+            raise DetectorError("consecutive must be at least 1.")
+        if not 1 <= warmup <= window:
+            raise DetectorError("warmup must be between 1 and window.")
+        if min_spread < 0:
+            raise DetectorError("min_spread must not be negative.")
+        self.window = window
+        self.threshold = threshold
+        self.min_ratio = min_ratio
+        self.consecutive = consecutive
+        self.warmup = warmup
+        self.min_spread = min_spread
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the baseline and any alarm."""
+        self._alarm = False
+        self._score = 0.0
+        self._seen = 0
+        self._history: deque[float] = deque(maxlen=self.window)
+        self._run = 0  # spiking points in a row (or normal points in a row while alarmed)
+        self._last = float("nan")
+        self._peak = float("nan")
+        self._run_peak = float("nan")
+        self._baseline = float("nan")
+
+    def _update_batch(self, batch: FloatArray) -> None:
+        # The median/MAD are the costly part, so a chunk of points shares one
+        # baseline; chunks stay small next to the window so it stays current,
+        # and warm-up points are learned before anything is judged.
+        chunk = max(1, self.window // 8)
+        start = 0
+        while start < batch.size:
+            missing = self.warmup - len(self._history)
+            if missing > 0:
+                for value in batch[start : start + missing].tolist():
+                    self._step(value, 0.0, spikes=False)
+                start += missing
+                continue
+            self._judge(batch[start : start + chunk])
+            start += chunk
+
+    def _judge(self, values: FloatArray) -> None:
+        history = np.fromiter(self._history, dtype=np.float64, count=len(self._history))
+        median = float(np.median(history))
+        mad = float(np.median(np.abs(history - median))) * _MAD_TO_SIGMA
+        spread = max(mad, self.min_spread * abs(median), 1e-9)
+        z = (values - median) / spread
+        spiking = (z > self.threshold) & (values >= self.min_ratio * median)
+        self._baseline = median
+        for value, zi, spikes in zip(values.tolist(), z.tolist(), spiking.tolist(), strict=True):
+            self._step(value, zi, spikes)
+
+    def _step(self, value: float, z: float, spikes: bool) -> None:
+        self._last = value
+        self._score = z / (z + self.threshold) if z > 0 else 0.0
+        if not spikes:
+            self._history.append(value)
+        if spikes == self._alarm:
+            self._run = 0
+        else:
+            self._run += 1
+            self._run_peak = value if self._run == 1 else max(self._run_peak, value)
+            if self._run >= self.consecutive:
+                self._alarm = spikes
+                self._run = 0
+                self._peak = self._run_peak if spikes else float("nan")
+        if self._alarm:
+            self._peak = max(self._peak, value)
+
+    @property
+    def baseline(self) -> float:
+        """The current normal level (median of the baseline window); NaN in warm-up."""
+        return self._baseline
+
+    @property
+    def last(self) -> float:
+        """The latest finite value seen."""
+        return self._last
+
+    @property
+    def peak(self) -> float:
+        """The highest value of the current alarm; NaN when not alarmed."""
+        return self._peak
+
+    def _params(self) -> dict[str, object]:
+        return {
+            "window": self.window,
+            "threshold": self.threshold,
+            "min_ratio": self.min_ratio,
+            "consecutive": self.consecutive,
+            "warmup": self.warmup,
+            "min_spread": self.min_spread,
+        }

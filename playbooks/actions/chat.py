@@ -1,0 +1,63 @@
+"""Chat sinks: where Slack-style messages go (Slack's Web API, or the console)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol, TextIO
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from fireline.errors import ActionError
+
+
+class ChatSink(Protocol):
+    """Posts a message to a channel and returns a reference to it."""
+
+    async def post(self, channel: str, text: str) -> str:
+        """Post ``text`` to ``channel``; raise ActionError when it cannot."""
+        ...
+
+
+class SlackSink:
+    """Posts through slack-sdk's AsyncWebClient (``chat.postMessage``)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def post(self, channel: str, text: str) -> str:
+        """Post and return the message timestamp Slack assigned."""
+        try:
+            response = await self.client.chat_postMessage(channel=channel, text=text, mrkdwn=True)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error") if exc.response else "no_response"
+            raise ActionError(f"Slack rejected chat.postMessage to {channel}: {error}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise ActionError(f"Slack unreachable at {self.client.base_url}: {exc}") from exc
+        return str(response.get("ts", ""))
+
+
+class ConsoleSink:
+    """Prints the message instead, for running without a Slack token."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.sent = 0
+
+    async def post(self, channel: str, text: str) -> str:
+        """Print a framed message and return a console reference."""
+        out = self.stream or sys.stdout
+        rule = "─" * 72
+        print(f"\n{rule}\n[console chat → {channel}]\n{text}\n{rule}", file=out, flush=True)
+        self.sent += 1
+        return f"console-{self.sent}"
+
+
+def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) -> ChatSink:
+    """Slack when a token is configured, else the console."""
+    if not token:
+        return ConsoleSink()
+    return SlackSink(AsyncWebClient(token=token, base_url=base_url, timeout=int(timeout_s)))
+
+
+__all__ = ["ActionError", "ChatSink", "ConsoleSink", "SlackSink", "make_chat_sink"]

@@ -1,0 +1,120 @@
+"""Conformance checks run over every exported detector, plus LatencySpike specifics."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import detectors
+from detectors import Detector, LatencySpike
+from fireline.errors import DetectorError
+
+ALL = [getattr(detectors, name) for name in detectors.__all__ if name != "Detector"]
+
+
+def spike_stream(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(50, 3, 400), rng.normal(500, 20, 30), rng.normal(50, 3, 200)])
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+class TestConformance:
+    def test_is_a_detector_with_repr(self, cls):
+        detector = cls()
+        assert isinstance(detector, Detector)
+        assert repr(detector).startswith(f"{cls.__name__}(")
+
+    def test_pickle_round_trip_keeps_state(self, cls):
+        detector = cls().update(spike_stream()[:405])
+        clone = pickle.loads(pickle.dumps(detector))
+        rest = spike_stream()[405:]
+        for x in rest:
+            assert detector.update(x).alarm == clone.update(x).alarm
+            assert detector.score == clone.score
+
+    def test_no_alarm_on_constant_input(self, cls):
+        detector = cls()
+        for _ in range(1000):
+            assert not detector.update(42.0).alarm
+
+    def test_nan_and_inf_are_skipped(self, cls):
+        detector = cls().update([1.0, float("nan"), float("inf"), 2.0])
+        assert detector.seen == 2
+
+    def test_batch_and_single_updates_agree_on_alarm_state(self, cls):
+        stream = spike_stream()
+        one, batched = cls(), cls()
+        for x in stream[:400]:
+            one.update(x)
+        batched.update(stream[:400])
+        assert one.alarm == batched.alarm is False
+        for x in stream[400:410]:
+            one.update(x)
+        batched.update(stream[400:410])
+        assert one.alarm == batched.alarm is True
+
+    def test_reset_forgets_everything(self, cls):
+        detector = cls().update(spike_stream()[:410])
+        assert detector.alarm
+        detector.reset()
+        assert (detector.alarm, detector.score, detector.seen) == (False, 0.0, 0)
+        assert repr(detector) == repr(cls())
+
+    def test_deepcopy_is_independent(self, cls):
+        detector = cls().update(spike_stream()[:300])
+        clone = copy.deepcopy(detector)
+        clone.update(spike_stream()[400:410])
+        assert clone.alarm and not detector.alarm
+
+    def test_score_is_in_unit_interval(self, cls):
+        detector = cls()
+        for x in spike_stream():
+            assert 0.0 <= detector.update(x).score <= 1.0
+
+    def test_rejects_2d_input(self, cls):
+        with pytest.raises(
+            DetectorError, match=r"expected a value or a 1-D batch, got shape \(2, 2\)"
+        ):
+            cls().update(np.ones((2, 2)))
+
+
+def test_latency_spike__alarm_rises_and_clears_with_hysteresis():
+    detector = LatencySpike(consecutive=3)
+    states = [detector.update(x).alarm for x in spike_stream()]
+    rises = [i for i in range(1, len(states)) if states[i] and not states[i - 1]]
+    clears = [i for i in range(1, len(states)) if not states[i] and states[i - 1]]
+    assert rises == [402]
+    assert clears == [432]
+    assert detector.baseline == pytest.approx(50, abs=2)
+
+
+def test_latency_spike__single_outliers_do_not_alarm():
+    rng = np.random.default_rng(11)
+    stream = rng.normal(50, 3, 2000)
+    stream[::97] = 900.0  # isolated outliers, never two in a row
+    detector = LatencySpike(consecutive=2)
+    assert not any(detector.update(x).alarm for x in stream)
+
+
+def test_latency_spike__peak_is_highest_value_of_the_alarm():
+    detector = LatencySpike().update(np.full(100, 50.0) + np.arange(100) % 3)
+    detector.update([300.0, 700.0, 400.0])
+    assert detector.alarm
+    assert detector.peak == 700.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 5}, "window must be at least 10."),
+        ({"threshold": 0}, "threshold must be positive."),
+        ({"min_ratio": 0.5}, "min_ratio must be at least 1."),
+        ({"consecutive": 0}, "consecutive must be at least 1."),
+        ({"warmup": 500}, "warmup must be between 1 and window."),
+        ({"min_spread": -1}, "min_spread must not be negative."),
+    ],
+)
+def test_latency_spike__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{message}$"):
+        LatencySpike(**kwargs)

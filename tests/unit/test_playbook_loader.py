@@ -1,0 +1,83 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fireline.errors import PlaybookValidationError
+from playbooks.actions import default_registry
+from playbooks.loader import load_directory, load_file
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "playbooks"
+
+
+def problems_of(name: str) -> list[str]:
+    path = FIXTURES / name
+    playbook, problems = load_file(path, default_registry())
+    assert playbook is None
+    return [p.removeprefix(f"{path}:") for p in problems]
+
+
+def test_load_file__valid_playbook():
+    playbook, problems = load_file(FIXTURES / "valid_latency.yaml", default_registry())
+    assert problems == []
+    assert playbook is not None
+    assert playbook.name == "latency-alert"
+    assert [s.action for s in playbook.steps] == ["slack"]
+    assert playbook.steps[0].params.model_dump() == {"channel": "#oncall", "mention": "@here"}
+
+
+def test_load_file__unknown_action_names_line_and_known_actions():
+    assert problems_of("invalid_unknown_action.yaml") == [
+        "6:5: steps.1: Value error, unknown action 'rollbak'; known actions: slack"
+    ]
+
+
+def test_load_file__bad_params_name_the_field():
+    assert problems_of("invalid_bad_params.yaml") == [
+        "6:15: steps.0.slack.chanel: Extra inputs are not permitted"
+    ]
+
+
+def test_load_file__yaml_syntax_error_has_line():
+    assert problems_of("invalid_syntax.yaml") == [
+        "4:6: YAML syntax: expected ',' or ']', but got ':'"
+    ]
+
+
+def test_load_file__missing_field():
+    assert problems_of("invalid_missing_match.yaml") == ["1:1: match: Field required"]
+
+
+def test_load_file__bad_enum_value_points_at_the_item():
+    assert problems_of("invalid_transition.yaml") == [
+        "4:25: match.transitions.1: Input should be 'opened', 'updated' or 'resolved'"
+    ]
+
+
+def test_load_directory__reports_every_bad_file_at_once():
+    with pytest.raises(PlaybookValidationError) as err:
+        load_directory(FIXTURES, default_registry())
+    files = {Path(p.split(":")[0]).name for p in err.value.problems}
+    assert files == {
+        "invalid_unknown_action.yaml",
+        "invalid_bad_params.yaml",
+        "invalid_syntax.yaml",
+        "invalid_missing_match.yaml",
+        "invalid_transition.yaml",
+    }
+
+
+def test_load_directory__duplicate_names_are_rejected(tmp_path):
+    shutil.copy(FIXTURES / "valid_latency.yaml", tmp_path / "a.yaml")
+    shutil.copy(FIXTURES / "valid_latency.yaml", tmp_path / "b.yml")
+    with pytest.raises(
+        PlaybookValidationError, match=r"b.yml:1:1: name 'latency-alert' is also used by .*a.yaml"
+    ):
+        load_directory(tmp_path, default_registry())
+
+
+def test_load_directory__shipped_library_is_valid():
+    playbooks = load_directory(
+        Path(__file__).parents[2] / "playbooks" / "library", default_registry()
+    )
+    assert {p.name for p in playbooks} >= {"latency-spike-alert"}

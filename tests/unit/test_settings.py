@@ -1,0 +1,85 @@
+import pytest
+
+from agents.settings import load_settings
+from fireline.errors import ConfigError
+
+
+def test_settings__defaults_are_valid():
+    settings = load_settings()
+    assert settings.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.topics.dead_letter == "fireline.dead-letter"
+    assert settings.slack_secret() is None
+
+
+def test_settings__environment_overrides_nested_fields(monkeypatch):
+    monkeypatch.setenv("FIRELINE_TOPICS__METRICS", "prod.metrics")
+    monkeypatch.setenv("FIRELINE_PARTITIONS", "8")
+    settings = load_settings()
+    assert settings.topics.metrics == "prod.metrics"
+    assert settings.partitions == 8
+
+
+def test_settings__yaml_file_is_read_and_environment_wins(tmp_path, monkeypatch):
+    config = tmp_path / "fireline.yaml"
+    config.write_text(
+        "broker_url: kafka://kafka:9092\nhttp_port: 7000\ntopics:\n  incidents: ops.incidents\n"
+    )
+    monkeypatch.setenv("FIRELINE_HTTP_PORT", "7100")
+    settings = load_settings(config)
+    assert settings.broker_url == "kafka://kafka:9092"
+    assert settings.topics.incidents == "ops.incidents"
+    assert settings.http_port == 7100
+
+
+def test_settings__bad_broker_url_names_setting_and_form(monkeypatch):
+    monkeypatch.setenv("FIRELINE_BROKER_URL", "localhost:9092")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid fireline settings:\n"
+        "  broker_url (FIRELINE_BROKER_URL): Value error, expected kafka://host:port[,host:port];"
+        " got 'localhost:9092'"
+    )
+
+
+def test_settings__bad_port_names_setting(monkeypatch):
+    monkeypatch.setenv("FIRELINE_HTTP_PORT", "http")
+    with pytest.raises(
+        ConfigError, match=r"http_port \(FIRELINE_HTTP_PORT\): Input should be a valid integer"
+    ):
+        load_settings()
+
+
+def test_settings__unknown_yaml_key_is_an_error(tmp_path):
+    config = tmp_path / "fireline.yaml"
+    config.write_text("brokr_url: kafka://kafka:9092\n")
+    with pytest.raises(
+        ConfigError, match=r"brokr_url \(FIRELINE_BROKR_URL\): Extra inputs are not permitted"
+    ):
+        load_settings(config)
+
+
+def test_settings__missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file .*nope.yaml does not exist"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_settings__secrets_come_from_files_and_never_print(tmp_path, monkeypatch):
+    token_file = tmp_path / "slack-token"
+    token_file.write_text("xoxb-secret-value\n")
+    monkeypatch.setenv("FIRELINE_SLACK_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("FIRELINE_API_TOKEN", "api-secret-value")
+    settings = load_settings()
+    assert settings.slack_secret() == "xoxb-secret-value"
+    assert settings.api_secret() == "api-secret-value"
+    assert "api-secret-value" not in repr(settings)
+    assert "api-secret-value" not in settings.model_dump_json()
+
+
+def test_settings__bad_token_value_is_not_echoed(monkeypatch):
+    monkeypatch.setenv("FIRELINE_SLACK_BASE_URL", "not a url")
+    monkeypatch.setenv("FIRELINE_SLACK_TOKEN", "xoxb-secret-value")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "slack_base_url (FIRELINE_SLACK_BASE_URL)" in str(err.value)
+    assert "xoxb-secret-value" not in str(err.value)
