@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions per created topic.")
     replication_factor: int = Field(default=1, ge=1)
     playbooks_dir: Path = SHIPPED_PLAYBOOKS
+    playbooks_poll_s: float = Field(default=5.0, gt=0, description="How often to look for changes.")
     slack_token: SecretStr | None = None
     slack_token_file: Path | None = None
     slack_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://.+/$")

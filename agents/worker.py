@@ -25,7 +25,6 @@ from playbooks.registry import ActionContext
 
 log = logging.getLogger(__name__)
 
-PLAYBOOK_POLL_S = 5.0
 TOPIC_CHECK_TTL_S = 5.0
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
@@ -119,7 +118,7 @@ def build_worker(
     async def on_assigned(*_: Any, **__: Any) -> None:
         probe.assigned = True
 
-    @app.timer(PLAYBOOK_POLL_S)
+    @app.timer(settings.playbooks_poll_s)
     async def reload_playbooks() -> None:
         if engine.reload_if_changed(settings.playbooks_dir):
             metrics.playbooks_loaded.set(len(engine.playbooks))

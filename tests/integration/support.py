@@ -1,0 +1,284 @@
+"""Helpers for integration tests: a Slack-compatible server, a worker process, Kafka I/O.
+
+The Slack stand-in is a real HTTP server on loopback speaking the Web API's JSON
+shape; Kafka I/O uses confluent-kafka (librdkafka), an independent client, so the
+tests do not only check fireline against its own client library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from agents.broker import free_port
+
+SLACK_TOKEN = "xoxb-test-token-never-logged"
+
+
+@dataclass
+class SlackCall:
+    method: str
+    authorization: str | None
+    body: dict[str, Any]
+
+
+@dataclass
+class SlackServer:
+    """Records Web API calls and answers like Slack does."""
+
+    calls: list[SlackCall] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.httpd is not None
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def messages(self, containing: str = "") -> list[str]:
+        with self.lock:
+            return [
+                str(c.body.get("text", ""))
+                for c in self.calls
+                if c.method == "chat.postMessage" and containing in str(c.body.get("text", ""))
+            ]
+
+    def start(self) -> SlackServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    body = json.loads(raw or b"{}")
+                else:
+                    from urllib.parse import parse_qsl
+
+                    body = dict(parse_qsl(raw.decode()))
+                method = self.path.removeprefix("/api/")
+                with server.lock:
+                    server.calls.append(SlackCall(method, self.headers.get("Authorization"), body))
+                ok = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
+                reply = (
+                    {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+                    if ok
+                    else {
+                        "ok": False,
+                        "error": "invalid_auth",
+                    }
+                )
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def topic_env(app_id: str) -> dict[str, str]:
+    """Per-test topic names, so tests sharing one broker never see each other's events."""
+    return {
+        "FIRELINE_APP_ID": app_id,
+        "FIRELINE_TOPICS__PREDICTIONS": f"{app_id}.predictions",
+        "FIRELINE_TOPICS__LABELS": f"{app_id}.labels",
+        "FIRELINE_TOPICS__METRICS": f"{app_id}.metrics",
+        "FIRELINE_TOPICS__INCIDENTS": f"{app_id}.incidents",
+        "FIRELINE_TOPICS__ACTIONS": f"{app_id}.actions",
+        "FIRELINE_TOPICS__DEAD_LETTER": f"{app_id}.dead-letter",
+    }
+
+
+@dataclass
+class WorkerProcess:
+    """A real `fireline run` process."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.env["FIRELINE_HTTP_PORT"])
+
+    def topic(self, name: str) -> str:
+        return self.env[f"FIRELINE_TOPICS__{name.upper()}"]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "agents.cli", "run", "--loglevel", "info"]
+
+    def start(self, ready_timeout_s: float = 60.0) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
+        self.process = subprocess.Popen(
+            self.command(),
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(
+            lambda: self.get("/readyz")[0] == 200,
+            ready_timeout_s,
+            f"worker ready; log:\n{self.log()}",
+        )
+        return self
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited with {self.process.returncode}:\n{self.log()}"
+                ) from None
+            return 0, ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        _, text = self.get("/metrics")
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    total += sample.value
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+                raise AssertionError(
+                    f"worker ignored {sig!r} for {timeout_s}s:\n{self.log()}"
+                ) from None
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def worker_env(
+    broker_url: str, slack: SlackServer, playbooks_dir: Path | None = None, **extra: str
+) -> dict[str, str]:
+    app_id = unique("it")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")},
+        **topic_env(app_id),
+        "FIRELINE_BROKER_URL": broker_url,
+        "FIRELINE_HTTP_HOST": "127.0.0.1",
+        "FIRELINE_HTTP_PORT": str(free_port()),
+        "FIRELINE_SLACK_TOKEN": SLACK_TOKEN,
+        "FIRELINE_SLACK_BASE_URL": slack.base_url,
+        "FIRELINE_PARTITIONS": "2",
+        "FIRELINE_PLAYBOOKS_POLL_S": "0.5",
+        "FIRELINE_BATCH_WINDOW_MS": "20",
+        "FIRELINE_WORKER__SESSION_TIMEOUT_S": "3",
+        "FIRELINE_WORKER__HEARTBEAT_INTERVAL_S": "0.5",
+        "FIRELINE_WORKER__REBALANCE_TIMEOUT_S": "3",
+        "FIRELINE_WORKER__COMMIT_INTERVAL_S": "0.5",
+        **extra,
+    }
+    if playbooks_dir is not None:
+        env["FIRELINE_PLAYBOOKS_DIR"] = str(playbooks_dir)
+    return env
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def produce(bootstrap: str, topic: str, values: Iterable[bytes], key: bytes | None = None) -> int:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    count = 0
+    for value in values:
+        producer.produce(topic, value=value, key=key)
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(15)
+    assert remaining == 0, f"{remaining} messages not delivered to {topic}"
+    return count
+
+
+def consume(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_s: float = 30.0,
+    where: Callable[[Any], bool] = lambda message: True,
+) -> list[Any]:
+    """Read ``topic`` from the start until ``expected`` messages satisfying ``where`` arrive."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    # Assign every partition from the start: no group join (which on Tansu takes half
+    # of librdkafka's 45 s session timeout).
+    metadata = consumer.list_topics(topic, timeout=10)
+    partitions = metadata.topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None and where(message):
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
+def metric_event(ts: float, value: float, service: str, name: str = "latency_ms") -> bytes:
+    labels = {"service": service, "model": "fraud", "model_version": "7"}
+    return json.dumps({"timestamp": ts, "name": name, "value": value, "labels": labels}).encode()

@@ -1,0 +1,301 @@
+"""The whole loop against a real broker, a real worker process and a Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from agents.broker import EmbeddedBroker
+from tests.integration.support import (
+    SLACK_TOKEN,
+    SlackServer,
+    WorkerProcess,
+    consume,
+    metric_event,
+    produce,
+    wait_for,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+LIBRARY = Path(__file__).parents[2] / "playbooks" / "library"
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackServer]:
+    server = SlackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def playbooks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("playbooks")
+    shutil.copy(LIBRARY / "latency-spike.yaml", directory / "latency-spike.yaml")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: EmbeddedBroker,
+    slack: SlackServer,
+    playbooks_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = WorkerProcess(worker_env(broker.url, slack, playbooks_dir), log).start()
+    yield process
+    process.stop()
+
+
+def latency_series(
+    service: str, normal: int, spike: int, seed: int, start: float = 1795255200.0
+) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    values = [*rng.normal(48, 2.5, normal), *rng.normal(420, 15, spike)]
+    return [
+        metric_event(start + i * 0.1, round(float(v), 2), service) for i, v in enumerate(values)
+    ]
+
+
+def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
+    produce(
+        broker.bootstrap_servers,
+        worker.topic("metrics"),
+        latency_series("checkout-api", 200, 25, seed=1),
+        key=b"checkout-api",
+    )
+    wait_for(lambda: slack.messages("checkout-api"), 30, "a Slack message for checkout-api")
+    time.sleep(2.0)  # a second message would arrive within this time
+    (text,) = slack.messages("checkout-api")
+    assert "Latency spike on checkout-api" in text
+    assert "Subject: checkout-api / model fraud v7" in text
+    lines = [line for line in text.splitlines() if line.startswith("latency_ms{")]
+    assert len(lines) == 1
+    observed = float(lines[0].split("observed ")[1].split(" ")[0])
+    normal = float(lines[0].split("normal ")[1].split(" ")[0])
+    assert 380 < observed < 480
+    assert 44 < normal < 52
+    call = next(c for c in slack.calls if "checkout-api" in str(c.body.get("text")))
+    assert call.authorization == f"Bearer {SLACK_TOKEN}"
+    assert call.body["channel"] == "#fireline-alerts"
+    assert SLACK_TOKEN not in worker.log()
+
+
+def test_worker__incident_event_is_published_keyed_by_id(broker, worker, slack):
+    produce(
+        broker.bootstrap_servers,
+        worker.topic("metrics"),
+        latency_series("search-api", 200, 25, seed=2),
+        key=b"search-api",
+    )
+    wait_for(lambda: slack.messages("search-api"), 30, "a Slack message for search-api")
+    incidents = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        1,
+        20,
+        where=lambda m: b"search-api" in m.value(),
+    )
+    assert incidents, "no incident event for search-api"
+    body = json.loads(incidents[0].value())
+    assert incidents[0].key() == body["id"].encode()
+    assert (body["kind"], body["transition"], body["service"]) == (
+        "latency_spike",
+        "opened",
+        "search-api",
+    )
+    assert body["signals"][0]["observed"] > 5 * body["signals"][0]["baseline"]
+
+
+def test_worker__stationary_stream_sends_nothing(broker, worker, slack):
+    rng = np.random.default_rng(3)
+    values = rng.normal(48, 2.5, 2000)
+    events = [
+        metric_event(1795255200.0 + i * 0.1, round(float(v), 2), "steady-api")
+        for i, v in enumerate(values)
+    ]
+    before = worker.metric("fireline_events_consumed_total", topic=worker.topic("metrics"))
+    produce(broker.bootstrap_servers, worker.topic("metrics"), events, key=b"steady-api")
+    wait_for(
+        lambda: (
+            worker.metric("fireline_events_consumed_total", topic=worker.topic("metrics"))
+            >= before + 2000
+        ),
+        30,
+        "the worker to consume the stationary stream",
+    )
+    time.sleep(1.0)
+    assert slack.messages("steady-api") == []
+
+
+def test_worker__bad_events_go_to_dead_letter_and_good_ones_are_processed(broker, worker, slack):
+    good = latency_series("mixed-api", 200, 25, seed=4)
+    bad = {
+        b"\xff\xfe not utf-8": "not_utf8",
+        b"{truncated": "not_json",
+        b'{"timestamp": 1795255200, "name": "latency_ms", "value": NaN, "labels": {}}': "not_finite",
+        b'{"timestamp": 1795255200, "name": "latency_ms", "value": "12ms", "labels": {}}': "wrong_type",
+        b'{"timestamp": 1795255200, "name": "latency_ms"}': "missing_field",
+        b'{"timestamp": 1795255200, "name": "latency_ms", "value": 1, "pad": "'
+        + b"x" * 70_000
+        + b'"}': "oversized",
+    }
+    stream = list(good)
+    for index, value in enumerate(bad):
+        stream.insert(30 + index * 35, value)  # among the normal points and the spike
+    produce(broker.bootstrap_servers, worker.topic("metrics"), stream, key=b"mixed-api")
+
+    dead = consume(broker.bootstrap_servers, worker.topic("dead_letter"), len(bad), 30)
+    assert len(dead) == len(bad)
+    for message in dead:
+        headers = {k: v.decode() for k, v in message.headers()}
+        assert headers["fireline.error.reason"] == bad[message.value()]
+        assert headers["fireline.error.topic"] == worker.topic("metrics")
+        assert int(headers["fireline.error.offset"]) >= 0
+        assert headers["fireline.error.detail"]
+        assert message.key() == b"mixed-api"
+    reasons = {
+        h["fireline.error.reason"]: h["fireline.error.detail"]
+        for h in ({k: v.decode() for k, v in m.headers()} for m in dead)
+    }
+    assert reasons["not_finite"] == "MetricEvent: value: Input should be a finite number"
+    assert reasons["oversized"].startswith("message is 70")
+
+    wait_for(
+        lambda: slack.messages("mixed-api"), 30, "the spike among the bad events to be detected"
+    )
+    for reason in bad.values():
+        assert (
+            worker.metric(
+                "fireline_events_invalid_total", topic=worker.topic("metrics"), reason=reason
+            )
+            == 1
+        )
+
+
+def test_worker__metrics_pass_promtool(worker):
+    status, text = worker.get("/metrics")
+    assert status == 200
+    assert "fireline_events_consumed_total" in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required (Debian package 'prometheus'; .ci/run installs it)"
+    result = subprocess.run(  # the exit code is asserted below
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_worker__health_and_readiness(worker):
+    assert worker.get("/healthz") == (200, '{"status": "ok"}')
+    status, body = worker.get("/readyz")
+    assert status == 200
+    assert json.loads(body) == {
+        "ready": True,
+        "checks": {"broker": True, "topics": True, "consumer_group": True, "playbooks": True},
+        "problems": [],
+    }
+
+
+def test_worker__bad_playbook_change_keeps_previous_set(broker, worker, slack, playbooks_dir):
+    (playbooks_dir / "broken.yaml").write_text(
+        "name: broken\nmatch:\n  kinds: [latency_spike]\nsteps:\n  - page: {}\n"
+    )
+    try:
+        wait_for(
+            lambda: worker.metric("fireline_playbook_reload_errors_total") >= 1,
+            15,
+            "the reload to be rejected",
+        )
+        assert (
+            f"{playbooks_dir / 'broken.yaml'}:5:5: steps.0: Value error, unknown action 'page'"
+            in worker.log()
+        )
+        assert worker.metric("fireline_playbooks_loaded") == 1
+        produce(
+            broker.bootstrap_servers,
+            worker.topic("metrics"),
+            latency_series("after-reload-api", 200, 25, seed=5),
+            key=b"x",
+        )
+        wait_for(
+            lambda: slack.messages("after-reload-api"),
+            30,
+            "the previous playbook set to still answer",
+        )
+    finally:
+        (playbooks_dir / "broken.yaml").unlink()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        offsets = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+        )
+    finally:
+        consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
+
+
+def test_worker__sigterm_commits_processed_offsets_and_restart_repeats_nothing(
+    broker: EmbeddedBroker, slack: SlackServer, tmp_path: Path
+) -> None:
+    env = worker_env(
+        broker.url, slack, FIRELINE_WORKER__COMMIT_INTERVAL_S="30"
+    )  # only the stop commits
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    sent = produce(
+        broker.bootstrap_servers,
+        first.topic("metrics"),
+        latency_series("restart-api", 200, 25, seed=6),
+        key=b"r",
+    )
+    wait_for(lambda: slack.messages("restart-api"), 30, "the first worker to alert")
+    wait_for(
+        lambda: first.metric("fireline_events_consumed_total") >= sent, 10, "all events consumed"
+    )
+    assert first.stop() == 0
+    assert (
+        committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("metrics"), 2)
+        == sent
+    )
+    assert (
+        committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("incidents"), 2)
+        >= 1
+    )
+
+    second = WorkerProcess(env, tmp_path / "second.log").start()
+    try:
+        time.sleep(3.0)
+        assert second.metric("fireline_events_consumed_total") == 0
+        assert len(slack.messages("restart-api")) == 1
+    finally:
+        second.stop()
+
+
+def test_run__bad_setting_fails_at_start_naming_it(broker, slack, tmp_path):
+    env = worker_env(broker.url, slack, FIRELINE_BROKER_URL="localhost:9092")
+    result = subprocess.run(  # the exit code is asserted below
+        [*WorkerProcess(env, tmp_path / "x.log").command()],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        "broker_url (FIRELINE_BROKER_URL): Value error, expected kafka://host:port"
+        in result.stderr.decode()
+    )
