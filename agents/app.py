@@ -60,6 +60,6 @@ class FaustPublisher:
 def wire(app: faust.App, runtime: Runtime) -> None:
     """Subscribe the app to fireline's topics and route each to its batch handler."""
     handlers = runtime.handlers()
-    batching.install(app, handlers)
+    batching.install(app, handlers, runtime.settings.worker.fetch_max_wait_ms)
     for name in handlers:
         app.topics.add(app.topic(name, partitions=runtime.settings.partitions))

@@ -34,10 +34,31 @@ from agents.ingest import RawRecord
 BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with a configurable fetch long-poll.
+
+    Faust hard-codes ``fetch_max_wait_ms=1500``. aiokafka keeps one fetch in
+    flight per broker, so once some assigned partitions are caught up (an idle
+    labels topic, a partition with no keys) every fetch long-polls for 1.5 s and
+    the busy partitions queue behind it: throughput collapses to bursts.
+    """
+
+    fetch_max_wait_ms: ClassVar[int] = 100
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read by start() (aiokafka 0.14)
+        return consumer
+
+
 class BatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with whole-batch delivery for registered topics."""
 
     batch_handlers: ClassVar[dict[str, BatchHandler]] = {}
+    thread_class: ClassVar[type[_ConsumerThread]] = _ConsumerThread
+
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return self.thread_class(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         handlers = self.batch_handlers
@@ -73,7 +94,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 self._read_offset[tp] = record.offset
             return
         read = self._read_offset[tp]
-        if read is not None:
+        if read is not None and batch[0].offset <= read:
             batch = [r for r in batch if r.offset > read]  # never hand over a record twice
             if not batch:
                 return
@@ -82,7 +103,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         event = self.app.create_event(None, None, {}, self._to_message(tp, batch[0]))
         token = _current_event.set(weakref.ref(event))
         try:
-            await handler([_raw(tp, r) for r in batch])
+            await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
         finally:
             _current_event.reset(token)
         self._ack_range(tp, batch[0].offset, batch[-1].offset)
@@ -103,15 +124,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self.commit()
 
 
-def _raw(tp: TP, record: Any) -> RawRecord:
-    return RawRecord(
-        tp.topic, tp.partition, record.offset, record.key, record.value, record.timestamp
-    )
-
-
-def install(app: Any, handlers: dict[str, BatchHandler]) -> None:
+def install(app: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int = 100) -> None:
     """Make ``app`` use a BatchConsumer that sends these topics to these handlers."""
+    thread_class = type(
+        "FirelineConsumerThread", (_ConsumerThread,), {"fetch_max_wait_ms": fetch_max_wait_ms}
+    )
     consumer_class = type(
-        "FirelineBatchConsumer", (BatchConsumer,), {"batch_handlers": dict(handlers)}
+        "FirelineBatchConsumer",
+        (BatchConsumer,),
+        {"batch_handlers": dict(handlers), "thread_class": thread_class},
     )
     app.transport.Consumer = consumer_class

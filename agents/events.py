@@ -7,36 +7,32 @@ must be finite, strings must be strings, required fields must be present. Every
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, StrictFloat, StrictStr
+from pydantic_core import core_schema
 
 __all__ = ["EventModel", "LabelEvent", "MetricEvent", "PredictionEvent", "Timestamp"]
 
 
-def _epoch_seconds(value: Any) -> float:
-    """Accept epoch seconds (a finite number) or ISO 8601 with a zone."""
-    if isinstance(value, bool):
-        # pydantic only turns ValueError into a validation error, so not TypeError here.
-        raise ValueError("timestamp must be epoch seconds or ISO 8601, got a boolean")  # noqa: TRY004
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("timestamp must be a finite number")
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"timestamp {value!r} is not ISO 8601") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"timestamp {value!r} has no zone; add Z or +00:00")
-        return parsed.timestamp()
-    raise ValueError("timestamp must be epoch seconds or an ISO 8601 string with a zone")
+def _epoch_seconds(value: datetime) -> float:
+    return value.timestamp()
 
 
-Timestamp = Annotated[float, BeforeValidator(_epoch_seconds)]
+# Built as a core schema so the hot path stays in pydantic-core: a number is
+# checked natively and only ISO strings reach Python (for the epoch conversion).
+_TIMESTAMP_SCHEMA = core_schema.union_schema(
+    [
+        core_schema.float_schema(strict=True, allow_inf_nan=False),
+        core_schema.no_info_after_validator_function(
+            _epoch_seconds, core_schema.datetime_schema(strict=True, tz_constraint="aware")
+        ),
+    ],
+    custom_error_type="timestamp",
+    custom_error_message="expected epoch seconds or ISO 8601 with a zone, e.g. 2026-11-21T10:00:00Z",
+)
+Timestamp = Annotated[float, GetPydanticSchema(lambda _type, _handler: _TIMESTAMP_SCHEMA)]
 FiniteNumber = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 FeatureValue = FiniteNumber | StrictStr | None

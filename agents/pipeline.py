@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-import numpy as np
-
 from agents.events import MetricEvent
 from agents.incidents import Detection
 from agents.settings import Detection as DetectionSettings
@@ -23,6 +21,9 @@ class MetricPipeline:
         self.settings = settings
         self._latency_names = frozenset(settings.metric_names)
         self.detectors: dict[str, LatencySpike] = {}
+        # (name, labels as sent) -> canonical series key; sorting the labels of every
+        # event would cost more than the detection itself.
+        self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _detector(self, series: str) -> LatencySpike:
         detector = self.detectors.get(series)
@@ -41,14 +42,19 @@ class MetricPipeline:
     def process(self, events: Sequence[MetricEvent]) -> list[Detection]:
         """Feed a batch (in arrival order) and return the alarms that rose or cleared."""
         by_series: dict[str, list[MetricEvent]] = defaultdict(list)
+        keys = self._series_keys
         for event in events:
             if event.name in self._latency_names:
-                by_series[event.series_key()].append(event)
+                raw_key = (event.name, tuple(event.labels.items()))
+                series = keys.get(raw_key)
+                if series is None:
+                    series = keys[raw_key] = event.series_key()
+                by_series[series].append(event)
         detections = []
         for series, samples in by_series.items():
             detector = self._detector(series)
             was_alarmed = detector.alarm
-            detector.update(np.fromiter((e.value for e in samples), np.float64, len(samples)))
+            detector.update([e.value for e in samples])
             if detector.alarm == was_alarmed:
                 continue
             last = samples[-1]

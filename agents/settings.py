@@ -82,6 +82,9 @@ class WorkerTuning(BaseModel):
     commit_interval_s: float = Field(
         default=1.0, gt=0, description="...or this often, whichever is first."
     )
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=1, le=10_000, description="Fetch long-poll; Faust's own is 1500 ms."
+    )
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> WorkerTuning:

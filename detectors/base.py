@@ -8,7 +8,9 @@ value or a NumPy micro-batch, then read :attr:`alarm` (with hysteresis) and
 from __future__ import annotations
 
 import abc
-from typing import Self
+import math
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -26,20 +28,30 @@ class Detector(abc.ABC):
         self._score = 0.0
         self._seen = 0
 
-    def update(self, values: float | npt.ArrayLike) -> Self:
-        """Learn from one value or a batch, in order; NaN values are skipped."""
-        batch = np.atleast_1d(np.asarray(values, dtype=np.float64))
-        if batch.ndim != 1:
-            raise DetectorError(f"expected a value or a 1-D batch, got shape {batch.shape}")
-        batch = batch[np.isfinite(batch)]
-        if batch.size:
-            self._update_batch(batch)
-            self._seen += int(batch.size)
+    def update(self, values: float | Sequence[float] | npt.NDArray[Any]) -> Self:
+        """Learn from one value or a micro-batch (list or 1-D array), in order.
+
+        NaN and infinite values are skipped: a gap in a metric is not a spike.
+        """
+        if isinstance(values, int | float):
+            batch = [float(values)]
+        elif isinstance(values, np.ndarray):
+            if values.ndim > 1:
+                raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")
+            batch = values.astype(np.float64, copy=False).ravel().tolist()
+        else:
+            batch = [float(v) for v in values]
+        # Plain floats, not NumPy scalars: the per-point bookkeeping of small
+        # micro-batches (a few points per series) is faster in Python.
+        finite = [v for v in batch if math.isfinite(v)]
+        if finite:
+            self._update_batch(finite)
+            self._seen += len(finite)
         return self
 
     @abc.abstractmethod
-    def _update_batch(self, batch: FloatArray) -> None:
-        """Learn from a non-empty batch of finite values."""
+    def _update_batch(self, batch: list[float]) -> None:
+        """Learn from a non-empty batch of finite values, oldest first."""
 
     @abc.abstractmethod
     def reset(self) -> None:

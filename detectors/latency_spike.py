@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -73,6 +74,7 @@ class LatencySpike(Detector):
         self.consecutive = consecutive
         self.warmup = warmup
         self.min_spread = min_spread
+        self._refresh_every = max(1, window // 8)
         self.reset()
 
     def reset(self) -> None:
@@ -86,33 +88,46 @@ class LatencySpike(Detector):
         self._peak = float("nan")
         self._run_peak = float("nan")
         self._baseline = float("nan")
+        self._spread = float("nan")
+        self._judged_since_refresh = 0
 
-    def _update_batch(self, batch: FloatArray) -> None:
-        # The median/MAD are the costly part, so a chunk of points shares one
-        # baseline; chunks stay small next to the window so it stays current,
-        # and warm-up points are learned before anything is judged.
-        chunk = max(1, self.window // 8)
+    def _update_batch(self, batch: list[float]) -> None:
+        # The median/MAD are the costly part, so they are recomputed every
+        # `refresh_every` judged points rather than per point or per micro-batch:
+        # the result does not depend on how the stream was batched, and a batch
+        # spread over many series costs no more than one baseline per refresh.
         start = 0
-        while start < batch.size:
+        while start < len(batch):
             missing = self.warmup - len(self._history)
-            if missing > 0:
-                for value in batch[start : start + missing].tolist():
+            if missing > 0:  # warm-up: learn, judge nothing
+                for value in batch[start : start + missing]:
                     self._step(value, 0.0, spikes=False)
                 start += missing
                 continue
-            self._judge(batch[start : start + chunk])
-            start += chunk
+            if self._judged_since_refresh >= self._refresh_every or math.isnan(self._baseline):
+                self._refresh_baseline()
+            take = self._refresh_every - self._judged_since_refresh
+            chunk = batch[start : start + take]
+            self._judge(chunk)
+            self._judged_since_refresh += len(chunk)
+            start += len(chunk)
 
-    def _judge(self, values: FloatArray) -> None:
+    def _refresh_baseline(self) -> None:
+        # np.partition rather than np.median: same result, a third of the cost
+        # on windows this small, and this runs every few points of every series.
         history = np.fromiter(self._history, dtype=np.float64, count=len(self._history))
-        median = float(np.median(history))
-        mad = float(np.median(np.abs(history - median))) * _MAD_TO_SIGMA
-        spread = max(mad, self.min_spread * abs(median), 1e-9)
-        z = (values - median) / spread
-        spiking = (z > self.threshold) & (values >= self.min_ratio * median)
+        median = _median(history)
+        mad = _median(np.abs(history - median)) * _MAD_TO_SIGMA
         self._baseline = median
-        for value, zi, spikes in zip(values.tolist(), z.tolist(), spiking.tolist(), strict=True):
-            self._step(value, zi, spikes)
+        self._spread = max(mad, self.min_spread * abs(median), 1e-9)
+        self._judged_since_refresh = 0
+
+    def _judge(self, values: list[float]) -> None:
+        median, spread, threshold = self._baseline, self._spread, self.threshold
+        floor = self.min_ratio * median
+        for value in values:
+            z = (value - median) / spread
+            self._step(value, z, z > threshold and value >= floor)
 
     def _step(self, value: float, z: float, spikes: bool) -> None:
         self._last = value
@@ -155,3 +170,10 @@ class LatencySpike(Detector):
             "warmup": self.warmup,
             "min_spread": self.min_spread,
         }
+
+
+def _median(values: FloatArray) -> float:
+    n = values.size
+    low, high = (n - 1) // 2, n // 2
+    part = np.partition(values, [low, high])
+    return float((part[low] + part[high]) / 2)

@@ -168,7 +168,7 @@ def test_worker__bad_events_go_to_dead_letter_and_good_ones_are_processed(broker
         h["fireline.error.reason"]: h["fireline.error.detail"]
         for h in ({k: v.decode() for k, v in m.headers()} for m in dead)
     }
-    assert reasons["not_finite"] == "MetricEvent: value: Input should be a finite number"
+    assert reasons["not_finite"] == "MetricEvent: value: Input should be a finite number, got nan"
     assert reasons["oversized"].startswith("message is 70")
 
     wait_for(

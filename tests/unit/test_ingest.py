@@ -3,7 +3,7 @@ import json
 import pytest
 
 from agents.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.ingest import RawRecord, Validator
+from agents.ingest import Record, Validator
 
 GOOD_METRIC = {
     "timestamp": 1795255200.25,
@@ -13,8 +13,8 @@ GOOD_METRIC = {
 }
 
 
-def record(value: bytes | None, offset: int = 0) -> RawRecord:
-    return RawRecord("fireline.metrics", 2, offset, b"k", value)
+def record(value: bytes | None, offset: int = 0) -> Record:
+    return Record("fireline.metrics", 2, offset, b"k", value)
 
 
 def test_validator__accepts_good_events_and_ignores_extra_fields():
@@ -45,32 +45,35 @@ def test_validator__iso_timestamp_with_zone_is_epoch_seconds():
         (
             b'{"timestamp": 1, "name": "x", "value": NaN}',
             "not_finite",
-            "MetricEvent: value: Input should be a finite number",
+            "MetricEvent: value: Input should be a finite number, got nan",
         ),
         (
             b'{"timestamp": 1, "name": "x", "value": Infinity}',
             "not_finite",
-            "MetricEvent: value: Input should be a finite number",
+            "MetricEvent: value: Input should be a finite number, got inf",
         ),
         (
             b'{"timestamp": 1, "name": "x", "value": "12"}',
             "wrong_type",
-            "MetricEvent: value: Input should be a valid number",
+            "MetricEvent: value: Input should be a valid number, got '12'",
         ),
         (
             b'{"timestamp": 1, "name": "x", "value": true}',
             "wrong_type",
-            "MetricEvent: value: Input should be a valid number",
+            "MetricEvent: value: Input should be a valid number, got True",
         ),
         (
             b'{"timestamp": "2026-11-21T10:00:00", "name": "x", "value": 1}',
             "invalid_value",
-            "MetricEvent: timestamp: Value error, timestamp '2026-11-21T10:00:00' has no zone; add Z or +00:00",
+            (
+                "MetricEvent: timestamp: expected epoch seconds or ISO 8601 with a zone,"
+                " e.g. 2026-11-21T10:00:00Z, got '2026-11-21T10:00:00'"
+            ),
         ),
         (
             b'{"timestamp": 1, "name": "x", "value": 1, "labels": {"a": 1}}',
             "wrong_type",
-            "MetricEvent: labels.a: Input should be a valid string",
+            "MetricEvent: labels.a: Input should be a valid string, got 1",
         ),
     ],
 )
@@ -85,6 +88,23 @@ def test_validator__rejects_with_reason_and_detail(value, reason, detail):
         2,
         7,
     )
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [("yesterday", "invalid_value"), (True, "wrong_type"), ([1], "wrong_type")],
+)
+def test_validator__bad_timestamps(timestamp, reason):
+    raw = json.dumps({**GOOD_METRIC, "timestamp": timestamp}).encode()
+    (dead,) = Validator(MetricEvent, 1024).validate([record(raw)]).dead
+    assert dead.reason == reason
+    assert dead.detail.startswith("MetricEvent: timestamp: expected epoch seconds or ISO 8601")
+
+
+def test_validator__nan_timestamp_is_not_finite():
+    raw = b'{"timestamp": NaN, "name": "x", "value": 1}'
+    (dead,) = Validator(MetricEvent, 1024).validate([record(raw)]).dead
+    assert dead.reason == "not_finite"
 
 
 def test_validator__oversized_event_is_rejected_before_parsing():

@@ -1,0 +1,196 @@
+"""Throughput: the fireline worker against a bare aiokafka consumer, in one run.
+
+Produces N events (half metric samples over many series, half prediction logs)
+to the embedded broker, then measures the sustained rate of
+
+  (a) a bare aiokafka consumer that only JSON-decodes every event, and
+  (b) a real `fireline run` worker process (validation, dead-letter routing,
+      per-series latency detection, incidents),
+
+each from its first consumed event to its last, and prints both and the ratio.
+The worker's progress is read from its own /metrics counter.
+
+    .venv/bin/python bench/throughput.py [--events 400000] [--partitions 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from agents.broker import EmbeddedBroker, create_topics, free_port
+from agents.settings import Topics
+
+TOPICS = Topics(
+    predictions="bench.predictions",
+    labels="bench.labels",
+    metrics="bench.metrics",
+    incidents="bench.incidents",
+    actions="bench.actions",
+    dead_letter="bench.dead-letter",
+)
+
+
+def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
+    rng = random.Random(seed)
+    out = []
+    t0 = 1795255200.0
+    for i in range(n):
+        if i % 2:
+            series = i % 500
+            body = {
+                "timestamp": t0 + i * 0.001,
+                "name": "latency_ms" if series % 2 else "cpu_utilization",
+                "value": round(rng.gauss(50, 3), 2),
+                "labels": {"service": f"svc-{series}", "region": "eu-west-1"},
+            }
+            out.append((TOPICS.metrics, f"svc-{series}".encode(), json.dumps(body).encode()))
+        else:
+            body = {
+                "timestamp": t0 + i * 0.001,
+                "model": "fraud",
+                "model_version": "7",
+                "prediction_id": f"p-{i}",
+                "features": {
+                    "amount": round(rng.lognormvariate(3.6, 1.1), 2),
+                    "country": "DE",
+                    "age": None,
+                },
+                "prediction": round(rng.random(), 4),
+                "latency_ms": round(rng.gauss(12, 1), 2),
+            }
+            out.append((TOPICS.predictions, b"fraud", json.dumps(body).encode()))
+    return out
+
+
+async def produce(bootstrap: str, batch: list[tuple[str, bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for topic, key, value in batch:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(batch) / (time.perf_counter() - started)
+
+
+async def bare_consumer(bootstrap: str, n: int) -> tuple[float, float]:
+    consumer = AIOKafkaConsumer(
+        TOPICS.metrics,
+        TOPICS.predictions,
+        bootstrap_servers=bootstrap,
+        group_id="bench-bare",
+        auto_offset_reset="earliest",
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=500,
+        max_partition_fetch_bytes=8 << 20,
+    )
+    launched = time.perf_counter()
+    await consumer.start()
+    count, first = 0, 0.0
+    loads = json.loads
+    try:
+        while count < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                if not first:
+                    first = time.perf_counter()
+                for record in records:
+                    loads(record.value)
+                count += len(records)
+    finally:
+        await consumer.stop()
+    return count / (time.perf_counter() - first), first - launched
+
+
+def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[float, float]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "FIRELINE_BROKER_URL": broker_url,
+        "FIRELINE_APP_ID": "bench-fireline",
+        "FIRELINE_HTTP_HOST": "127.0.0.1",
+        "FIRELINE_HTTP_PORT": str(port),
+        "FIRELINE_WORKER__SESSION_TIMEOUT_S": "3",
+        "FIRELINE_WORKER__HEARTBEAT_INTERVAL_S": "0.5",
+        **{f"FIRELINE_TOPICS__{k.upper()}": v for k, v in TOPICS.model_dump().items()},
+    }
+    launched = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    first_t = first_n = 0.0
+    try:
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            consumed = _consumed(url)
+            now = time.perf_counter()
+            if consumed and not first_t:
+                first_t, first_n = now, consumed
+            if consumed >= n:
+                return (consumed - first_n) / (now - first_t), first_t - launched
+            if process.poll() is not None:
+                raise SystemExit(f"worker exited with {process.returncode}")
+            time.sleep(0.02)
+        raise SystemExit(f"worker did not consume {n} events in {timeout_s}s")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _consumed(url: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("fireline_events_consumed_total{")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    with EmbeddedBroker(free_port()) as broker:
+        asyncio.run(create_topics(broker.bootstrap_servers, TOPICS.all(), args.partitions))
+        batch = events(args.events)
+        produced = asyncio.run(produce(broker.bootstrap_servers, batch))
+        print(
+            f"produced {args.events:,} events ({args.partitions} partitions/topic) at {produced:,.0f}/s"
+        )
+        bare, bare_start = asyncio.run(bare_consumer(broker.bootstrap_servers, args.events))
+        print(
+            f"(a) bare aiokafka + json.loads : {bare:>10,.0f} events/s  (first event {bare_start:.1f}s after start)"
+        )
+        fireline, fl_start = worker_rate(broker.url, args.events)
+        print(
+            f"(b) fireline worker            : {fireline:>10,.0f} events/s  (first event {fl_start:.1f}s after launch)"
+        )
+        print(f"ratio fireline / bare          : {fireline / bare:.2f}  (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    main()
