@@ -79,6 +79,9 @@ def load_file(path: Path, registry: ActionRegistry) -> tuple[Playbook | None, li
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, [f"{path}:{line}:{col}: YAML syntax: {exc.problem or exc}"]
+    except yaml.reader.ReaderError as exc:  # a control character; only its offset is known
+        line, col = _line_col(text, exc.position)
+        return None, [f"{path}:{line}:{col}: {exc.reason} (character #x{exc.character:04x})"]
     if not isinstance(document.value, dict):
         return None, [f"{path}:1:1: expected a mapping with name, match and steps"]
     try:
@@ -86,6 +89,11 @@ def load_file(path: Path, registry: ActionRegistry) -> tuple[Playbook | None, li
     except ValidationError as exc:
         return None, list(_describe(path, document, exc))
     return playbook, []
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _describe(path: Path, document: _Located, exc: ValidationError) -> Iterator[str]:

@@ -81,3 +81,11 @@ def test_load_directory__shipped_library_is_valid():
         Path(__file__).parents[2] / "playbooks" / "library", default_registry()
     )
     assert {p.name for p in playbooks} >= {"latency-spike-alert"}
+
+
+def test_load_file__control_character_is_located(tmp_path):
+    path = tmp_path / "ctl.yaml"
+    path.write_text("name: x\nmatch:\n  kinds: [a\x1f]\n")
+    playbook, problems = load_file(path, default_registry())
+    assert playbook is None
+    assert problems == [f"{path}:3:12: special characters are not allowed (character #x001f)"]

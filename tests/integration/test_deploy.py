@@ -1,0 +1,59 @@
+"""The deployment files parse with the real tools (no Docker engine is needed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+
+
+def tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is required (Debian package {package!r}; .ci/run installs it)"
+    return path
+
+
+def test_compose__config_is_valid_and_wires_fireline_to_kafka():
+    result = subprocess.run(
+        [
+            tool("docker-compose", "docker-compose"),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "config",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    config = yaml.safe_load(result.stdout)
+    services = config["services"]
+    assert set(services) == {"kafka", "fireline", "simulator", "prometheus"}
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["fireline"]["environment"]["FIRELINE_BROKER_URL"] == "kafka://kafka:9092"
+
+
+def test_prometheus__config_is_valid_and_scrapes_fireline():
+    config_file = ROOT / "deploy" / "prometheus.yml"
+    result = subprocess.run(
+        [tool("promtool", "prometheus"), "check", "config", str(config_file)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    config = yaml.safe_load(config_file.read_text())
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["fireline:6066"]
+
+
+@pytest.mark.parametrize(
+    "instruction", ["USER fireline", "HEALTHCHECK", "FROM python:3.11-slim AS build"]
+)
+def test_dockerfile__is_multi_stage_non_root_with_healthcheck(instruction):
+    assert instruction in (ROOT / "Dockerfile").read_text()
