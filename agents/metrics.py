@@ -30,6 +30,7 @@ class Metrics:
     playbooks_loaded: Gauge
     playbook_reload_errors: Counter
     series_tracked: Gauge
+    samples_unwatched: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
@@ -95,6 +96,11 @@ class Metrics:
             series_tracked=Gauge(
                 f"{prefix}_series_tracked",
                 "Metric series with a live detector on this worker.",
+                registry=registry,
+            ),
+            samples_unwatched=Counter(
+                f"{prefix}_samples_unwatched",
+                "Latency samples of series beyond detection.max_series (not analysed).",
                 registry=registry,
             ),
         )

@@ -21,13 +21,16 @@ class MetricPipeline:
         self.settings = settings
         self._latency_names = frozenset(settings.metric_names)
         self.detectors: dict[str, LatencySpike] = {}
+        self.unwatched = 0  # samples of series beyond max_series, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str) -> LatencySpike:
+    def _detector(self, series: str) -> LatencySpike | None:
         detector = self.detectors.get(series)
         if detector is None:
+            if len(self.detectors) >= self.settings.max_series:
+                return None  # a label with unbounded values must not exhaust memory
             s = self.settings
             detector = LatencySpike(
                 window=s.window,
@@ -48,11 +51,16 @@ class MetricPipeline:
                 raw_key = (event.name, tuple(event.labels.items()))
                 series = keys.get(raw_key)
                 if series is None:
-                    series = keys[raw_key] = event.series_key()
+                    series = event.series_key()
+                    if len(keys) < 2 * self.settings.max_series:
+                        keys[raw_key] = series
                 by_series[series].append(event)
         detections = []
         for series, samples in by_series.items():
             detector = self._detector(series)
+            if detector is None:
+                self.unwatched += len(samples)
+                continue
             was_alarmed = detector.alarm
             detector.update([e.value for e in samples])
             if detector.alarm == was_alarmed:

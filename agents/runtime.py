@@ -88,6 +88,9 @@ class Runtime:
                 incidents.append(incident)
         await self._publish_incidents(incidents)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))
+        if self.pipeline.unwatched:
+            self.metrics.samples_unwatched.inc(self.pipeline.unwatched)
+            self.pipeline.unwatched = 0
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:

@@ -62,6 +62,11 @@ class Detection(BaseModel):
     )
     consecutive: int = Field(default=3, ge=1, description="Spiking points needed to alarm.")
     warmup: int = Field(default=30, ge=5, description="Points seen before any alarm.")
+    max_series: int = Field(
+        default=50_000,
+        ge=1,
+        description="Series with a detector per worker; more are counted, not watched.",
+    )
 
 
 class WorkerTuning(BaseModel):

@@ -107,3 +107,14 @@ def np_approx(value: float, tol: float):
     import pytest
 
     return pytest.approx(value, abs=tol)
+
+
+def test_pipeline__series_beyond_max_series_are_counted_not_watched():
+    pipeline = MetricPipeline(DetectionSettings(max_series=2))
+    events = [
+        MetricEvent(timestamp=i, name="latency_ms", value=50.0, labels={"request_id": str(i % 5)})
+        for i in range(50)
+    ]
+    pipeline.process(events)
+    assert len(pipeline.detectors) == 2
+    assert pipeline.unwatched == 30
