@@ -58,8 +58,22 @@ class FaustPublisher:
 
 
 def wire(app: faust.App, runtime: Runtime) -> None:
-    """Subscribe the app to fireline's topics and route each to its batch handler."""
+    """Subscribe the app to fireline's topics: input topics in batches, incidents per event.
+
+    The playbooks run in an ordinary Faust agent, a task of its own: a slow Slack
+    or webhook call holds up that agent's queue, never the metric hot path.
+    Incidents are few, so the per-event path costs nothing that matters here.
+    """
+    settings = runtime.settings
     handlers = runtime.handlers()
-    batching.install(app, handlers, runtime.settings.worker.fetch_max_wait_ms)
+    batching.install(app, handlers, settings.worker.fetch_max_wait_ms)
     for name in handlers:
-        app.topics.add(app.topic(name, partitions=runtime.settings.partitions))
+        app.topics.add(app.topic(name, partitions=settings.partitions))
+    incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
+
+    @app.agent(incidents, name="fireline-playbooks")
+    async def run_playbooks(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            where = f"{message.topic}[{message.partition}]@{message.offset}"
+            await runtime.on_incident(event.value, where)

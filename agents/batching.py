@@ -89,13 +89,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, tp: TP, batch: list[Any], handlers: dict[str, BatchHandler]) -> None:
         handler = handlers.get(tp.topic)
         if handler is None:
-            for record in batch:  # an ordinary agent's topic: the per-message path
-                await self.callback(self._to_message(tp, record))
+            read = self._read_offset[tp]
+            for record in batch:  # an ordinary agent's topic: Faust's per-message path
+                if read is not None and record.offset < read:
+                    continue
+                await self.wait_first(
+                    self.callback(self._to_message(tp, record)), self.suspend_flow.wait()
+                )
                 self._read_offset[tp] = record.offset
             return
+        # Faust's read offset is "next to read" after a seek to the committed
+        # offset and "last read" after processing; like Faust's own drain loop,
+        # skip only what lies before it, or the first record after every
+        # rebalance would be lost.
         read = self._read_offset[tp]
-        if read is not None and batch[0].offset <= read:
-            batch = [r for r in batch if r.offset > read]  # never hand over a record twice
+        if read is not None and batch[0].offset < read:
+            batch = [r for r in batch if r.offset >= read]
             if not batch:
                 return
         # A Faust event for the batch makes table writes in the handler go to the

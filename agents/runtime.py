@@ -6,6 +6,7 @@ ones to the pipeline and the incident manager (pure), publish what comes out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -64,13 +65,12 @@ class Runtime:
         self._label = Validator(LabelEvent, limit)
 
     def handlers(self) -> dict[str, Any]:
-        """Batch handler per consumed topic."""
+        """Batch handler per input topic (incidents have an agent of their own)."""
         topics = self.settings.topics
         return {
             topics.metrics: self.on_metrics,
             topics.predictions: self.on_predictions,
             topics.labels: self.on_labels,
-            topics.incidents: self.on_incidents,
         }
 
     async def on_metrics(self, records: Sequence[RawRecord]) -> None:
@@ -107,29 +107,22 @@ class Runtime:
         await self._dead_letter(records, batch.dead)
         self._observe(records, started)
 
-    async def on_incidents(self, records: Sequence[RawRecord]) -> None:
-        """Run the playbooks for each incident event and publish the action audit log."""
+    async def on_incident(self, value: bytes | None, where: str) -> None:
+        """Run the playbooks for one incident event and publish the action audit log."""
+        try:
+            incident = Incident.model_validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("skipping malformed incident at %s: %s", where, exc)
+            return
         audit: list[OutRecord] = []
-        for record in records:
-            try:
-                incident = Incident.model_validate_json(record.value or b"")
-            except ValidationError as exc:
-                log.error(
-                    "skipping malformed incident at %s[%d]@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    exc,
-                )
-                continue
-            for result in await self.engine.handle(incident):
-                self.metrics.actions.labels(result.action, "ok" if result.ok else "failed").inc()
-                body = {
-                    "incident_id": incident.id,
-                    "transition": incident.transition.value,
-                    **result.__dict__,
-                }
-                audit.append((incident.id.encode(), _json(body), {}))
+        for result in await self.engine.handle(incident):
+            self.metrics.actions.labels(result.action, "ok" if result.ok else "failed").inc()
+            body = {
+                "incident_id": incident.id,
+                "transition": incident.transition.value,
+                **dataclasses.asdict(result),
+            }
+            audit.append((incident.id.encode(), _json(body), {}))
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
 
