@@ -314,3 +314,56 @@ def test_run__bad_setting_fails_at_start_naming_it(broker, slack, tmp_path):
         "broker_url (FIRELINE_BROKER_URL): Value error, expected kafka://host:port"
         in result.stderr.decode()
     )
+
+
+def test_worker__slack_errors_are_audited_and_the_worker_goes_on(
+    broker: EmbeddedBroker, slack: SlackServer, tmp_path: Path
+) -> None:
+    wrong_token = "xoxb-wrong-token-never-logged"
+    env = worker_env(broker.url, slack, FIRELINE_SLACK_TOKEN=wrong_token)
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        series = latency_series("rejected-api", 200, 25, seed=8)
+        produce(broker.bootstrap_servers, worker.topic("metrics"), series, key=b"x")
+        audit = consume(broker.bootstrap_servers, worker.topic("actions"), 1, 30)
+        assert len(audit) == 1
+        record = json.loads(audit[0].value())
+        assert (record["action"], record["ok"], record["transition"]) == ("slack", False, "opened")
+        assert (
+            record["detail"] == "Slack rejected chat.postMessage to #fireline-alerts: invalid_auth"
+        )
+        assert audit[0].key() == record["incident_id"].encode()
+        assert worker.metric("fireline_actions_total", action="slack", outcome="failed") == 1
+        assert worker.get("/healthz")[0] == 200
+        assert wrong_token not in worker.log()
+        assert wrong_token not in audit[0].value().decode()
+    finally:
+        worker.stop()
+
+
+def test_worker__successful_action_is_audited(broker, worker, slack):
+    produce(
+        broker.bootstrap_servers,
+        worker.topic("metrics"),
+        latency_series("audited-api", 200, 25, seed=9),
+        key=b"a",
+    )
+    wait_for(lambda: slack.messages("audited-api"), 30, "a Slack message for audited-api")
+    incidents = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        1,
+        20,
+        where=lambda m: b"audited-api" in m.value(),
+    )
+    incident_id = json.loads(incidents[0].value())["id"]
+    audit = consume(
+        broker.bootstrap_servers,
+        worker.topic("actions"),
+        1,
+        20,
+        where=lambda m: m.key() == incident_id.encode(),
+    )
+    record = json.loads(audit[0].value())
+    assert (record["action"], record["ok"], record["target"]) == ("slack", True, "#fireline-alerts")
+    assert record["detail"].startswith("posted ")
