@@ -27,6 +27,18 @@ REASON_NOT_FINITE = "not_finite"
 REASON_WRONG_TYPE = "wrong_type"
 REASON_INVALID_VALUE = "invalid_value"
 REASON_NOT_OBJECT = "not_object"
+REASONS = frozenset(
+    {
+        REASON_OVERSIZED,
+        REASON_NOT_UTF8,
+        REASON_NOT_JSON,
+        REASON_MISSING_FIELD,
+        REASON_NOT_FINITE,
+        REASON_WRONG_TYPE,
+        REASON_INVALID_VALUE,
+        REASON_NOT_OBJECT,
+    }
+)
 
 
 class RawRecord(Protocol):

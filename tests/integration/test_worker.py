@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,6 +68,28 @@ def latency_series(
     ]
 
 
+def spike_incident(
+    broker: EmbeddedBroker, worker: WorkerProcess, slack: SlackServer, service: str, seed: int
+) -> Any:
+    """Send a latency spike for ``service``; return its incident record once Slack has the message."""
+    produce(
+        broker.bootstrap_servers,
+        worker.topic("metrics"),
+        latency_series(service, 200, 25, seed=seed),
+        key=service.encode(),
+    )
+    wait_for(lambda: slack.messages(service), 30, f"a Slack message for {service}")
+    incidents = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        1,
+        20,
+        where=lambda m: service.encode() in m.value(),
+    )
+    assert incidents, f"no incident event for {service}"
+    return incidents[0]
+
+
 def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
     produce(
         broker.bootstrap_servers,
@@ -92,23 +115,9 @@ def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
 
 
 def test_worker__incident_event_is_published_keyed_by_id(broker, worker, slack):
-    produce(
-        broker.bootstrap_servers,
-        worker.topic("metrics"),
-        latency_series("search-api", 200, 25, seed=2),
-        key=b"search-api",
-    )
-    wait_for(lambda: slack.messages("search-api"), 30, "a Slack message for search-api")
-    incidents = consume(
-        broker.bootstrap_servers,
-        worker.topic("incidents"),
-        1,
-        20,
-        where=lambda m: b"search-api" in m.value(),
-    )
-    assert incidents, "no incident event for search-api"
-    body = json.loads(incidents[0].value())
-    assert incidents[0].key() == body["id"].encode()
+    incident = spike_incident(broker, worker, slack, "search-api", seed=2)
+    body = json.loads(incident.value())
+    assert incident.key() == body["id"].encode()
     assert (body["kind"], body["transition"], body["service"]) == (
         "latency_spike",
         "opened",
@@ -342,21 +351,9 @@ def test_worker__slack_errors_are_audited_and_the_worker_goes_on(
 
 
 def test_worker__successful_action_is_audited(broker, worker, slack):
-    produce(
-        broker.bootstrap_servers,
-        worker.topic("metrics"),
-        latency_series("audited-api", 200, 25, seed=9),
-        key=b"a",
-    )
-    wait_for(lambda: slack.messages("audited-api"), 30, "a Slack message for audited-api")
-    incidents = consume(
-        broker.bootstrap_servers,
-        worker.topic("incidents"),
-        1,
-        20,
-        where=lambda m: b"audited-api" in m.value(),
-    )
-    incident_id = json.loads(incidents[0].value())["id"]
+    incident_id = json.loads(spike_incident(broker, worker, slack, "audited-api", seed=9).value())[
+        "id"
+    ]
     audit = consume(
         broker.bootstrap_servers,
         worker.topic("actions"),

@@ -9,32 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.ingest import (
-    REASON_INVALID_VALUE,
-    REASON_MISSING_FIELD,
-    REASON_NOT_FINITE,
-    REASON_NOT_JSON,
-    REASON_NOT_OBJECT,
-    REASON_NOT_UTF8,
-    REASON_OVERSIZED,
-    REASON_WRONG_TYPE,
-    Record,
-    Validator,
-)
+from agents.ingest import REASONS, Record, Validator
 from detectors import LatencySpike
 from playbooks.actions import default_registry
 from playbooks.loader import load_file
 
-REASONS = {
-    REASON_INVALID_VALUE,
-    REASON_MISSING_FIELD,
-    REASON_NOT_FINITE,
-    REASON_NOT_JSON,
-    REASON_NOT_OBJECT,
-    REASON_NOT_UTF8,
-    REASON_OVERSIZED,
-    REASON_WRONG_TYPE,
-}
 MODELS = [MetricEvent, PredictionEvent, LabelEvent]
 
 json_values = st.recursive(
