@@ -1,8 +1,8 @@
 """The first incident manager: one open incident per fingerprint, resolved on recovery.
 
-A detector raising its alarm opens an incident; more alarms for the same open
-fingerprint update it (count, last seen, peak); the alarm clearing resolves it.
-The incidents issue replaces this with correlation, flapping and silences.
+A detector raising its alarm opens an incident; a repeat for a fingerprint that
+is already open changes nothing; the alarm clearing resolves it. The incidents
+issue replaces this with updates, correlation, flapping and silences.
 """
 
 from __future__ import annotations
@@ -65,17 +65,7 @@ class IncidentManager:
             )
         signal = detection.signal
         if current is not None:
-            updated = current.model_copy(
-                update={
-                    "transition": Transition.UPDATED,
-                    "last_seen": signal.at,
-                    "count": current.count + 1,
-                    "signals": [*current.signals, signal][-20:],
-                    "severity": max(current.severity, _severity(signal), key=_rank),
-                }
-            )
-            self._open[key] = updated
-            return updated
+            return None  # already open: a repeat never opens a second incident
         opened = Incident(
             id=incident_id(key, signal.at),
             fingerprint=key,
@@ -100,7 +90,3 @@ def _severity(signal: Signal) -> Severity:
     if signal.baseline > 0 and signal.observed / signal.baseline >= CRITICAL_RATIO:
         return Severity.CRITICAL
     return Severity.WARNING
-
-
-def _rank(severity: Severity) -> int:
-    return [Severity.INFO, Severity.WARNING, Severity.CRITICAL].index(severity)

@@ -36,6 +36,7 @@ class MetricPipeline:
                 window=s.window,
                 threshold=s.threshold,
                 min_ratio=s.min_ratio,
+                min_delta=s.min_delta,
                 consecutive=s.consecutive,
                 warmup=s.warmup,
             )
@@ -61,23 +62,26 @@ class MetricPipeline:
             if detector is None:
                 self.unwatched += len(samples)
                 continue
-            was_alarmed = detector.alarm
             detector.update([e.value for e in samples])
-            if detector.alarm == was_alarmed:
-                continue
-            last = samples[-1]
-            observed = detector.peak if detector.alarm else detector.last
-            signal = Signal(
-                detector=type(detector).__name__,
-                series=series,
-                observed=observed,
-                baseline=detector.baseline,
-                score=detector.score,
-                at=last.timestamp,
-            )
-            detections.append(
-                Detection(
-                    LATENCY_SPIKE, series, dict(last.labels), signal, cleared=not detector.alarm
+            for change in detector.changes:
+                # Time and labels of the sample where the alarm changed, so the
+                # incident (and its id) does not depend on how events were batched.
+                sample = samples[change.index]
+                signal = Signal(
+                    detector=type(detector).__name__,
+                    series=series,
+                    observed=change.observed,
+                    baseline=change.baseline,
+                    score=change.score,
+                    at=sample.timestamp,
                 )
-            )
+                detections.append(
+                    Detection(
+                        LATENCY_SPIKE,
+                        series,
+                        dict(sample.labels),
+                        signal,
+                        cleared=not change.raised,
+                    )
+                )
         return detections

@@ -60,6 +60,9 @@ class Detection(BaseModel):
     min_ratio: float = Field(
         default=1.5, ge=1, description="Observed/baseline ratio also required."
     )
+    min_delta: float = Field(
+        default=1.0, ge=0, description="Observed minus baseline also required (ms)."
+    )
     consecutive: int = Field(default=3, ge=1, description="Spiking points needed to alarm.")
     warmup: int = Field(default=30, ge=5, description="Points seen before any alarm.")
     max_series: int = Field(

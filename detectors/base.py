@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import numpy as np
@@ -20,6 +21,17 @@ from fireline.errors import DetectorError
 FloatArray = npt.NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmChange:
+    """The alarm rose or cleared at one point of the last :meth:`Detector.update`."""
+
+    index: int  # position in the values given to that update
+    raised: bool
+    observed: float  # the peak of the run that raised it, or the value that cleared it
+    baseline: float
+    score: float
+
+
 class Detector(abc.ABC):
     """A streaming detector over one numeric series."""
 
@@ -27,6 +39,8 @@ class Detector(abc.ABC):
         self._alarm = False
         self._score = 0.0
         self._seen = 0
+        self._changes: list[AlarmChange] = []
+        self._cursor = -1  # position of the point being learned within the current update
 
     def update(self, values: float | Sequence[float] | npt.NDArray[Any]) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
@@ -44,10 +58,28 @@ class Detector(abc.ABC):
         # Plain floats, not NumPy scalars: the per-point bookkeeping of small
         # micro-batches (a few points per series) is faster in Python.
         finite = [v for v in batch if math.isfinite(v)]
+        self._changes = []
         if finite:
+            self._cursor = -1
             self._update_batch(finite)
             self._seen += len(finite)
+            if len(finite) != len(batch):  # report positions in the caller's batch
+                kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
+                self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
         return self
+
+    def _note_change(self, raised: bool, observed: float, baseline: float) -> None:
+        """Subclasses call this when the alarm rises or clears at the current point."""
+        self._changes.append(AlarmChange(self._cursor, raised, observed, baseline, self._score))
+
+    @property
+    def changes(self) -> list[AlarmChange]:
+        """Every rise and clear of the alarm during the last update, in order.
+
+        A micro-batch can hold a whole short spike; reading only :attr:`alarm`
+        afterwards would miss it, and when it happened.
+        """
+        return list(self._changes)
 
     @abc.abstractmethod
     def _update_batch(self, batch: list[float]) -> None:

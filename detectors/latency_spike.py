@@ -20,18 +20,24 @@ class LatencySpike(Detector):
     The baseline is the median of the last ``window`` normal points; the spread is
     their MAD (floored at ``min_spread`` times the median, so a very steady series
     does not alarm on noise). A point spikes when its robust z-score exceeds
-    ``threshold`` *and* it is at least ``min_ratio`` times the baseline. The alarm
-    rises after ``consecutive`` spiking points and clears after as many normal
-    ones. Spiking points never enter the baseline, so a long incident does not
-    teach the detector that slow is normal.
+    ``threshold``, it is at least ``min_ratio`` times the baseline *and* at least
+    ``min_delta`` above it (so a series sitting near zero does not alarm on a
+    0.01 ms blip). The alarm rises after ``consecutive`` spiking points and clears
+    after as many normal ones. Spiking points stay out of the baseline, so an
+    incident does not teach the detector that slow is normal, until the alarm
+    has lasted ``adapt_after`` points: then the level is taken as the new normal
+    (a lasting shift, not a spike) and the alarm clears.
 
     Args:
         window: points in the rolling baseline.
         threshold: robust z-score that counts as a spike.
         min_ratio: observed/baseline ratio also required for a spike.
+        min_delta: observed minus baseline also required, in the series' unit.
         consecutive: spiking (or normal) points in a row to raise (or clear).
         warmup: points learned before any alarm.
         min_spread: floor of the spread, as a fraction of the baseline.
+        adapt_after: alarmed points before the level becomes the new baseline
+            (default: five windows).
 
     Example:
         >>> import numpy as np
@@ -51,9 +57,11 @@ class LatencySpike(Detector):
         window: int = 120,
         threshold: float = 6.0,
         min_ratio: float = 1.5,
+        min_delta: float = 1.0,
         consecutive: int = 3,
         warmup: int = 30,
         min_spread: float = 0.05,
+        adapt_after: int | None = None,
     ) -> None:
         super().__init__()
         if window < 10:
@@ -62,18 +70,25 @@ class LatencySpike(Detector):
             raise DetectorError("threshold must be positive.")
         if min_ratio < 1:
             raise DetectorError("min_ratio must be at least 1.")
+        if min_delta < 0:
+            raise DetectorError("min_delta must not be negative.")
         if consecutive < 1:
             raise DetectorError("consecutive must be at least 1.")
         if not 1 <= warmup <= window:
             raise DetectorError("warmup must be between 1 and window.")
         if min_spread < 0:
             raise DetectorError("min_spread must not be negative.")
+        if adapt_after is not None and adapt_after <= consecutive:
+            raise DetectorError("adapt_after must be larger than consecutive.")
         self.window = window
         self.threshold = threshold
         self.min_ratio = min_ratio
+        self.min_delta = min_delta
         self.consecutive = consecutive
         self.warmup = warmup
         self.min_spread = min_spread
+        self.adapt_after = adapt_after
+        self._adapt_after = adapt_after if adapt_after is not None else 5 * window
         self._refresh_every = max(1, window // 8)
         self.reset()
 
@@ -82,13 +97,17 @@ class LatencySpike(Detector):
         self._alarm = False
         self._score = 0.0
         self._seen = 0
+        self._changes = []
         self._history: deque[float] = deque(maxlen=self.window)
-        self._run = 0  # spiking points in a row (or normal points in a row while alarmed)
+        self._recent: deque[float] = deque(maxlen=self.window)  # values while alarmed
+        self._run = 0  # points in a row that disagree with the alarm state
+        self._alarmed_for = 0
         self._last = float("nan")
         self._peak = float("nan")
         self._run_peak = float("nan")
         self._baseline = float("nan")
         self._spread = float("nan")
+        self._baseline_version = 0
         self._judged_since_refresh = 0
 
     def _update_batch(self, batch: list[float]) -> None:
@@ -120,16 +139,21 @@ class LatencySpike(Detector):
         mad = _median(np.abs(history - median)) * _MAD_TO_SIGMA
         self._baseline = median
         self._spread = max(mad, self.min_spread * abs(median), 1e-9)
+        self._baseline_version += 1
         self._judged_since_refresh = 0
 
     def _judge(self, values: list[float]) -> None:
-        median, spread, threshold = self._baseline, self._spread, self.threshold
-        floor = self.min_ratio * median
+        version = -1
         for value in values:
+            if version != self._baseline_version:  # first point, or a new level was adopted
+                version = self._baseline_version
+                median, spread = self._baseline, self._spread
+                floor = max(self.min_ratio * median, median + self.min_delta)
             z = (value - median) / spread
-            self._step(value, z, z > threshold and value >= floor)
+            self._step(value, z, z > self.threshold and value >= floor)
 
     def _step(self, value: float, z: float, spikes: bool) -> None:
+        self._cursor += 1
         self._last = value
         self._score = z / (z + self.threshold) if z > 0 else 0.0
         if not spikes:
@@ -140,11 +164,27 @@ class LatencySpike(Detector):
             self._run += 1
             self._run_peak = value if self._run == 1 else max(self._run_peak, value)
             if self._run >= self.consecutive:
-                self._alarm = spikes
-                self._run = 0
-                self._peak = self._run_peak if spikes else float("nan")
+                self._set_alarm(spikes, self._run_peak if spikes else value)
         if self._alarm:
             self._peak = max(self._peak, value)
+            self._recent.append(value)
+            self._alarmed_for += 1
+            if self._alarmed_for >= self._adapt_after:
+                self._adopt_recent_level(value)
+
+    def _set_alarm(self, raised: bool, observed: float) -> None:
+        self._alarm = raised
+        self._run = 0
+        self._alarmed_for = 0
+        self._recent.clear()
+        self._peak = observed if raised else float("nan")
+        self._note_change(raised, observed, self._baseline)
+
+    def _adopt_recent_level(self, value: float) -> None:
+        # The alarm has lasted too long to be a spike: what it sees is the new normal.
+        self._history = deque(self._recent, maxlen=self.window)
+        self._set_alarm(False, value)
+        self._refresh_baseline()
 
     @property
     def baseline(self) -> float:
@@ -166,9 +206,11 @@ class LatencySpike(Detector):
             "window": self.window,
             "threshold": self.threshold,
             "min_ratio": self.min_ratio,
+            "min_delta": self.min_delta,
             "consecutive": self.consecutive,
             "warmup": self.warmup,
             "min_spread": self.min_spread,
+            "adapt_after": self.adapt_after,
         }
 
 

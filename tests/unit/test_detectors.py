@@ -54,6 +54,27 @@ class TestConformance:
         batched.update(stream[400:410])
         assert one.alarm == batched.alarm is True
 
+    def test_alarm_changes_do_not_depend_on_batching(self, cls):
+        stream = spike_stream()
+        expected = None
+        for size in (1, 5, 64, len(stream)):
+            detector = cls()
+            changes = []
+            for start in range(0, len(stream), size):
+                changes += [
+                    (start + c.index, c.raised)
+                    for c in detector.update(stream[start : start + size]).changes
+                ]
+            assert changes, "the spike stream must raise and clear the alarm"
+            expected = expected or changes
+            assert changes == expected, f"batch size {size}"
+
+    def test_changes_index_the_callers_batch_despite_nans(self, cls):
+        detector = cls().update(spike_stream()[:400])
+        batch = [500.0, float("nan"), 510.0, float("nan"), 505.0, 520.0]
+        (change,) = detector.update(batch).changes
+        assert change.raised and batch[change.index] == 505.0
+
     def test_reset_forgets_everything(self, cls):
         detector = cls().update(spike_stream()[:410])
         assert detector.alarm
@@ -97,6 +118,22 @@ def test_latency_spike__single_outliers_do_not_alarm():
     assert not any(detector.update(x).alarm for x in stream)
 
 
+def test_latency_spike__lasting_level_shift_becomes_the_new_normal():
+    rng = np.random.default_rng(2)
+    detector = LatencySpike(window=40, adapt_after=100).update(rng.normal(50, 2, 200))
+    shifted = rng.normal(100, 3, 400)
+    changes = [(c.index, c.raised) for c in detector.update(shifted).changes]
+    assert changes == [(2, True), (101, False)]  # cleared on its 100th alarmed point
+    assert detector.baseline == pytest.approx(100, abs=3)
+    assert not detector.update(rng.normal(100, 3, 200)).alarm
+
+
+def test_latency_spike__series_near_zero_needs_min_delta():
+    detector = LatencySpike().update([0.0] * 100)
+    assert not detector.update([0.01, 0.02, 0.015, 0.5, 0.9]).alarm
+    assert detector.update([5.0, 6.0, 5.5]).alarm
+
+
 def test_latency_spike__peak_is_highest_value_of_the_alarm():
     detector = LatencySpike().update(np.full(100, 50.0) + np.arange(100) % 3)
     detector.update([300.0, 700.0, 400.0])
@@ -113,6 +150,8 @@ def test_latency_spike__peak_is_highest_value_of_the_alarm():
         ({"consecutive": 0}, "consecutive must be at least 1."),
         ({"warmup": 500}, "warmup must be between 1 and window."),
         ({"min_spread": -1}, "min_spread must not be negative."),
+        ({"min_delta": -1}, "min_delta must not be negative."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
     ],
 )
 def test_latency_spike__rejects_bad_parameters(kwargs, message):

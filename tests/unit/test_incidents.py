@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from agents.events import MetricEvent
 from agents.incidents import Detection, IncidentManager
@@ -22,7 +23,7 @@ def detection(at: float, observed: float = 400.0, cleared: bool = False) -> Dete
     return Detection("latency_spike", signal.series, LABELS, signal, cleared=cleared)
 
 
-def test_manager__opens_updates_and_resolves_one_incident():
+def test_manager__opens_dedups_and_resolves_one_incident():
     manager = IncidentManager()
     opened = manager.on_detection(detection(100.0, observed=200.0))
     assert opened is not None
@@ -31,14 +32,8 @@ def test_manager__opens_updates_and_resolves_one_incident():
         Status.OPEN,
         Severity.WARNING,
     )
-    updated = manager.on_detection(detection(110.0, observed=400.0))
-    assert updated is not None
-    assert (updated.id, updated.transition, updated.count, updated.severity) == (
-        opened.id,
-        Transition.UPDATED,
-        2,
-        Severity.CRITICAL,
-    )
+    assert manager.on_detection(detection(110.0, observed=400.0)) is None
+    assert manager.open_incidents == [opened]
     resolved = manager.on_detection(detection(150.0, cleared=True))
     assert resolved is not None
     assert (resolved.id, resolved.transition, resolved.status, resolved.last_seen) == (
@@ -49,6 +44,9 @@ def test_manager__opens_updates_and_resolves_one_incident():
     )
     assert manager.open_incidents == []
     assert manager.on_detection(detection(160.0, cleared=True)) is None
+    reopened = manager.on_detection(detection(170.0))
+    assert reopened is not None
+    assert reopened.id != opened.id
 
 
 def test_manager__incident_id_is_stable_across_managers():
@@ -84,13 +82,49 @@ def test_pipeline__one_detection_per_spike_per_series():
     rng = np.random.default_rng(5)
     normal = rng.normal(50, 2, 300).tolist()
     assert pipeline.process(metric_batch(normal)) == []
-    rise = pipeline.process(metric_batch([400.0] * 10, start=300))
+    rise = pipeline.process(metric_batch([400.0, 420.0, 410.0, 400.0, 400.0], start=300))
     assert [(d.kind, d.cleared) for d in rise] == [("latency_spike", False)]
     assert rise[0].signal.baseline == np_approx(50, 2)
-    assert rise[0].signal.observed == 400.0
-    assert rise[0].signal.at == 309.0
-    clear = pipeline.process(metric_batch(rng.normal(50, 2, 10).tolist(), start=310))
-    assert [d.cleared for d in clear] == [True]
+    assert rise[0].signal.observed == 420.0  # the peak of the run that raised it
+    assert rise[0].signal.at == 302.0  # the third spiking sample, not the batch's last
+    clear = pipeline.process(metric_batch(rng.normal(50, 2, 10).tolist(), start=305))
+    assert [(d.cleared, d.signal.at) for d in clear] == [(True, 307.0)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 100, 1000])
+def test_pipeline__detections_do_not_depend_on_batch_size(batch_size):
+    rng = np.random.default_rng(9)
+    values = [*rng.normal(50, 2, 300), *[420.0] * 8, *rng.normal(50, 2, 100)]
+    events = metric_batch([float(v) for v in values])
+    pipeline = MetricPipeline(DetectionSettings())
+    found = []
+    for start in range(0, len(events), batch_size):
+        found += pipeline.process(events[start : start + batch_size])
+    manager = IncidentManager()
+    incidents = [manager.on_detection(d) for d in found]
+    assert [(d.cleared, d.signal.at) for d in found] == [(False, 302.0), (True, 310.0)]
+    assert incidents[0] is not None and incidents[0].id == EXPECTED_ID
+
+
+EXPECTED_ID = (
+    IncidentManager()
+    .on_detection(
+        Detection(
+            "latency_spike",
+            "latency_ms{model=fraud,model_version=7,service=fraud-api}",
+            LABELS,
+            Signal(
+                detector="LatencySpike",
+                series="latency_ms{model=fraud,model_version=7,service=fraud-api}",
+                observed=420.0,
+                baseline=50.0,
+                score=0.9,
+                at=302.0,
+            ),
+        )
+    )
+    .id
+)  # type: ignore[union-attr]
 
 
 def test_pipeline__ignores_non_latency_metrics():
