@@ -87,17 +87,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
             raise
 
     async def _deliver(self, tp: TP, batch: list[Any], handlers: dict[str, BatchHandler]) -> None:
-        handler = handlers.get(tp.topic)
-        if handler is None:
-            read = self._read_offset[tp]
-            for record in batch:  # an ordinary agent's topic: Faust's per-message path
-                if read is not None and record.offset < read:
-                    continue
-                await self.wait_first(
-                    self.callback(self._to_message(tp, record)), self.suspend_flow.wait()
-                )
-                self._read_offset[tp] = record.offset
-            return
         # Faust's read offset is "next to read" after a seek to the committed
         # offset and "last read" after processing; like Faust's own drain loop,
         # skip only what lies before it, or the first record after every
@@ -107,6 +96,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
             batch = [r for r in batch if r.offset >= read]
             if not batch:
                 return
+        handler = handlers.get(tp.topic)
+        if handler is None:
+            await self._deliver_each(tp, batch)
+            return
+        await self._fill_gap(tp, batch[0].offset)
+        generation = self.app.consumer_generation_id
         # A Faust event for the batch makes table writes in the handler go to the
         # changelog partition of this source partition, as in a stock agent.
         event = self.app.create_event(None, None, {}, self._to_message(tp, batch[0]))
@@ -115,14 +110,43 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
         finally:
             _current_event.reset(token)
+        if self.app.consumer_generation_id != generation:
+            # A rebalance happened while the handler ran and the partition may have
+            # moved: its new owner reads these again from the last commit
+            # (at-least-once) rather than our acks resurrecting revoked state.
+            return
         self._ack_range(tp, batch[0].offset, batch[-1].offset)
 
+    async def _deliver_each(self, tp: TP, batch: list[Any]) -> None:
+        """An ordinary agent's topic: Faust's per-message path."""
+        for record in batch:
+            await self._fill_gap(tp, record.offset)
+            await self.wait_first(
+                self.callback(self._to_message(tp, record)), self.suspend_flow.wait()
+            )
+            self._read_offset[tp] = record.offset
+
+    async def _fill_gap(self, tp: TP, offset: int) -> None:
+        # Offsets missing between fetches (transaction markers, compaction) must be
+        # marked done or commits stop at the gap forever; Faust's own loop does this.
+        # Unlike Faust's loop, the gap ends before `offset`: that record is acked
+        # itself, and a duplicate in the ack list stalls the commit position.
+        read = self._read_offset[tp]
+        if read and offset - read > 1:
+            await self._add_gap(tp, read + 1, offset - 1)
+
     def _ack_range(self, tp: TP, first: int, last: int) -> None:
-        # Bulk form of Consumer.ack() for offsets first..last (fetches are contiguous
-        # per partition; compacted gaps are acknowledged harmlessly).
+        # Bulk form of Consumer.ack() for first..last: offsets inside one fetch that
+        # hold no record (markers, compaction) are done too, so they are included.
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            first = max(first, committed)
+        index = self._acked_index[tp]
+        while first <= last and first in index:  # a re-read head record: ack it once
+            first += 1
         offsets = range(first, last + 1)
         self._acked[tp].extend(offsets)
-        self._acked_index[tp].update(offsets)
+        index.update(offsets)
         self._n_acked += len(offsets)
         self._read_offset[tp] = last
 

@@ -242,6 +242,7 @@ def produce(bootstrap: str, topic: str, values: Iterable[bytes], key: bytes | No
         producer.poll(0)
         count += 1
     remaining = producer.flush(15)
+    producer.close()
     assert remaining == 0, f"{remaining} messages not delivered to {topic}"
     return count
 
