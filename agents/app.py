@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from agents import batching
 from agents.runtime import OutRecord, Runtime
 from agents.settings import Settings
+from fireline.errors import BrokerError
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -41,13 +47,35 @@ def create_app(settings: Settings) -> faust.App:
 
 
 class FaustPublisher:
-    """Publishes through the app's producer and waits for every broker ack."""
+    """Publishes through the app's producer and waits for every broker ack.
 
-    def __init__(self, app: faust.App) -> None:
+    A failed send is retried with exponential backoff; when the broker stays
+    unreachable the error propagates and stops the worker, since the batch can
+    neither be acknowledged without its output nor skipped.
+    """
+
+    def __init__(self, app: faust.App, retries: int = 5, first_backoff_s: float = 0.5) -> None:
         self.app = app
+        self.retries = retries
+        self.first_backoff_s = first_backoff_s
 
     async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
         """Send all records, then wait for all acks (one round trip per batch, not per record)."""
+        for attempt in range(self.retries + 1):
+            try:
+                await self._send_all(topic, records)
+                return
+            except (ProducerSendError, KafkaError) as exc:
+                if attempt == self.retries:
+                    raise BrokerError(
+                        f"cannot publish {len(records)} records to {topic} after "
+                        f"{self.retries + 1} attempts: {exc!r}"
+                    ) from exc
+                delay = self.first_backoff_s * 2**attempt
+                log.warning("publish to %s failed (%r); retrying in %.1fs", topic, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> None:
         producer = self.app.producer
         futures: list[Any] = []
         for key, value, headers in records:

@@ -11,7 +11,7 @@ from fireline import __version__
 # Seconds to process one micro-batch: sub-millisecond for small batches up to a
 # few hundred milliseconds for a full one under load.
 BATCH_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-# Events per micro-batch: powers of two up to the largest batch_size we expect.
+# Events per micro-batch: powers of two up to worker.max_poll_records (10,000) and beyond.
 BATCH_SIZE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
 
 

@@ -33,6 +33,9 @@ DLQ_PARTITION = "fireline.error.partition"
 DLQ_OFFSET = "fireline.error.offset"
 DLQ_REASON = "fireline.error.reason"
 DLQ_DETAIL = "fireline.error.detail"
+DLQ_TRUNCATED = "fireline.error.truncated"  # original size, when the value was cut
+# Producers refuse requests over 1 MiB by default: a dead letter must always fit.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 
 OutRecord = tuple[bytes | None, bytes, dict[str, bytes]]
@@ -166,7 +169,11 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         DLQ_REASON: letter.reason.encode(),
         DLQ_DETAIL: letter.detail.encode(),
     }
-    return record.key, record.value or b"", headers
+    value = record.value or b""
+    if len(value) > DLQ_MAX_VALUE_BYTES:
+        headers[DLQ_TRUNCATED] = str(len(value)).encode()
+        value = value[:DLQ_MAX_VALUE_BYTES]
+    return record.key, value, headers
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -133,11 +133,6 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(
         default=65536, ge=256, description="Larger events are dead-lettered."
     )
-    batch_size: int = Field(default=2000, ge=1, description="Max events per micro-batch.")
-    batch_window_ms: int = Field(default=50, ge=1, description="Max wait to fill a micro-batch.")
-    incident_cooldown_s: float = Field(
-        default=300.0, ge=0, description="A detection for an open incident within this is a repeat."
-    )
     detection: Detection = Detection()
     worker: WorkerTuning = WorkerTuning()
 
@@ -217,12 +212,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         Settings.yaml_file = None
 
 
+_SECRET_WORDS = {"token", "secret", "password", "key", "credentials"}
+
+
 def _describe(exc: ValidationError) -> str:
     lines = ["invalid fireline settings:"]
     for error in exc.errors():
         path = [str(part) for part in error["loc"]]
         env_name = "FIRELINE_" + "__".join(path).upper()
-        received = error.get("input")
-        shown = "<hidden>" if "token" in env_name.lower() else repr(received)
+        # Echo a value only for a known, non-secret setting: an unknown key may be a
+        # misspelt secret (slack_tokn: xoxb-...), and a long value is cut.
+        if error["type"] == "extra_forbidden" or _SECRET_WORDS & set(path[-1].lower().split("_")):
+            shown = "<hidden>"
+        else:
+            shown = repr(error.get("input"))
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
         lines.append(f"  {'.'.join(path)} ({env_name}): {error['msg']}; got {shown}")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """The playbook engine: match an incident event to playbooks and run their steps.
 
-Steps of one playbook run in order. Each (incident, transition, playbook, step)
-runs at most once per engine, so a redelivered incident event does not post a
-second message; durable idempotency across restarts comes with the playbooks issue.
+Steps of one playbook run in order; a failed step stops its playbook. Each step
+that succeeded for an (incident, transition, count) is not run again by this
+engine, so a redelivered incident event does not post a second message; durable
+idempotency across restarts, retries and backoff come with the playbooks issue.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class PlaybookEngine:
     async def _run(self, playbook: Playbook, incident: Incident) -> Sequence[ActionResult]:
         results = []
         for index, step in enumerate(playbook.steps):
-            key = f"{incident.id}|{incident.transition.value}|{playbook.name}|{index}"
+            key = f"{incident.id}|{incident.transition.value}|{incident.count}|{playbook.name}|{index}"
             if key in self._done:
                 continue
             action = self.registry.get(step.action)
@@ -88,7 +89,8 @@ class PlaybookEngine:
                 result = await action.run(incident, step.params, self.context)
             except ActionError as exc:
                 result = ActionResult(step.action, ok=False, detail=str(exc))
-            self._remember(key, result)
+            if result.ok:  # a failed step may be tried again when the event comes back
+                self._remember(key, result)
             results.append(result)
             if not result.ok:
                 log.warning(

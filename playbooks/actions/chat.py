@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Protocol, TextIO
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from fireline.errors import ActionError
@@ -32,8 +38,9 @@ class SlackSink:
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown_error") if exc.response else "no_response"
             raise ActionError(f"Slack rejected chat.postMessage to {channel}: {error}") from exc
-        except (OSError, TimeoutError) as exc:
-            raise ActionError(f"Slack unreachable at {self.client.base_url}: {exc}") from exc
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
+            raise ActionError(f"Slack unreachable at {self.client.base_url}: {reason}") from exc
         return str(response.get("ts", ""))
 
 
@@ -54,10 +61,22 @@ class ConsoleSink:
 
 
 def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) -> ChatSink:
-    """Slack when a token is configured, else the console."""
+    """Slack when a token is configured, else the console.
+
+    The client retries a dropped connection once, a 429 after its Retry-After
+    twice, and a 5xx once; what still fails becomes a failed action.
+    """
     if not token:
         return ConsoleSink()
-    return SlackSink(AsyncWebClient(token=token, base_url=base_url, timeout=int(timeout_s)))
+    retries = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        AsyncServerErrorRetryHandler(max_retry_count=1),
+    ]
+    client = AsyncWebClient(
+        token=token, base_url=base_url, timeout=int(timeout_s), retry_handlers=retries
+    )
+    return SlackSink(client)
 
 
 __all__ = ["ActionError", "ChatSink", "ConsoleSink", "SlackSink", "make_chat_sink"]

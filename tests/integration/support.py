@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ class SlackServer:
     calls: list[SlackCall] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
+    disconnect: bool = False  # drop every connection without answering, like a dead proxy
 
     @property
     def base_url(self) -> str:
@@ -73,6 +75,10 @@ class SlackServer:
                 method = self.path.removeprefix("/api/")
                 with server.lock:
                     server.calls.append(SlackCall(method, self.headers.get("Authorization"), body))
+                if server.disconnect:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 ok = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
                 reply = (
                     {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
@@ -213,7 +219,6 @@ def worker_env(
         "FIRELINE_SLACK_BASE_URL": slack.base_url,
         "FIRELINE_PARTITIONS": "2",
         "FIRELINE_PLAYBOOKS_POLL_S": "0.5",
-        "FIRELINE_BATCH_WINDOW_MS": "20",
         "FIRELINE_WORKER__SESSION_TIMEOUT_S": "3",
         "FIRELINE_WORKER__HEARTBEAT_INTERVAL_S": "0.5",
         "FIRELINE_WORKER__REBALANCE_TIMEOUT_S": "3",
@@ -234,8 +239,10 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def produce(bootstrap: str, topic: str, values: Iterable[bytes], key: bytes | None = None) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+def produce(
+    bootstrap: str, topic: str, values: Iterable[bytes], key: bytes | None = None, **config: Any
+) -> int:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **config})
     count = 0
     for value in values:
         producer.produce(topic, value=value, key=key)

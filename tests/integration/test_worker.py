@@ -407,3 +407,58 @@ def test_worker__commits_pass_transaction_markers(
     finally:
         producer.close()
         worker.stop()
+
+
+def test_worker__huge_event_is_dead_lettered_truncated_and_the_worker_goes_on(
+    broker, worker, slack
+):
+    huge = (
+        b'{"timestamp": 1795255200, "name": "latency_ms", "value": 1, "pad": "'
+        + b"x" * 1_500_000
+        + b'"}'
+    )
+    produce(
+        broker.bootstrap_servers,
+        worker.topic("metrics"),
+        [huge],
+        key=b"huge",
+        **{"message.max.bytes": 2_000_000},
+    )
+    (dead,) = consume(
+        broker.bootstrap_servers,
+        worker.topic("dead_letter"),
+        1,
+        30,
+        where=lambda m: m.key() == b"huge",
+    )
+    headers = {k: v.decode() for k, v in dead.headers()}
+    assert headers["fireline.error.reason"] == "oversized"
+    assert headers["fireline.error.truncated"] == str(len(huge))
+    assert dead.value() == huge[: 512 * 1024]
+    spike_incident(broker, worker, slack, "after-huge-api", seed=10)  # still processing
+
+
+def test_worker__slack_disconnects_are_failed_actions_not_crashes(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    dead_slack = SlackServer(disconnect=True).start()
+    worker = WorkerProcess(worker_env(broker.url, dead_slack), tmp_path / "worker.log").start()
+    try:
+        series = latency_series("disconnect-api", 200, 25, seed=11)
+        produce(broker.bootstrap_servers, worker.topic("metrics"), series, key=b"d")
+        (audit,) = consume(broker.bootstrap_servers, worker.topic("actions"), 1, 30)
+        record = json.loads(audit.value())
+        assert (record["action"], record["ok"]) == ("slack", False)
+        assert record["detail"].startswith(f"Slack unreachable at {dead_slack.base_url}: ")
+        assert len(dead_slack.calls) == 2  # one retry of the dropped connection
+        assert worker.metric("fireline_actions_total", action="slack", outcome="failed") == 1
+        more = latency_series("disconnect-api-2", 200, 25, seed=12)
+        produce(broker.bootstrap_servers, worker.topic("metrics"), more, key=b"d2")
+        wait_for(
+            lambda: worker.metric("fireline_actions_total", action="slack", outcome="failed") == 2,
+            30,
+            "the playbooks agent to handle the next incident too",
+        )
+    finally:
+        worker.stop()
+        dead_slack.stop()

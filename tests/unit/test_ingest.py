@@ -148,3 +148,18 @@ def test_label_event__readme_example_parses():
 def test_metric_event__series_key_sorts_labels():
     event = MetricEvent(timestamp=1, name="latency_ms", value=1, labels={"b": "2", "a": "1"})
     assert event.series_key() == "latency_ms{a=1,b=2}"
+
+
+def test_dead_letter_record__keeps_original_bytes_and_cuts_huge_ones():
+    from agents.ingest import DeadLetter
+    from agents.runtime import DLQ_MAX_VALUE_BYTES, _dead_letter_record
+
+    small = DeadLetter(record(b"{bad", offset=3), "not_json", "not JSON: ...")
+    key, value, headers = _dead_letter_record(small)
+    assert (key, value) == (b"k", b"{bad")
+    assert headers["fireline.error.offset"] == b"3"
+    assert "fireline.error.truncated" not in headers
+    huge = DeadLetter(record(b"x" * (DLQ_MAX_VALUE_BYTES + 10)), "oversized", "too big")
+    _, value, headers = _dead_letter_record(huge)
+    assert len(value) == DLQ_MAX_VALUE_BYTES
+    assert headers["fireline.error.truncated"] == str(DLQ_MAX_VALUE_BYTES + 10).encode()

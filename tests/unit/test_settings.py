@@ -83,3 +83,14 @@ def test_settings__bad_token_value_is_not_echoed(monkeypatch):
         load_settings()
     assert "slack_base_url (FIRELINE_SLACK_BASE_URL)" in str(err.value)
     assert "xoxb-secret-value" not in str(err.value)
+
+
+def test_settings__misspelt_secret_key_is_not_echoed(tmp_path):
+    config = tmp_path / "fireline.yaml"
+    config.write_text("slack_tokn: xoxb-secret-value\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert str(err.value) == (
+        "invalid fireline settings:\n"
+        "  slack_tokn (FIRELINE_SLACK_TOKN): Extra inputs are not permitted; got <hidden>"
+    )
