@@ -21,6 +21,7 @@ the version is pinned in pyproject.toml and the integration tests cover it.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
@@ -101,6 +102,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self._deliver_each(tp, batch)
             return
         await self._fill_gap(tp, batch[0].offset)
+        self._mark_inbound(tp)
         generation = self.app.consumer_generation_id
         # A Faust event for the batch makes table writes in the handler go to the
         # changelog partition of this source partition, as in a stock agent.
@@ -116,6 +118,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
             # (at-least-once) rather than our acks resurrecting revoked state.
             return
         self._ack_range(tp, batch[0].offset, batch[-1].offset)
+
+    def _mark_inbound(self, tp: TP) -> None:
+        # Faust's slow-processing check reads this (set per event by its streams);
+        # without it a lagging batch topic would be reported as idle after 300 s.
+        inbound = getattr(self.app.monitor, "stream_inbound_time", None)
+        if inbound is not None:
+            inbound[tp] = time.monotonic()
 
     async def _deliver_each(self, tp: TP, batch: list[Any]) -> None:
         """An ordinary agent's topic: Faust's per-message path."""

@@ -1,16 +1,20 @@
 """Throughput: the fireline worker against a bare aiokafka consumer, in one run.
 
-Produces N events (half metric samples over many series, half prediction logs)
-to the embedded broker, then measures the sustained rate of
+Produces N events to the embedded broker: half prediction logs, half metric
+samples (250 latency series and 250 CPU series; 0.1% of all events are
+malformed, and five latency series spike near the end), then measures the
+sustained rate of
 
-  (a) a bare aiokafka consumer that only JSON-decodes every event, and
-  (b) a real `fireline run` worker process (validation, dead-letter routing,
-      per-series latency detection, incidents),
+  (a) a bare aiokafka consumer that only JSON-decodes every event,
+  (b) a real `fireline run` worker process (validation, dead-lettering,
+      per-series latency detection, incidents, playbooks), and
+  (c) a stock per-event Faust agent (`async for value in stream`) on the first
+      --stock-events events (it is slow; its rate is steady long before the end),
 
-each from its first consumed event to its last, and prints both and the ratio.
+each from its first consumed event to its last, and prints them and the ratios.
 The worker's progress is read from its own /metrics counter.
 
-    .venv/bin/python bench/throughput.py [--events 400000] [--partitions 4]
+    .venv/bin/python bench/throughput.py [--events 400000] [--partitions 4] [--stock-events 50000]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -45,13 +50,19 @@ def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
     rng = random.Random(seed)
     out = []
     t0 = 1795255200.0
+    spike_from = int(n * 0.9)
     for i in range(n):
-        if i % 2:
-            series = i % 500
+        if i % 1000 == 999:  # malformed: a string where a number belongs
+            body: dict[str, object] = {"timestamp": t0, "name": "latency_ms", "value": "12ms"}
+            out.append((TOPICS.metrics, b"bad", json.dumps(body).encode()))
+        elif i % 2:
+            series = (i // 2) % 500
+            latency = series % 2 == 1
+            value = rng.gauss(50, 3) * (8 if latency and series < 10 and i > spike_from else 1)
             body = {
                 "timestamp": t0 + i * 0.001,
-                "name": "latency_ms" if series % 2 else "cpu_utilization",
-                "value": round(rng.gauss(50, 3), 2),
+                "name": "latency_ms" if latency else "cpu_utilization",
+                "value": round(value, 2),
                 "labels": {"service": f"svc-{series}", "region": "eu-west-1"},
             }
             out.append((TOPICS.metrics, f"svc-{series}".encode(), json.dumps(body).encode()))
@@ -69,7 +80,7 @@ def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
                 "prediction": round(rng.random(), 4),
                 "latency_ms": round(rng.gauss(12, 1), 2),
             }
-            out.append((TOPICS.predictions, b"fraud", json.dumps(body).encode()))
+            out.append((TOPICS.predictions, f"fraud-{i % 8}".encode(), json.dumps(body).encode()))
     return out
 
 
@@ -115,7 +126,7 @@ async def bare_consumer(bootstrap: str, n: int) -> tuple[float, float]:
     return count / (time.perf_counter() - first), first - launched
 
 
-def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[float, float]:
+def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[float, float, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -131,7 +142,8 @@ def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[floa
     process = subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # the console chat sink prints each incident here
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/metrics"
@@ -139,12 +151,18 @@ def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[floa
     try:
         deadline = time.perf_counter() + timeout_s
         while time.perf_counter() < deadline:
-            consumed = _consumed(url)
+            consumed = _total(url, "fireline_events_consumed_total")
             now = time.perf_counter()
             if consumed and not first_t:
                 first_t, first_n = now, consumed
             if consumed >= n:
-                return (consumed - first_n) / (now - first_t), first_t - launched
+                time.sleep(1.0)  # let the playbooks agent catch up before reading what it did
+                did = (
+                    f"dead-lettered {_total(url, 'fireline_events_invalid_total'):.0f}, "
+                    f"incident events {_total(url, 'fireline_incident_events_total'):.0f}, "
+                    f"actions {_total(url, 'fireline_actions_total'):.0f}"
+                )
+                return (consumed - first_n) / (now - first_t), first_t - launched, did
             if process.poll() is not None:
                 raise SystemExit(f"worker exited with {process.returncode}")
             time.sleep(0.02)
@@ -154,7 +172,7 @@ def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[floa
         process.wait(30)
 
 
-def _consumed(url: str) -> float:
+def _total(url: str, name: str) -> float:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             text = response.read().decode()
@@ -163,8 +181,20 @@ def _consumed(url: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("fireline_events_consumed_total{")
+        if line.startswith((f"{name}{{", f"{name} "))
     )
+
+
+def stock_agent_rate(bootstrap: str, n: int) -> float:
+    script = Path(__file__).with_name("stock_agent.py")
+    topics = f"{TOPICS.metrics},{TOPICS.predictions}"
+    result = subprocess.run(
+        [sys.executable, str(script), bootstrap, topics, str(n)],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    return float(json.loads(result.stdout.decode().strip().splitlines()[-1])["rate"])
 
 
 def main() -> None:
@@ -173,6 +203,7 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--stock-events", type=int, default=50_000, help="0 skips the stock agent")
     args = parser.parse_args()
     with EmbeddedBroker(free_port()) as broker:
         asyncio.run(create_topics(broker.bootstrap_servers, TOPICS.all(), args.partitions))
@@ -185,11 +216,19 @@ def main() -> None:
         print(
             f"(a) bare aiokafka + json.loads : {bare:>10,.0f} events/s  (first event {bare_start:.1f}s after start)"
         )
-        fireline, fl_start = worker_rate(broker.url, args.events)
+        fireline, fl_start, did = worker_rate(broker.url, args.events)
         print(
             f"(b) fireline worker            : {fireline:>10,.0f} events/s  (first event {fl_start:.1f}s after launch)"
         )
+        print(f"    the worker {did}")
+        if args.stock_events:
+            stock = stock_agent_rate(broker.bootstrap_servers, args.stock_events)
+            print(
+                f"(c) stock per-event Faust agent: {stock:>10,.0f} events/s  (first {args.stock_events:,} events)"
+            )
         print(f"ratio fireline / bare          : {fireline / bare:.2f}  (target >= 0.50)")
+        if args.stock_events:
+            print(f"ratio stock agent / bare       : {stock / bare:.2f}")
 
 
 if __name__ == "__main__":
