@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -263,9 +264,11 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     return sum(max(tp.offset, 0) for tp in offsets)
 
 
-def test_worker__sigterm_commits_processed_offsets_and_restart_repeats_nothing(
-    broker: EmbeddedBroker, slack: SlackServer, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_worker__stop_signal_commits_processed_offsets_and_restart_repeats_nothing(
+    broker: EmbeddedBroker, slack: SlackServer, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
+    service = f"restart-{stop_signal.name.lower()}-api"
     env = worker_env(
         broker.url, slack, FIRELINE_WORKER__COMMIT_INTERVAL_S="30"
     )  # only the stop commits
@@ -273,14 +276,14 @@ def test_worker__sigterm_commits_processed_offsets_and_restart_repeats_nothing(
     sent = produce(
         broker.bootstrap_servers,
         first.topic("metrics"),
-        latency_series("restart-api", 200, 25, seed=6),
+        latency_series(service, 200, 25, seed=6),
         key=b"r",
     )
-    wait_for(lambda: slack.messages("restart-api"), 30, "the first worker to alert")
+    wait_for(lambda: slack.messages(service), 30, "the first worker to alert")
     wait_for(
         lambda: first.metric("fireline_events_consumed_total") >= sent, 10, "all events consumed"
     )
-    assert first.stop() == 0
+    assert first.stop(stop_signal) == 0
     assert (
         committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("metrics"), 2)
         == sent
@@ -294,10 +297,10 @@ def test_worker__sigterm_commits_processed_offsets_and_restart_repeats_nothing(
     try:
         time.sleep(2.0)
         assert second.metric("fireline_events_consumed_total") == 0
-        assert len(slack.messages("restart-api")) == 1
+        assert len(slack.messages(service)) == 1
         # Events produced after the restart are all read: none is taken for already
         # processed (the committed offset is the next one to read, not the last read).
-        more = latency_series("restart-api", 40, 0, seed=7, start=1795255300.0)
+        more = latency_series(service, 40, 0, seed=7, start=1795255300.0)
         produce(broker.bootstrap_servers, second.topic("metrics"), more, key=b"r")
         wait_for(
             lambda: second.metric("fireline_events_consumed_total") >= len(more),

@@ -89,3 +89,22 @@ def test_load_file__control_character_is_located(tmp_path):
     playbook, problems = load_file(path, default_registry())
     assert playbook is None
     assert problems == [f"{path}:3:12: special characters are not allowed (character #x001f)"]
+
+
+def test_cli_validate__lists_every_problem_and_fails(capsys):
+    from agents.cli import main
+
+    assert main(["playbooks", "validate", str(FIXTURES)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "5 problem(s) found"
+    assert any("invalid_unknown_action.yaml:6:5: steps.1" in line for line in err)
+
+
+def test_cli_validate__valid_directory_passes(capsys):
+    from agents.cli import main
+
+    assert (
+        main(["playbooks", "validate", str(Path(__file__).parents[2] / "playbooks" / "library")])
+        == 0
+    )
+    assert capsys.readouterr().out == "1 playbook(s) valid: latency-spike-alert\n"
