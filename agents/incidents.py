@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from playbooks.incident import (
     Incident,
+    Resolution,
     Severity,
     Signal,
     Status,
@@ -31,6 +32,7 @@ class Detection:
     labels: dict[str, str]
     signal: Signal
     cleared: bool = False
+    adapted: bool = False  # cleared because the level became the detector's new normal
 
 
 class IncidentManager:
@@ -61,6 +63,10 @@ class IncidentManager:
                     "transition": Transition.RESOLVED,
                     "status": Status.RESOLVED,
                     "last_seen": detection.signal.at,
+                    "resolution": Resolution.NEW_NORMAL
+                    if detection.adapted
+                    else Resolution.RECOVERED,
+                    "signals": [*current.signals, detection.signal][-20:],
                 }
             )
         signal = detection.signal

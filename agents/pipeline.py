@@ -82,6 +82,7 @@ class MetricPipeline:
                         dict(sample.labels),
                         signal,
                         cleared=not change.raised,
+                        adapted=change.adapted,
                     )
                 )
         return detections

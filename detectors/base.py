@@ -30,6 +30,7 @@ class AlarmChange:
     observed: float  # the peak of the run that raised it, or the value that cleared it
     baseline: float
     score: float
+    adapted: bool = False  # cleared because the level became the new normal, not a recovery
 
 
 class Detector(abc.ABC):
@@ -68,9 +69,13 @@ class Detector(abc.ABC):
                 self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
         return self
 
-    def _note_change(self, raised: bool, observed: float, baseline: float) -> None:
+    def _note_change(
+        self, raised: bool, observed: float, baseline: float, adapted: bool = False
+    ) -> None:
         """Subclasses call this when the alarm rises or clears at the current point."""
-        self._changes.append(AlarmChange(self._cursor, raised, observed, baseline, self._score))
+        self._changes.append(
+            AlarmChange(self._cursor, raised, observed, baseline, self._score, adapted)
+        )
 
     @property
     def changes(self) -> list[AlarmChange]:

@@ -126,10 +126,7 @@ class LatencySpike(Detector):
             if self._judged_since_refresh >= self._refresh_every or math.isnan(self._baseline):
                 self._refresh_baseline()
             take = self._refresh_every - self._judged_since_refresh
-            chunk = batch[start : start + take]
-            self._judge(chunk)
-            self._judged_since_refresh += len(chunk)
-            start += len(chunk)
+            start += self._judge(batch[start : start + take])
 
     def _refresh_baseline(self) -> None:
         # np.partition rather than np.median: same result, a third of the cost
@@ -142,15 +139,22 @@ class LatencySpike(Detector):
         self._baseline_version += 1
         self._judged_since_refresh = 0
 
-    def _judge(self, values: list[float]) -> None:
-        version = -1
-        for value in values:
-            if version != self._baseline_version:  # first point, or a new level was adopted
-                version = self._baseline_version
-                median, spread = self._baseline, self._spread
-                floor = max(self.min_ratio * median, median + self.min_delta)
+    def _judge(self, values: list[float]) -> int:
+        """Judge values against the current baseline; return how many were judged.
+
+        Stops right after a point that adopted a new level, so the rest is judged
+        (or learned, if the new history is short) exactly as it would be had the
+        batch ended there: results never depend on batch boundaries.
+        """
+        median, spread, version = self._baseline, self._spread, self._baseline_version
+        floor = max(self.min_ratio * median, median + self.min_delta)
+        for count, value in enumerate(values, 1):
             z = (value - median) / spread
+            self._judged_since_refresh += 1  # before the step: adopting resets it to 0
             self._step(value, z, z > self.threshold and value >= floor)
+            if self._baseline_version != version:
+                return count
+        return len(values)
 
     def _step(self, value: float, z: float, spikes: bool) -> None:
         self._cursor += 1
@@ -172,18 +176,18 @@ class LatencySpike(Detector):
             if self._alarmed_for >= self._adapt_after:
                 self._adopt_recent_level(value)
 
-    def _set_alarm(self, raised: bool, observed: float) -> None:
+    def _set_alarm(self, raised: bool, observed: float, adapted: bool = False) -> None:
         self._alarm = raised
         self._run = 0
         self._alarmed_for = 0
         self._recent.clear()
         self._peak = observed if raised else float("nan")
-        self._note_change(raised, observed, self._baseline)
+        self._note_change(raised, observed, self._baseline, adapted)
 
     def _adopt_recent_level(self, value: float) -> None:
         # The alarm has lasted too long to be a spike: what it sees is the new normal.
         self._history = deque(self._recent, maxlen=self.window)
-        self._set_alarm(False, value)
+        self._set_alarm(False, value, adapted=True)
         self._refresh_baseline()
 
     @property

@@ -28,6 +28,13 @@ class Transition(StrEnum):
     RESOLVED = "resolved"
 
 
+class Resolution(StrEnum):
+    """Why an incident resolved."""
+
+    RECOVERED = "recovered"  # the signal went back to its baseline
+    NEW_NORMAL = "new_normal"  # the signal stayed at a new level the detector now treats as normal
+
+
 class Severity(StrEnum):
     """How bad it is; playbooks can require a minimum."""
 
@@ -67,6 +74,7 @@ class Incident(BaseModel):
     count: int = Field(default=1, ge=1, description="Detections folded into this incident.")
     signals: list[Signal] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    resolution: Resolution | None = Field(default=None, description="Set when resolved.")
 
     @property
     def subject(self) -> str:

@@ -1,34 +1,57 @@
-"""Human text for incidents: what broke, how badly, since when."""
+"""Human text for incidents: what broke, how badly, since when, and how it ended."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from playbooks.incident import Incident, Transition
+from playbooks.incident import Incident, Resolution, Signal, Transition
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 
 
 def incident_text(incident: Incident) -> str:
-    """One message for an incident: subject, observed vs. normal, since when, the id."""
-    icon = (
-        ":white_check_mark:"
-        if incident.transition is Transition.RESOLVED
-        else _ICONS.get(incident.severity.value, ":warning:")
-    )
+    """One message for an incident event: subject, observed vs. normal, since when, the id."""
     since = datetime.fromtimestamp(incident.first_seen, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    head = f"{icon} [{incident.severity.value.upper()}] {incident.title}"
     if incident.transition is Transition.RESOLVED:
-        head = f"{icon} [RESOLVED] {incident.title}"
-    lines = [head, f"Subject: {incident.subject}", f"Since: {since}"]
-    for signal in incident.signals[-3:]:
-        ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
-        lines.append(
-            f"{signal.series}: observed {_num(signal.observed)} vs normal "
-            f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
-        )
+        lines = _resolved_head(incident)
+    else:
+        icon = _ICONS.get(incident.severity.value, ":warning:")
+        lines = [f"{icon} [{incident.severity.value.upper()}] {incident.title}"]
+    lines += [f"Subject: {incident.subject}", f"Since: {since}"]
+    if incident.signals:
+        lines.append(_signal_line(incident.signals[0]))
     lines.append(f"Incident {incident.id} ({incident.status.value}, {incident.count} detections)")
     return "\n".join(lines)
+
+
+def _resolved_head(incident: Incident) -> list[str]:
+    took = _duration(incident.last_seen - incident.first_seen)
+    last = incident.signals[-1] if incident.signals else None
+    if incident.resolution is Resolution.NEW_NORMAL and last is not None:
+        return [
+            f":warning: [RESOLVED: NEW LEVEL] {incident.title} after {took}",
+            (
+                f"It did not come back: {last.series} settled at {_num(last.observed)} "
+                f"(normal was {_num(last.baseline)}) and is now treated as normal. Is that acceptable?"
+            ),
+        ]
+    return [f":white_check_mark: [RESOLVED] {incident.title} after {took}"]
+
+
+def _signal_line(signal: Signal) -> str:
+    ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
+    return (
+        f"{signal.series}: observed {_num(signal.observed)} vs normal "
+        f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _num(value: float) -> str:

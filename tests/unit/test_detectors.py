@@ -157,3 +157,24 @@ def test_latency_spike__peak_is_highest_value_of_the_alarm():
 def test_latency_spike__rejects_bad_parameters(kwargs, message):
     with pytest.raises(DetectorError, match=f"^{message}$"):
         LatencySpike(**kwargs)
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 13, 64, 1000])
+def test_latency_spike__level_shift_adoption_does_not_depend_on_batching(size):
+    rng = np.random.default_rng(4)
+    stream = [
+        *rng.normal(50, 2, 200),
+        *rng.normal(100, 3, 400),
+        *[400.0] * 5,
+        *rng.normal(100, 3, 50),
+    ]
+
+    def run(batch_size: int) -> tuple[list[tuple[int, bool, float, float]], float]:
+        detector = LatencySpike(window=40, adapt_after=100)
+        changes = []
+        for start in range(0, len(stream), batch_size):
+            for c in detector.update(stream[start : start + batch_size]).changes:
+                changes.append((start + c.index, c.raised, c.observed, c.baseline))
+        return changes, detector.baseline
+
+    assert run(size) == run(1)

@@ -5,7 +5,7 @@ from agents.events import MetricEvent
 from agents.incidents import Detection, IncidentManager
 from agents.pipeline import MetricPipeline
 from agents.settings import Detection as DetectionSettings
-from playbooks.incident import Severity, Signal, Status, Transition
+from playbooks.incident import Resolution, Severity, Signal, Status, Transition
 from playbooks.messages import incident_text
 
 LABELS = {"service": "fraud-api", "model": "fraud", "model_version": "7"}
@@ -152,3 +152,48 @@ def test_pipeline__series_beyond_max_series_are_counted_not_watched():
     pipeline.process(events)
     assert len(pipeline.detectors) == 2
     assert pipeline.unwatched == 30
+
+
+def test_incident_text__resolved_after_recovery_and_at_a_new_level():
+    manager = IncidentManager()
+    opened = manager.on_detection(detection(1795255200.0))
+    recovered = manager.on_detection(detection(1795255920.0, observed=49.0, cleared=True))
+    assert opened is not None and recovered is not None
+    assert incident_text(recovered).splitlines()[0] == (
+        ":white_check_mark: [RESOLVED] Latency spike on fraud-api after 12 min"
+    )
+    assert recovered.resolution is Resolution.RECOVERED
+
+    manager.on_detection(detection(1795256000.0))
+    shifted = Detection(
+        "latency_spike",
+        "latency_ms{service=fraud-api}",
+        LABELS,
+        Signal(
+            detector="LatencySpike",
+            series="latency_ms{service=fraud-api}",
+            observed=99.0,
+            baseline=50.0,
+            score=0.9,
+            at=1795256090.0,
+        ),
+        cleared=True,
+        adapted=True,
+    )
+    resolved = manager.on_detection(shifted)
+    assert resolved is not None and resolved.resolution is Resolution.NEW_NORMAL
+    assert incident_text(resolved).splitlines()[:2] == [
+        ":warning: [RESOLVED: NEW LEVEL] Latency spike on fraud-api after 90 s",
+        (
+            "It did not come back: latency_ms{service=fraud-api} settled at 99.0 (normal was 50.0)"
+            " and is now treated as normal. Is that acceptable?"
+        ),
+    ]
+
+
+def test_pipeline__adopted_level_resolves_as_new_normal():
+    pipeline = MetricPipeline(DetectionSettings(window=40))
+    rng = np.random.default_rng(6)
+    events = metric_batch([float(v) for v in [*rng.normal(50, 2, 100), *rng.normal(100, 3, 300)]])
+    found = pipeline.process(events)
+    assert [(d.cleared, d.adapted) for d in found] == [(False, False), (True, True)]
