@@ -46,6 +46,15 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
+def _retriable(exc: BaseException) -> bool:
+    """Whether sending again can help (a broker hiccup, not a record too large)."""
+    while exc is not None:
+        if isinstance(exc, KafkaError):
+            return bool(exc.retriable)
+        exc = exc.__cause__  # type: ignore[assignment]  # walk to the aiokafka error
+    return True  # Faust's wrapper without a cause: assume transient
+
+
 class FaustPublisher:
     """Publishes through the app's producer and waits for every broker ack.
 
@@ -66,10 +75,10 @@ class FaustPublisher:
                 await self._send_all(topic, records)
                 return
             except (ProducerSendError, KafkaError) as exc:
-                if attempt == self.retries:
+                if attempt == self.retries or not _retriable(exc):
                     raise BrokerError(
                         f"cannot publish {len(records)} records to {topic} after "
-                        f"{self.retries + 1} attempts: {exc!r}"
+                        f"{attempt + 1} attempt(s): {exc!r}"
                     ) from exc
                 delay = self.first_backoff_s * 2**attempt
                 log.warning("publish to %s failed (%r); retrying in %.1fs", topic, exc, delay)

@@ -97,13 +97,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
             batch = [r for r in batch if r.offset >= read]
             if not batch:
                 return
+        generation = self.app.consumer_generation_id
         handler = handlers.get(tp.topic)
         if handler is None:
-            await self._deliver_each(tp, batch)
+            await self._deliver_each(tp, batch, generation)
             return
         await self._fill_gap(tp, batch[0].offset)
         self._mark_inbound(tp)
-        generation = self.app.consumer_generation_id
         # A Faust event for the batch makes table writes in the handler go to the
         # changelog partition of this source partition, as in a stock agent.
         event = self.app.create_event(None, None, {}, self._to_message(tp, batch[0]))
@@ -112,10 +112,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
         finally:
             _current_event.reset(token)
-        if self.app.consumer_generation_id != generation:
-            # A rebalance happened while the handler ran and the partition may have
-            # moved: its new owner reads these again from the last commit
-            # (at-least-once) rather than our acks resurrecting revoked state.
+        if not self.flow_active or self.app.consumer_generation_id != generation:
+            # A rebalance began while the handler ran and the partition may move:
+            # its owner reads these again from the last commit (at-least-once)
+            # rather than our acks resurrecting revoked state.
             return
         self._ack_range(tp, batch[0].offset, batch[-1].offset)
 
@@ -126,9 +126,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if inbound is not None:
             inbound[tp] = time.monotonic()
 
-    async def _deliver_each(self, tp: TP, batch: list[Any]) -> None:
+    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int) -> None:
         """An ordinary agent's topic: Faust's per-message path."""
         for record in batch:
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # rebalancing: the rest is fetched again from the committed offset
             await self._fill_gap(tp, record.offset)
             await self.wait_first(
                 self.callback(self._to_message(tp, record)), self.suspend_flow.wait()
@@ -141,7 +143,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         # Unlike Faust's loop, the gap ends before `offset`: that record is acked
         # itself, and a duplicate in the ack list stalls the commit position.
         read = self._read_offset[tp]
-        if read and offset - read > 1:
+        if read is not None and offset - read > 1:
             await self._add_gap(tp, read + 1, offset - 1)
 
     def _ack_range(self, tp: TP, first: int, last: int) -> None:

@@ -36,6 +36,8 @@ DLQ_DETAIL = "fireline.error.detail"
 DLQ_TRUNCATED = "fireline.error.truncated"  # original size, when the value was cut
 # Producers refuse requests over 1 MiB by default: a dead letter must always fit.
 DLQ_MAX_VALUE_BYTES = 512 * 1024
+DLQ_MAX_KEY_BYTES = 64 * 1024
+DLQ_KEY_TRUNCATED = "fireline.error.key-truncated"
 
 
 OutRecord = tuple[bytes | None, bytes, dict[str, bytes]]
@@ -169,11 +171,14 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         DLQ_REASON: letter.reason.encode(),
         DLQ_DETAIL: letter.detail.encode(),
     }
-    value = record.value or b""
+    value, key = record.value or b"", record.key
     if len(value) > DLQ_MAX_VALUE_BYTES:
         headers[DLQ_TRUNCATED] = str(len(value)).encode()
         value = value[:DLQ_MAX_VALUE_BYTES]
-    return record.key, value, headers
+    if key is not None and len(key) > DLQ_MAX_KEY_BYTES:
+        headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
+        key = key[:DLQ_MAX_KEY_BYTES]
+    return key, value, headers
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -13,7 +13,15 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +37,8 @@ SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks" / "libr
 
 class Topics(BaseModel):
     """Kafka topic names; the input topics are the public API."""
+
+    model_config = ConfigDict(extra="forbid")
 
     predictions: str = "fireline.predictions"
     labels: str = "fireline.labels"
@@ -48,6 +58,8 @@ class Topics(BaseModel):
 
 class Detection(BaseModel):
     """Parameters of the first latency-spike detector."""
+
+    model_config = ConfigDict(extra="forbid")
 
     metric_names: list[str] = Field(
         default=["latency_ms", "latency_p99_ms", "http_request_duration_ms"],
@@ -74,6 +86,8 @@ class Detection(BaseModel):
 
 class WorkerTuning(BaseModel):
     """Kafka consumer tuning of the Faust worker (see docs/performance.md)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Group session timeout; Tansu joins a group in half of it."

@@ -89,6 +89,9 @@ class PlaybookEngine:
                 result = await action.run(incident, step.params, self.context)
             except ActionError as exc:
                 result = ActionResult(step.action, ok=False, detail=str(exc))
+            except Exception as exc:
+                log.exception("action %s of playbook %s crashed", step.action, playbook.name)
+                result = ActionResult(step.action, ok=False, detail=f"action crashed: {exc!r}")
             if result.ok:  # a failed step may be tried again when the event comes back
                 self._remember(key, result)
             results.append(result)

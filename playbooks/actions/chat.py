@@ -36,12 +36,22 @@ class SlackSink:
         try:
             response = await self.client.chat_postMessage(channel=channel, text=text, mrkdwn=True)
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "no_response"
-            raise ActionError(f"Slack rejected chat.postMessage to {channel}: {error}") from exc
+            raise ActionError(
+                f"Slack rejected chat.postMessage to {channel}: {_slack_error(exc)}"
+            ) from exc
         except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
             raise ActionError(f"Slack unreachable at {self.client.base_url}: {reason}") from exc
         return str(response.get("ts", ""))
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    # A proxy's 503 page or a broken body gives no JSON: report the HTTP status then.
+    data = getattr(exc.response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", None)
+    return f"HTTP {status}" if status else "no usable response"
 
 
 class ConsoleSink:
@@ -63,14 +73,16 @@ class ConsoleSink:
 def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) -> ChatSink:
     """Slack when a token is configured, else the console.
 
-    The client retries a dropped connection once, a 429 after its Retry-After
-    twice, and a 5xx once; what still fails becomes a failed action.
+    The client retries a dropped connection once, a 429 once after its
+    Retry-After, and a 500 or 503 once; what still fails becomes a failed action.
+    (A retry after a dropped connection or a 5xx can post a message twice if
+    Slack had received it: preferred to an alert that never arrives.)
     """
     if not token:
         return ConsoleSink()
     retries = [
         AsyncConnectionErrorRetryHandler(max_retry_count=1),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=1),
         AsyncServerErrorRetryHandler(max_retry_count=1),
     ]
     client = AsyncWebClient(

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from agents.app import FaustPublisher
 from fireline.errors import BrokerError
@@ -39,6 +39,20 @@ async def test_publisher__retries_then_delivers_everything():
 async def test_publisher__gives_up_with_a_broker_error():
     publisher = FaustPublisher(App(FlakyProducer(failures=10)), retries=2, first_backoff_s=0.001)
     with pytest.raises(
-        BrokerError, match=r"cannot publish 1 records to t after 3 attempts: KafkaConnectionError"
+        BrokerError, match=r"cannot publish 1 records to t after 3 attempt\(s\): KafkaConnectionError"
     ):
         await publisher.publish("t", [(b"k", b"v", {})])
+
+
+class TooLargeProducer(FlakyProducer):
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        self.failures += 1
+        raise MessageSizeTooLargeError()
+
+
+async def test_publisher__does_not_retry_what_cannot_succeed():
+    producer = TooLargeProducer(failures=0)
+    publisher = FaustPublisher(App(producer), retries=5, first_backoff_s=0.001)
+    with pytest.raises(BrokerError, match=r"after 1 attempt\(s\): MessageSizeTooLargeError"):
+        await publisher.publish("t", [(b"k", b"v" * 10, {})])
+    assert producer.failures == 1

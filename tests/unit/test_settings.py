@@ -94,3 +94,12 @@ def test_settings__misspelt_secret_key_is_not_echoed(tmp_path):
         "invalid fireline settings:\n"
         "  slack_tokn (FIRELINE_SLACK_TOKN): Extra inputs are not permitted; got <hidden>"
     )
+
+
+def test_settings__typo_in_a_nested_setting_is_an_error(tmp_path):
+    config = tmp_path / "fireline.yaml"
+    config.write_text("detection:\n  threshhold: 4\n")
+    with pytest.raises(
+        ConfigError, match=r"detection.threshhold \(FIRELINE_DETECTION__THRESHHOLD\): Extra inputs"
+    ):
+        load_settings(config)

@@ -1,0 +1,75 @@
+"""The Slack sink against a loopback server that misbehaves the ways real ones do."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiohttp import web
+
+from fireline.errors import ActionError
+from playbooks.actions.chat import SlackSink, make_chat_sink
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Callable[[web.Response], str]]:
+    """Serve one canned response for every call; yields a function that sets it."""
+    state: dict[str, web.Response | int] = {"calls": 0}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state["calls"] = int(state["calls"]) + 1
+        canned = state["response"]
+        assert isinstance(canned, web.Response)
+        return web.Response(
+            body=canned.body, status=canned.status, content_type=canned.content_type
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/{method}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+
+    def respond(response: web.Response) -> str:
+        state["response"] = response
+        return f"http://127.0.0.1:{port}/api/"
+
+    yield respond
+    await runner.cleanup()
+
+
+def sink(base_url: str) -> SlackSink:
+    made = make_chat_sink("xoxb-test", base_url)
+    assert isinstance(made, SlackSink)
+    return made
+
+
+async def test_slack_sink__posts_and_returns_the_message_ts(server):
+    url = server(web.json_response({"ok": True, "ts": "1795255200.000100"}))
+    assert await sink(url).post("#oncall", "hello") == "1795255200.000100"
+
+
+async def test_slack_sink__api_error_names_the_error(server):
+    url = server(web.json_response({"ok": False, "error": "channel_not_found"}))
+    with pytest.raises(
+        ActionError, match=r"^Slack rejected chat.postMessage to #nope: channel_not_found$"
+    ):
+        await sink(url).post("#nope", "hello")
+
+
+async def test_slack_sink__proxy_error_page_is_an_action_error(server):
+    url = server(
+        web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
+    )
+    with pytest.raises(
+        ActionError, match=r"^Slack rejected chat.postMessage to #oncall: HTTP 502$"
+    ):
+        await sink(url).post("#oncall", "hello")
+
+
+async def test_slack_sink__broken_json_is_an_action_error(server):
+    url = server(web.Response(status=200, text="{not json", content_type="application/json"))
+    with pytest.raises(ActionError, match=r"^Slack rejected chat.postMessage to #oncall: "):
+        await sink(url).post("#oncall", "hello")
