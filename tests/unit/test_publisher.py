@@ -39,7 +39,8 @@ async def test_publisher__retries_then_delivers_everything():
 async def test_publisher__gives_up_with_a_broker_error():
     publisher = FaustPublisher(App(FlakyProducer(failures=10)), retries=2, first_backoff_s=0.001)
     with pytest.raises(
-        BrokerError, match=r"cannot publish 1 records to t after 3 attempt\(s\): KafkaConnectionError"
+        BrokerError,
+        match=r"cannot publish 1 records to t after 3 attempt\(s\): KafkaConnectionError",
     ):
         await publisher.publish("t", [(b"k", b"v", {})])
 
