@@ -290,3 +290,18 @@ def consume(
 def metric_event(ts: float, value: float, service: str, name: str = "latency_ms") -> bytes:
     labels = {"service": service, "model": "fraud", "model_version": "7"}
     return json.dumps({"timestamp": ts, "name": name, "value": value, "labels": labels}).encode()
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or text in environ:
+            found.append(f"{entry.name}: {cmdline}")
+    return found

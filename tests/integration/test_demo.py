@@ -9,28 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from agents.broker import free_port
+from tests.integration.support import processes_mentioning
 
 pytestmark = pytest.mark.integration
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = (entry / "environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline or text in environ:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
 
 
 def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):

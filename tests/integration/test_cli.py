@@ -1,0 +1,62 @@
+"""`fireline broker` and `fireline simulate`, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from agents.broker import free_port
+from agents.settings import Topics
+from tests.integration.support import consume, processes_mentioning, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_broker_and_simulate__topics_created_traffic_flows_ctrl_c_stops(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "broker", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topics = Topics()
+
+        def created() -> bool:
+            try:
+                return set(topics.all()) <= set(admin.list_topics(timeout=2).topics)
+            except Exception:  # noqa: BLE001 - not up yet
+                return False
+
+        wait_for(created, 30, "the broker to create fireline's topics")
+        simulate = subprocess.run(
+            [sys.executable, "-m", "agents.cli", "simulate", "--rate", "100", "--duration", "2"],
+            env={**env, "FIRELINE_BROKER_URL": f"kafka://{bootstrap}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert simulate.returncode == 0, simulate.stdout + simulate.stderr
+        sent = int(simulate.stdout.split("sent ")[1].split(" ")[0])
+        assert sent > 150
+        assert len(consume(bootstrap, topics.predictions, 150, 20)) >= 150
+        assert len(consume(bootstrap, topics.metrics, 30, 20)) >= 30
+    finally:
+        broker.send_signal(signal.SIGINT)
+        assert broker.wait(15) == 0
+        output = broker.stdout.read() if broker.stdout else ""
+        if broker.stdout:
+            broker.stdout.close()
+    assert f"use FIRELINE_BROKER_URL=kafka://{bootstrap}" in output
+    assert processes_mentioning(f"tcp://{bootstrap}") == []
