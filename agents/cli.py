@@ -1,4 +1,4 @@
-"""The ``fireline`` command: run, demo, broker, simulate, playbooks validate."""
+"""The ``fireline`` command: run, demo, broker, simulate, replay, playbooks validate."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=float, help="stop after this many seconds")
     simulate.set_defaults(handler=_simulate)
 
+    replay = sub.add_parser("replay", help="run a detector offline over recorded data")
+    replay_sub = replay.add_subparsers(required=True, metavar="KIND")
+    replay_metrics = replay_sub.add_parser(
+        "metrics", help="timestamp,value CSV in; adds anomaly_score and alarm per row"
+    )
+    replay_metrics.add_argument("file", type=Path)
+    replay_metrics.add_argument("--out", type=Path, help="output CSV (default: stdout)")
+    replay_metrics.set_defaults(handler=_replay_metrics)
+
     playbooks = sub.add_parser("playbooks", help="playbook tools")
     playbooks_sub = playbooks.add_subparsers(required=True, metavar="TOOL")
     validate = playbooks_sub.add_parser("validate", help="check a playbook directory")
@@ -103,6 +112,20 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     sent = asyncio.run(go())
     print(f"sent {sent} events")
+    return 0
+
+
+def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.replay import read_metric_csv, replay_values, write_replay_csv
+
+    timestamps, values = read_metric_csv(args.file)
+    rows = replay_values(timestamps, values, settings.detection)
+    if args.out is None:
+        write_replay_csv(rows, sys.stdout)
+    else:
+        with args.out.open("w", newline="", encoding="utf-8") as out:
+            count = write_replay_csv(rows, out)
+        print(f"{count} rows scored into {args.out}", file=sys.stderr)
     return 0
 
 

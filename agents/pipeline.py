@@ -14,6 +14,18 @@ from playbooks.incident import Signal
 LATENCY_SPIKE = "latency_spike"
 
 
+def metric_detector(settings: DetectionSettings) -> LatencySpike:
+    """The detector for one metric series; `fireline replay` builds the same one."""
+    return LatencySpike(
+        window=settings.window,
+        threshold=settings.threshold,
+        min_ratio=settings.min_ratio,
+        min_delta=settings.min_delta,
+        consecutive=settings.consecutive,
+        warmup=settings.warmup,
+    )
+
+
 class MetricPipeline:
     """Routes metric samples to one latency detector per series, batch by batch."""
 
@@ -31,15 +43,7 @@ class MetricPipeline:
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
-            s = self.settings
-            detector = LatencySpike(
-                window=s.window,
-                threshold=s.threshold,
-                min_ratio=s.min_ratio,
-                min_delta=s.min_delta,
-                consecutive=s.consecutive,
-                warmup=s.warmup,
-            )
+            detector = metric_detector(self.settings)
             self.detectors[series] = detector
         return detector
 
