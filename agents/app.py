@@ -22,10 +22,13 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured for micro-batched ingestion."""
     w = settings.worker
+    datadir = settings.data_dir / f"{settings.app_id}-data"
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust writes there but does not create it
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
         store="memory://",
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,

@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions per created topic.")
     replication_factor: int = Field(default=1, ge=1)
     playbooks_dir: Path = SHIPPED_PLAYBOOKS
+    data_dir: Path = Field(
+        default=Path.home() / ".local" / "state" / "fireline",
+        description="Where Faust keeps its per-app data directory (never the working directory).",
+    )
     playbooks_poll_s: float = Field(default=5.0, gt=0, description="How often to look for changes.")
     slack_token: SecretStr | None = None
     slack_token_file: Path | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 
 import faust
@@ -21,6 +22,7 @@ def main(bootstrap: str, topics: list[str], n: int) -> None:
         value_serializer="json",
         consumer_auto_offset_reset="earliest",
         store="memory://",
+        datadir=tempfile.mkdtemp(prefix="fireline-bench-stock-"),
         web_enabled=False,
         # Only the group join is sped up (docs/performance.md); processing is stock.
         broker_session_timeout=3.0,

@@ -27,6 +27,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -132,6 +133,7 @@ def worker_rate(broker_url: str, n: int, timeout_s: float = 300.0) -> tuple[floa
         **os.environ,
         "FIRELINE_BROKER_URL": broker_url,
         "FIRELINE_APP_ID": "bench-fireline",
+        "FIRELINE_DATA_DIR": tempfile.mkdtemp(prefix="fireline-bench-"),
         "FIRELINE_HTTP_HOST": "127.0.0.1",
         "FIRELINE_HTTP_PORT": str(port),
         "FIRELINE_WORKER__SESSION_TIMEOUT_S": "3",

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -213,6 +214,7 @@ def worker_env(
         **{k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")},
         **topic_env(app_id),
         "FIRELINE_BROKER_URL": broker_url,
+        "FIRELINE_DATA_DIR": str(Path(tempfile.gettempdir()) / "fireline-tests"),
         "FIRELINE_HTTP_HOST": "127.0.0.1",
         "FIRELINE_HTTP_PORT": str(free_port()),
         "FIRELINE_SLACK_TOKEN": SLACK_TOKEN,

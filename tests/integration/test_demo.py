@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +22,14 @@ pytestmark = pytest.mark.integration
 def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
     env["FIRELINE_HTTP_PORT"] = str(free_port())
+    env["FIRELINE_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
     demo = subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "demo", "--spike-at", "8"],
         env=env,
+        cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -61,3 +67,5 @@ def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
     assert output.rstrip().endswith("fireline demo: stopped.")
     time.sleep(0.5)
     assert processes_mentioning(f"127.0.0.1:{broker.group(1)}") == []
+    assert list(workdir.iterdir()) == []  # nothing left in the user's working directory
+    assert (tmp_path / "data" / "fireline-data").is_dir()
