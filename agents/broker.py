@@ -16,6 +16,7 @@ from typing import IO, Self
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from agents.processes import stop_process_group
 from fireline.errors import BrokerError, DependencyMissingError
 
 INSTALL_HINT = "pip install 'fireline[embedded]'"
@@ -105,15 +106,8 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker's process group (SIGTERM, then SIGKILL)."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        if process is not None:
+            stop_process_group(process, timeout_s)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from agents.broker import EmbeddedBroker, create_topics, free_port
+from agents.processes import stop_process_group
 from agents.settings import Settings
 from agents.simulator import TrafficProfile, TrafficSimulator
 
@@ -46,7 +47,7 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
     finally:
         print("\nfireline demo: stopping worker and broker...", flush=True)
         if worker is not None:
-            _stop(worker)
+            stop_process_group(worker, timeout_s=15.0)
         broker.stop()
         print("fireline demo: stopped.", flush=True)
 
@@ -61,16 +62,6 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches us; we stop the worker cleanly ourselves
     )
-
-
-def _stop(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 async def _traffic(

@@ -37,6 +37,14 @@ class Detector(abc.ABC):
     """A streaming detector over one numeric series."""
 
     def __init__(self) -> None:
+        self._reset_common()
+
+    def reset(self) -> None:
+        """Forget everything learned, as if just constructed."""
+        self._reset_common()
+        self._reset_state()
+
+    def _reset_common(self) -> None:
         self._alarm = False
         self._score = 0.0
         self._seen = 0
@@ -91,8 +99,8 @@ class Detector(abc.ABC):
         """Learn from a non-empty batch of finite values, oldest first."""
 
     @abc.abstractmethod
-    def reset(self) -> None:
-        """Forget everything learned, as if just constructed."""
+    def _reset_state(self) -> None:
+        """Forget the subclass's own state (the base resets alarm, score and counts)."""
 
     @property
     def alarm(self) -> bool:

@@ -92,12 +92,7 @@ class LatencySpike(Detector):
         self._refresh_every = max(1, window // 8)
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the baseline and any alarm."""
-        self._alarm = False
-        self._score = 0.0
-        self._seen = 0
-        self._changes = []
+    def _reset_state(self) -> None:
         self._history: deque[float] = deque(maxlen=self.window)
         self._recent: deque[float] = deque(maxlen=self.window)  # values while alarmed
         self._run = 0  # points in a row that disagree with the alarm state
