@@ -12,6 +12,8 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents import batching
+from agents.detections import TickInput
+from agents.incident_desk import IncidentDesk
 from agents.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.errors import BrokerError
@@ -110,6 +112,7 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
+    wire_incident_manager(app, runtime)
 
     @app.agent(incidents, name="fireline-playbooks")
     async def run_playbooks(stream: faust.StreamT[bytes]) -> None:
@@ -117,3 +120,43 @@ def wire(app: faust.App, runtime: Runtime) -> None:
             message = event.message
             where = f"{message.topic}[{message.partition}]@{message.offset}"
             await runtime.on_incident(event.value, where)
+
+
+INCIDENT_TABLE = "incident-state"
+
+
+def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
+    """The incident manager: an agent on the detections topic, state in a Faust table.
+
+    The table's changelog topic is ``<app_id>-incident-state-changelog``.
+
+    Ticks drive the timers (auto-resolve, expiry, flapping, silences): each worker
+    sends one to every detections partition it owns, so the owner applies them in
+    order with the detections, inside the agent where table writes belong.
+    """
+    settings = runtime.settings
+    detections = app.topic(settings.topics.detections, partitions=settings.partitions)
+    table = app.Table(
+        INCIDENT_TABLE,
+        partitions=settings.partitions,
+        key_type=bytes,  # serialised raw, the app's default: the value is our own JSON
+        value_type=bytes,
+    )
+    runtime.desk = IncidentDesk(runtime.manager, table, runtime.view)
+    tick = TickInput().model_dump_json().encode()
+
+    @app.agent(detections, name="fireline-incidents")
+    async def manage_incidents(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            await runtime.on_incident_input(message.key, message.value, message.partition)
+
+    @app.timer(settings.incidents.tick_s)
+    async def send_ticks() -> None:
+        owned = sorted(
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == settings.topics.detections
+        )
+        for partition in owned:
+            await app.producer.send(settings.topics.detections, None, tick, partition, None, None)

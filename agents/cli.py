@@ -1,4 +1,4 @@
-"""The ``fireline`` command: run, demo, broker, simulate, replay, playbooks validate."""
+"""The ``fireline`` command: run, demo, broker, simulate, replay, playbooks, incidents, silence."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agents.incident_cli import add_commands as add_incident_commands
 from agents.settings import Settings, load_settings
 from fireline import __version__
 from fireline.errors import FirelineError, PlaybookValidationError
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     validate = playbooks_sub.add_parser("validate", help="check a playbook directory")
     validate.add_argument("directory", type=Path)
     validate.set_defaults(handler=_validate)
+
+    add_incident_commands(sub)
     return parser
 
 

@@ -26,8 +26,12 @@ class Readiness:
 ReadinessProbe = Callable[[], Awaitable[Readiness]]
 
 
-def build_web_app(registry: CollectorRegistry, readiness: ReadinessProbe) -> web.Application:
-    """The aiohttp application with the three operational endpoints."""
+def build_web_app(
+    registry: CollectorRegistry,
+    readiness: ReadinessProbe,
+    add_routes: Callable[[web.Application], None] | None = None,
+) -> web.Application:
+    """The aiohttp application: the three operational endpoints, plus ``add_routes``'s."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
@@ -41,11 +45,26 @@ def build_web_app(registry: CollectorRegistry, readiness: ReadinessProbe) -> web
         body = {"ready": report.ready, "checks": report.checks, "problems": report.problems}
         return web.json_response(body, status=200 if report.ready else 503)
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if add_routes is not None:
+        add_routes(app)
     return app
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown routes and wrong methods answer in JSON too: ``{"error": ...}``."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
 
 
 class HttpServer:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 
+from agents.detections import Detection
 from agents.events import MetricEvent
-from agents.incidents import Detection
 from agents.settings import Detection as DetectionSettings
-from detectors import LatencySpike
-from playbooks.incident import Signal
+from detectors import Detector, LatencySpike
+from playbooks.incident import EvidencePoint, Signal
 
 LATENCY_SPIKE = "latency_spike"
 
@@ -29,8 +29,15 @@ def metric_detector(settings: DetectionSettings) -> LatencySpike:
 class MetricPipeline:
     """Routes metric samples to one latency detector per series, batch by batch."""
 
-    def __init__(self, settings: DetectionSettings) -> None:
+    def __init__(
+        self, settings: DetectionSettings, refresh_s: float = 30.0, evidence_points: int = 120
+    ) -> None:
         self.settings = settings
+        self.refresh_s = refresh_s
+        self.evidence_points = evidence_points
+        # series in alarm → (event time last reported, baseline), to re-send every refresh_s
+        self._firing: dict[str, tuple[float, float]] = {}
+        self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
         self._latency_names = frozenset(settings.metric_names)
         self.detectors: dict[str, LatencySpike] = {}
         self.unwatched = 0  # samples of series beyond max_series, since the last read
@@ -60,33 +67,82 @@ class MetricPipeline:
                     if len(keys) < 2 * self.settings.max_series:
                         keys[raw_key] = series
                 by_series[series].append(event)
-        detections = []
+        detections: list[Detection] = []
         for series, samples in by_series.items():
             detector = self._detector(series)
             if detector is None:
                 self.unwatched += len(samples)
                 continue
             detector.update([e.value for e in samples])
+            recent = self._recent.get(series)
+            if recent is None:
+                recent = self._recent[series] = deque(maxlen=self.evidence_points)
+            recent.extend((e.timestamp, e.value) for e in samples)
             for change in detector.changes:
                 # Time and labels of the sample where the alarm changed, so the
                 # incident (and its id) does not depend on how events were batched.
                 sample = samples[change.index]
-                signal = Signal(
-                    detector=type(detector).__name__,
-                    series=series,
-                    observed=change.observed,
-                    baseline=change.baseline,
-                    score=change.score,
-                    at=sample.timestamp,
-                )
+                if change.raised:
+                    self._firing[series] = (sample.timestamp, change.baseline)
+                else:
+                    self._firing.pop(series, None)
+                evidence = _evidence(recent, len(samples) - change.index) if change.raised else []
                 detections.append(
-                    Detection(
-                        LATENCY_SPIKE,
+                    self._detection(
+                        detector,
                         series,
-                        dict(sample.labels),
-                        signal,
+                        sample,
+                        change.observed,
+                        change.baseline,
+                        change.score,
                         cleared=not change.raised,
                         adapted=change.adapted,
+                        evidence=evidence,
                     )
                 )
+            detections.extend(self._refreshes(detector, series, samples))
         return detections
+
+    def _refreshes(
+        self, detector: Detector, series: str, samples: Sequence[MetricEvent]
+    ) -> list[Detection]:
+        """Re-send an alarm that is still on, so the incident knows its signal is alive."""
+        firing = self._firing.get(series)
+        last = samples[-1]
+        if firing is None or not detector.alarm or last.timestamp - firing[0] < self.refresh_s:
+            return []
+        baseline = firing[1]
+        self._firing[series] = (last.timestamp, baseline)
+        return [
+            self._detection(
+                detector, series, last, last.value, baseline, detector.score, refresh=True
+            )
+        ]
+
+    @staticmethod
+    def _detection(
+        detector: Detector,
+        series: str,
+        sample: MetricEvent,
+        observed: float,
+        baseline: float,
+        score: float,
+        **flags: object,
+    ) -> Detection:
+        signal = Signal(
+            detector=type(detector).__name__,
+            series=series,
+            observed=observed,
+            baseline=baseline,
+            score=score,
+            at=sample.timestamp,
+        )
+        return Detection(
+            kind=LATENCY_SPIKE, series=series, labels=dict(sample.labels), signal=signal, **flags
+        )
+
+
+def _evidence(recent: deque[tuple[float, float]], back: int) -> list[EvidencePoint]:
+    """The kept points up to the detection, which is ``back`` points from the newest."""
+    points = list(recent)[: max(0, len(recent) - back + 1)]
+    return [EvidencePoint(at=at, value=value) for at, value in points]

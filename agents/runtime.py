@@ -16,14 +16,17 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from agents.detections import ChangeInput, Detection, DetectionInput
 from agents.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.incident_desk import IncidentDesk
+from agents.incident_view import IncidentView
 from agents.incidents import IncidentManager
 from agents.ingest import DeadLetter, RawRecord, Validator
 from agents.metrics import Metrics
 from agents.pipeline import MetricPipeline
 from agents.settings import Settings
 from playbooks.engine import PlaybookEngine
-from playbooks.incident import Incident
+from playbooks.incident import Change, Incident
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,16 @@ class Runtime:
     engine: PlaybookEngine
     publisher: Publisher
     pipeline: MetricPipeline = field(init=False)
-    incidents: IncidentManager = field(default_factory=IncidentManager)
+    view: IncidentView = field(default_factory=IncidentView)
+    desk: IncidentDesk | None = None  # set by agents.app.wire, which owns the table
 
     def __post_init__(self) -> None:
-        self.pipeline = MetricPipeline(self.settings.detection)
+        policy = self.settings.incidents
+        self.pipeline = MetricPipeline(
+            self.settings.detection, policy.signal_refresh_s, policy.evidence_points
+        )
+        self.manager = IncidentManager(policy)
+        self._versions: dict[str, set[str]] = {}  # model → versions seen by this worker
         limit = self.settings.max_event_bytes
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
@@ -83,15 +92,12 @@ class Runtime:
         started = time.perf_counter()
         batch = self._metric.validate(records)
         await self._dead_letter(records, batch.dead)
-        incidents = []
-        for detection in self.pipeline.process(batch.events):
-            self.metrics.detections.labels(
-                detection.kind, "cleared" if detection.cleared else "raised"
-            ).inc()
-            incident = self.incidents.on_detection(detection)
-            if incident is not None:
-                incidents.append(incident)
-        await self._publish_incidents(incidents)
+        detections = self.pipeline.process(batch.events)
+        for detection in detections:
+            if not detection.refresh:
+                state = "cleared" if detection.cleared else "raised"
+                self.metrics.detections.labels(detection.kind, state).inc()
+        await self._publish_detections(detections)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))
         if self.pipeline.unwatched:
             self.metrics.samples_unwatched.inc(self.pipeline.unwatched)
@@ -99,11 +105,48 @@ class Runtime:
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:
-        """Validate prediction logs (their detectors come with the detectors issue)."""
+        """Validate prediction logs and note new model versions.
+
+        The prediction-log detectors come with the detectors issue.
+        """
         started = time.perf_counter()
         batch = self._prediction.validate(records)
         await self._dead_letter(records, batch.dead)
+        changes = self._version_changes(batch.events)
+        if changes:
+            await self.publisher.publish(
+                self.settings.topics.detections,
+                [
+                    (
+                        f"model:{c.model}".encode(),
+                        ChangeInput(change=c).model_dump_json().encode(),
+                        {},
+                    )
+                    for c in changes
+                ],
+            )
         self._observe(records, started)
+
+    def _version_changes(self, events: Sequence[PredictionEvent]) -> list[Change]:
+        """A version of a known model that this worker has not seen before went live."""
+        changes = []
+        for event in events:
+            seen = self._versions.get(event.model)
+            if seen is None:
+                self._versions[event.model] = {event.model_version}
+            elif event.model_version not in seen:
+                previous = max(seen, key=_version_order)
+                seen.add(event.model_version)
+                changes.append(
+                    Change(
+                        kind="model_version_change",
+                        model=event.model,
+                        version=event.model_version,
+                        previous_version=previous,
+                        at=event.timestamp,
+                    )
+                )
+        return changes
 
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
         """Validate labels (the join to predictions comes with the detectors issue)."""
@@ -112,12 +155,26 @@ class Runtime:
         await self._dead_letter(records, batch.dead)
         self._observe(records, started)
 
+    async def on_incident_input(
+        self, key: bytes | None, value: bytes | None, partition: int
+    ) -> None:
+        """Apply one detection, change, tick or command to incident state; publish the events."""
+        assert self.desk is not None, "wire() sets the desk before any input arrives"
+        await self._publish_incidents(self.desk.handle(key, value, partition))
+
     async def on_incident(self, value: bytes | None, where: str) -> None:
-        """Run the playbooks for one incident event and publish the action audit log."""
+        """Run the playbooks for one incident event and publish the action audit log.
+
+        Silenced or flapping incidents are recorded but notify nobody: no playbook runs.
+        """
         try:
             incident = Incident.model_validate_json(value or b"")
         except ValidationError as exc:
             log.error("skipping malformed incident at %s: %s", where, exc)
+            return
+        if not incident.notify:
+            reason = f"silenced by {incident.silenced_by}" if incident.silenced_by else "flapping"
+            log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
             return
         audit: list[OutRecord] = []
         for result in await self.engine.handle(incident):
@@ -130,6 +187,20 @@ class Runtime:
             audit.append((incident.id.encode(), _json(body), {}))
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
+
+    async def _publish_detections(self, detections: Sequence[Detection]) -> None:
+        if detections:
+            await self.publisher.publish(
+                self.settings.topics.detections,
+                [
+                    (
+                        d.subject_key.encode(),
+                        DetectionInput(detection=d).model_dump_json().encode(),
+                        {},
+                    )
+                    for d in detections
+                ],
+            )
 
     async def _publish_incidents(self, incidents: Sequence[Incident]) -> None:
         if not incidents:
@@ -179,6 +250,14 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
         key = key[:DLQ_MAX_KEY_BYTES]
     return key, value, headers
+
+
+def _version_order(version: str) -> tuple[int, ...] | tuple[float, str]:
+    """Numeric versions compare as numbers (v10 after v9), others as text."""
+    parts = version.lstrip("v").split(".")
+    if all(p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return (float("inf"), version)
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -44,6 +44,8 @@ class Topics(BaseModel):
     labels: str = "fireline.labels"
     metrics: str = "fireline.metrics"
     incidents: str = "fireline.incidents"
+    detections: str = "fireline.detections"
+    silences: str = "fireline.silences"
     actions: str = "fireline.actions"
     dead_letter: str = "fireline.dead-letter"
 
@@ -82,6 +84,51 @@ class Detection(BaseModel):
         ge=1,
         description="Series with a detector per worker; more are counted, not watched.",
     )
+
+
+class Incidents(BaseModel):
+    """Incident lifecycle: grouping, auto-resolve, flapping, reopening."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    correlation_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Detections on one model/service this close join one incident.",
+    )
+    quiet_period_s: float = Field(
+        default=60.0, ge=0, description="Resolve once every signal cleared and this long passed."
+    )
+    signal_refresh_s: float = Field(
+        default=30.0, gt=0, description="Detectors re-send an alarm that is still on this often."
+    )
+    signal_expiry_s: float = Field(
+        default=180.0, gt=0, description="An alarm not re-sent for this long counts as gone."
+    )
+    reopen_window_s: float = Field(
+        default=900.0, ge=0, description="A resolved incident recurring this soon reopens."
+    )
+    flap_threshold: int = Field(
+        default=4, ge=1, description="Raises of one fingerprint within flap_window_s that flap."
+    )
+    flap_window_s: float = Field(default=600.0, gt=0)
+    change_window_s: float = Field(
+        default=3600.0, ge=0, description="Changes this long before an incident are linked to it."
+    )
+    critical_ratio: float = Field(
+        default=5.0, gt=1, description="Observed/baseline at which a signal is critical."
+    )
+    tick_s: float = Field(default=5.0, gt=0, description="How often lifecycle timers run.")
+    max_signals: int = Field(default=50, ge=1, description="Signals kept per incident (latest).")
+    evidence_points: int = Field(
+        default=120, ge=0, description="Recent points per series kept as chart evidence."
+    )
+
+    @model_validator(mode="after")
+    def _expiry_above_refresh(self) -> Incidents:
+        if self.signal_expiry_s <= self.signal_refresh_s:
+            raise ValueError("signal_expiry_s must be longer than signal_refresh_s")
+        return self
 
 
 class WorkerTuning(BaseModel):
@@ -152,6 +199,7 @@ class Settings(BaseSettings):
         default=65536, ge=256, description="Larger events are dead-lettered."
     )
     detection: Detection = Detection()
+    incidents: Incidents = Incidents()
     worker: WorkerTuning = WorkerTuning()
 
     @field_validator("broker_url")

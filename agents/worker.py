@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry
 from agents.app import FaustPublisher, create_app, wire
 from agents.broker import create_topics, missing_topics
 from agents.http import HttpServer, Readiness, build_web_app
+from agents.incident_api import IncidentApi
+from agents.incident_view import ViewFollower
 from agents.metrics import Metrics
 from agents.runtime import Runtime
 from agents.settings import Settings
@@ -126,10 +128,20 @@ def build_worker(
             metrics.playbook_reload_errors.inc()
             engine.last_error = None  # count each rejected change once
 
-    server = HttpServer(build_web_app(registry, probe), settings.http_host, settings.http_port)
+    api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
+    server = HttpServer(
+        build_web_app(registry, probe, api.add_routes), settings.http_host, settings.http_port
+    )
+    follower = ViewFollower(
+        runtime.view,
+        settings.bootstrap_servers,
+        settings.topics.incidents,
+        settings.topics.silences,
+    )
     worker = faust.Worker(
         app,
         HttpService(server),
+        follower,
         loop=loop,
         loglevel=loglevel,
         quiet=True,

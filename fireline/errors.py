@@ -9,7 +9,9 @@
      ├── EventError (ValueError)           a consumed event breaks its contract
      ├── DetectorError (ValueError)        a detector was built or fed wrongly
      ├── PlaybookValidationError (ValueError)  a playbook file is invalid
-     └── ActionError                       an action could not be carried out
+     ├── ActionError                       an action could not be carried out
+     ├── IncidentStateError (ValueError)   an incident cannot make that change
+     └── ApiError                          the incident API refused or is unreachable
 
 Messages say what was expected, what was received and how to fix it.
 """
@@ -60,3 +62,15 @@ class PlaybookValidationError(FirelineError, ValueError):
 
 class ActionError(FirelineError):
     """An action failed against its outbound system."""
+
+
+class IncidentStateError(FirelineError, ValueError):
+    """An incident cannot make the requested change, e.g. acknowledging a resolved one."""
+
+
+class ApiError(FirelineError):
+    """The incident API refused a request or could not be reached; carries the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)

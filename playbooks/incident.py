@@ -1,8 +1,9 @@
 """The incident: the contract playbooks match on and ``fireline.incidents`` carries.
 
-Incidents are published as JSON keyed by ``id``. The id is derived from the
-fingerprint and the event time of the first detection, so every worker (and a
-restarted one) computes the same id for the same problem.
+Every state change of an incident is published as JSON keyed by ``id``; the event
+with the highest ``revision`` is the incident's current state. The id is derived
+from the fingerprint of its first signal and that signal's event time, so every
+worker (and a restarted one) computes the same id for the same problem.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Status(StrEnum):
     """Where an incident is in its life."""
 
     OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"  # a human is on it; still open
     RESOLVED = "resolved"
 
 
@@ -24,15 +26,20 @@ class Transition(StrEnum):
     """The state change an incident event announces."""
 
     OPENED = "opened"
-    UPDATED = "updated"
+    UPDATED = "updated"  # a new or repeated signal, a linked change, silence or flapping status
+    ESCALATED = "escalated"  # severity rose
+    ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    REOPENED = "reopened"  # recurred shortly after it resolved: the same incident again
 
 
 class Resolution(StrEnum):
     """Why an incident resolved."""
 
-    RECOVERED = "recovered"  # the signal went back to its baseline
-    NEW_NORMAL = "new_normal"  # the signal stayed at a new level the detector now treats as normal
+    RECOVERED = "recovered"  # every signal went back to its baseline
+    NEW_NORMAL = "new_normal"  # a signal stayed at a new level the detector now treats as normal
+    QUIET = "quiet"  # its detectors stopped reporting it (the series stopped, or a restart)
+    MANUAL = "manual"  # a human resolved it
 
 
 class Severity(StrEnum):
@@ -41,6 +48,14 @@ class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Orders severities: info < warning < critical."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class Signal(BaseModel):
@@ -54,14 +69,58 @@ class Signal(BaseModel):
     baseline: float
     score: float = Field(ge=0, le=1)
     at: float = Field(description="Event time of the detection, epoch seconds.")
+    kind: str = Field(default="", description="What the detector found, e.g. latency_spike.")
+    fingerprint: str = Field(default="", description="The problem this signal belongs to.")
+    cleared: bool = Field(default=False, description="The detector's alarm cleared here.")
+
+
+class EvidencePoint(BaseModel):
+    """One recent point of a signal's series, for charts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    value: float
+
+
+class Evidence(BaseModel):
+    """The recent points of one series up to its detection, with the baseline it was judged by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    series: str
+    baseline: float
+    detected_at: float
+    points: list[EvidencePoint] = Field(default_factory=list)
+
+
+class Change(BaseModel):
+    """Something that changed in production, e.g. a new model version going live."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(description="e.g. model_version_change.")
+    model: str | None = None
+    service: str | None = None
+    version: str | None = None
+    previous_version: str | None = None
+    at: float = Field(description="Event time of the first event showing the change.")
+
+    def describe(self) -> str:
+        """One line for humans."""
+        subject = self.model or self.service or "?"
+        if self.kind == "model_version_change":
+            was = f" (was v{self.previous_version})" if self.previous_version else ""
+            return f"{subject} v{self.version} went live{was}"
+        return f"{self.kind} on {subject}"
 
 
 class Incident(BaseModel):
     """One real problem, as the incident manager tracks it."""
 
     id: str
-    fingerprint: str
-    kind: str = Field(description="What broke, e.g. latency_spike.")
+    fingerprint: str = Field(description="The fingerprint of the signal that opened it.")
+    kind: str = Field(description="What broke, e.g. latency_spike (the first signal's kind).")
     transition: Transition
     status: Status
     severity: Severity
@@ -69,12 +128,26 @@ class Incident(BaseModel):
     service: str | None = None
     model: str | None = None
     model_version: str | None = None
+    subject_key: str = Field(default="", description="The correlation group: model or service.")
     first_seen: float
     last_seen: float
     count: int = Field(default=1, ge=1, description="Detections folded into this incident.")
-    signals: list[Signal] = Field(default_factory=list)
+    revision: int = Field(default=1, ge=0, description="Grows by one with every state change.")
+    fingerprints: list[str] = Field(default_factory=list, description="Every problem grouped in.")
+    signals: list[Signal] = Field(default_factory=list, description="Latest first-class signals.")
+    evidence: list[Evidence] = Field(default_factory=list, description="Per series, for charts.")
     labels: dict[str, str] = Field(default_factory=dict)
+    changes: list[Change] = Field(default_factory=list, description="Changes shortly before it.")
+    likely_cause: str | None = Field(default=None, description="A change that came first.")
+    related: list[str] = Field(default_factory=list, description="Ids of related incidents.")
+    flapping: bool = Field(default=False, description="Opening and clearing too often.")
+    silenced_by: str | None = Field(default=None, description="Id of the matching silence.")
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    resolved_at: float | None = None
+    resolved_by: str | None = None
     resolution: Resolution | None = Field(default=None, description="Set when resolved.")
+    reopened: int = Field(default=0, ge=0, description="Times it recurred after resolving.")
 
     @property
     def subject(self) -> str:
@@ -87,10 +160,24 @@ class Incident(BaseModel):
             parts.append(f"model {self.model}{version}")
         return " / ".join(parts) or "unknown subject"
 
+    @property
+    def notify(self) -> bool:
+        """Whether this event may notify anyone: not while silenced or flapping."""
+        return self.silenced_by is None and not self.flapping
 
-def fingerprint(kind: str, subject: str, series: str) -> str:
-    """The identity of a problem, independent of when it happens."""
-    return f"{kind}|{subject}|{series}"
+    @property
+    def is_open(self) -> bool:
+        """Open or acknowledged, i.e. not resolved."""
+        return self.status is not Status.RESOLVED
+
+
+def fingerprint(kind: str, subject: str, version: str | None, series: str) -> str:
+    """The identity of a problem, independent of when it happens.
+
+    >>> fingerprint("latency_spike", "fraud-api", "7", "latency_ms{service=fraud-api}")
+    'latency_spike|fraud-api|7|latency_ms{service=fraud-api}'
+    """
+    return f"{kind}|{subject}|{version or '-'}|{series}"
 
 
 def incident_id(fingerprint_: str, first_seen: float) -> str:

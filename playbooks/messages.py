@@ -16,8 +16,15 @@ def incident_text(incident: Incident) -> str:
         lines = _resolved_head(incident)
     else:
         icon = _ICONS.get(incident.severity.value, ":warning:")
-        lines = [f"{icon} [{incident.severity.value.upper()}] {incident.title}"]
+        tag = incident.severity.value.upper()
+        if incident.transition is not Transition.OPENED:
+            tag += f": {incident.transition.value.upper()}"
+        lines = [f"{icon} [{tag}] {incident.title}"]
+        if incident.transition is Transition.ACKNOWLEDGED and incident.acknowledged_by:
+            lines.append(f"Acknowledged by {incident.acknowledged_by}")
     lines += [f"Subject: {incident.subject}", f"Since: {since}"]
+    if incident.likely_cause:
+        lines.append(f"Likely cause: {incident.likely_cause}")
     if incident.signals:
         lines.append(_signal_line(incident.signals[0]))
     lines.append(f"Incident {incident.id} ({incident.status.value}, {incident.count} detections)")
@@ -25,7 +32,7 @@ def incident_text(incident: Incident) -> str:
 
 
 def _resolved_head(incident: Incident) -> list[str]:
-    took = _duration(incident.last_seen - incident.first_seen)
+    took = human_duration(incident.last_seen - incident.first_seen)
     last = incident.signals[-1] if incident.signals else None
     if incident.resolution is Resolution.NEW_NORMAL and last is not None:
         return [
@@ -34,6 +41,13 @@ def _resolved_head(incident: Incident) -> list[str]:
                 f"It did not come back: {last.series} settled at {_num(last.observed)} "
                 f"(normal was {_num(last.baseline)}) and is now treated as normal. Is that acceptable?"
             ),
+        ]
+    if incident.resolution is Resolution.MANUAL:
+        return [f":white_check_mark: [RESOLVED] {incident.title} by {incident.resolved_by}"]
+    if incident.resolution is Resolution.QUIET:
+        return [
+            f":white_check_mark: [RESOLVED: QUIET] {incident.title} after {took}",
+            "Its detectors stopped reporting it (no clear recovery was seen).",
         ]
     return [f":white_check_mark: [RESOLVED] {incident.title} after {took}"]
 
@@ -46,7 +60,12 @@ def _signal_line(signal: Signal) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
+    """Seconds as a short human duration.
+
+    >>> human_duration(42), human_duration(720), human_duration(9000)
+    ('42 s', '12 min', '2.5 h')
+    """
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

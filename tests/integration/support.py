@@ -123,6 +123,8 @@ def topic_env(app_id: str) -> dict[str, str]:
         "FIRELINE_TOPICS__INCIDENTS": f"{app_id}.incidents",
         "FIRELINE_TOPICS__ACTIONS": f"{app_id}.actions",
         "FIRELINE_TOPICS__DEAD_LETTER": f"{app_id}.dead-letter",
+        "FIRELINE_TOPICS__DETECTIONS": f"{app_id}.detections",
+        "FIRELINE_TOPICS__SILENCES": f"{app_id}.silences",
     }
 
 
@@ -290,7 +292,8 @@ def consume(
 
 
 def metric_event(ts: float, value: float, service: str, name: str = "latency_ms") -> bytes:
-    labels = {"service": service, "model": "fraud", "model_version": "7"}
+    """A sample of ``service``, which serves model ``<service>-model`` (its own incident group)."""
+    labels = {"service": service, "model": f"{service}-model", "model_version": "7"}
     return json.dumps({"timestamp": ts, "name": name, "value": value, "labels": labels}).encode()
 
 

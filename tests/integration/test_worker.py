@@ -103,7 +103,7 @@ def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
     time.sleep(2.0)  # a second message would arrive within this time
     (text,) = slack.messages("checkout-api")
     assert "Latency spike on checkout-api" in text
-    assert "Subject: checkout-api / model fraud v7" in text
+    assert "Subject: checkout-api / model checkout-api-model v7" in text
     lines = [line for line in text.splitlines() if line.startswith("latency_ms{")]
     assert len(lines) == 1
     observed = float(lines[0].split("observed ")[1].split(" ")[0])
@@ -283,6 +283,11 @@ def test_worker__stop_signal_commits_processed_offsets_and_restart_repeats_nothi
     wait_for(
         lambda: first.metric("fireline_events_consumed_total") >= sent, 10, "all events consumed"
     )
+    # Stop once the Slack step has finished: a stop in the middle of it would leave
+    # the incident event unacknowledged, and redelivered (durable step idempotency
+    # comes with the playbooks issue).
+    wait_for(lambda: first.metric("fireline_actions_total") >= 1, 10, "the Slack step's result")
+    time.sleep(0.5)
     assert first.stop(stop_signal) == 0
     assert (
         committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("metrics"), 2)

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+from agents.detections import Detection
+from agents.events import MetricEvent
+from agents.incidents import IncidentManager, SubjectState
+from agents.pipeline import MetricPipeline
+from agents.settings import Detection as DetectionSettings
+from agents.settings import Incidents
+from playbooks.incident import Signal
+
+LABELS = {"service": "fraud-api", "model": "fraud", "model_version": "7"}
+
+
+def metric_batch(values: list[float], start: float = 0.0) -> list[MetricEvent]:
+    return [
+        MetricEvent(timestamp=start + i, name="latency_ms", value=v, labels=LABELS)
+        for i, v in enumerate(values)
+    ]
+
+
+def test_pipeline__one_detection_per_spike_per_series():
+    pipeline = MetricPipeline(DetectionSettings())
+    rng = np.random.default_rng(5)
+    normal = rng.normal(50, 2, 300).tolist()
+    assert pipeline.process(metric_batch(normal)) == []
+    rise = pipeline.process(metric_batch([400.0, 420.0, 410.0, 400.0, 400.0], start=300))
+    assert [(d.kind, d.cleared) for d in rise] == [("latency_spike", False)]
+    assert rise[0].signal.baseline == np_approx(50, 2)
+    assert rise[0].signal.observed == 420.0  # the peak of the run that raised it
+    assert rise[0].signal.at == 302.0  # the third spiking sample, not the batch's last
+    clear = pipeline.process(metric_batch(rng.normal(50, 2, 10).tolist(), start=305))
+    assert [(d.cleared, d.signal.at) for d in clear] == [(True, 307.0)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 100, 1000])
+def test_pipeline__detections_do_not_depend_on_batch_size(batch_size):
+    rng = np.random.default_rng(9)
+    values = [*rng.normal(50, 2, 300), *[420.0] * 8, *rng.normal(50, 2, 100)]
+    events = metric_batch([float(v) for v in values])
+    pipeline = MetricPipeline(DetectionSettings())
+    found = []
+    for start in range(0, len(events), batch_size):
+        found += pipeline.process(events[start : start + batch_size])
+    assert [(d.cleared, d.signal.at) for d in found] == [(False, 302.0), (True, 310.0)]
+    opened = IncidentManager(Incidents()).on_detection(SubjectState(), found[0], 1000.0, [])
+    assert opened[0].id == EXPECTED_ID
+
+
+EXPECTED_ID = (
+    IncidentManager(Incidents())
+    .on_detection(
+        SubjectState(),
+        Detection(
+            kind="latency_spike",
+            series="latency_ms{model=fraud,model_version=7,service=fraud-api}",
+            labels=LABELS,
+            signal=Signal(
+                detector="LatencySpike",
+                series="latency_ms{model=fraud,model_version=7,service=fraud-api}",
+                observed=420.0,
+                baseline=50.0,
+                score=0.9,
+                at=302.0,
+            ),
+        ),
+        0.0,
+        [],
+    )[0]
+    .id
+)
+
+
+def test_pipeline__ignores_non_latency_metrics():
+    pipeline = MetricPipeline(DetectionSettings())
+    events = [
+        MetricEvent(timestamp=i, name="cpu_utilization", value=0.4 if i < 300 else 0.99, labels={})
+        for i in range(400)
+    ]
+    assert pipeline.process(events) == []
+    assert pipeline.detectors == {}
+
+
+def np_approx(value: float, tol: float):
+    return pytest.approx(value, abs=tol)
+
+
+def test_pipeline__series_beyond_max_series_are_counted_not_watched():
+    pipeline = MetricPipeline(DetectionSettings(max_series=2))
+    events = [
+        MetricEvent(timestamp=i, name="latency_ms", value=50.0, labels={"request_id": str(i % 5)})
+        for i in range(50)
+    ]
+    pipeline.process(events)
+    assert len(pipeline.detectors) == 2
+    assert pipeline.unwatched == 30
+
+
+def test_pipeline__adopted_level_resolves_as_new_normal():
+    pipeline = MetricPipeline(DetectionSettings(window=40))
+    rng = np.random.default_rng(6)
+    events = metric_batch([float(v) for v in [*rng.normal(50, 2, 100), *rng.normal(100, 3, 300)]])
+    found = pipeline.process(events)
+    assert [(d.cleared, d.adapted) for d in found] == [(False, False), (True, True)]
+
+
+def test_pipeline__an_alarm_still_on_is_re_sent_every_refresh_period():
+    pipeline = MetricPipeline(DetectionSettings(), refresh_s=10.0)
+    rng = np.random.default_rng(5)
+    pipeline.process(metric_batch(rng.normal(50, 2, 300).tolist()))
+    (raised,) = pipeline.process(metric_batch([400.0] * 10, start=300))  # alarm at t=302
+    assert (raised.cleared, raised.refresh, raised.signal.at) == (False, False, 302.0)
+    (refresh,) = pipeline.process(metric_batch([400.0] * 5, start=310))
+    assert (refresh.cleared, refresh.refresh, refresh.signal.at) == (False, True, 314.0)
+    assert refresh.signal.baseline == raised.signal.baseline
+    assert pipeline.process(metric_batch([400.0] * 2, start=315)) == []  # not due until 324
+
+
+def test_pipeline__a_raise_carries_the_recent_points_as_evidence():
+    pipeline = MetricPipeline(DetectionSettings(), evidence_points=20)
+    rng = np.random.default_rng(5)
+    values = [*rng.normal(50, 2, 300).tolist(), 400.0, 410.0, 420.0, 400.0]
+    (raised,) = pipeline.process(metric_batch(values))
+    assert len(raised.evidence) == 19  # the 20 kept points, less the one after the detection
+    assert raised.evidence[-1].at == raised.signal.at == 302.0  # up to the detection point
+    assert [p.value for p in raised.evidence[-3:]] == [400.0, 410.0, 420.0]
