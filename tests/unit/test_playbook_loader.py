@@ -50,7 +50,7 @@ def test_load_file__missing_field():
 
 def test_load_file__bad_enum_value_points_at_the_item():
     assert problems_of("invalid_transition.yaml") == [
-        "4:25: match.transitions.1: Input should be 'opened', 'updated' or 'resolved'"
+        "4:25: match.transitions.1: Input should be 'opened', 'updated', 'escalated', 'acknowledged', 'resolved' or 'reopened'"
     ]
 
 
