@@ -77,7 +77,6 @@ class MetricPipeline:
             recent = self._recent.get(series)
             if recent is None:
                 recent = self._recent[series] = deque(maxlen=self.evidence_points)
-            recent.extend((e.timestamp, e.value) for e in samples)
             for change in detector.changes:
                 # Time and labels of the sample where the alarm changed, so the
                 # incident (and its id) does not depend on how events were batched.
@@ -86,7 +85,9 @@ class MetricPipeline:
                     self._firing[series] = (sample.timestamp, change.baseline)
                 else:
                     self._firing.pop(series, None)
-                evidence = _evidence(recent, len(samples) - change.index) if change.raised else []
+                evidence = (
+                    self._evidence(recent, samples[: change.index + 1]) if change.raised else []
+                )
                 detections.append(
                     self._detection(
                         detector,
@@ -100,8 +101,16 @@ class MetricPipeline:
                         evidence=evidence,
                     )
                 )
+            recent.extend((e.timestamp, e.value) for e in samples)
             detections.extend(self._refreshes(detector, series, samples))
         return detections
+
+    def _evidence(
+        self, recent: deque[tuple[float, float]], upto: Sequence[MetricEvent]
+    ) -> list[EvidencePoint]:
+        """The last points before the batch plus the batch's up to the detection."""
+        points = [*recent, *((e.timestamp, e.value) for e in upto)][-self.evidence_points :]
+        return [EvidencePoint(at=at, value=value) for at, value in points]
 
     def _refreshes(
         self, detector: Detector, series: str, samples: Sequence[MetricEvent]
@@ -140,9 +149,3 @@ class MetricPipeline:
         return Detection(
             kind=LATENCY_SPIKE, series=series, labels=dict(sample.labels), signal=signal, **flags
         )
-
-
-def _evidence(recent: deque[tuple[float, float]], back: int) -> list[EvidencePoint]:
-    """The kept points up to the detection, which is ``back`` points from the newest."""
-    points = list(recent)[: max(0, len(recent) - back + 1)]
-    return [EvidencePoint(at=at, value=value) for at, value in points]

@@ -121,6 +121,6 @@ def test_pipeline__a_raise_carries_the_recent_points_as_evidence():
     rng = np.random.default_rng(5)
     values = [*rng.normal(50, 2, 300).tolist(), 400.0, 410.0, 420.0, 400.0]
     (raised,) = pipeline.process(metric_batch(values))
-    assert len(raised.evidence) == 19  # the 20 kept points, less the one after the detection
+    assert len(raised.evidence) == 20
     assert raised.evidence[-1].at == raised.signal.at == 302.0  # up to the detection point
     assert [p.value for p in raised.evidence[-3:]] == [400.0, 410.0, 420.0]

@@ -1,0 +1,302 @@
+"""Incidents end to end: a real broker, real worker processes, a Slack stand-in, the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.broker import EmbeddedBroker
+from tests.integration.support import (
+    SlackServer,
+    WorkerProcess,
+    consume,
+    metric_event,
+    produce,
+    wait_for,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "api-token-for-tests"
+EVERY_CHANGE = """\
+name: every-change
+match:
+  kinds: [latency_spike]
+  transitions: [opened, updated, escalated, acknowledged, resolved, reopened]
+steps:
+  - slack: {}
+"""
+FAST_LIFECYCLE = {
+    "FIRELINE_API_TOKEN": TOKEN,
+    "FIRELINE_INCIDENTS__QUIET_PERIOD_S": "2",
+    "FIRELINE_INCIDENTS__SIGNAL_REFRESH_S": "1",
+    "FIRELINE_INCIDENTS__SIGNAL_EXPIRY_S": "30",
+    "FIRELINE_INCIDENTS__TICK_S": "0.3",
+    "FIRELINE_INCIDENTS__FLAP_THRESHOLD": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackServer]:
+    server = SlackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def playbooks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("playbooks")
+    (directory / "every-change.yaml").write_text(EVERY_CHANGE)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: EmbeddedBroker,
+    slack: SlackServer,
+    playbooks_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = worker_env(broker.url, slack, playbooks_dir, **FAST_LIFECYCLE)
+    process = WorkerProcess(env, log).start()
+    yield process
+    process.stop()
+
+
+def samples(
+    service: str, pattern: list[tuple[int, float]], seed: int, name: str = "latency_ms"
+) -> list[bytes]:
+    """Runs of (count, mean latency) as one series of samples 0.1 s apart."""
+    rng = np.random.default_rng(seed)
+    values = [v for count, mean in pattern for v in rng.normal(mean, mean * 0.04, count)]
+    return [
+        metric_event(1795255200.0 + i * 0.1, round(float(v), 2), service, name)
+        for i, v in enumerate(values)
+    ]
+
+
+def send(broker: EmbeddedBroker, worker: WorkerProcess, events: list[bytes], key: str) -> None:
+    produce(broker.bootstrap_servers, worker.topic("metrics"), events, key=key.encode())
+
+
+def incident_events(
+    broker: EmbeddedBroker, worker: WorkerProcess, service: str, expected: int, timeout_s: float
+) -> list[dict[str, Any]]:
+    """The incident events about ``service`` (at least ``expected``, if they come in time)."""
+    found = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        expected,
+        timeout_s,
+        where=lambda m: f'"service":"{service}"'.encode() in m.value(),
+    )
+    return sorted((json.loads(m.value()) for m in found), key=lambda e: e["revision"])
+
+
+def wait_for_transition(
+    broker: EmbeddedBroker, worker: WorkerProcess, service: str, transition: str, timeout_s: float
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        events = incident_events(broker, worker, service, 100, 1.0)
+        if any(e["transition"] == transition for e in events):
+            return events
+    raise AssertionError(f"no {transition} event for {service}; got {events}")
+
+
+def test_dedup__a_repeat_updates_the_incident_and_it_auto_resolves(broker, worker, slack):
+    service = "dedup-api"
+    pattern = [(200, 48.0), (25, 420.0), (30, 48.0), (25, 420.0), (60, 48.0)]
+    send(broker, worker, samples(service, pattern, seed=1), service)
+    events = wait_for_transition(broker, worker, service, "resolved", 30)
+    assert [(e["transition"], e["revision"], e["count"]) for e in events] == [
+        ("opened", 1, 1),
+        ("updated", 2, 2),
+        ("resolved", 3, 2),
+    ]
+    assert len({e["id"] for e in events}) == 1
+    assert events[-1]["resolution"] == "recovered"
+    assert len(events[0]["evidence"][0]["points"]) > 100  # the series up to the spike
+    wait_for(lambda: len(slack.messages(service)) == 3, 10, "three Slack messages")
+    time.sleep(1.0)
+    assert len(slack.messages(service)) == 3
+
+
+def test_correlation__two_series_of_one_model_make_one_incident(broker, worker, slack):
+    service = "grouped-api"
+    pattern = [(200, 48.0), (25, 420.0), (60, 48.0)]
+    events = samples(service, pattern, seed=2) + samples(
+        service, pattern, seed=3, name="latency_p99_ms"
+    )
+    send(broker, worker, events, service)
+    found = wait_for_transition(broker, worker, service, "resolved", 30)
+    assert [e["transition"] for e in found] == ["opened", "updated", "resolved"]
+    assert len({e["id"] for e in found}) == 1
+    resolved = found[-1]
+    assert len(resolved["fingerprints"]) == 2
+    assert {s["series"].split("{")[0] for s in resolved["signals"]} == {
+        "latency_ms",
+        "latency_p99_ms",
+    }
+
+
+def test_flapping__notifications_are_held_back(broker, worker, slack):
+    service = "flappy-api"
+    pattern = [(200, 48.0)] + [(12, 420.0), (40, 48.0)] * 4
+    send(broker, worker, samples(service, pattern, seed=4), service)
+    events = wait_for_transition(broker, worker, service, "resolved", 30)
+    assert len({e["id"] for e in events}) == 1
+    assert [e["flapping"] for e in events[:4]] == [False, False, True, True]
+    notified = [e for e in events if not e["flapping"] and e["silenced_by"] is None]
+    time.sleep(1.0)
+    assert len(slack.messages(service)) == len(notified) == 2
+
+
+def test_silence__matching_incidents_are_recorded_but_notify_nobody(broker, worker, slack):
+    service = "maintenance-api"
+    body = {"matchers": {"service": "maint*"}, "duration": "1h", "comment": "planned work"}
+    assert worker.request("POST", "/silences", body)[0] == 401
+    status, error = worker.request(
+        "POST", "/silences", {**body, "matchers": {"colour": "x"}}, TOKEN
+    )
+    assert status == 400 and "unknown matcher 'colour'" in error["error"]
+    status, silence = worker.request("POST", "/silences", body, TOKEN)
+    assert status == 201 and silence["id"].startswith("sil-")
+    status, listed = worker.request("GET", "/silences?active=true")
+    assert silence["id"] in [s["id"] for s in listed["silences"]]
+
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=5), service)
+    (opened,) = incident_events(broker, worker, service, 1, 30)
+    assert opened["silenced_by"] == silence["id"]
+    status, shown = worker.request("GET", f"/incidents/{opened['id']}")
+    assert (status, shown["notify"]) == (200, False)
+    time.sleep(2.0)
+    assert slack.messages(service) == []
+
+    assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 200
+    status, listed = worker.request("GET", "/silences")
+    assert silence["id"] not in [s["id"] for s in listed["silences"]]
+    assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 404
+    # The open incident notifies again once its silence is gone.
+    updated = wait_for_transition(broker, worker, service, "updated", 10)[-1]
+    assert updated["silenced_by"] is None
+    wait_for(lambda: len(slack.messages(service)) == 1, 10, "the un-silenced update in Slack")
+
+
+def test_api__list_show_acknowledge_resolve(broker, worker, slack):
+    service = "api-handled-api"
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=6), service)
+    (opened,) = incident_events(broker, worker, service, 1, 30)
+    incident_id = opened["id"]
+    wait_for(
+        lambda: worker.request("GET", f"/incidents/{incident_id}")[0] == 200, 10, "the read model"
+    )
+    status, listing = worker.request(
+        "GET", f"/incidents?status=open&model={service}*&since=1795255000"
+    )
+    assert status == 200 and [i["id"] for i in listing["incidents"]] == [incident_id]
+    assert worker.request("GET", "/incidents?status=sleeping")[0] == 400
+    status, missing = worker.request("GET", "/incidents/inc-nope")
+    assert (status, missing) == (404, {"error": "no incident inc-nope"})
+
+    ack = f"/incidents/{incident_id}/ack"
+    assert worker.request("POST", ack, {"by": "mallory"})[0] == 401
+    assert worker.request("POST", ack, {"by": "mallory"}, "wrong-token")[0] == 401
+    status, acked = worker.request("POST", ack, {"by": "alice"}, TOKEN)
+    assert (status, acked["status"], acked["acknowledged_by"]) == (200, "acknowledged", "alice")
+    assert worker.request("POST", ack, {"by": "alice"}, TOKEN)[0] == 409
+
+    status, resolved = worker.request("POST", f"/incidents/{incident_id}/resolve", {}, TOKEN)
+    assert (status, resolved["status"], resolved["resolution"]) == (200, "resolved", "manual")
+    assert worker.request("POST", f"/incidents/{incident_id}/resolve", {}, TOKEN)[0] == 409
+    wait_for(lambda: len(slack.messages(service)) == 3, 10, "opened, acknowledged, resolved")
+    assert "Acknowledged by alice" in slack.messages(service)[1]
+
+
+def cli(worker: WorkerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
+    env["FIRELINE_API_TOKEN"] = TOKEN
+    url = f"http://127.0.0.1:{worker.port}"
+    command = [sys.executable, "-m", "agents.cli", args[0], "--url", url, *args[1:]]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli__incidents_and_silences(broker, worker, slack):
+    service = "cli-api"
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=7), service)
+    (opened,) = incident_events(broker, worker, service, 1, 30)
+    wait_for(lambda: opened["id"] in cli(worker, "incidents", "list").stdout, 10, "the CLI list")
+    listed = cli(worker, "incidents", "list", "--model", f"{service}*")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if opened["id"] in line]
+    assert "open" in row and "Latency spike on cli-api" in row
+    shown = cli(worker, "incidents", "show", opened["id"])
+    assert json.loads(shown.stdout)["id"] == opened["id"]
+    acked = cli(worker, "incidents", "ack", opened["id"], "--by", "bob")
+    assert acked.returncode == 0 and "acknowledged" in acked.stdout, acked.stderr
+    again = cli(worker, "incidents", "ack", opened["id"])
+    assert again.returncode == 2 and "409 incident" in again.stderr
+
+    added = cli(worker, "silence", "add", "model=cli-*", "--duration", "10m", "--comment", "x")
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split(":")[0]
+    assert silence_id in cli(worker, "silence", "list", "--active").stdout
+    assert cli(worker, "silence", "remove", silence_id).returncode == 0
+    assert silence_id not in cli(worker, "silence", "list").stdout
+    bad = cli(worker, "silence", "add", "nonsense")
+    assert bad.returncode == 2 and "expected FIELD=GLOB" in bad.stderr
+
+
+def test_restart__an_open_incident_continues_and_notifies_once(broker, slack, tmp_path):
+    """Stop the worker while an incident is open; the next one continues it from the table."""
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "every-change.yaml").write_text(EVERY_CHANGE)
+    env = worker_env(
+        broker.url,
+        slack,
+        tmp_path / "playbooks",
+        **{**FAST_LIFECYCLE, "FIRELINE_INCIDENTS__SIGNAL_EXPIRY_S": "4"},
+    )
+    service = "restarted-api"
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    try:
+        send(broker, first, samples(service, [(200, 48.0), (25, 420.0)], seed=8), service)
+        (opened,) = incident_events(broker, first, service, 1, 30)
+        wait_for(lambda: first.metric("fireline_actions_total") >= 1, 15, "the Slack step")
+        time.sleep(0.5)
+    finally:
+        assert first.stop() == 0
+
+    second = WorkerProcess(env, tmp_path / "second.log").start()
+    try:
+        # A new spike of the same problem after the restart: the same incident, updated.
+        send(
+            broker,
+            second,
+            samples(service, [(200, 48.0), (25, 420.0), (60, 48.0)], seed=9),
+            service,
+        )
+        events = wait_for_transition(broker, second, service, "resolved", 40)
+    finally:
+        assert second.stop() == 0
+    assert [(e["transition"], e["id"]) for e in events] == [
+        ("opened", opened["id"]),
+        ("updated", opened["id"]),
+        ("resolved", opened["id"]),
+    ]
+    assert events[1]["count"] == 2
+    messages = slack.messages(service)
+    assert len(messages) == 3, messages  # opened, updated, resolved: none sent twice
+    assert sum("[CRITICAL]" in m for m in messages) == 1
