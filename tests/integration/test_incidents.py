@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.broker import EmbeddedBroker
+from agents.broker import EmbeddedBroker, free_port
 from tests.integration.support import (
     SlackServer,
     WorkerProcess,
@@ -300,3 +300,37 @@ def test_restart__an_open_incident_continues_and_notifies_once(broker, slack, tm
     messages = slack.messages(service)
     assert len(messages) == 3, messages  # opened, updated, resolved: none sent twice
     assert sum("[CRITICAL]" in m for m in messages) == 1
+
+
+def test_two_workers__one_incident_and_both_serve_it(broker, slack, tmp_path):
+    """A subject's detections all land in one partition: one owner, one incident."""
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "every-change.yaml").write_text(EVERY_CHANGE)
+    env = worker_env(broker.url, slack, tmp_path / "playbooks", **FAST_LIFECYCLE)
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    second_env = {**env, "FIRELINE_HTTP_PORT": str(free_port())}
+    second = WorkerProcess(second_env, tmp_path / "second.log").start()
+    try:
+        wait_for(lambda: first.get("/readyz")[0] == 200, 30, "the rebalanced first worker")
+        service = "shared-api"
+        for seed, key in ((10, "a"), (11, "b")):  # both metric partitions, both workers
+            events = samples(service, [(200, 48.0), (25, 420.0)], seed=seed)
+            produce(broker.bootstrap_servers, first.topic("metrics"), events, key=key.encode())
+        wait_for(lambda: slack.messages(service), 30, "the Slack message")
+        time.sleep(2.0)
+        # The same series on two partitions: two detectors raise, one incident is opened
+        # and the second raise folds into it.
+        events = incident_events(broker, first, service, 100, 2.0)
+        assert [(e["transition"], e["count"]) for e in events] == [("opened", 1), ("updated", 2)]
+        assert len({e["id"] for e in events}) == 1
+        assert len(slack.messages(service)) == 2
+        opened = events[:1]
+        for worker in (first, second):
+            wait_for(
+                lambda w=worker: w.request("GET", f"/incidents/{opened[0]['id']}")[0] == 200,
+                10,
+                "the incident in every worker's view",
+            )
+    finally:
+        second.stop()
+        first.stop()
