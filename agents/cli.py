@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agents.incident_cli import add_commands as add_incident_commands
 from agents.settings import Settings, load_settings
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     replay_metrics.add_argument("file", type=Path)
     replay_metrics.add_argument("--out", type=Path, help="output CSV (default: stdout)")
     replay_metrics.set_defaults(handler=_replay_metrics)
+    _add_replay_predictions(replay_sub)
 
     playbooks = sub.add_parser("playbooks", help="playbook tools")
     playbooks_sub = playbooks.add_subparsers(required=True, metavar="TOOL")
@@ -130,6 +132,36 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
             count = write_replay_csv(rows, out)
         print(f"{count} rows scored into {args.out}", file=sys.stderr)
     return 0
+
+
+# -- fireline replay predictions (prediction-log detectors) -------------------------
+
+
+def _add_replay_predictions(replay_sub: argparse._SubParsersAction[Any]) -> None:
+    predictions = replay_sub.add_parser(
+        "predictions",
+        help="prediction/label JSON lines in; one JSON line per detection out",
+    )
+    predictions.add_argument("file", type=Path)
+    predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
+    predictions.set_defaults(handler=_replay_predictions)
+
+
+def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.replay import read_prediction_log, replay_predictions, write_detections
+
+    events = read_prediction_log(args.file, settings.max_event_bytes)
+    detections = replay_predictions(events)
+    if args.out is None:
+        write_detections(detections, sys.stdout)
+    else:
+        with args.out.open("w", encoding="utf-8") as out:
+            count = write_detections(detections, out)
+        print(f"{count} detection(s) written to {args.out}", file=sys.stderr)
+    return 0
+
+
+# -- end of fireline replay predictions -----------------------------------------------
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,9 @@
-"""Conformance checks run over every exported detector, plus LatencySpike specifics."""
+"""Conformance checks run over every registered detector, plus LatencySpike specifics.
+
+Univariate metric detectors (``Detector``) and reference-vs-window drift detectors
+(``DriftDetector``) get the same kinds of checks, each fed a stream of its input
+kind; the drift family's are in test_drift_detectors.py.
+"""
 
 import copy
 import pickle
@@ -10,7 +15,17 @@ import detectors
 from detectors import Detector, LatencySpike
 from fireline.errors import DetectorError
 
-ALL = [getattr(detectors, name) for name in detectors.__all__ if name != "Detector"]
+ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, Detector)]
+
+
+def test_registry_names_every_exported_detector_class():
+    exported = {
+        name
+        for name in detectors.__all__
+        if isinstance(getattr(detectors, name), type) and name not in {"Detector", "DriftDetector"}
+    }
+    assert exported == set(detectors.REGISTRY)
+    assert all(name == cls.__name__ for name, cls in detectors.REGISTRY.items())
 
 
 def spike_stream(seed: int = 3) -> np.ndarray:
