@@ -57,11 +57,10 @@ class ContextModel:
 
     __slots__ = (
         "_contexts",
-        "_grid_keys",
         "_hi",
         "_history",
         "_lo",
-        "_moduli",
+        "_plan",
         "_seen",
         "grids",
         "margin",
@@ -95,12 +94,17 @@ class ContextModel:
         self.margin = margin
         self.warmup = warmup
         # A context is the latest order+1 symbols of a grid (each 0..bins) as one
-        # integer in base bins+1; its suffix of length k+1 is that integer modulo base**(k+1).
-        self._moduli = [[(b + 1) ** (k + 1) for k in range(1, order + 1)] for b in grids]
-        # Keys of different grids and lengths must not collide: tag them.
-        self._grid_keys = [
-            [(g << 60) | (k << 56) for k in range(1, order + 1)] for g in range(len(grids))
-        ]
+        # integer in base bins+1; its suffix of length k+1 is that integer modulo
+        # base**(k+1). Keys of different grids and lengths are tagged apart.
+        self._plan = tuple(
+            (
+                bins,
+                bins + 1,
+                (bins + 1) ** (order + 1),
+                tuple(((g << 60) | (k << 56), (bins + 1) ** (k + 1)) for k in range(1, order + 1)),
+            )
+            for g, bins in enumerate(grids)
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -132,14 +136,12 @@ class ContextModel:
         depth = min(self.order, seen)  # contexts that exist yet
         novel = 0
         history = self._history
-        for g, bins in enumerate(self.grids):
+        for g, (bins, base, top, suffixes) in enumerate(self._plan):
             symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
-            moduli = self._moduli[g]
-            context = (history[g] * (bins + 1) + symbol) % moduli[-1]
+            context = (history[g] * base + symbol) % top
             history[g] = context
-            tags = self._grid_keys[g]
-            for k in range(depth):
-                key = tags[k] | (context % moduli[k])
+            for tag, modulus in suffixes if depth == self.order else suffixes[:depth]:
+                key = tag | (context % modulus)
                 if key not in contexts:
                     novel += 1
                     if room:

@@ -132,6 +132,8 @@ class MetricEnsemble(Detector):
         # Alarm state: the normal envelope, a baseline for messages, runs.
         self._env_lo = math.inf
         self._env_hi = -math.inf
+        self._normal_lo = math.inf  # the envelope with its margin
+        self._normal_hi = -math.inf
         self._baseline = math.nan
         self._run = 0
         self._run_peak = math.nan
@@ -142,6 +144,8 @@ class MetricEnsemble(Detector):
     def _update_batch(self, batch: list[float]) -> None:
         step = self._model.step
         warmup, threshold, block = self.warmup, self.threshold, self._block
+        min_spread = self.min_spread
+        erfc, log, sqrt = math.erfc, math.log, math.sqrt
         for x in batch:
             self._cursor += 1
             novelty, spatial = step(x)
@@ -160,9 +164,9 @@ class MetricEnsemble(Detector):
                 continue
             mean = s1 / n
             var = s2 / n - mean * mean
-            spread = math.sqrt(var) if var > self.min_spread * self.min_spread else self.min_spread
-            tail = 0.5 * math.erfc((novelty - mean) / (spread * _SQRT2))
-            score = math.log(tail + _TAIL_FLOOR) / _LOG_TAIL_FLOOR
+            spread = sqrt(var) if var > min_spread * min_spread else min_spread
+            tail = 0.5 * erfc((novelty - mean) / (spread * _SQRT2))
+            score = log(tail + _TAIL_FLOOR) / _LOG_TAIL_FLOOR
             if spatial or score > 1.0:
                 score = 1.0
             elif score < 0.0:
@@ -172,14 +176,15 @@ class MetricEnsemble(Detector):
                 self._score = 0.0
             else:
                 self._score = score
-            if score >= threshold:
+            hot = score >= threshold
+            if hot:
                 self._resting = self.rest
-            hot = score >= threshold or not (
-                self._env_lo - self.margin * (self._env_hi - self._env_lo)
-                <= x
-                <= self._env_hi + self.margin * (self._env_hi - self._env_lo)
-            )
-            self._judge(x, hot)
+            elif not self._normal_lo <= x <= self._normal_hi:
+                hot = True
+            if hot or self._alarm or self._run:
+                self._judge(x, hot)
+            else:  # the common case: a normal point, no alarm, no run under way
+                self._learn_normal(x)
 
     def _close_block(self) -> None:
         self._blocks.append((self._block_n, self._block_s1, self._block_s2))
@@ -194,11 +199,17 @@ class MetricEnsemble(Detector):
             self._s2 -= s2
 
     def _learn_normal(self, x: float) -> None:
-        self._env_lo = min(self._env_lo, x)
-        self._env_hi = max(self._env_hi, x)
-        self._baseline = (
-            x if math.isnan(self._baseline) else self._baseline + 0.02 * (x - self._baseline)
-        )
+        if x < self._env_lo or x > self._env_hi:
+            self._widen_envelope(x, x)
+        baseline = self._baseline
+        self._baseline = x if math.isnan(baseline) else baseline + 0.02 * (x - baseline)
+
+    def _widen_envelope(self, lo: float, hi: float) -> None:
+        self._env_lo = min(self._env_lo, lo)
+        self._env_hi = max(self._env_hi, hi)
+        slack = self.margin * (self._env_hi - self._env_lo)
+        self._normal_lo = self._env_lo - slack
+        self._normal_hi = self._env_hi + slack
 
     def _judge(self, x: float, hot: bool) -> None:
         if not self._alarm and not hot:
@@ -221,8 +232,7 @@ class MetricEnsemble(Detector):
             self._alarmed_for += 1
             if self._alarmed_for >= self.adapt_after:
                 # Too long for an episode: the new level is the new normal.
-                self._env_lo = min(self._env_lo, self._alarm_lo)
-                self._env_hi = max(self._env_hi, self._alarm_hi)
+                self._widen_envelope(self._alarm_lo, self._alarm_hi)
                 self._baseline = x
                 self._alarm = False
                 self._run = 0
