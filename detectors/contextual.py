@@ -62,6 +62,7 @@ class ContextModel:
         "_lo",
         "_plan",
         "_seen",
+        "_steady",
         "grids",
         "margin",
         "max_contexts",
@@ -112,6 +113,7 @@ class ContextModel:
         self._lo = float("nan")
         self._hi = float("nan")
         self._seen = 0
+        self._steady = 0
         self._history = [0] * len(self.grids)  # the latest order+1 symbols per grid
         self._contexts: set[int] = set()
 
@@ -126,8 +128,12 @@ class ContextModel:
         )
         if x < lo:
             lo = x
+            self._steady = 0
         elif x > hi:
             hi = x
+            self._steady = 0
+        else:
+            self._steady += 1
         self._lo, self._hi = lo, hi
         width = hi - lo
         scale = 1.0 / width if width > 0 else 0.0
@@ -161,6 +167,11 @@ class ContextModel:
     def high(self) -> float:
         """The highest value seen (NaN before the first)."""
         return self._hi
+
+    @property
+    def steady(self) -> int:
+        """Points since the range last widened (the grids last stretched)."""
+        return self._steady
 
     @property
     def contexts(self) -> int:

@@ -40,8 +40,9 @@ class MetricEnsemble(Detector):
     rather than a run of them (what NAB rewards, and what an on-call wants).
 
     :attr:`alarm` says whether the series is in an anomalous state, with
-    hysteresis. A point is *hot* if its unrested score reaches ``threshold`` or
-    it lies outside the normal envelope (the range of past non-hot points, plus
+    hysteresis. A point is *hot* if its unrested score reaches ``threshold`` (and
+    the range has not widened in the last ``order`` points: right after it has,
+    every context looks new) or it lies outside the normal envelope (the range of past non-hot points, plus
     ``margin``). The alarm rises after ``consecutive`` hot points in a row and
     clears after ``consecutive`` normal ones, or after ``adapt_after`` alarmed
     points, when the new level is taken as normal. No score and no alarm in the
@@ -144,7 +145,7 @@ class MetricEnsemble(Detector):
     def _update_batch(self, batch: list[float]) -> None:
         step = self._model.step
         warmup, threshold, block = self.warmup, self.threshold, self._block
-        min_spread = self.min_spread
+        min_spread, order = self.min_spread, self._model.order
         erfc, log, sqrt = math.erfc, math.log, math.sqrt
         for x in batch:
             self._cursor += 1
@@ -176,10 +177,13 @@ class MetricEnsemble(Detector):
                 self._score = 0.0
             else:
                 self._score = score
-            hot = score >= threshold
-            if hot:
+            hot = False
+            if score >= threshold:
                 self._resting = self.rest
-            elif not self._normal_lo <= x <= self._normal_hi:
+                # Right after the range widened every context looks new (the grids
+                # stretched): that alone must not raise the alarm, a range break does.
+                hot = self._model.steady > order
+            if not hot and not self._normal_lo <= x <= self._normal_hi:
                 hot = True
             if hot or self._alarm or self._run:
                 self._judge(x, hot)
