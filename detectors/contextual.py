@@ -62,7 +62,7 @@ class ContextModel:
         "_lo",
         "_plan",
         "_seen",
-        "_steady",
+        "_widened_at",
         "grids",
         "margin",
         "max_contexts",
@@ -113,7 +113,7 @@ class ContextModel:
         self._lo = float("nan")
         self._hi = float("nan")
         self._seen = 0
-        self._steady = 0
+        self._widened_at = 0  # the point at which the range last widened
         self._history = [0] * len(self.grids)  # the latest order+1 symbols per grid
         self._contexts: set[int] = set()
 
@@ -128,12 +128,10 @@ class ContextModel:
         )
         if x < lo:
             lo = x
-            self._steady = 0
+            self._widened_at = seen
         elif x > hi:
             hi = x
-            self._steady = 0
-        else:
-            self._steady += 1
+            self._widened_at = seen
         self._lo, self._hi = lo, hi
         width = hi - lo
         scale = 1.0 / width if width > 0 else 0.0
@@ -171,7 +169,7 @@ class ContextModel:
     @property
     def steady(self) -> int:
         """Points since the range last widened (the grids last stretched)."""
-        return self._steady
+        return self._seen - 1 - self._widened_at if self._seen else 0
 
     @property
     def contexts(self) -> int:

@@ -214,6 +214,15 @@ def test_context_model__spatial_anomaly_needs_the_margin_and_the_warmup():
     assert (model.low, model.high) == (-20.0, 125.0)
 
 
+def test_context_model__steady_counts_points_since_the_range_widened():
+    model = ContextModel()
+    for x in [1.0, 5.0, 3.0, 2.0, 4.0]:
+        model.step(x)
+    assert model.steady == 3  # 5.0 widened it; 3, 2 and 4 did not
+    model.step(0.5)
+    assert model.steady == 0
+
+
 def test_context_model__memory_is_bounded():
     model = ContextModel(max_contexts=500)
     rng = np.random.default_rng(1)
