@@ -100,7 +100,7 @@ class Metrics:
             ),
             samples_unwatched=Counter(
                 f"{prefix}_samples_unwatched",
-                "Latency samples of series beyond detection.max_series (not analysed).",
+                "Metric samples of series beyond detection.max_series (not analysed).",
                 registry=registry,
             ),
         )

@@ -8,14 +8,33 @@ from collections.abc import Sequence
 from agents.detections import Detection
 from agents.events import MetricEvent
 from agents.settings import Detection as DetectionSettings
-from detectors import Detector, LatencySpike
+from detectors import Detector, LatencySpike, MetricEnsemble
 from playbooks.incident import EvidencePoint, Signal
 
 LATENCY_SPIKE = "latency_spike"
+METRIC_ANOMALY = "metric_anomaly"
 
 
-def metric_detector(settings: DetectionSettings) -> LatencySpike:
-    """The detector for one metric series; `fireline replay` builds the same one."""
+def metric_detector(settings: DetectionSettings) -> MetricEnsemble:
+    """The default detector for a metric series; `fireline replay` builds the same one."""
+    ensemble = settings.ensemble
+    return MetricEnsemble(
+        threshold=ensemble.threshold,
+        rest=ensemble.rest,
+        window=ensemble.window,
+        min_spread=ensemble.min_spread,
+        grids=ensemble.grids,
+        order=ensemble.order,
+        max_contexts=ensemble.max_contexts,
+        margin=ensemble.margin,
+        warmup=ensemble.warmup,
+        consecutive=ensemble.consecutive,
+        adapt_after=ensemble.adapt_after,
+    )
+
+
+def latency_detector(settings: DetectionSettings) -> LatencySpike:
+    """The detector for a series named in ``detection.metric_names``."""
     return LatencySpike(
         window=settings.window,
         threshold=settings.threshold,
@@ -27,7 +46,12 @@ def metric_detector(settings: DetectionSettings) -> LatencySpike:
 
 
 class MetricPipeline:
-    """Routes metric samples to one latency detector per series, batch by batch."""
+    """Routes metric samples to one detector per series, batch by batch.
+
+    Latency series (``detection.metric_names``) get a LatencySpike (incident kind
+    ``latency_spike``); every other series, unless ``watch_other_metrics`` is off,
+    gets the default MetricEnsemble (kind ``metric_anomaly``).
+    """
 
     def __init__(
         self, settings: DetectionSettings, refresh_s: float = 30.0, evidence_points: int = 120
@@ -39,18 +63,21 @@ class MetricPipeline:
         self._firing: dict[str, tuple[float, float]] = {}
         self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
         self._latency_names = frozenset(settings.metric_names)
-        self.detectors: dict[str, LatencySpike] = {}
+        self._watch_others = settings.watch_other_metrics
+        self.detectors: dict[str, Detector] = {}
         self.unwatched = 0  # samples of series beyond max_series, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str) -> LatencySpike | None:
+    def _detector(self, series: str, latency: bool) -> Detector | None:
         detector = self.detectors.get(series)
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
-            detector = metric_detector(self.settings)
+            detector = (
+                latency_detector(self.settings) if latency else metric_detector(self.settings)
+            )
             self.detectors[series] = detector
         return detector
 
@@ -59,7 +86,7 @@ class MetricPipeline:
         by_series: dict[str, list[MetricEvent]] = defaultdict(list)
         keys = self._series_keys
         for event in events:
-            if event.name in self._latency_names:
+            if self._watch_others or event.name in self._latency_names:
                 raw_key = (event.name, tuple(event.labels.items()))
                 series = keys.get(raw_key)
                 if series is None:
@@ -69,7 +96,7 @@ class MetricPipeline:
                 by_series[series].append(event)
         detections: list[Detection] = []
         for series, samples in by_series.items():
-            detector = self._detector(series)
+            detector = self._detector(series, samples[0].name in self._latency_names)
             if detector is None:
                 self.unwatched += len(samples)
                 continue
@@ -146,6 +173,7 @@ class MetricPipeline:
             score=score,
             at=sample.timestamp,
         )
+        kind = LATENCY_SPIKE if isinstance(detector, LatencySpike) else METRIC_ANOMALY
         return Detection(
-            kind=LATENCY_SPIKE, series=series, labels=dict(sample.labels), signal=signal, **flags
+            kind=kind, series=series, labels=dict(sample.labels), signal=signal, **flags
         )

@@ -58,15 +58,84 @@ class Topics(BaseModel):
         return [self.predictions, self.labels, self.metrics]
 
 
+class Ensemble(BaseModel):
+    """Parameters of the default metric detector (detectors.MetricEnsemble)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="Anomaly score that counts as a detection (starts a rest, makes a point hot).",
+    )
+    rest: int = Field(
+        default=75,
+        ge=0,
+        description="Points scored 0 after a detection: one detection per episode.",
+    )
+    window: int = Field(
+        default=2000,
+        ge=40,
+        description="Points over which the context novelty's mean and spread are estimated.",
+    )
+    min_spread: float = Field(
+        default=0.03, gt=0, description="Floor of the context novelty's standard deviation."
+    )
+    grids: tuple[int, ...] = Field(
+        default=(3, 5, 8),
+        min_length=1,
+        description="Bins of each coarse grid over the running range (context model).",
+    )
+    order: int = Field(
+        default=6, ge=1, le=8, description="Longest context of the context model, in points."
+    )
+    max_contexts: int = Field(
+        default=8192, ge=16, description="Symbol sequences remembered per series at most."
+    )
+    margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="A value beyond the range seen by this fraction of its width is a range break.",
+    )
+    warmup: int = Field(default=100, ge=10, description="Points learned before any score or alarm.")
+    consecutive: int = Field(
+        default=3,
+        ge=1,
+        description="Hot (or normal) points in a row to raise (or clear) the alarm.",
+    )
+    adapt_after: int = Field(
+        default=500, ge=2, description="Alarmed points after which the new level becomes normal."
+    )
+
+    @field_validator("grids")
+    @classmethod
+    def _check_grids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 2 <= bins <= 64 for bins in value):
+            raise ValueError("every grid needs between 2 and 64 bins")
+        return value
+
+    @model_validator(mode="after")
+    def _adapt_after_consecutive(self) -> Ensemble:
+        if self.adapt_after <= self.consecutive:
+            raise ValueError("adapt_after must be larger than consecutive")
+        return self
+
+
 class Detection(BaseModel):
-    """Parameters of the first latency-spike detector."""
+    """Metric detection: LatencySpike for latency series, MetricEnsemble for the rest."""
 
     model_config = ConfigDict(extra="forbid")
 
     metric_names: list[str] = Field(
         default=["latency_ms", "latency_p99_ms", "http_request_duration_ms"],
-        description="Metric names treated as latencies.",
+        description="Metric names treated as latencies (LatencySpike, incident kind latency_spike).",
     )
+    watch_other_metrics: bool = Field(
+        default=True,
+        description="Watch every other metric with the default detector (kind metric_anomaly).",
+    )
+    ensemble: Ensemble = Ensemble()
     window: int = Field(default=120, ge=10, description="Points in the rolling baseline.")
     threshold: float = Field(
         default=6.0, gt=0, description="Robust z-score that counts as a spike."

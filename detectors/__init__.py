@@ -6,6 +6,7 @@
 from detectors.base import Detector
 from detectors.chi_square import ChiSquareDrift
 from detectors.drift_base import DriftDetector
+from detectors.ensemble import MetricEnsemble
 from detectors.jensen_shannon import JensenShannonDrift
 from detectors.ks import KSDrift
 from detectors.latency_spike import LatencySpike
@@ -20,6 +21,7 @@ REGISTRY: dict[str, type[Detector] | type[DriftDetector]] = {
     cls.__name__: cls
     for cls in (
         LatencySpike,
+        MetricEnsemble,
         KSDrift,
         PSIDrift,
         WassersteinDrift,
@@ -41,6 +43,7 @@ __all__ = [
     "KSDrift",
     "LatencySpike",
     "MeanShift",
+    "MetricEnsemble",
     "OutOfRange",
     "PSIDrift",
     "RateIncrease",

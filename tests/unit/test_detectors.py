@@ -7,12 +7,14 @@ kind; the drift family's are in test_drift_detectors.py.
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
 
 import detectors
-from detectors import Detector, LatencySpike
+from detectors import Detector, LatencySpike, MetricEnsemble
+from detectors.contextual import ContextModel
 from fireline.errors import DetectorError
 
 ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, Detector)]
@@ -193,3 +195,130 @@ def test_latency_spike__level_shift_adoption_does_not_depend_on_batching(size):
         return changes, detector.baseline
 
     assert run(size) == run(1)
+
+
+# --- ContextModel and MetricEnsemble (the default detector for unknown series) ---
+
+
+def periodic_stream(n: int, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50 + 20 * np.sin(np.arange(n) * 2 * np.pi / 50) + rng.normal(0, 0.5, n)
+
+
+def test_context_model__familiar_cycle_is_not_novel_and_a_break_is():
+    model = ContextModel()
+    for x in [1.0, 2.0, 3.0, 2.0] * 50:
+        novelty, spatial = model.step(x)
+    assert (novelty, spatial) == (0.0, False)
+    novelty, spatial = model.step(1.0)  # 2, 3, 2, 1 instead of 2, 3, 2, 1... is familiar
+    assert novelty == 0.0
+    novelty, spatial = model.step(3.0)  # 1 -> 3 never happened
+    assert novelty > 0.5
+    assert not spatial  # 3 is inside the range seen
+
+
+def test_context_model__spatial_anomaly_needs_the_margin_and_the_warmup():
+    model = ContextModel(margin=0.1, warmup=20)
+    assert model.step(0.0) == (0.0, False)
+    assert not model.step(100.0)[1]  # still warming up: the range is being learned
+    for x in np.linspace(0, 100, 30):
+        model.step(float(x))
+    assert not model.step(109.0)[1]  # within 10% of the range
+    assert model.step(125.0)[1]
+    assert model.step(-20.0)[1]
+    assert (model.low, model.high) == (-20.0, 125.0)
+
+
+def test_context_model__steady_counts_points_since_the_range_widened():
+    model = ContextModel()
+    for x in [1.0, 5.0, 3.0, 2.0, 4.0]:
+        model.step(x)
+    assert model.steady == 3  # 5.0 widened it; 3, 2 and 4 did not
+    model.step(0.5)
+    assert model.steady == 0
+
+
+def test_context_model__memory_is_bounded():
+    model = ContextModel(max_contexts=500)
+    rng = np.random.default_rng(1)
+    for x in rng.normal(0, 1, 5000):
+        model.step(float(x))
+    assert model.contexts == 500
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grids": ()}, "grids must be one or more bin counts between 2 and 64."),
+        ({"grids": (1, 4)}, "grids must be one or more bin counts between 2 and 64."),
+        ({"order": 0}, "order must be between 1 and 8."),
+        ({"max_contexts": 3}, "max_contexts must be at least 16."),
+        ({"margin": -0.1}, "margin must not be negative."),
+        ({"warmup": 0}, "warmup must be at least 1."),
+    ],
+)
+def test_context_model__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+        ContextModel(**kwargs)
+
+
+def test_metric_ensemble__catches_a_pattern_break_inside_the_normal_range():
+    stream = periodic_stream(3000)
+    stream[2500:2530] = 50.0  # flat in the middle of the range: no level ever seen is broken
+    detector = MetricEnsemble()
+    scores = [detector.update(float(x)).score for x in stream]
+    hits = [i for i, s in enumerate(scores) if s >= detector.threshold]
+    assert hits, "the flat stretch must be detected"
+    assert 2500 <= hits[-1] <= 2510
+    assert not [i for i in hits if 300 <= i < 2500]  # no detection in the regular part
+
+
+def test_metric_ensemble__rests_after_a_detection():
+    stream = np.concatenate([periodic_stream(1000), [500.0], periodic_stream(100, seed=6)])
+    detector = MetricEnsemble(rest=40)
+    scores = [detector.update(float(x)).score for x in stream]
+    assert scores[1000] == 1.0  # far beyond the range: detected at once
+    assert scores[1001:1041] == [0.0] * 40
+
+
+def test_metric_ensemble__white_noise_rarely_scores_high():
+    rng = np.random.default_rng(8)
+    detector = MetricEnsemble()
+    scores = [detector.update(float(x)).score for x in rng.normal(100, 5, 6000)]
+    hits = [s for s in scores[1000:] if s >= detector.threshold]
+    assert len(hits) <= 3  # Gaussian noise does break its range now and then
+
+
+def test_metric_ensemble__lasting_shift_is_adopted():
+    rng = np.random.default_rng(2)
+    detector = MetricEnsemble(adapt_after=100).update(rng.normal(50, 2, 500))
+    changes = [
+        (c.index, c.raised, c.adapted) for c in detector.update(rng.normal(150, 2, 300)).changes
+    ]
+    assert changes == [(2, True, False), (101, False, True)]
+    assert not detector.update(rng.normal(150, 2, 100)).alarm
+
+
+def test_metric_ensemble__state_stays_small():
+    rng = np.random.default_rng(3)
+    detector = MetricEnsemble().update(rng.normal(0, 1, 50_000))
+    assert detector.model.contexts <= 8192
+    assert len(pickle.dumps(detector)) < 200_000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0}, "threshold must be in (0, 1]."),
+        ({"rest": -1}, "rest must not be negative."),
+        ({"window": 10}, "window must be at least 40."),
+        ({"min_spread": 0}, "min_spread must be positive."),
+        ({"warmup": 5}, "warmup must be at least 10."),
+        ({"consecutive": 0}, "consecutive must be at least 1."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
+        ({"order": 9}, "order must be between 1 and 8."),
+    ],
+)
+def test_metric_ensemble__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+        MetricEnsemble(**kwargs)

@@ -7,6 +7,7 @@ from agents.incidents import IncidentManager, SubjectState
 from agents.pipeline import MetricPipeline
 from agents.settings import Detection as DetectionSettings
 from agents.settings import Incidents
+from detectors import MetricEnsemble
 from playbooks.incident import Signal
 
 LABELS = {"service": "fraud-api", "model": "fraud", "model_version": "7"}
@@ -71,13 +72,32 @@ EXPECTED_ID = (
 )
 
 
-def test_pipeline__ignores_non_latency_metrics():
-    pipeline = MetricPipeline(DetectionSettings())
-    events = [
-        MetricEvent(timestamp=i, name="cpu_utilization", value=0.4 if i < 300 else 0.99, labels={})
-        for i in range(400)
+def cpu_events(n_normal: int = 300, n_high: int = 100) -> list[MetricEvent]:
+    rng = np.random.default_rng(4)
+    values = [*rng.normal(0.4, 0.02, n_normal), *[0.99] * n_high]
+    return [
+        MetricEvent(timestamp=i, name="cpu_utilization", value=float(v), labels={"service": "a"})
+        for i, v in enumerate(values)
     ]
-    assert pipeline.process(events) == []
+
+
+def test_pipeline__other_metrics_get_the_default_detector():
+    pipeline = MetricPipeline(DetectionSettings())
+    found = pipeline.process(cpu_events())
+    assert [(d.kind, d.cleared, d.refresh, d.signal.at) for d in found] == [
+        ("metric_anomaly", False, False, 302),
+        ("metric_anomaly", False, True, 399),  # still on at the batch's end: re-sent
+    ]
+    assert found[0].signal.detector == "MetricEnsemble"
+    assert found[0].signal.observed == 0.99
+    assert found[0].signal.baseline == np_approx(0.4, 0.02)
+    (detector,) = pipeline.detectors.values()
+    assert isinstance(detector, MetricEnsemble)
+
+
+def test_pipeline__other_metrics_can_be_ignored():
+    pipeline = MetricPipeline(DetectionSettings(watch_other_metrics=False))
+    assert pipeline.process(cpu_events()) == []
     assert pipeline.detectors == {}
 
 
