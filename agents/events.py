@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, StrictFloat, StrictStr
 from pydantic_core import core_schema
 
+from detectors import records
+
 __all__ = ["EventModel", "LabelEvent", "MetricEvent", "PredictionEvent", "Timestamp"]
 
 
@@ -64,6 +66,18 @@ class PredictionEvent(EventModel):
     latency_ms: Annotated[FiniteNumber, Field(ge=0)] | None = None
     event_id: Name | None = None
 
+    def to_record(self) -> records.Prediction:
+        """The plain record the prediction-log detectors consume."""
+        return records.Prediction(
+            self.timestamp,
+            self.model,
+            self.model_version,
+            self.prediction_id,
+            self.features,
+            self.prediction,
+            self.latency_ms,
+        )
+
 
 class LabelEvent(EventModel):
     """The ground truth for an earlier prediction; arrives late.
@@ -76,6 +90,10 @@ class LabelEvent(EventModel):
     prediction_id: Name
     model: Name
     label: FiniteNumber | StrictStr | bool
+
+    def to_record(self) -> records.Label:
+        """The plain record the prediction-log detectors consume."""
+        return records.Label(self.timestamp, self.model, self.prediction_id, self.label)
 
 
 class MetricEvent(EventModel):

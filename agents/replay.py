@@ -105,9 +105,9 @@ def read_prediction_log(path: Path, max_bytes: int = 65_536) -> Iterator[Predict
                 is_label = _is_label(line)
                 try:
                     if is_label:
-                        yield _label(labels.validate_one(record))
+                        yield labels.validate_one(record).to_record()
                     else:
-                        yield _prediction(predictions.validate_one(record))
+                        yield predictions.validate_one(record).to_record()
                 except EventError as exc:
                     raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
     except OSError as exc:
@@ -120,22 +120,6 @@ def _is_label(line: bytes) -> bool:
     except ValueError:
         return False  # the prediction validator names what is wrong
     return isinstance(parsed, dict) and "label" in parsed and "features" not in parsed
-
-
-def _prediction(event: PredictionEvent) -> Prediction:
-    return Prediction(
-        event.timestamp,
-        event.model,
-        event.model_version,
-        event.prediction_id,
-        event.features,
-        event.prediction,
-        event.latency_ms,
-    )
-
-
-def _label(event: LabelEvent) -> Label:
-    return Label(event.timestamp, event.model, event.prediction_id, event.label)
 
 
 def replay_predictions(
@@ -156,6 +140,8 @@ def _detections(
     monitor: PredictionLogMonitor, events: list[Prediction | Label]
 ) -> Iterator[dict[str, object]]:
     for d in monitor.process(events):
+        if d.cleared:
+            continue  # the replay prints what raised; the worker also uses the clears
         yield {
             "timestamp": d.timestamp,
             "model": d.model,

@@ -24,9 +24,10 @@ from agents.incidents import IncidentManager
 from agents.ingest import DeadLetter, RawRecord, Validator
 from agents.metrics import Metrics
 from agents.pipeline import MetricPipeline
+from agents.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
 from playbooks.engine import PlaybookEngine
-from playbooks.incident import Change, Incident
+from playbooks.incident import Incident
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Runtime:
             self.settings.detection, policy.signal_refresh_s, policy.evidence_points
         )
         self.manager = IncidentManager(policy)
-        self._versions: dict[str, set[str]] = {}  # model → versions seen by this worker
+        self.predictions = PredictionPipeline(refresh_s=policy.signal_refresh_s)
         limit = self.settings.max_event_bytes
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
@@ -93,10 +94,7 @@ class Runtime:
         batch = self._metric.validate(records)
         await self._dead_letter(records, batch.dead)
         detections = self.pipeline.process(batch.events)
-        for detection in detections:
-            if not detection.refresh:
-                state = "cleared" if detection.cleared else "raised"
-                self.metrics.detections.labels(detection.kind, state).inc()
+        self._count(detections)
         await self._publish_detections(detections)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))
         if self.pipeline.unwatched:
@@ -105,55 +103,33 @@ class Runtime:
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:
-        """Validate prediction logs and note new model versions.
-
-        The prediction-log detectors come with the detectors issue.
-        """
+        """Validate prediction logs, run the per-model-version detectors, publish findings."""
         started = time.perf_counter()
         batch = self._prediction.validate(records)
         await self._dead_letter(records, batch.dead)
-        changes = self._version_changes(batch.events)
-        if changes:
-            await self.publisher.publish(
-                self.settings.topics.detections,
-                [
-                    (
-                        f"model:{c.model}".encode(),
-                        ChangeInput(change=c).model_dump_json().encode(),
-                        {},
-                    )
-                    for c in changes
-                ],
-            )
+        await self._publish_findings(batch.events)
         self._observe(records, started)
 
-    def _version_changes(self, events: Sequence[PredictionEvent]) -> list[Change]:
-        """A version of a known model that this worker has not seen before went live."""
-        changes = []
-        for event in events:
-            seen = self._versions.get(event.model)
-            if seen is None:
-                self._versions[event.model] = {event.model_version}
-            elif event.model_version not in seen:
-                previous = max(seen, key=_version_order)
-                seen.add(event.model_version)
-                changes.append(
-                    Change(
-                        kind="model_version_change",
-                        model=event.model,
-                        version=event.model_version,
-                        previous_version=previous,
-                        at=event.timestamp,
-                    )
-                )
-        return changes
-
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
-        """Validate labels (the join to predictions comes with the detectors issue)."""
+        """Validate labels, join them to their predictions, watch the error rate."""
         started = time.perf_counter()
         batch = self._label.validate(records)
         await self._dead_letter(records, batch.dead)
+        await self._publish_findings(batch.events)
         self._observe(records, started)
+
+    async def _publish_findings(self, events: Sequence[PredictionEvent | LabelEvent]) -> None:
+        if not events:
+            return
+        detections, changes = self.predictions.process(events)
+        self._count(detections)
+        inputs: list[OutRecord] = [
+            (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})
+            for c in changes
+        ]
+        if inputs:
+            await self.publisher.publish(self.settings.topics.detections, inputs)
+        await self._publish_detections(detections)
 
     async def on_incident_input(
         self, key: bytes | None, value: bytes | None, partition: int
@@ -187,6 +163,12 @@ class Runtime:
             audit.append((incident.id.encode(), _json(body), {}))
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
+
+    def _count(self, detections: Sequence[Detection]) -> None:
+        for detection in detections:
+            if not detection.refresh:
+                state = "cleared" if detection.cleared else "raised"
+                self.metrics.detections.labels(detection.kind, state).inc()
 
     async def _publish_detections(self, detections: Sequence[Detection]) -> None:
         if detections:
@@ -250,14 +232,6 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
         key = key[:DLQ_MAX_KEY_BYTES]
     return key, value, headers
-
-
-def _version_order(version: str) -> tuple[int, ...] | tuple[float, str]:
-    """Numeric versions compare as numbers (v10 after v9), others as text."""
-    parts = version.lstrip("v").split(".")
-    if all(p.isdigit() for p in parts):
-        return tuple(int(p) for p in parts)
-    return (float("inf"), version)
 
 
 def _json(body: dict[str, Any]) -> bytes:

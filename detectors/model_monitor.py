@@ -236,28 +236,32 @@ class ModelMonitor:
         feature = None if column.name == PREDICTION else column.name
         for detector in column.drift:
             for change in detector.update(usable).changes:
-                if change.raised:
-                    found.append(
-                        self._detection(
-                            batch[change.index],
-                            kind,
-                            feature,
-                            change.score,
-                            _drift_message(detector, change.observed, change.baseline),
-                        )
+                found.append(
+                    self._detection(
+                        batch[change.index],
+                        kind,
+                        feature,
+                        change.score,
+                        _drift_message(detector, change.observed, change.baseline),
+                        cleared=not change.raised,
                     )
+                )
         for detector, what in ((column.missing, "null/missing"), (column.wrong_type, "wrong-type")):
             for change in detector.update(missing if detector is column.missing else wrong).changes:
-                if change.raised:
-                    message = (
-                        f"{what} rate {detector.recent_rate:.1%} over the last {detector.window} "
-                        f"events (reference {detector.reference_rate:.1%})"
+                message = (
+                    f"{what} rate {detector.recent_rate:.1%} over the last {detector.window} "
+                    f"events (reference {detector.reference_rate:.1%})"
+                )
+                found.append(
+                    self._detection(
+                        batch[change.index],
+                        DATA_QUALITY,
+                        feature,
+                        change.score,
+                        message,
+                        cleared=not change.raised,
                     )
-                    found.append(
-                        self._detection(
-                            batch[change.index], DATA_QUALITY, feature, change.score, message
-                        )
-                    )
+                )
         return found
 
     def _new_fields(
@@ -293,9 +297,9 @@ class ModelMonitor:
                 None,
                 c.score,
                 f"latency {c.observed:.1f} ms against a baseline of {c.baseline:.1f} ms",
+                cleared=not c.raised,
             )
             for c in self._latency.update(latencies).changes
-            if c.raised
         ]
 
     def _feed_classifier(
@@ -351,15 +355,23 @@ class ModelMonitor:
                 c.score,
                 f"error rate {detector.recent_rate:.1%} over the last {detector.window} labelled "
                 f"predictions (reference {detector.reference_rate:.1%})",
+                not c.raised,
             )
             for c in detector.update(np.asarray(errors, dtype=np.float64)).changes
-            if c.raised
         ]
 
     def _detection(
-        self, event: Prediction, kind: str, feature: str | None, score: float, message: str
+        self,
+        event: Prediction,
+        kind: str,
+        feature: str | None,
+        score: float,
+        message: str,
+        cleared: bool = False,
     ) -> Detection:
-        return Detection(event.timestamp, self.model, self.version, kind, feature, score, message)
+        return Detection(
+            event.timestamp, self.model, self.version, kind, feature, score, message, cleared
+        )
 
 
 def _drift_message(detector: DriftDetector, observed: float, threshold: float) -> str:

@@ -85,6 +85,7 @@ class PredictionLogMonitor:
                         0.0,
                         f"model {model}: version {previous} -> {version}; a fresh reference is "
                         f"captured after {self.config.warmup} warm-up events",
+                        previous_version=previous,
                     )
                 )
             monitor = versions[version] = ModelMonitor(model, version, self.config)

@@ -42,6 +42,8 @@ class Detection:
     feature: str | None
     score: float
     message: str
+    cleared: bool = False  # the alarm went off again (not printed by the replay)
+    previous_version: str | None = None  # for model_version_change: the version before
 
 
 # Detection kinds.

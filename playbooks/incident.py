@@ -72,6 +72,7 @@ class Signal(BaseModel):
     kind: str = Field(default="", description="What the detector found, e.g. latency_spike.")
     fingerprint: str = Field(default="", description="The problem this signal belongs to.")
     cleared: bool = Field(default=False, description="The detector's alarm cleared here.")
+    message: str = Field(default="", description="The detector's own words, if it has any.")
 
 
 class EvidencePoint(BaseModel):

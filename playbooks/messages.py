@@ -53,6 +53,8 @@ def _resolved_head(incident: Incident) -> list[str]:
 
 
 def _signal_line(signal: Signal) -> str:
+    if signal.message:
+        return f"{signal.series}: {signal.message}, detector {signal.detector}"
     ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
     return (
         f"{signal.series}: observed {_num(signal.observed)} vs normal "

@@ -334,3 +334,39 @@ def test_two_workers__one_incident_and_both_serve_it(broker, slack, tmp_path):
     finally:
         second.stop()
         first.stop()
+
+
+def test_prediction_drift_after_a_deploy_names_the_deploy_as_likely_cause(broker, worker):
+    rng = np.random.default_rng(12)
+    model = "drifty"
+
+    def prediction(i: int, version: str, shift: float) -> bytes:
+        body = {
+            "timestamp": 1795255200.0 + i * 0.1,
+            "model": model,
+            "model_version": version,
+            "prediction_id": f"d-{i}",
+            "features": {"amount": float(rng.normal(100 + shift, 10)), "country": "DE"},
+            "prediction": float(rng.uniform()),
+        }
+        return json.dumps(body).encode()
+
+    # v7 serves, v8 goes live, warms up (500), captures its reference (2000), then drifts.
+    events = [prediction(i, "7", 0.0) for i in range(100)]
+    events += [prediction(i, "8", 0.0) for i in range(100, 2600)]
+    events += [prediction(i, "8", 20.0) for i in range(2600, 3600)]
+    produce(broker.bootstrap_servers, worker.topic("predictions"), events, key=model.encode())
+    found = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        1,
+        60,
+        where=lambda m: b'"model":"drifty"' in m.value(),
+    )
+    assert found, "no incident for the drifting model"
+    opened = json.loads(found[0].value())
+    assert opened["transition"] == "opened"
+    assert opened["kind"] in {"covariate_drift", "multivariate_drift", "data_quality"}
+    assert (opened["model"], opened["model_version"]) == ("drifty", "8")
+    assert [(c["version"], c["previous_version"]) for c in opened["changes"]] == [("8", "7")]
+    assert opened["likely_cause"].startswith("drifty v8 went live (was v7)")

@@ -1,0 +1,67 @@
+"""The worker's prediction path: monitor findings become incident-manager inputs."""
+
+import numpy as np
+
+from agents.events import LabelEvent, PredictionEvent
+from agents.prediction_pipeline import PredictionPipeline
+from detectors.model_monitor import MonitorConfig
+from detectors.prediction_log import PredictionLogMonitor
+
+
+def predictions(n: int, start: int, version: str, shift: float, seed: int) -> list[PredictionEvent]:
+    rng = np.random.default_rng(seed)
+    return [
+        PredictionEvent(
+            timestamp=1795255200.0 + (start + i) * 0.1,
+            model="fraud",
+            model_version=version,
+            prediction_id=f"p-{start + i}",
+            features={"amount": float(rng.normal(100 + shift, 10)), "country": "DE"},
+            prediction=float(rng.uniform()),
+        )
+        for i in range(n)
+    ]
+
+
+def pipeline() -> PredictionPipeline:
+    config = MonitorConfig(warmup=100, reference_size=1000, window=200, step=50)
+    return PredictionPipeline(PredictionLogMonitor(config), refresh_s=10.0)
+
+
+def test_a_shift_raises_covariate_drift_on_the_feature_and_is_re_sent_while_on():
+    p = pipeline()
+    assert p.process(predictions(1500, 0, "7", 0.0, seed=1)) == ([], [])
+    found, _ = p.process(predictions(400, 1500, "7", 15.0, seed=2))
+    raised = [d for d in found if not d.refresh and not d.cleared]
+    assert raised, "a 1.5 sigma shift of amount must be found"
+    assert {d.kind for d in raised} >= {"covariate_drift"}
+    drift = next(d for d in raised if d.kind == "covariate_drift")
+    assert drift.series == "fraud:amount"
+    assert drift.labels == {"model": "fraud", "model_version": "7"}
+    assert drift.subject_key == "model:fraud"
+    assert drift.signal.message and 0 <= drift.signal.score <= 1
+    later, _ = p.process(predictions(200, 1900, "7", 15.0, seed=3))  # 20 s more event time
+    assert any(d.refresh and d.series == "fraud:amount" for d in later)
+
+
+def test_a_new_version_is_a_change_not_a_detection():
+    p = pipeline()
+    p.process(predictions(200, 0, "7", 0.0, seed=1))
+    found, changes = p.process(predictions(10, 200, "8", 0.0, seed=2))
+    assert found == []
+    assert [(c.kind, c.model, c.version, c.previous_version) for c in changes] == [
+        ("model_version_change", "fraud", "8", "7")
+    ]
+    assert changes[0].at == 1795255200.0 + 20.0
+
+
+def test_labels_are_joined_without_findings_on_a_quiet_model():
+    p = pipeline()
+    p.process(predictions(300, 0, "7", 0.0, seed=1))
+    labels = [
+        LabelEvent(timestamp=1795255300.0, model="fraud", prediction_id=f"p-{i}", label=0)
+        for i in range(300)
+    ]
+    assert p.process(labels) == ([], [])
+    join = p.monitor.join("fraud")
+    assert join is not None and len(join) == 0  # every pending prediction was matched
