@@ -13,6 +13,7 @@ from faust.exceptions import ProducerSendError
 
 from agents import batching
 from agents.detections import TickInput
+from agents.detector_store import DetectorStore
 from agents.incident_desk import IncidentDesk
 from agents.runtime import OutRecord, Runtime
 from agents.settings import Settings
@@ -113,6 +114,7 @@ def wire(app: faust.App, runtime: Runtime) -> None:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
     wire_incident_manager(app, runtime)
+    wire_detector_state(app, runtime)
 
     @app.agent(incidents, name="fireline-playbooks")
     async def run_playbooks(stream: faust.StreamT[bytes]) -> None:
@@ -160,3 +162,32 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
         )
         for partition in owned:
             await app.producer.send(settings.topics.detections, None, tick, partition, None, None)
+
+
+DETECTOR_TABLE = "detector-state"
+
+
+def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
+    """Checkpoint the metric detectors to a Faust table (see agents.detector_store)."""
+    settings = runtime.settings
+    table = app.Table(
+        DETECTOR_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    pipeline = runtime.pipeline
+    pipeline.store = DetectorStore(table)
+
+    @app.timer(settings.detection.checkpoint_s)
+    async def checkpoint_detectors() -> None:
+        pipeline.checkpoint()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(*_: Any, **__: Any) -> None:
+        # Whoever gets these partitions next restores from the table: save first,
+        # then forget, so this worker never writes stale state for them later.
+        saved = pipeline.checkpoint()
+        pipeline.forget()
+        log.info("rebalance: checkpointed %d detectors and released them", saved)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(*_: Any, **__: Any) -> None:
+        log.info("shutdown: checkpointed %d detectors", pipeline.checkpoint())

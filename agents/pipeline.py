@@ -6,6 +6,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 
 from agents.detections import Detection
+from agents.detector_store import DetectorStore
 from agents.events import MetricEvent
 from agents.settings import Detection as DetectionSettings
 from detectors import Detector, LatencySpike, MetricEnsemble
@@ -65,6 +66,8 @@ class MetricPipeline:
         self._latency_names = frozenset(settings.metric_names)
         self._watch_others = settings.watch_other_metrics
         self.detectors: dict[str, Detector] = {}
+        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
+        self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
         self.unwatched = 0  # samples of series beyond max_series, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
         # event would cost more than the detection itself.
@@ -75,14 +78,36 @@ class MetricPipeline:
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
-            detector = (
+            restored = self.store.load(series) if self.store is not None else None
+            if restored is not None and restored.alarm:
+                # Still in alarm when saved: keep re-sending it, or its incident would expire.
+                self._firing[series] = (float("-inf"), 0.0)
+            detector = restored or (
                 latency_detector(self.settings) if latency else metric_detector(self.settings)
             )
             self.detectors[series] = detector
         return detector
 
-    def process(self, events: Sequence[MetricEvent]) -> list[Detection]:
-        """Feed a batch (in arrival order) and return the alarms that rose or cleared."""
+    def checkpoint(self) -> int:
+        """Save the detectors that learnt since the last checkpoint; return how many."""
+        if self.store is None or not self.dirty:
+            return 0
+        saved = self.store.save(self.detectors, self.dirty)
+        self.dirty = {}
+        return saved
+
+    def forget(self) -> None:
+        """Drop every in-memory detector (after a rebalance they reload from the table)."""
+        self.detectors.clear()
+        self.dirty.clear()
+        self._firing.clear()
+
+    def process(self, events: Sequence[MetricEvent], partition: int = -1) -> list[Detection]:
+        """Feed a batch (in arrival order) and return the alarms that rose or cleared.
+
+        ``partition`` is where the events came from: the detectors' checkpoints go
+        to the same partition of the state table.
+        """
         by_series: dict[str, list[MetricEvent]] = defaultdict(list)
         keys = self._series_keys
         for event in events:
@@ -101,6 +126,7 @@ class MetricPipeline:
                 self.unwatched += len(samples)
                 continue
             detector.update([e.value for e in samples])
+            self.dirty[series] = partition
             recent = self._recent.get(series)
             if recent is None:
                 recent = self._recent[series] = deque(maxlen=self.evidence_points)

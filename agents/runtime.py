@@ -93,7 +93,7 @@ class Runtime:
         started = time.perf_counter()
         batch = self._metric.validate(records)
         await self._dead_letter(records, batch.dead)
-        detections = self.pipeline.process(batch.events)
+        detections = self.pipeline.process(batch.events, records[0].partition)
         self._count(detections)
         await self._publish_detections(detections)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))

@@ -148,6 +148,11 @@ class Detection(BaseModel):
     )
     consecutive: int = Field(default=3, ge=1, description="Spiking points needed to alarm.")
     warmup: int = Field(default=30, ge=5, description="Points seen before any alarm.")
+    checkpoint_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often changed detectors are saved to their table (restart resumes).",
+    )
     max_series: int = Field(
         default=50_000,
         ge=1,

@@ -144,3 +144,57 @@ def test_pipeline__a_raise_carries_the_recent_points_as_evidence():
     assert len(raised.evidence) == 20
     assert raised.evidence[-1].at == raised.signal.at == 302.0  # up to the detection point
     assert [p.value for p in raised.evidence[-3:]] == [400.0, 410.0, 420.0]
+
+
+class FakeTable:
+    """The two things DetectorStore uses of a Faust table: its data and changelog sends."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.sent: list[tuple[int, bytes]] = []
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes) -> None:
+        self.sent.append((partition, key))
+
+
+def test_pipeline__checkpointed_detectors_resume_where_they_were():
+    from agents.detector_store import DetectorStore
+
+    table = FakeTable()
+    first = MetricPipeline(DetectionSettings())
+    first.store = DetectorStore(table)
+    rng = np.random.default_rng(5)
+    first.process(metric_batch(rng.normal(50, 2, 300).tolist()), partition=3)
+    assert first.checkpoint() == 1 and first.checkpoint() == 0  # only what changed
+    (series,) = first.detectors
+    assert table.sent == [(3, series.encode())]
+
+    restarted = MetricPipeline(DetectionSettings())
+    restarted.store = DetectorStore(table)
+    spike = restarted.process(metric_batch([400.0] * 5, start=300), partition=3)
+    assert [(d.cleared, d.signal.at) for d in spike] == [(False, 302.0)]  # no new warm-up
+    fresh = MetricPipeline(DetectionSettings())
+    assert fresh.process(metric_batch([400.0] * 5, start=300)) == []  # would be warming up
+
+
+def test_pipeline__a_restored_alarm_keeps_being_re_sent():
+    from agents.detector_store import DetectorStore
+
+    table = FakeTable()
+    first = MetricPipeline(DetectionSettings(), refresh_s=10.0)
+    first.store = DetectorStore(table)
+    rng = np.random.default_rng(5)
+    first.process(metric_batch([*rng.normal(50, 2, 300).tolist(), *[400.0] * 5]), partition=0)
+    first.checkpoint()
+    restarted = MetricPipeline(DetectionSettings(), refresh_s=10.0)
+    restarted.store = DetectorStore(table)
+    (refresh,) = restarted.process(metric_batch([400.0] * 2, start=305), partition=0)
+    assert (refresh.refresh, refresh.cleared) == (True, False)
+
+
+def test_detector_store__a_corrupt_checkpoint_means_a_fresh_detector():
+    from agents.detector_store import DetectorStore
+
+    table = FakeTable()
+    table.data[b"latency_ms"] = b"not a pickle"
+    assert DetectorStore(table).load("latency_ms") is None
