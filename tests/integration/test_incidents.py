@@ -370,3 +370,35 @@ def test_prediction_drift_after_a_deploy_names_the_deploy_as_likely_cause(broker
     assert (opened["model"], opened["model_version"]) == ("drifty", "8")
     assert [(c["version"], c["previous_version"]) for c in opened["changes"]] == [("8", "7")]
     assert opened["likely_cause"].startswith("drifty v8 went live (was v7)")
+
+
+def test_restart__detectors_resume_their_baselines_from_the_table(broker, slack, tmp_path):
+    """25 spiking points right after a restart: only a restored detector can flag them
+    (a fresh one spends its first 30 points warming up)."""
+    env = worker_env(
+        broker.url, slack, None, FIRELINE_DETECTION__CHECKPOINT_S="0.5", **FAST_LIFECYCLE
+    )
+    service = "resumed-api"
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    try:
+        normal = samples(service, [(200, 48.0)], seed=13)
+        send(broker, first, normal, service)
+        wait_for(
+            lambda: first.metric("fireline_events_consumed_total") >= len(normal), 20, "consumed"
+        )
+        time.sleep(1.5)  # a checkpoint or two
+    finally:
+        assert first.stop() == 0
+    assert "checkpointed" in first.log()
+
+    second = WorkerProcess(env, tmp_path / "second.log").start()
+    try:
+        spike = [
+            metric_event(1795255200.0 + (200 + i) * 0.1, 420.0 + i, service) for i in range(25)
+        ]
+        send(broker, second, spike, service)
+        (opened,) = incident_events(broker, second, service, 1, 30)
+    finally:
+        second.stop()
+    assert opened["transition"] == "opened"
+    assert 40 < opened["signals"][0]["baseline"] < 56  # the baseline learnt before the restart
