@@ -298,6 +298,8 @@ class ModelMonitor:
                 c.score,
                 f"latency {c.observed:.1f} ms against a baseline of {c.baseline:.1f} ms",
                 cleared=not c.raised,
+                observed=c.observed,
+                baseline=c.baseline,
             )
             for c in self._latency.update(latencies).changes
         ]
@@ -368,9 +370,20 @@ class ModelMonitor:
         score: float,
         message: str,
         cleared: bool = False,
+        observed: float | None = None,
+        baseline: float | None = None,
     ) -> Detection:
         return Detection(
-            event.timestamp, self.model, self.version, kind, feature, score, message, cleared
+            event.timestamp,
+            self.model,
+            self.version,
+            kind,
+            feature,
+            score,
+            message,
+            cleared,
+            observed=observed,
+            baseline=baseline,
         )
 
 

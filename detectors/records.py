@@ -44,6 +44,8 @@ class Detection:
     message: str
     cleared: bool = False  # the alarm went off again (not printed by the replay)
     previous_version: str | None = None  # for model_version_change: the version before
+    observed: float | None = None  # the value that raised it, where that is one number
+    baseline: float | None = None  # ...and what was normal
 
 
 # Detection kinds.

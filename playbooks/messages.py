@@ -53,7 +53,7 @@ def _resolved_head(incident: Incident) -> list[str]:
 
 
 def _signal_line(signal: Signal) -> str:
-    if signal.message:
+    if signal.message and signal.baseline <= 0:  # no meaningful ratio: the detector's words
         return f"{signal.series}: {signal.message}, detector {signal.detector}"
     ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
     return (
