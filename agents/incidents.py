@@ -104,9 +104,15 @@ class IncidentManager:
         if detection.refresh and holder is not None:
             holder.active[key] = now
             holder.activity = now
-            holder.incident = holder.incident.model_copy(
-                update={"last_seen": max(holder.incident.last_seen, signal.at)}
-            )
+            incident = holder.incident
+            update: dict[str, object] = {"last_seen": max(incident.last_seen, signal.at)}
+            severity = self._severity(detection)
+            if severity.rank > incident.severity.rank:  # the signal grew while it lasted
+                update["severity"] = severity
+                holder.incident = incident.model_copy(update=update)
+                self._add_signal(holder, detection)
+                return [self._emit(holder, Transition.ESCALATED)]
+            holder.incident = incident.model_copy(update=update)
             return []
         return self._on_raise(state, detection, key, now, silences)
 

@@ -317,3 +317,17 @@ def test_incident_text__names_subject_and_observed_vs_normal():
         f"{LATENCY}: observed 400.0 vs normal 50.0 (8.0x), detector LatencySpike",
         f"Incident {incident.id} (open, 1 detections)",
     ]
+
+
+def test_escalation__a_signal_growing_while_it_lasts_escalates_once():
+    desk = Desk()
+    (opened,) = desk.detect(100.0, observed=120.0)
+    assert opened.severity is Severity.WARNING
+    assert desk.detect(130.0, observed=150.0, refresh=True) == []
+    (escalated,) = desk.detect(160.0, observed=300.0, refresh=True)  # 6x its baseline of 50
+    assert (escalated.transition, escalated.severity, escalated.count) == (
+        Transition.ESCALATED,
+        Severity.CRITICAL,
+        1,
+    )
+    assert desk.detect(190.0, observed=320.0, refresh=True) == []
