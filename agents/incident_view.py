@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from agents.silences import Silence
 from fireline.errors import BrokerError
-from playbooks.incident import Incident
+from playbooks.incident import Incident, Severity
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,14 @@ class IncidentView:
         self.max_resolved = max_resolved
         self._resolved: OrderedDict[str, None] = OrderedDict()
         self._changed: asyncio.Condition | None = None  # made in the loop that uses it
+
+    def open_by_severity(self) -> dict[str, int]:
+        """How many incidents are open (or acknowledged), per severity."""
+        counts = {severity.value: 0 for severity in Severity}
+        for incident in self.incidents.values():
+            if incident.is_open:
+                counts[incident.severity.value] += 1
+        return counts
 
     def silence_list(self) -> list[Silence]:
         """All known silences."""

@@ -31,6 +31,8 @@ class Metrics:
     playbook_reload_errors: Counter
     series_tracked: Gauge
     samples_unwatched: Counter
+    incidents_open: Gauge
+    silences_active: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
@@ -101,6 +103,17 @@ class Metrics:
             samples_unwatched=Counter(
                 f"{prefix}_samples_unwatched",
                 "Metric samples of series beyond detection.max_series (not analysed).",
+                registry=registry,
+            ),
+            incidents_open=Gauge(
+                f"{prefix}_incidents_open",
+                "Open or acknowledged incidents (every worker sees them all: use max()).",
+                ["severity"],
+                registry=registry,
+            ),
+            silences_active=Gauge(
+                f"{prefix}_silences_active",
+                "Silences in force now (every worker sees them all: use max()).",
                 registry=registry,
             ),
         )

@@ -120,6 +120,13 @@ def build_worker(
     async def on_assigned(*_: Any, **__: Any) -> None:
         probe.assigned = True
 
+    @app.timer(settings.incidents.tick_s)
+    async def report_incident_gauges() -> None:
+        for severity, count in runtime.view.open_by_severity().items():
+            metrics.incidents_open.labels(severity).set(count)
+        now = time.time()
+        metrics.silences_active.set(sum(s.active(now) for s in runtime.view.silence_list()))
+
     @app.timer(settings.playbooks_poll_s)
     async def reload_playbooks() -> None:
         if engine.reload_if_changed(settings.playbooks_dir):

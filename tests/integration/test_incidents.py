@@ -176,6 +176,7 @@ def test_silence__matching_incidents_are_recorded_but_notify_nobody(broker, work
     assert status == 201 and silence["id"].startswith("sil-")
     status, listed = worker.request("GET", "/silences?active=true")
     assert silence["id"] in [s["id"] for s in listed["silences"]]
+    wait_for(lambda: worker.metric("fireline_silences_active") == 1, 5, "the silences gauge")
 
     send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=5), service)
     (opened,) = incident_events(broker, worker, service, 1, 30)
@@ -188,6 +189,7 @@ def test_silence__matching_incidents_are_recorded_but_notify_nobody(broker, work
     assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 200
     status, listed = worker.request("GET", "/silences")
     assert silence["id"] not in [s["id"] for s in listed["silences"]]
+    wait_for(lambda: worker.metric("fireline_silences_active") == 0, 5, "the silences gauge")
     assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 404
     # The open incident notifies again once its silence is gone.
     updated = wait_for_transition(broker, worker, service, "updated", 10)[-1]
@@ -211,6 +213,11 @@ def test_api__list_show_acknowledge_resolve(broker, worker, slack):
     status, missing = worker.request("GET", "/incidents/inc-nope")
     assert (status, missing) == (404, {"error": "no incident inc-nope"})
 
+    wait_for(
+        lambda: worker.metric("fireline_incidents_open", severity="critical") >= 1,
+        5,
+        "the open-incidents gauge",
+    )
     ack = f"/incidents/{incident_id}/ack"
     assert worker.request("POST", ack, {"by": "mallory"})[0] == 401
     assert worker.request("POST", ack, {"by": "mallory"}, "wrong-token")[0] == 401
