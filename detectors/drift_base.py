@@ -146,8 +146,9 @@ class DriftDetector(abc.ABC):
             self.fit(np.asarray(self._reference, dtype=values.dtype))
         return take
 
-    def _judge(self, index: int) -> None:
-        stat = float(self._compute())
+    def _judge(self, index: int, stat: float | None = None) -> None:
+        """Check now; ``stat`` is the statistic if the caller computed it already."""
+        stat = float(self._compute()) if stat is None else stat
         self._statistic = stat
         self._score = stat / (stat + self._threshold) if stat > 0 else 0.0
         crossing = (
