@@ -218,7 +218,10 @@ class ModelMonitor:
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
         values = _transpose(features, [c.name for c in self._columns[:-1]])
-        values.append(tuple(_prediction_value(p.prediction) for p in batch))  # last column
+        predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
+        if not all(type(v) is float for v in predictions):  # floats are kept as they are
+            predictions = tuple(map(_prediction_value, predictions))
+        values.append(predictions)  # the last column
         numeric = [j for j, c in enumerate(self._columns) if c.numeric]
         block = _float_block([values[j] for j in numeric], len(batch))
         floats = dict(zip(numeric, block, strict=True))
@@ -315,7 +318,9 @@ class ModelMonitor:
         self, batch: Sequence[Prediction], features: list[Mapping[str, Any]]
     ) -> list[Detection]:
         known = self._known_fields
-        found = []
+        found: list[Detection] = []
+        if all(map(known.issuperset, features)):  # the common case, in C
+            return found
         for i, f in enumerate(features):
             if len(f.keys() - known) == 0:
                 continue

@@ -84,6 +84,11 @@ def feed_group(group: list[NumericDetectors], block: FloatArray) -> None:
     step, window = first.step, first.window
     since, pos, filled = first._since_check, first._pos, first._filled
     detectors = [d for members in group for d in members]
+    windows: list[WindowDriftDetector] = [
+        d
+        for m in group
+        for d in (m.ks, m.psi, m.wasserstein, m.out_of_range, m.missing, m.wrong_type)
+    ]
     for d in detectors:
         d._changes = []
     ms = [m.mean_shift for m in group]
@@ -108,15 +113,14 @@ def feed_group(group: list[NumericDetectors], block: FloatArray) -> None:
         since += take
         if since == step:
             since = 0
-            for d in detectors:
-                if isinstance(d, WindowDriftDetector):
-                    d._pos, d._filled = pos, filled
+            for w in windows:
+                w._pos, w._filled = pos, filled
             _check(group, start - 1, filled == window)
     for d in detectors:
         d._since_check = since
         d._seen += n
-        if isinstance(d, WindowDriftDetector):
-            d._pos, d._filled = pos, filled
+    for w in windows:
+        w._pos, w._filled = pos, filled
 
 
 def _write_rings(
@@ -169,15 +173,15 @@ def _check(group: list[NumericDetectors], index: int, ready: bool) -> None:
         m.mean_shift._judge(index)
     if not ready:
         return
-    ordered = np.sort(np.array([m.ks._ring for m in group]), axis=1)
-    ks = _ks_rows(group, ordered)
+    ks, ordered = _ks_rows(group)
     wasserstein = _wasserstein_rows(group, ordered)
+    psi = _psi_rows(group, ordered)
     outside = np.array([m.out_of_range._ring for m in group]).sum(axis=1)
     missing = np.array([m.missing._ring for m in group]).sum(axis=1)
     wrong = np.array([m.wrong_type._ring for m in group]).sum(axis=1)
     for g, m in enumerate(group):
         m.ks._judge(index, ks[g])
-        m.psi._judge(index, m.psi._compute_sorted(ordered[g]))
+        m.psi._judge(index, psi[g])
         m.wasserstein._judge(index, wasserstein[g])
         # sums of 0/1 values: exact whatever the order of the additions
         m.out_of_range._judge(index, max(float(outside[g]) - m.out_of_range._expected, 0.0))
@@ -194,24 +198,26 @@ def _keyed(values: FloatArray) -> npt.NDArray[np.complex128]:
     return keyed
 
 
-def _ks_rows(group: list[NumericDetectors], ordered: FloatArray) -> list[float]:
-    # KSDrift._compute_sorted per row, the binary searches of all rows at once.
-    g, n = ordered.shape
-    sketch = np.array([m.ks._sketch for m in group])
-    m = sketch.shape[1]
-    recent, ref = _keyed(ordered), _keyed(sketch)
-    offsets = np.arange(g)[:, None]
-    in_recent = np.searchsorted(recent.ravel(), ref.ravel(), side="right").reshape(g, m)
-    in_sketch = np.searchsorted(ref.ravel(), recent.ravel(), side="right").reshape(g, n)
-    cdf = np.array([m.ks._sketch_cdf for m in group])
-    at_sketch = np.abs((in_recent - offsets * n) / n - cdf).max(axis=1)
-    f_ref = (in_sketch - offsets * m) / m
-    at_recent = np.abs(np.arange(1, n + 1) / n - f_ref).max(axis=1)
-    distinct = (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
-    return [
-        float(max(at_sketch[i], at_recent[i])) if distinct[i] else k.ks._compute_sorted(ordered[i])
-        for i, k in enumerate(group)
-    ]
+def _ks_rows(group: list[NumericDetectors]) -> tuple[list[float], FloatArray]:
+    """KSDrift's statistic per row, and the sorted windows.
+
+    One stable sort of each window merged with its sketch gives both ECDFs at
+    every point: at the last copy of a value, the counts of window and sketch
+    values up to it are those KSDrift's binary searches find.
+    """
+    rings = [m.ks._ring for m in group]
+    n = rings[0].size
+    m = group[0].ks._sketch.size
+    ordered = np.sort(np.array(rings), axis=1)
+    merged = np.concatenate([ordered, np.array([k.ks._sketch for k in group])], axis=1)
+    order = np.argsort(merged, axis=1, kind="stable")  # two sorted runs: a merge
+    values = np.take_along_axis(merged, order, axis=1)
+    from_window = order < n
+    in_window = np.cumsum(from_window, axis=1)
+    in_sketch = np.arange(1, n + m + 1) - in_window
+    gap = np.abs(in_window / n - in_sketch / m)
+    gap[:, :-1][values[:, 1:] == values[:, :-1]] = 0.0  # only the last copy of a value counts
+    return [float(x) for x in gap.max(axis=1)], ordered
 
 
 def _wasserstein_rows(group: list[NumericDetectors], ordered: FloatArray) -> list[float]:
@@ -223,3 +229,31 @@ def _wasserstein_rows(group: list[NumericDetectors], ordered: FloatArray) -> lis
     scale = np.array([t._scale for t in tests])
     distance = np.abs(ordered[:, levels] - sketch).mean(axis=1) / scale
     return [float(x) for x in distance]
+
+
+def _psi_rows(group: list[NumericDetectors], ordered: FloatArray) -> list[float]:
+    # PSIDrift._compute_sorted per row, for rows with as many bins as the first.
+    tests = [m.psi for m in group]
+    size = tests[0]._edges.size
+    if any(t._edges.size != size for t in tests):
+        return [t._compute_sorted(ordered[i]) for i, t in enumerate(tests)]
+    g, n = ordered.shape
+    edges = np.array([t._edges for t in tests])
+    keyed = _keyed(ordered).ravel()
+    offsets = np.arange(g)[:, None] * n
+    bounds = np.empty((g, size + 2), dtype=np.int64)
+    bounds[:, 0] = 0
+    bounds[:, 1:-2] = np.searchsorted(keyed, _keyed(edges[:, :-1]).ravel(), side="left").reshape(
+        g, size - 1
+    )
+    bounds[:, 1:-2] -= offsets
+    bounds[:, -2] = np.searchsorted(keyed, _keyed(edges[:, -1:]).ravel(), side="right")
+    bounds[:, -2] -= offsets[:, 0]
+    bounds[:, -1] = n
+    counts = np.diff(bounds, axis=1).astype(np.float64)
+    floor = np.array([[t._floor] for t in tests])
+    ref_p = np.array([t._ref_p for t in tests])
+    # _smooth and the sum, row by row (sums along a row add as a 1-D sum does)
+    smoothed = counts / counts.sum(axis=1, keepdims=True) + floor
+    p = smoothed / smoothed.sum(axis=1, keepdims=True)
+    return [float(x) for x in np.sum((p - ref_p) * np.log(p / ref_p), axis=1)]
