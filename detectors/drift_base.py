@@ -113,6 +113,15 @@ class DriftDetector(abc.ABC):
         strings) are skipped: a missing value is data quality's business.
         """
         batch, positions = self._valid(values)
+        self._feed(batch, positions)
+        return self
+
+    def _feed(self, batch: npt.NDArray[Any], positions: IntArray | None) -> None:
+        """:meth:`update` on values already validated (``positions=None``: all were valid).
+
+        A caller feeding several detectors the same values validates them once
+        (the :class:`~detectors.model_monitor.ModelMonitor` does).
+        """
         self._changes = []
         start = 0
         while start < batch.size:
@@ -126,9 +135,8 @@ class DriftDetector(abc.ABC):
             if self._since_check == self.step:
                 self._since_check = 0
                 if self._ready():
-                    self._judge(int(positions[start - 1]))
+                    self._judge(start - 1 if positions is None else int(positions[start - 1]))
         self._seen += batch.size
-        return self
 
     def _capture(self, values: npt.NDArray[Any]) -> int:
         assert self._reference is not None
@@ -138,8 +146,9 @@ class DriftDetector(abc.ABC):
             self.fit(np.asarray(self._reference, dtype=values.dtype))
         return take
 
-    def _judge(self, index: int) -> None:
-        stat = float(self._compute())
+    def _judge(self, index: int, stat: float | None = None) -> None:
+        """Check now; ``stat`` is the statistic if the caller computed it already."""
+        stat = float(self._compute()) if stat is None else stat
         self._statistic = stat
         self._score = stat / (stat + self._threshold) if stat > 0 else 0.0
         crossing = (

@@ -48,22 +48,35 @@ class KSDrift(WindowDriftDetector):
     def _reset_state(self) -> None:
         super()._reset_state()
         self._sketch = np.zeros(0)
+        self._sketch_cdf = np.zeros(0)
 
     def _fit(self, reference: npt.NDArray[Any]) -> float:
         probs = (np.arange(self.sketch_size) + 0.5) / self.sketch_size
         self._sketch = np.quantile(reference, probs)
+        # The sketch's own ECDF at its points (ties: after the last copy), fixed from here on.
+        self._sketch_cdf = np.searchsorted(self._sketch, self._sketch, side="right") / probs.size
         alpha = per_check_alpha(self.false_alarm_rate, self.step)
         n_inv = 1.0 / self.window + 1.0 / reference.size
         return kolmogorov_c(alpha) * math.sqrt(n_inv) + 1.0 / self.sketch_size
 
     def _compute(self) -> float:
-        recent = np.sort(self._ring)
+        return self._compute_sorted(np.sort(self._ring))
+
+    def _compute_sorted(self, recent: npt.NDArray[np.float64]) -> float:
         # Both ECDFs are step functions: the sup of their difference is reached
-        # at one of the points of either, evaluated right-continuously.
-        points = np.concatenate([self._sketch, recent])
-        f_recent = np.searchsorted(recent, points, side="right") / recent.size
-        f_ref = np.searchsorted(self._sketch, points, side="right") / self._sketch.size
-        return float(np.abs(f_recent - f_ref).max())
+        # at one of the points of either, evaluated right-continuously. At the
+        # sketch's points the sketch's ECDF is fixed; at the window's (sorted)
+        # points, the window's ECDF is the rank of the last copy of each value.
+        n = recent.size
+        at_sketch = np.searchsorted(recent, self._sketch, side="right") / n - self._sketch_cdf
+        f_ref = np.searchsorted(self._sketch, recent, side="right") / self._sketch.size
+        last = recent[1:] != recent[:-1]
+        if last.all():
+            f_recent = np.arange(1, n + 1) / n
+        else:
+            ends = np.flatnonzero(np.append(last, True))
+            f_recent, f_ref = (ends + 1) / n, f_ref[ends]
+        return float(max(np.abs(at_sketch).max(), np.abs(f_recent - f_ref).max()))
 
     def _params(self) -> dict[str, object]:
         return {"sketch_size": self.sketch_size, **super()._params()}

@@ -79,9 +79,13 @@ class MeanShift(DriftDetector):
         z = np.clip((values - self._center) / self._scale, -self.clip, self.clip)
         z = (z - self._z_center) / self._z_scale
         allowance = self.shift / 2
-        self._up, peak_up = _lindley(self._up, z - allowance)
-        self._down, peak_down = _lindley(self._down, -z - allowance)
-        self._peak = max(self._peak, peak_up, peak_down)
+        # Both CUSUMs in one pass of NumPy calls: rows are upward, downward.
+        increments = np.empty((2, z.size))
+        np.subtract(z, allowance, out=increments[0])
+        np.subtract(-z, allowance, out=increments[1])
+        last, peak = _lindley(np.array([[self._up], [self._down]]), increments)
+        self._up, self._down = float(last[0]), float(last[1])
+        self._peak = max(self._peak, float(peak.max()))
 
     def _compute(self) -> float:
         peak, self._peak = self._peak, 0.0
@@ -93,14 +97,17 @@ class MeanShift(DriftDetector):
         return {"shift": self.shift, "clip": self.clip, **super()._params()}
 
 
-def _lindley(start: float, increments: npt.NDArray[np.float64]) -> tuple[float, float]:
-    """``S_t = max(0, S_t-1 + x_t)`` over a batch at once: the last and the largest S_t.
+def _lindley(
+    start: npt.NDArray[np.float64], increments: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``S_t = max(0, S_t-1 + x_t)`` along each row at once: the last and the largest S_t.
 
-    ``S_t = C_t - min(0, min_j<=t C_j)`` with ``C`` the running sum from ``start``.
+    ``S_t = C_t - min(0, min_j<=t C_j)`` with ``C`` the running sum from ``start``
+    (a column: one start per row).
     """
-    running = start + np.cumsum(increments)
-    path = running - np.minimum(np.minimum.accumulate(running), 0.0)
-    return float(path[-1]), float(path.max())
+    running = start + np.cumsum(increments, axis=1)
+    path = running - np.minimum(np.minimum.accumulate(running, axis=1), 0.0)
+    return path[:, -1], path.max(axis=1)
 
 
 def _cusum_threshold(allowance: float, arl0: float) -> float:

@@ -18,6 +18,7 @@ joined by the caller) feed error-rate drift after their own reference of
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from detectors.jensen_shannon import JensenShannonDrift
 from detectors.ks import KSDrift
 from detectors.latency_spike import LatencySpike
 from detectors.mean_shift import MeanShift
+from detectors.numeric_group import NumericDetectors, feed_group
 from detectors.out_of_range import OutOfRange
 from detectors.psi import PSIDrift
 from detectors.rate_increase import RateIncrease
@@ -213,29 +215,77 @@ class ModelMonitor:
         found: list[Detection] = []
         features = [p.features for p in batch]
         found += self._new_fields(batch, features)
-        for column in self._columns:
-            if column.name == PREDICTION:
-                values = [_prediction_value(p.prediction) for p in batch]
-                kind = PREDICTION_DRIFT
-            else:
-                values = [f.get(column.name) for f in features]
-                kind = COVARIATE_DRIFT
-            found += self._feed_column(batch, column, values, kind)
+        # One pass over the dicts for every feature, and one float conversion for
+        # all numeric ones: per-feature passes cost more than the detectors.
+        values = _transpose(features, [c.name for c in self._columns[:-1]])
+        predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
+        if not all(type(v) is float for v in predictions):  # floats are kept as they are
+            predictions = tuple(map(_prediction_value, predictions))
+        values.append(predictions)  # the last column
+        numeric = [j for j, c in enumerate(self._columns) if c.numeric]
+        block = _float_block([values[j] for j in numeric], len(batch))
+        floats = dict(zip(numeric, block, strict=True))
+        rows_finite = np.asarray(np.isfinite(block).all(axis=1))
+        rows_clean = np.asarray(~np.isnan(block).any(axis=1))
+        finite = {j: bool(rows_finite[k]) for k, j in enumerate(numeric)}
+        clean = {j: bool(rows_clean[k]) for k, j in enumerate(numeric)}
+        fed = self._feed_numeric_groups(floats, finite)
+        for j, column in enumerate(self._columns):
+            kind = PREDICTION_DRIFT if column.name == PREDICTION else COVARIATE_DRIFT
+            found += self._feed_column(
+                batch,
+                column,
+                values[j],
+                floats.get(j),
+                kind,
+                clean.get(j, False),
+                finite.get(j, False),
+                fed=j in fed,
+            )
         found += self._feed_latency(batch)
-        found += self._feed_classifier(batch, features)
+        found += self._feed_classifier(batch, values, floats)
         return found
 
+    def _feed_numeric_groups(
+        self,
+        floats: dict[int, npt.NDArray[np.float64]],
+        finite: dict[int, bool],
+    ) -> set[int]:
+        """Feed the numeric columns that can go together; return their indices."""
+        groups: dict[tuple[int, ...], list[tuple[int, NumericDetectors]]] = {}
+        for j in floats:
+            if not finite[j]:  # a value to skip: fed on its own
+                continue
+            column = self._columns[j]
+            members = NumericDetectors.of(column.drift, column.missing, column.wrong_type)
+            phase = members.phase() if members is not None else None
+            if members is not None and phase is not None:
+                groups.setdefault(phase, []).append((j, members))
+        fed: set[int] = set()
+        for group in groups.values():
+            if len(group) > 1:  # one alone is as fast fed the usual way
+                feed_group([m for _, m in group], np.array([floats[j] for j, _ in group]))
+                fed.update(j for j, _ in group)
+        return fed
+
     def _feed_column(
-        self, batch: Sequence[Prediction], column: _Column, values: list[Any], kind: str
+        self,
+        batch: Sequence[Prediction],
+        column: _Column,
+        values: Sequence[Any],
+        floats: npt.NDArray[np.float64] | None,
+        kind: str,
+        clean: bool,
+        finite: bool,
+        fed: bool = False,
     ) -> list[Detection]:
+        """Feed one column's detectors (unless ``fed`` already); their findings."""
+        if not fed:
+            _feed_detectors(column, values, floats, clean, finite)
         found: list[Detection] = []
-        missing, wrong = _indicators(values, column.numeric)
-        usable: npt.NDArray[Any] = (
-            _as_floats(values) if column.numeric else np.array(values, dtype=object)
-        )
         feature = None if column.name == PREDICTION else column.name
         for detector in column.drift:
-            for change in detector.update(usable).changes:
+            for change in detector._changes:
                 found.append(
                     self._detection(
                         batch[change.index],
@@ -246,11 +296,11 @@ class ModelMonitor:
                         cleared=not change.raised,
                     )
                 )
-        for detector, what in ((column.missing, "null/missing"), (column.wrong_type, "wrong-type")):
-            for change in detector.update(missing if detector is column.missing else wrong).changes:
+        for rate, what in ((column.missing, "null/missing"), (column.wrong_type, "wrong-type")):
+            for change in rate._changes:
                 message = (
-                    f"{what} rate {detector.recent_rate:.1%} over the last {detector.window} "
-                    f"events (reference {detector.reference_rate:.1%})"
+                    f"{what} rate {rate.recent_rate:.1%} over the last {rate.window} "
+                    f"events (reference {rate.reference_rate:.1%})"
                 )
                 found.append(
                     self._detection(
@@ -268,7 +318,9 @@ class ModelMonitor:
         self, batch: Sequence[Prediction], features: list[Mapping[str, Any]]
     ) -> list[Detection]:
         known = self._known_fields
-        found = []
+        found: list[Detection] = []
+        if all(map(known.issuperset, features)):  # the common case, in C
+            return found
         for i, f in enumerate(features):
             if len(f.keys() - known) == 0:
                 continue
@@ -305,12 +357,17 @@ class ModelMonitor:
         ]
 
     def _feed_classifier(
-        self, batch: Sequence[Prediction], features: list[Mapping[str, Any]]
+        self,
+        batch: Sequence[Prediction],
+        values: list[tuple[Any, ...]],
+        floats: dict[int, npt.NDArray[np.float64]],
     ) -> list[Detection]:
         if self._classifier is None:
             return []
-        columns = [c for c in self._columns if c.name != PREDICTION]
-        self._classifier.update(self._matrix(features, columns))
+        rows = np.empty((len(batch), len(self._columns) - 1))
+        for j, column in enumerate(self._columns[:-1]):  # the prediction is last
+            rows[:, j] = floats[j] if column.numeric else _codes(values[j], column.codes)
+        self._classifier.update(rows)
         self._since_classifier += len(batch)
         if self._since_classifier < self.config.classifier_every:
             return []
@@ -333,11 +390,7 @@ class ModelMonitor:
         out = np.empty((len(features), len(columns)))
         for j, column in enumerate(columns):
             values = [f.get(column.name) for f in features]
-            if column.numeric:
-                out[:, j] = _as_floats(values)
-            else:
-                get = column.codes.get
-                out[:, j] = [get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+            out[:, j] = _as_floats(values) if column.numeric else _codes(values, column.codes)
         return out
 
     # -- outcomes ---------------------------------------------------------------------
@@ -387,6 +440,32 @@ class ModelMonitor:
         )
 
 
+def _feed_detectors(
+    column: _Column,
+    values: Sequence[Any],
+    floats: npt.NDArray[np.float64] | None,
+    clean: bool,
+    finite: bool,
+) -> None:
+    if clean:  # no NaN: nothing missing, nothing of the wrong type
+        missing = wrong = np.zeros(len(values))
+    else:
+        missing, wrong = _indicators(values, column.numeric, floats)
+    if column.drift:  # validated once for all of the column's detectors
+        usable: npt.NDArray[Any]
+        positions: npt.NDArray[np.int64] | None
+        if floats is not None and finite:
+            usable, positions = floats, None
+        else:
+            usable, positions = column.drift[0]._valid(
+                floats if floats is not None else list(values)
+            )
+        for detector in column.drift:
+            detector._feed(usable, positions)
+    column.missing._feed(missing, None)  # 0/1 values: all valid
+    column.wrong_type._feed(wrong, None)
+
+
 def _drift_message(detector: DriftDetector, observed: float, threshold: float) -> str:
     name = {
         "KSDrift": "KS distance",
@@ -415,7 +494,36 @@ def _mostly_numeric(values: list[Any]) -> bool:
     return numbers * 2 >= len(present) and numbers > 0
 
 
-def _as_floats(values: list[Any]) -> npt.NDArray[np.float64]:
+def _transpose(features: Sequence[Mapping[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
+    """Per name, its value in each event (None where absent), in one pass over the events."""
+    if len(names) > 1 and all(type(f) is dict for f in features):
+        try:  # plain dicts with every field: the common case, done in C
+            return list(zip(*map(operator.itemgetter(*names), features), strict=True))
+        except KeyError:
+            pass
+    return [tuple(f.get(name) for f in features) for name in names]
+
+
+def _float_block(columns: list[tuple[Any, ...]], n: int) -> npt.NDArray[np.float64]:
+    """:func:`_as_floats` of each column, as the rows of one array."""
+    try:  # one conversion for all; it converts each value as _as_floats would
+        block = np.array(columns, dtype=np.float64)
+        if block.shape == (len(columns), n):
+            return block
+    except (TypeError, ValueError):
+        pass
+    block = np.empty((len(columns), n))
+    for j, values in enumerate(columns):  # a bad value falls back in its column only
+        block[j] = _as_floats(values)
+    return block
+
+
+def _codes(values: Sequence[Any], codes: dict[str, int]) -> list[float]:
+    get = codes.get
+    return [get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+
+
+def _as_floats(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     try:  # the common case: numbers and None (which becomes NaN)
         return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -438,11 +546,12 @@ def _texts(values: list[Any]) -> npt.NDArray[Any]:
 
 
 def _indicators(
-    values: list[Any], numeric: bool
+    values: Sequence[Any], numeric: bool, floats: npt.NDArray[np.float64] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per value: missing (absent or null) and of the wrong type for the column."""
     if numeric:
-        floats = _as_floats(values)
+        if floats is None:
+            floats = _as_floats(values)
         missing = np.isnan(floats)
         if missing.any():
             missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))

@@ -82,7 +82,18 @@ class PSIDrift(WindowDriftDetector):
         return smoothed / smoothed.sum()
 
     def _compute(self) -> float:
-        p = self._smooth(self._counts(self._ring))
+        return self._compute_sorted(np.sort(self._ring))
+
+    def _compute_sorted(self, ordered: npt.NDArray[np.float64]) -> float:
+        # The counts of _counts, read off the sorted window at the edges: a
+        # dozen binary searches instead of one per value.
+        edges = self._edges
+        bounds = np.empty(edges.size + 2, dtype=np.int64)
+        bounds[0] = 0
+        bounds[1:-2] = np.searchsorted(ordered, edges[:-1], side="left")
+        bounds[-2] = np.searchsorted(ordered, edges[-1], side="right")  # the max: last inner bin
+        bounds[-1] = ordered.size
+        p = self._smooth(np.diff(bounds).astype(np.float64))
         return float(np.sum((p - self._ref_p) * np.log(p / self._ref_p)))
 
     def _params(self) -> dict[str, object]:

@@ -100,11 +100,13 @@ class WassersteinDrift(WindowDriftDetector):
         return max(float(null.mean() + z * widen * null.std(ddof=1)), self.min_shift)
 
     def _distance(self, values: npt.NDArray[Any]) -> float:
-        ordered = np.sort(values)
-        return float(np.abs(ordered[self._levels] - self._sketch).mean() / self._scale)
+        return self._compute_sorted(np.sort(values))
 
     def _compute(self) -> float:
         return self._distance(self._ring)
+
+    def _compute_sorted(self, ordered: npt.NDArray[np.float64]) -> float:
+        return float(np.abs(ordered[self._levels] - self._sketch).mean() / self._scale)
 
     def _params(self) -> dict[str, object]:
         return {
