@@ -18,6 +18,7 @@ joined by the caller) feed error-rate drift after their own reference of
 
 from __future__ import annotations
 
+import logging
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from detectors.records import (
 from detectors.unseen_categories import UnseenCategories
 from detectors.wasserstein import WassersteinDrift
 from fireline.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PREDICTION = "<prediction>"  # the column name of the model's output
 
@@ -373,7 +376,18 @@ class ModelMonitor:
             return []
         self._since_classifier = 0
         was = self._classifier.alarm
-        if not self._classifier.run() or was:
+        try:
+            raised = self._classifier.run()
+        except ValueError as exc:  # scikit-learn refusing odd columns must not stop monitoring
+            log.warning(
+                "%s v%s: domain classifier disabled for this version: %s",
+                self.model,
+                self.version,
+                exc,
+            )
+            self._classifier = None
+            return []
+        if not raised or was:
             return []
         test = self._classifier
         top = ", ".join(test.top_features) or "none singled out"

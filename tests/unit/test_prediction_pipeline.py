@@ -65,3 +65,19 @@ def test_labels_are_joined_without_findings_on_a_quiet_model():
     assert p.process(labels) == ([], [])
     join = p.monitor.join("fraud")
     assert join is not None and len(join) == 0  # every pending prediction was matched
+
+
+def test_a_classifier_that_scikit_learn_refuses_is_disabled_not_fatal(monkeypatch, caplog):
+    from detectors.domain_classifier import DomainClassifier
+
+    def refuse(self):
+        raise ValueError("scikit-learn says no")
+
+    monkeypatch.setattr(DomainClassifier, "run", refuse)
+    config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
+    p = PredictionPipeline(PredictionLogMonitor(config))
+    p.process(predictions(1000, 0, "7", 0.0, seed=1))
+    p.process(predictions(600, 1000, "7", 0.0, seed=2))  # the classifier's turn comes
+    assert "domain classifier disabled" in caplog.text
+    found, _ = p.process(predictions(400, 1600, "7", 15.0, seed=3))  # the rest still works
+    assert any(d.kind == "covariate_drift" for d in found)
