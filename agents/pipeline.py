@@ -9,11 +9,32 @@ from agents.detections import Detection
 from agents.detector_store import DetectorStore
 from agents.events import MetricEvent
 from agents.settings import Detection as DetectionSettings
-from detectors import Detector, LatencySpike, MetricEnsemble
+from detectors import (
+    CountSpike,
+    Detector,
+    ErrorRatio,
+    LatencySpike,
+    MetricEnsemble,
+    SeasonalBaseline,
+    TailLatency,
+)
 from playbooks.incident import EvidencePoint, Signal
 
 LATENCY_SPIKE = "latency_spike"
 METRIC_ANOMALY = "metric_anomaly"
+ERROR_SPIKE = "error_spike"
+TAIL_LATENCY = "tail_latency"
+
+# Incident kind by detector: counts and ratios are both "errors went up"; a seasonal
+# anomaly is a metric anomaly judged against its hour (the detector names which).
+_KINDS: dict[type[Detector], str] = {
+    LatencySpike: LATENCY_SPIKE,
+    CountSpike: ERROR_SPIKE,
+    ErrorRatio: ERROR_SPIKE,
+    TailLatency: TAIL_LATENCY,
+    SeasonalBaseline: METRIC_ANOMALY,
+    MetricEnsemble: METRIC_ANOMALY,
+}
 
 
 def metric_detector(settings: DetectionSettings) -> MetricEnsemble:
@@ -46,12 +67,35 @@ def latency_detector(settings: DetectionSettings) -> LatencySpike:
     )
 
 
+def detector_for(name: str, settings: DetectionSettings) -> Detector:
+    """The detector a series of metric ``name`` gets (see the README's "Metric detectors")."""
+    if name in settings.metric_names:
+        return latency_detector(settings)
+    if name in settings.count_names:
+        return CountSpike()
+    if name in settings.ratio_names:
+        return ErrorRatio()
+    if name in settings.tail_latency_names:
+        return TailLatency(
+            quantile=settings.tail_quantile, window=settings.tail_window, step=settings.tail_step
+        )
+    if name in settings.seasonal_names:
+        return SeasonalBaseline(
+            season=settings.seasonal_season, utc_offset_hours=settings.seasonal_utc_offset_hours
+        )
+    return metric_detector(settings)
+
+
 class MetricPipeline:
     """Routes metric samples to one detector per series, batch by batch.
 
-    Latency series (``detection.metric_names``) get a LatencySpike (incident kind
-    ``latency_spike``); every other series, unless ``watch_other_metrics`` is off,
-    gets the default MetricEnsemble (kind ``metric_anomaly``).
+    By metric name: latency series (``detection.metric_names``) get a LatencySpike
+    (incident kind ``latency_spike``), error counts (``count_names``) a CountSpike
+    and error ratios (``ratio_names``) an ErrorRatio (both ``error_spike``), raw
+    latency samples (``tail_latency_names``) a TailLatency (``tail_latency``),
+    ``seasonal_names`` a SeasonalBaseline; every other series, unless
+    ``watch_other_metrics`` is off, the default MetricEnsemble (these two
+    ``metric_anomaly``). Detectors get the samples' event times.
     """
 
     def __init__(
@@ -63,7 +107,15 @@ class MetricPipeline:
         # series in alarm → (event time last reported, baseline), to re-send every refresh_s
         self._firing: dict[str, tuple[float, float]] = {}
         self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
-        self._latency_names = frozenset(settings.metric_names)
+        self._named = frozenset(
+            [
+                *settings.metric_names,
+                *settings.count_names,
+                *settings.ratio_names,
+                *settings.tail_latency_names,
+                *settings.seasonal_names,
+            ]
+        )
         self._watch_others = settings.watch_other_metrics
         self.detectors: dict[str, Detector] = {}
         self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
@@ -73,7 +125,7 @@ class MetricPipeline:
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str, latency: bool) -> Detector | None:
+    def _detector(self, series: str, name: str) -> Detector | None:
         detector = self.detectors.get(series)
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
@@ -82,9 +134,7 @@ class MetricPipeline:
             if restored is not None and restored.alarm:
                 # Still in alarm when saved: keep re-sending it, or its incident would expire.
                 self._firing[series] = (float("-inf"), 0.0)
-            detector = restored or (
-                latency_detector(self.settings) if latency else metric_detector(self.settings)
-            )
+            detector = restored or detector_for(name, self.settings)
             self.detectors[series] = detector
         return detector
 
@@ -111,7 +161,7 @@ class MetricPipeline:
         by_series: dict[str, list[MetricEvent]] = defaultdict(list)
         keys = self._series_keys
         for event in events:
-            if self._watch_others or event.name in self._latency_names:
+            if self._watch_others or event.name in self._named:
                 raw_key = (event.name, tuple(event.labels.items()))
                 series = keys.get(raw_key)
                 if series is None:
@@ -121,11 +171,11 @@ class MetricPipeline:
                 by_series[series].append(event)
         detections: list[Detection] = []
         for series, samples in by_series.items():
-            detector = self._detector(series, samples[0].name in self._latency_names)
+            detector = self._detector(series, samples[0].name)
             if detector is None:
                 self.unwatched += len(samples)
                 continue
-            detector.update([e.value for e in samples])
+            detector.update([e.value for e in samples], [e.timestamp for e in samples])
             self.dirty[series] = partition
             recent = self._recent.get(series)
             if recent is None:
@@ -175,9 +225,11 @@ class MetricPipeline:
             return []
         baseline = firing[1]
         self._firing[series] = (last.timestamp, baseline)
+        # A TailLatency alarm is about its window's quantile, not the latest sample.
+        observed = detector.last if isinstance(detector, TailLatency) else last.value
         return [
             self._detection(
-                detector, series, last, last.value, baseline, detector.score, refresh=True
+                detector, series, last, observed, baseline, detector.score, refresh=True
             )
         ]
 
@@ -199,7 +251,7 @@ class MetricPipeline:
             score=score,
             at=sample.timestamp,
         )
-        kind = LATENCY_SPIKE if isinstance(detector, LatencySpike) else METRIC_ANOMALY
+        kind = _KINDS.get(type(detector), METRIC_ANOMALY)
         return Detection(
             kind=kind, series=series, labels=dict(sample.labels), signal=signal, **flags
         )

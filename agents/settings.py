@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -123,13 +123,34 @@ class Ensemble(BaseModel):
 
 
 class Detection(BaseModel):
-    """Metric detection: LatencySpike for latency series, MetricEnsemble for the rest."""
+    """Metric detection: which detector each metric name gets, and their parameters.
+
+    Latency series get LatencySpike, error counts CountSpike, error ratios
+    ErrorRatio, raw latency samples TailLatency, opted-in series SeasonalBaseline
+    and every other series the default MetricEnsemble.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     metric_names: list[str] = Field(
         default=["latency_ms", "latency_p99_ms", "http_request_duration_ms"],
         description="Metric names treated as latencies (LatencySpike, incident kind latency_spike).",
+    )
+    count_names: list[str] = Field(
+        default=["errors_total", "http_errors", "error_count"],
+        description="Per-interval error counts (CountSpike, kind error_spike).",
+    )
+    ratio_names: list[str] = Field(
+        default=["error_rate", "error_ratio", "http_error_ratio"],
+        description="Error ratios in [0, 1] (ErrorRatio, kind error_spike).",
+    )
+    tail_latency_names: list[str] = Field(
+        default=["request_latency_ms", "latency_sample_ms"],
+        description="Raw per-request latency samples (TailLatency, kind tail_latency).",
+    )
+    seasonal_names: list[str] = Field(
+        default=[],
+        description="Series judged per hour of the day/week (SeasonalBaseline, kind metric_anomaly).",
     )
     watch_other_metrics: bool = Field(
         default=True,
@@ -158,6 +179,37 @@ class Detection(BaseModel):
         ge=1,
         description="Series with a detector per worker; more are counted, not watched.",
     )
+    tail_quantile: float = Field(
+        default=0.99, gt=0, lt=1, description="Tail quantile TailLatency watches."
+    )
+    tail_window: int = Field(default=500, ge=10, description="Samples per TailLatency window.")
+    tail_step: int = Field(
+        default=50, ge=1, description="Samples between TailLatency window values."
+    )
+    seasonal_season: Literal["day", "week"] = Field(
+        default="day", description="SeasonalBaseline buckets: hour of the day or of the week."
+    )
+    seasonal_utc_offset_hours: float = Field(
+        default=0.0, gt=-24, lt=24, description="The clock seasonal buckets follow (UTC offset)."
+    )
+
+    @model_validator(mode="after")
+    def _names_are_routed_once(self) -> Detection:
+        seen: dict[str, str] = {}
+        for field in (
+            "metric_names",
+            "count_names",
+            "ratio_names",
+            "tail_latency_names",
+            "seasonal_names",
+        ):
+            for name in getattr(self, field):
+                if name in seen:
+                    raise ValueError(f"metric {name!r} is in both {seen[name]} and {field}")
+                seen[name] = field
+        if self.tail_step > self.tail_window:
+            raise ValueError("tail_step must not exceed tail_window")
+        return self
 
 
 class Incidents(BaseModel):

@@ -5,8 +5,10 @@
 
 from detectors.base import Detector
 from detectors.chi_square import ChiSquareDrift
+from detectors.count_spike import CountSpike
 from detectors.drift_base import DriftDetector
 from detectors.ensemble import MetricEnsemble
+from detectors.error_ratio import ErrorRatio
 from detectors.jensen_shannon import JensenShannonDrift
 from detectors.ks import KSDrift
 from detectors.latency_spike import LatencySpike
@@ -14,6 +16,8 @@ from detectors.mean_shift import MeanShift
 from detectors.out_of_range import OutOfRange
 from detectors.psi import PSIDrift
 from detectors.rate_increase import RateIncrease
+from detectors.seasonal import SeasonalBaseline
+from detectors.tail_latency import TailLatency
 from detectors.unseen_categories import UnseenCategories
 from detectors.wasserstein import WassersteinDrift
 
@@ -22,6 +26,10 @@ REGISTRY: dict[str, type[Detector] | type[DriftDetector]] = {
     for cls in (
         LatencySpike,
         MetricEnsemble,
+        CountSpike,
+        ErrorRatio,
+        TailLatency,
+        SeasonalBaseline,
         KSDrift,
         PSIDrift,
         WassersteinDrift,
@@ -37,8 +45,10 @@ REGISTRY: dict[str, type[Detector] | type[DriftDetector]] = {
 __all__ = [
     "REGISTRY",
     "ChiSquareDrift",
+    "CountSpike",
     "Detector",
     "DriftDetector",
+    "ErrorRatio",
     "JensenShannonDrift",
     "KSDrift",
     "LatencySpike",
@@ -47,6 +57,8 @@ __all__ = [
     "OutOfRange",
     "PSIDrift",
     "RateIncrease",
+    "SeasonalBaseline",
+    "TailLatency",
     "UnseenCategories",
     "WassersteinDrift",
 ]

@@ -50,27 +50,44 @@ class Detector(abc.ABC):
         self._seen = 0
         self._changes: list[AlarmChange] = []
         self._cursor = -1  # position of the point being learned within the current update
+        # Event times (epoch seconds) of the finite values of the current update, when
+        # the caller gave them; only during _update_batch (never part of the state).
+        self._batch_times: list[float] | None = None
 
-    def update(self, values: float | Sequence[float] | npt.NDArray[Any]) -> Self:
+    def update(
+        self,
+        values: float | Sequence[float] | npt.NDArray[Any],
+        timestamps: float | Sequence[float] | npt.NDArray[Any] | None = None,
+    ) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
 
         NaN and infinite values are skipped: a gap in a metric is not a spike.
+        ``timestamps`` (epoch seconds, one per value) are optional; detectors that
+        use event time (seasonal baselines) read those of the kept values from
+        ``self._batch_times``; the others ignore them.
         """
-        if isinstance(values, int | float):
-            batch = [float(values)]
-        elif isinstance(values, np.ndarray):
-            if values.ndim > 1:
-                raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")
-            batch = values.astype(np.float64, copy=False).ravel().tolist()
-        else:
-            batch = [float(v) for v in values]
+        batch = _as_floats(values)
+        times = None if timestamps is None else _as_floats(timestamps)
+        if times is not None:
+            if len(times) != len(batch):
+                raise DetectorError(
+                    f"expected one timestamp per value, got {len(times)} for {len(batch)} values"
+                )
+            if not all(math.isfinite(t) for t in times):
+                raise DetectorError("timestamps must be finite epoch seconds")
         # Plain floats, not NumPy scalars: the per-point bookkeeping of small
         # micro-batches (a few points per series) is faster in Python.
         finite = [v for v in batch if math.isfinite(v)]
         self._changes = []
         if finite:
             self._cursor = -1
-            self._update_batch(finite)
+            if times is not None and len(finite) != len(batch):
+                times = [t for t, v in zip(times, batch, strict=True) if math.isfinite(v)]
+            self._batch_times = times
+            try:
+                self._update_batch(finite)
+            finally:
+                self._batch_times = None
             self._seen += len(finite)
             if len(finite) != len(batch):  # report positions in the caller's batch
                 kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
@@ -123,3 +140,19 @@ class Detector(abc.ABC):
 
     def _params(self) -> dict[str, object]:
         return {}
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise a DetectorError with ``message`` unless ``ok`` (constructor parameter checks)."""
+    if not ok:
+        raise DetectorError(message)
+
+
+def _as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:
+    if isinstance(values, int | float | np.number):
+        return [float(values)]
+    if isinstance(values, np.ndarray):
+        if values.ndim > 1:
+            raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")
+        return values.astype(np.float64, copy=False).ravel().tolist()
+    return [float(v) for v in values]

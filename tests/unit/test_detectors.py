@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import detectors
-from detectors import Detector, LatencySpike, MetricEnsemble
+from detectors import Detector, ErrorRatio, LatencySpike, MetricEnsemble, TailLatency
 from detectors.contextual import ContextModel
 from fireline.errors import DetectorError
 
@@ -35,6 +35,25 @@ def spike_stream(seed: int = 3) -> np.ndarray:
     return np.concatenate([rng.normal(50, 3, 400), rng.normal(500, 20, 30), rng.normal(50, 3, 200)])
 
 
+# Where a detector's input family differs, the same checks get the same stream in
+# that family's terms: ratios live in [0, 1] (50 → 0.05, a spike to 0.5), and
+# TailLatency judges windows, so it runs with a one-sample stride and a window
+# short enough for a 3-sample spike to move its p99 (its window-level hysteresis is
+# then checked at the same positions as the others').
+SCALE: dict[type, float] = {ErrorRatio: 1e-3}
+CONFORMANCE_KWARGS: dict[type, dict[str, object]] = {
+    TailLatency: {"window": 50, "step": 1, "consecutive": 3}
+}
+
+
+def make(cls: type[Detector]) -> Detector:
+    return cls(**CONFORMANCE_KWARGS.get(cls, {}))
+
+
+def stream_for(cls: type[Detector]) -> np.ndarray:
+    return spike_stream() * SCALE.get(cls, 1.0)
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 class TestConformance:
     def test_is_a_detector_with_repr(self, cls):
@@ -43,25 +62,25 @@ class TestConformance:
         assert repr(detector).startswith(f"{cls.__name__}(")
 
     def test_pickle_round_trip_keeps_state(self, cls):
-        detector = cls().update(spike_stream()[:405])
+        detector = make(cls).update(stream_for(cls)[:405])
         clone = pickle.loads(pickle.dumps(detector))
-        rest = spike_stream()[405:]
+        rest = stream_for(cls)[405:]
         for x in rest:
             assert detector.update(x).alarm == clone.update(x).alarm
             assert detector.score == clone.score
 
     def test_no_alarm_on_constant_input(self, cls):
-        detector = cls()
+        detector = make(cls)
         for _ in range(1000):
-            assert not detector.update(42.0).alarm
+            assert not detector.update(42.0 * SCALE.get(cls, 1.0)).alarm
 
     def test_nan_and_inf_are_skipped(self, cls):
-        detector = cls().update([1.0, float("nan"), float("inf"), 2.0])
+        detector = make(cls).update([0.1, float("nan"), float("inf"), 0.2])
         assert detector.seen == 2
 
     def test_batch_and_single_updates_agree_on_alarm_state(self, cls):
-        stream = spike_stream()
-        one, batched = cls(), cls()
+        stream = stream_for(cls)
+        one, batched = make(cls), make(cls)
         for x in stream[:400]:
             one.update(x)
         batched.update(stream[:400])
@@ -72,10 +91,10 @@ class TestConformance:
         assert one.alarm == batched.alarm is True
 
     def test_alarm_changes_do_not_depend_on_batching(self, cls):
-        stream = spike_stream()
+        stream = stream_for(cls)
         expected = None
         for size in (1, 5, 64, len(stream)):
-            detector = cls()
+            detector = make(cls)
             changes = []
             for start in range(0, len(stream), size):
                 changes += [
@@ -87,27 +106,29 @@ class TestConformance:
             assert changes == expected, f"batch size {size}"
 
     def test_changes_index_the_callers_batch_despite_nans(self, cls):
-        detector = cls().update(spike_stream()[:400])
-        batch = [500.0, float("nan"), 510.0, float("nan"), 505.0, 520.0]
+        detector = make(cls).update(stream_for(cls)[:400])
+        scale = SCALE.get(cls, 1.0)
+        batch = [v * scale for v in (500.0, float("nan"), 510.0, float("nan"), 505.0, 520.0)]
         (change,) = detector.update(batch).changes
-        assert change.raised and batch[change.index] == 505.0
+        assert change.raised and batch[change.index] == 505.0 * scale
 
     def test_reset_forgets_everything(self, cls):
-        detector = cls().update(spike_stream()[:410])
+        detector = make(cls).update(stream_for(cls)[:410])
         assert detector.alarm
         detector.reset()
         assert (detector.alarm, detector.score, detector.seen) == (False, 0.0, 0)
-        assert repr(detector) == repr(cls())
+        assert repr(detector) == repr(make(cls))
+        assert pickle.dumps(detector) == pickle.dumps(make(cls))
 
     def test_deepcopy_is_independent(self, cls):
-        detector = cls().update(spike_stream()[:300])
+        detector = make(cls).update(stream_for(cls)[:300])
         clone = copy.deepcopy(detector)
-        clone.update(spike_stream()[400:410])
+        clone.update(stream_for(cls)[400:410])
         assert clone.alarm and not detector.alarm
 
     def test_score_is_in_unit_interval(self, cls):
-        detector = cls()
-        for x in spike_stream():
+        detector = make(cls)
+        for x in stream_for(cls):
             assert 0.0 <= detector.update(x).score <= 1.0
 
     def test_rejects_2d_input(self, cls):
@@ -115,6 +136,17 @@ class TestConformance:
             DetectorError, match=r"expected a value or a 1-D batch, got shape \(2, 2\)"
         ):
             cls().update(np.ones((2, 2)))
+
+    def test_timestamps_are_optional_and_must_match_the_values(self, cls):
+        stream = stream_for(cls)
+        with_times, without = make(cls), make(cls)
+        changes = [
+            (c.index, c.raised)
+            for c in with_times.update(stream, 1.8e9 + 60.0 * np.arange(stream.size)).changes
+        ]
+        assert changes == [(c.index, c.raised) for c in without.update(stream).changes]
+        with pytest.raises(DetectorError, match="expected one timestamp per value, got 1 for 2"):
+            make(cls).update([1.0, 2.0], [0.0])
 
 
 def test_latency_spike__alarm_rises_and_clears_with_hysteresis():

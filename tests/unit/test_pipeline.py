@@ -198,3 +198,83 @@ def test_detector_store__a_corrupt_checkpoint_means_a_fresh_detector():
     table = FakeTable()
     table.data[b"latency_ms"] = b"not a pickle"
     assert DetectorStore(table).load("latency_ms") is None
+
+
+# --- routing by metric name to the metric detectors ---
+
+
+def named_events(name: str, values, times=None) -> list[MetricEvent]:
+    times = range(len(values)) if times is None else times
+    return [
+        MetricEvent(timestamp=float(t), name=name, value=float(v), labels={"service": "a"})
+        for t, v in zip(times, values, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "normal", "spike", "detector", "kind"),
+    [
+        (
+            "errors_total",
+            lambda r: r.poisson(0.5, 300),
+            [9, 12, 10, 11],
+            "CountSpike",
+            "error_spike",
+        ),
+        (
+            "http_error_ratio",
+            lambda r: r.binomial(1000, 0.01, 300) / 1000,
+            [0.05, 0.06, 0.05, 0.06],
+            "ErrorRatio",
+            "error_spike",
+        ),
+    ],
+)
+def test_pipeline__error_series_get_count_and_ratio_detectors(name, normal, spike, detector, kind):
+    pipeline = MetricPipeline(DetectionSettings())
+    values = [*normal(np.random.default_rng(3)), *spike]
+    found = pipeline.process(named_events(name, values))
+    assert [(d.kind, d.signal.detector, d.cleared, d.signal.at) for d in found[:1]] == [
+        (kind, detector, False, 302.0)
+    ]
+
+
+def test_pipeline__raw_latency_samples_get_tail_latency_with_the_window_quantile():
+    rng = np.random.default_rng(6)
+    samples = rng.lognormal(np.log(40), 0.3, 6000)
+    samples[5000:][rng.random(1000) < 0.05] *= 8
+    pipeline = MetricPipeline(DetectionSettings(), refresh_s=100.0)
+    found = []
+    for start in range(0, samples.size, 250):
+        batch = named_events("request_latency_ms", samples[start : start + 250])
+        for i, event in enumerate(batch):
+            batch[i] = event.model_copy(update={"timestamp": float(start + i)})
+        found += pipeline.process(batch)
+    assert found and {d.kind for d in found} == {"tail_latency"}
+    opened = found[0]
+    assert 5000 <= opened.signal.at < 5500
+    assert opened.signal.observed > 2.5 * opened.signal.baseline  # p99s, not one sample
+    refreshes = [d for d in found if d.refresh]
+    assert refreshes and all(d.signal.observed > 2 * opened.signal.baseline for d in refreshes)
+
+
+def test_pipeline__seasonal_series_get_event_times():
+    settings = DetectionSettings(seasonal_names=["cpu_utilization"])
+    rng = np.random.default_rng(10)
+    times = np.arange(0, 6 * 86400, 300.0)
+    cpu = np.where(times // 3600 % 24 == 2, 85.0, 30.0) + rng.normal(0, 2, times.size)
+    events = named_events("cpu_utilization", cpu, times)
+    found = MetricPipeline(settings).process(events)
+    opened = [d for d in found if not d.cleared and not d.refresh]
+    assert [d.signal.at // 86400 for d in opened] == [0, 1]  # the nightly job, then learnt
+    assert {d.kind for d in opened} == {"metric_anomaly"}
+    assert {d.signal.detector for d in opened} == {"SeasonalBaseline"}
+    # Without the opt-in the same series gets the default detector.
+    default = MetricPipeline(DetectionSettings())
+    default.process(events[:10])
+    assert [type(d) for d in default.detectors.values()] == [MetricEnsemble]
+
+
+def test_settings__a_metric_name_is_routed_once():
+    with pytest.raises(ValueError, match="'error_rate' is in both count_names and ratio_names"):
+        DetectionSettings(count_names=["error_rate"])
