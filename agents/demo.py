@@ -55,6 +55,8 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
 def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = {**os.environ, **DEMO_ENV, "FIRELINE_BROKER_URL": settings.broker_url}
     env["FIRELINE_HTTP_PORT"] = str(settings.http_port)
+    # Demo-only default: show the resolution 10 s after the spike ends, not a minute.
+    env.setdefault("FIRELINE_INCIDENTS__QUIET_PERIOD_S", "10")
     env["FIRELINE_PLAYBOOKS_DIR"] = str(Path(settings.playbooks_dir).resolve())
     return subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],

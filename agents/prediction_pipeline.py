@@ -11,6 +11,7 @@ classifier) is never re-sent and expires.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from agents.detections import Detection
 from agents.events import LabelEvent, PredictionEvent
@@ -25,7 +26,11 @@ class PredictionPipeline:
     """Feeds the monitor in arrival order and translates what it finds."""
 
     def __init__(self, monitor: PredictionLogMonitor | None = None, refresh_s: float = 30.0):
-        self.monitor = monitor or PredictionLogMonitor()
+        # The domain classifier's fits (~0.1 s each) run in a thread of their own:
+        # off the hot path, as scikit-learn releases the GIL while it fits.
+        self.monitor = monitor or PredictionLogMonitor(
+            executor=ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
+        )
         self.refresh_s = refresh_s
         self._firing: dict[FiringKey, tuple[float, records.Detection]] = {}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -129,11 +131,20 @@ class DomainClassifier:
 
     def run(self) -> bool:
         """Run the test on the current rows; return whether the alarm is raised."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.metrics import roc_auc_score
+        job = self.prepare()
+        if job is not None:
+            self.finish(job())
+        return self._alarm
 
+    def prepare(self) -> Callable[[], Outcome] | None:
+        """Snapshot the rows for one test; the returned job may run in another thread.
+
+        The job touches nothing of this detector, so the monitor can go on feeding
+        rows while it runs; :meth:`finish` applies its outcome. None when the
+        recent ring is not full yet.
+        """
         if self._reference is None or self._filled < self.rows:
-            return self._alarm
+            return None
         rng = np.random.default_rng(self.seed + self._runs)
         self._runs += 1
         x = np.vstack([self._reference, self._ring])
@@ -141,36 +152,43 @@ class DomainClassifier:
         train = np.zeros(x.shape[0], dtype=bool)
         for part in (np.arange(self.rows), self.rows + np.arange(self.rows)):
             train[rng.permutation(part)[: self.rows // 2]] = True
-        model = HistGradientBoostingClassifier(
-            max_iter=60,
-            learning_rate=0.1,
-            max_leaf_nodes=15,
-            categorical_features=np.array(self._categorical) if any(self._categorical) else None,
-            random_state=self.seed,
-        )
-        with threadpool_limits(1):  # off the hot path, but on a shared machine
-            model.fit(x[train], y[train])
-            self._auc = float(roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1]))
-            self._judge(model, x[~train], y[~train])
-        return self._alarm
+        # Whether a high AUC would raise the alarm is known now: only then are the
+        # (costly) importances worth computing.
+        raising = not self._alarm and self._run + 1 >= self.consecutive
+        categorical = np.array(self._categorical) if any(self._categorical) else None
+        names, seed, threshold = list(self._names), self.seed, self.threshold
 
-    def _judge(self, model: Any, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> None:
+        def job() -> Outcome:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+            from sklearn.metrics import roc_auc_score
+
+            model = HistGradientBoostingClassifier(
+                max_iter=60,
+                learning_rate=0.1,
+                max_leaf_nodes=15,
+                categorical_features=categorical,
+                random_state=seed,
+            )
+            with threadpool_limits(1):  # off the hot path, but on a shared machine
+                model.fit(x[train], y[train])
+                auc = float(roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1]))
+                top = None
+                if raising and auc >= threshold:
+                    top = _importances(model, x[~train], y[~train], names, seed)
+            return Outcome(auc, top)
+
+        return job
+
+    def finish(self, outcome: Outcome) -> bool:
+        """Apply a test's outcome (with hysteresis); return whether the alarm is raised."""
+        self._auc = outcome.auc
         clear_at = (0.5 + self.threshold) / 2
         crossing = self._auc < clear_at if self._alarm else self._auc >= self.threshold
         self._run = self._run + 1 if crossing else 0
-        if self._run < self.consecutive:
-            return
-        self._alarm, self._run = not self._alarm, 0
-        self._top = self._importances(model, x, y) if self._alarm else []
-
-    def _importances(self, model: Any, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> list[str]:
-        from sklearn.inspection import permutation_importance
-
-        result = permutation_importance(
-            model, x, y, scoring="roc_auc", n_repeats=3, random_state=self.seed
-        )
-        order = np.argsort(-result.importances_mean)
-        return [self._names[i] for i in order if result.importances_mean[i] > 0][:5]
+        if self._run >= self.consecutive:
+            self._alarm, self._run = not self._alarm, 0
+            self._top = list(outcome.top or []) if self._alarm else []
+        return self._alarm
 
     @property
     def alarm(self) -> bool:
@@ -199,3 +217,21 @@ class DomainClassifier:
             f"false_alarm_rate={self.false_alarm_rate!r}, consecutive={self.consecutive}, "
             f"seed={self.seed})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one test found: the held-out AUC, and the top features if it raised."""
+
+    auc: float
+    top: list[str] | None
+
+
+def _importances(
+    model: Any, x: npt.NDArray[Any], y: npt.NDArray[Any], names: list[str], seed: int
+) -> list[str]:
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed)
+    order = np.argsort(-result.importances_mean)
+    return [names[i] for i in order if result.importances_mean[i] > 0][:5]

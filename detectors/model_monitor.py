@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy.typing as npt
 
 from detectors.budget import FalseAlarmBudget
 from detectors.chi_square import ChiSquareDrift
-from detectors.domain_classifier import DomainClassifier
+from detectors.domain_classifier import DomainClassifier, Outcome
 from detectors.drift_base import DriftDetector
 from detectors.jensen_shannon import JensenShannonDrift
 from detectors.ks import KSDrift
@@ -104,8 +105,19 @@ class _Column:
 class ModelMonitor:
     """All prediction-log detectors of one (model, model_version)."""
 
-    def __init__(self, model: str, version: str, config: MonitorConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        config: MonitorConfig | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.model = model
+        # Where the domain classifier's tests run: None runs them inline (replay,
+        # tests: deterministic); the worker passes a thread so a fit never holds up
+        # ingestion, and collects the outcome on a later batch.
+        self.executor = executor
+        self._pending: tuple[Prediction, Future[Outcome]] | None = None
         self.version = version
         self.config = config or MonitorConfig()
         self.events = 0
@@ -116,6 +128,13 @@ class ModelMonitor:
         self._errors: RateIncrease | None = None
         self._classifier: DomainClassifier | None = None
         self._since_classifier = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable: a test running elsewhere is dropped (the next one comes round)."""
+        state = self.__dict__.copy()
+        state["executor"] = None
+        state["_pending"] = None
+        return state
 
     @property
     def phase(self) -> str:
@@ -372,12 +391,33 @@ class ModelMonitor:
             rows[:, j] = floats[j] if column.numeric else _codes(values[j], column.codes)
         self._classifier.update(rows)
         self._since_classifier += len(batch)
+        found = self._collect_classifier()
+        if self._classifier is None or self._pending is not None:
+            return found  # one test at a time; the ring keeps filling meanwhile
         if self._since_classifier < self.config.classifier_every:
-            return []
+            return found
         self._since_classifier = 0
+        job = self._classifier.prepare()
+        if job is None:
+            return found
+        if self.executor is None:
+            return found + self._classifier_outcome(batch[-1], job)
+        self._pending = (batch[-1], self.executor.submit(job))
+        return found
+
+    def _collect_classifier(self) -> list[Detection]:
+        """The outcome of a test that ran in the executor, once it is ready."""
+        if self._pending is None or not self._pending[1].done():
+            return []
+        event, future = self._pending
+        self._pending = None
+        return self._classifier_outcome(event, future.result)
+
+    def _classifier_outcome(self, event: Prediction, job: Callable[[], Outcome]) -> list[Detection]:
+        assert self._classifier is not None
         was = self._classifier.alarm
         try:
-            raised = self._classifier.run()
+            raised = self._classifier.finish(job())
         except ValueError as exc:  # scikit-learn refusing odd columns must not stop monitoring
             log.warning(
                 "%s v%s: domain classifier disabled for this version: %s",
@@ -396,7 +436,7 @@ class ModelMonitor:
             f"{test.auc:.3f} >= {test.threshold:.3f}; moved most: {top}"
         )
         feature = test.top_features[0] if test.top_features else None
-        return [self._detection(batch[-1], MULTIVARIATE_DRIFT, feature, test.score, message)]
+        return [self._detection(event, MULTIVARIATE_DRIFT, feature, test.score, message)]
 
     def _matrix(
         self, features: Sequence[Mapping[str, Any]], columns: list[_Column]

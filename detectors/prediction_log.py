@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from itertools import groupby
 
 from detectors.label_join import LabelJoin, Pending
@@ -34,6 +35,7 @@ class PredictionLogMonitor:
         max_versions: int = 3,
         max_pending: int = 100_000,
         max_wait_s: float = 7 * 86_400.0,
+        executor: Executor | None = None,
     ) -> None:
         if max_versions < 1:
             raise ConfigError(f"max_versions must be at least 1; got {max_versions}.")
@@ -41,6 +43,7 @@ class PredictionLogMonitor:
         self.max_versions = max_versions
         self.max_pending = max_pending
         self.max_wait_s = max_wait_s
+        self.executor = executor  # where domain-classifier tests run (None: inline)
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
 
@@ -88,7 +91,7 @@ class PredictionLogMonitor:
                         previous_version=previous,
                     )
                 )
-            monitor = versions[version] = ModelMonitor(model, version, self.config)
+            monitor = versions[version] = ModelMonitor(model, version, self.config, self.executor)
             while len(versions) > self.max_versions:
                 versions.popitem(last=False)
         versions.move_to_end(version)

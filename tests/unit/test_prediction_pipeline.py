@@ -70,10 +70,10 @@ def test_labels_are_joined_without_findings_on_a_quiet_model():
 def test_a_classifier_that_scikit_learn_refuses_is_disabled_not_fatal(monkeypatch, caplog):
     from detectors.domain_classifier import DomainClassifier
 
-    def refuse(self):
+    def refuse():
         raise ValueError("scikit-learn says no")
 
-    monkeypatch.setattr(DomainClassifier, "run", refuse)
+    monkeypatch.setattr(DomainClassifier, "prepare", lambda self: refuse)
     config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
     p = PredictionPipeline(PredictionLogMonitor(config))
     p.process(predictions(1000, 0, "7", 0.0, seed=1))
@@ -81,3 +81,28 @@ def test_a_classifier_that_scikit_learn_refuses_is_disabled_not_fatal(monkeypatc
     assert "domain classifier disabled" in caplog.text
     found, _ = p.process(predictions(400, 1600, "7", 15.0, seed=3))  # the rest still works
     assert any(d.kind == "covariate_drift" for d in found)
+
+
+def test_the_classifier_runs_off_the_hot_path_with_the_same_outcome():
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
+    inline = PredictionLogMonitor(config)
+    with ThreadPoolExecutor(1) as executor:
+        threaded = PredictionLogMonitor(config, executor=executor)
+        batches = [predictions(500, 0, "7", 0.0, seed=1), predictions(500, 500, "7", 0.0, seed=2)]
+        batches += [predictions(500, 1000 + 500 * k, "7", 25.0, seed=3 + k) for k in range(6)]
+        found: dict[str, list[str]] = {"inline": [], "threaded": []}
+        for batch in batches:
+            records = [e.to_record() for e in batch]
+            found["inline"] += [
+                d.message for d in inline.process(records) if d.kind == "multivariate_drift"
+            ]
+            found["threaded"] += [
+                d.message for d in threaded.process(records) if d.kind == "multivariate_drift"
+            ]
+            pending = threaded.monitor("fraud", "7")._pending
+            if pending is not None:
+                pending[1].result()  # let the thread finish; collected on the next batch
+    assert found["inline"], "the classifier must catch a 2.5 sigma shift"
+    assert found["threaded"] == found["inline"]
