@@ -119,7 +119,7 @@ class Runtime:
         self._observe(records, started)
 
     async def _publish_findings(self, events: Sequence[PredictionEvent | LabelEvent]) -> None:
-        if not events:
+        if not events or not self.settings.detection.watch_predictions:
             return
         detections, changes = self.predictions.process(events)
         self._count(detections)

@@ -156,6 +156,10 @@ class Detection(BaseModel):
         default=True,
         description="Watch every other metric with the default detector (kind metric_anomaly).",
     )
+    watch_predictions: bool = Field(
+        default=True,
+        description="Run the prediction-log detectors (drift, data quality, error rate).",
+    )
     ensemble: Ensemble = Ensemble()
     window: int = Field(default=120, ge=10, description="Points in the rolling baseline.")
     threshold: float = Field(
