@@ -173,21 +173,27 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     table = app.Table(
         DETECTOR_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
     )
-    pipeline = runtime.pipeline
-    pipeline.store = DetectorStore(table)
+    store = DetectorStore(table)
+    pipelines = (runtime.pipeline, runtime.predictions)
+    for pipeline in pipelines:
+        pipeline.store = store
+
+    def checkpoint() -> int:
+        return sum(pipeline.checkpoint() for pipeline in pipelines)
 
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
-        pipeline.checkpoint()
+        checkpoint()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(*_: Any, **__: Any) -> None:
         # Whoever gets these partitions next restores from the table: save first,
         # then forget, so this worker never writes stale state for them later.
-        saved = pipeline.checkpoint()
-        pipeline.forget()
+        saved = checkpoint()
+        for pipeline in pipelines:
+            pipeline.forget()
         log.info("rebalance: checkpointed %d detectors and released them", saved)
 
     @app.on_before_shutdown.connect
     async def on_shutdown(*_: Any, **__: Any) -> None:
-        log.info("shutdown: checkpointed %d detectors", pipeline.checkpoint())
+        log.info("shutdown: checkpointed %d detectors", checkpoint())

@@ -130,7 +130,8 @@ class MetricPipeline:
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
-            restored = self.store.load(series) if self.store is not None else None
+            state = self.store.load(series) if self.store is not None else None
+            restored = state if isinstance(state, Detector) else None
             if restored is not None and restored.alarm:
                 # Still in alarm when saved: keep re-sending it, or its incident would expire.
                 self._firing[series] = (float("-inf"), 0.0)

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from agents.detections import Detection
+from agents.detector_store import DetectorStore
 from agents.events import LabelEvent, PredictionEvent
 from detectors import records
+from detectors.model_monitor import ModelMonitor
 from detectors.prediction_log import PredictionLogMonitor
 from playbooks.incident import Change, Signal
 
@@ -31,14 +33,25 @@ class PredictionPipeline:
         self.monitor = monitor or PredictionLogMonitor(
             executor=ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
         )
+        self.monitor.restore = self._restore
         self.refresh_s = refresh_s
+        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
+        self.dirty: dict[str, int] = {}  # monitor key → partition, since the last checkpoint
         self._firing: dict[FiringKey, tuple[float, records.Detection]] = {}
 
     def process(
-        self, events: Sequence[PredictionEvent | LabelEvent]
+        self, events: Sequence[PredictionEvent | LabelEvent], partition: int = -1
     ) -> tuple[list[Detection], list[Change]]:
-        """Detections (raised, cleared, re-sent) and version changes of one micro-batch."""
+        """Detections (raised, cleared, re-sent) and version changes of one micro-batch.
+
+        ``partition`` is where the events came from: the monitors' checkpoints go
+        to the same partition of the state table.
+        """
         found = self.monitor.process([e.to_record() for e in events])
+        touched = {e.model for e in events}
+        for monitor in self.monitor.monitors():
+            if monitor.model in touched:
+                self.dirty[_key(monitor.model, monitor.version)] = partition
         detections: list[Detection] = []
         changes: list[Change] = []
         for finding in found:
@@ -55,6 +68,27 @@ class PredictionPipeline:
             detections += self._refreshes(max(e.timestamp for e in events))
         return detections, changes
 
+    def checkpoint(self) -> int:
+        """Save the monitors that learnt since the last checkpoint; return how many."""
+        if self.store is None or not self.dirty:
+            return 0
+        monitors = {_key(m.model, m.version): m for m in self.monitor.monitors()}
+        saved = self.store.save(monitors, self.dirty)
+        self.dirty = {}
+        return saved
+
+    def forget(self) -> None:
+        """Drop every monitor (after a rebalance they reload from the table)."""
+        self.monitor.forget()
+        self.dirty.clear()
+        self._firing.clear()
+
+    def _restore(self, model: str, version: str) -> ModelMonitor | None:
+        if self.store is None:
+            return None
+        state = self.store.load(_key(model, version))
+        return state if isinstance(state, ModelMonitor) else None
+
     def _refreshes(self, now: float) -> list[Detection]:
         due = []
         for key, (sent, finding) in self._firing.items():
@@ -65,6 +99,10 @@ class PredictionPipeline:
 
 
 _ONE_SHOT = frozenset({records.MULTIVARIATE_DRIFT})
+
+
+def _key(model: str, version: str) -> str:
+    return f"monitor|{model}|{version}"
 
 
 def _detection(finding: records.Detection, refresh_at: float | None = None) -> Detection:

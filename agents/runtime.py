@@ -107,7 +107,7 @@ class Runtime:
         started = time.perf_counter()
         batch = self._prediction.validate(records)
         await self._dead_letter(records, batch.dead)
-        await self._publish_findings(batch.events)
+        await self._publish_findings(batch.events, records[0].partition)
         self._observe(records, started)
 
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
@@ -115,13 +115,15 @@ class Runtime:
         started = time.perf_counter()
         batch = self._label.validate(records)
         await self._dead_letter(records, batch.dead)
-        await self._publish_findings(batch.events)
+        await self._publish_findings(batch.events, records[0].partition)
         self._observe(records, started)
 
-    async def _publish_findings(self, events: Sequence[PredictionEvent | LabelEvent]) -> None:
+    async def _publish_findings(
+        self, events: Sequence[PredictionEvent | LabelEvent], partition: int
+    ) -> None:
         if not events or not self.settings.detection.watch_predictions:
             return
-        detections, changes = self.predictions.process(events)
+        detections, changes = self.predictions.process(events, partition)
         self._count(detections)
         inputs: list[OutRecord] = [
             (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})

@@ -16,7 +16,7 @@ scored yet.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from itertools import groupby
 
@@ -36,6 +36,7 @@ class PredictionLogMonitor:
         max_pending: int = 100_000,
         max_wait_s: float = 7 * 86_400.0,
         executor: Executor | None = None,
+        restore: Callable[[str, str], ModelMonitor | None] | None = None,
     ) -> None:
         if max_versions < 1:
             raise ConfigError(f"max_versions must be at least 1; got {max_versions}.")
@@ -44,6 +45,8 @@ class PredictionLogMonitor:
         self.max_pending = max_pending
         self.max_wait_s = max_wait_s
         self.executor = executor  # where domain-classifier tests run (None: inline)
+        # A checkpointed monitor for (model, version), if the caller keeps them.
+        self.restore = restore
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
 
@@ -66,6 +69,15 @@ class PredictionLogMonitor:
         """The monitor of one model version, if it is tracked."""
         return self._monitors.get(model, OrderedDict()).get(version)
 
+    def monitors(self) -> list[ModelMonitor]:
+        """Every tracked monitor."""
+        return [m for versions in self._monitors.values() for m in versions.values()]
+
+    def forget(self) -> None:
+        """Drop every monitor and label join (after a rebalance monitors reload)."""
+        self._monitors.clear()
+        self._joins.clear()
+
     def join(self, model: str) -> LabelJoin | None:
         """The label join of one model, if it has had predictions."""
         return self._joins.get(model)
@@ -75,6 +87,11 @@ class PredictionLogMonitor:
         join = self._joins.setdefault(model, LabelJoin(self.max_pending, self.max_wait_s))
         found: list[Detection] = []
         monitor = versions.get(version)
+        if monitor is None and self.restore is not None:
+            monitor = self.restore(model, version)
+            if monitor is not None:  # resumed, not a new version going live
+                monitor.executor = self.executor
+                versions[version] = monitor
         if monitor is None:
             if versions:
                 previous = next(reversed(versions))

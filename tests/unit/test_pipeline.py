@@ -200,6 +200,17 @@ def test_detector_store__a_corrupt_checkpoint_means_a_fresh_detector():
     assert DetectorStore(table).load("latency_ms") is None
 
 
+def test_detector_store__state_over_the_size_limit_is_not_kept(caplog):
+    from agents.detector_store import DetectorStore
+
+    table = FakeTable()
+    store = DetectorStore(table, max_bytes=100)
+    noisy = np.random.default_rng(1).normal(size=1000).tolist()  # incompressible
+    assert store.save({"big": noisy, "small": [1.0]}, {"big": 0, "small": 0}) == 1
+    assert list(table.data) == [b"small"] and "over the 100-byte checkpoint limit" in caplog.text
+    assert store.load("small") == [1.0]
+
+
 # --- routing by metric name to the metric detectors ---
 
 

@@ -106,3 +106,23 @@ def test_the_classifier_runs_off_the_hot_path_with_the_same_outcome():
                 pending[1].result()  # let the thread finish; collected on the next batch
     assert found["inline"], "the classifier must catch a 2.5 sigma shift"
     assert found["threaded"] == found["inline"]
+
+
+def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
+    from agents.detector_store import DetectorStore
+    from tests.unit.test_pipeline import FakeTable
+
+    table = FakeTable()
+    first = pipeline()
+    first.store = DetectorStore(table)
+    first.process(predictions(1500, 0, "7", 0.0, seed=1), partition=2)
+    assert first.checkpoint() == 1
+    assert table.sent == [(2, b"monitor|fraud|7")]
+
+    restarted = pipeline()
+    restarted.store = DetectorStore(table)
+    found, changes = restarted.process(predictions(400, 1500, "7", 15.0, seed=2), partition=2)
+    assert changes == []  # the same version resumed: not a deploy
+    assert any(d.kind == "covariate_drift" for d in found)
+    fresh, _ = pipeline().process(predictions(400, 1500, "7", 15.0, seed=2))
+    assert fresh == []  # a fresh monitor would still be warming up
