@@ -71,7 +71,7 @@ class IncidentDesk:
         if isinstance(message, DetectionInput):
             events = self.manager.on_detection(state, message.detection, now, silences)
         elif isinstance(message, ChangeInput):
-            events = self.manager.on_change(state, message.change)
+            events = self.manager.on_change(state, message.change, now)
         elif isinstance(message, CommandInput):
             events = self._command(state, message, now)
         self._store(key, state, partition)

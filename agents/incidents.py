@@ -59,7 +59,10 @@ class SubjectState(BaseModel):
     partition: int = -1  # the table partition it lives in, for partition-wise ticks
     tracked: list[Tracked] = Field(default_factory=list)  # open, and recently resolved
     raises: dict[str, list[float]] = Field(default_factory=dict)  # fingerprint → raise times
-    changes: list[Change] = Field(default_factory=list)  # recent, oldest first
+    changes: list[Change] = Field(default_factory=list)  # recent, oldest first (event time)
+    # Worker time each change arrived: kept for change_window_s of *worker* time, so
+    # replayed or late events (old event times) are not dropped on the next tick.
+    changes_received: list[float] = Field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -236,10 +239,15 @@ class IncidentManager:
 
     # -- changes, time and humans --------------------------------------------------
 
-    def on_change(self, state: SubjectState, change: Change) -> list[Incident]:
+    def on_change(self, state: SubjectState, change: Change, now: float) -> list[Incident]:
         """Remember a change; it is linked to incidents that start within the change window."""
         if change not in state.changes:
-            state.changes = sorted([*state.changes, change], key=lambda c: c.at)[-20:]
+            known = sorted(
+                [*zip(state.changes, state.changes_received, strict=True), (change, now)],
+                key=lambda pair: pair[0].at,
+            )[-20:]
+            state.changes = [c for c, _ in known]
+            state.changes_received = [r for _, r in known]
         return []
 
     def tick(self, state: SubjectState, now: float, silences: Sequence[Silence]) -> list[Incident]:
@@ -349,7 +357,13 @@ class IncidentManager:
                 del state.raises[key]
         if not state.tracked:  # changes only matter to incidents opening soon after
             horizon = now - policy.change_window_s
-            state.changes = [c for c in state.changes if c.at >= horizon]
+            kept = [
+                (c, r)
+                for c, r in zip(state.changes, state.changes_received, strict=True)
+                if r >= horizon
+            ]
+            state.changes = [c for c, _ in kept]
+            state.changes_received = [r for _, r in kept]
 
 
 def _resolution(tracked: Tracked) -> Resolution:

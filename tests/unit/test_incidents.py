@@ -268,8 +268,8 @@ def test_changes__a_version_going_live_shortly_before_is_linked_as_likely_cause(
     change = Change(
         kind="model_version_change", model="fraud", version="8", previous_version="7", at=10.0
     )
-    assert desk.manager.on_change(desk.state, change) == []
-    desk.manager.on_change(desk.state, change)  # seen by two workers: kept once
+    assert desk.manager.on_change(desk.state, change, 10.0) == []
+    desk.manager.on_change(desk.state, change, 11.0)  # seen by two workers: kept once
     (opened,) = desk.detect(250.0)
     assert opened.changes == [change]
     assert opened.likely_cause == "fraud v8 went live (was v7) 4 min before"
@@ -331,3 +331,17 @@ def test_escalation__a_signal_growing_while_it_lasts_escalates_once():
         1,
     )
     assert desk.detect(190.0, observed=320.0, refresh=True) == []
+
+
+def test_changes__are_kept_by_worker_time_so_old_event_times_survive_ticks():
+    desk = Desk()
+    old = Change(kind="model_version_change", model="fraud", version="8", at=10.0)  # a replay
+    desk.manager.on_change(desk.state, old, 5000.0)
+    assert desk.tick(5001.0) == []
+    desk.round_trip()
+    (opened,) = desk.detect(250.0)  # event time 4 min after the change
+    assert opened.changes == [old]
+    desk2 = Desk()
+    desk2.manager.on_change(desk2.state, old, 5000.0)
+    desk2.tick(5000.0 + 3601)  # the change window of worker time passed
+    assert desk2.state.empty
