@@ -113,6 +113,10 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
+    # Steps done per incident event, so a restarted or second worker never repeats one.
+    runtime.engine.done = app.Table(
+        STEPS_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
     wire_incident_manager(app, runtime)
     wire_detector_state(app, runtime)
 
@@ -125,6 +129,7 @@ def wire(app: faust.App, runtime: Runtime) -> None:
 
 
 INCIDENT_TABLE = "incident-state"
+STEPS_TABLE = "playbook-steps"
 
 
 def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:

@@ -32,6 +32,7 @@ class Metrics:
     series_tracked: Gauge
     samples_unwatched: Counter
     incidents_open: Gauge
+    action_seconds: Histogram
     silences_active: Gauge
 
     @classmethod
@@ -81,7 +82,7 @@ class Metrics:
             ),
             actions=Counter(
                 f"{prefix}_actions",
-                "Playbook actions run, by outcome.",
+                "Playbook steps by outcome (ok, failed, dry_run, skipped).",
                 ["action", "outcome"],
                 registry=registry,
             ),
@@ -103,6 +104,13 @@ class Metrics:
             samples_unwatched=Counter(
                 f"{prefix}_samples_unwatched",
                 "Metric samples of series beyond detection.max_series (not analysed).",
+                registry=registry,
+            ),
+            action_seconds=Histogram(
+                f"{prefix}_action_duration_seconds",
+                "Time a playbook step took, retries included.",
+                ["action"],
+                buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
                 registry=registry,
             ),
             incidents_open=Gauge(

@@ -155,12 +155,16 @@ class Runtime:
             log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
             return
         audit: list[OutRecord] = []
-        for result in await self.engine.handle(incident):
-            self.metrics.actions.labels(result.action, "ok" if result.ok else "failed").inc()
+        for record in await self.engine.handle(incident):
+            self.metrics.actions.labels(record.action, record.outcome.value).inc()
+            if record.attempts:
+                self.metrics.action_seconds.labels(record.action).observe(record.duration_s)
             body = {
                 "incident_id": incident.id,
+                "revision": incident.revision,
                 "transition": incident.transition.value,
-                **dataclasses.asdict(result),
+                **dataclasses.asdict(record),
+                "ok": record.ok,
             }
             audit.append((incident.id.encode(), _json(body), {}))
         if audit:

@@ -317,6 +317,12 @@ class Settings(BaseSettings):
         description="Where Faust keeps its per-app data directory (never the working directory).",
     )
     playbooks_poll_s: float = Field(default=5.0, gt=0, description="How often to look for changes.")
+    actions_enabled: bool = Field(
+        default=True, description="The kill switch: false runs no playbook step at all."
+    )
+    dry_run: bool = Field(
+        default=False, description="Every playbook records what it would run and runs nothing."
+    )
     slack_token: SecretStr | None = None
     slack_token_file: Path | None = None
     slack_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://.+/$")

@@ -22,7 +22,7 @@ from agents.settings import Settings
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.actions.chat import make_chat_sink
-from playbooks.engine import PlaybookEngine
+from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.registry import ActionContext
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ def build_worker(
     metrics = Metrics.create(registry)
     chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url)
     engine = PlaybookEngine(
-        default_registry(), ActionContext({"chat": chat, "default_channel": settings.slack_channel})
+        default_registry(),
+        ActionContext({"chat": chat, "default_channel": settings.slack_channel}),
+        guardrails=Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
     )
     try:
         engine.load(settings.playbooks_dir)

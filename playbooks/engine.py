@@ -1,40 +1,103 @@
-"""The playbook engine: match an incident event to playbooks and run their steps.
+"""The playbook engine: match an incident event to playbooks and run their steps safely.
 
-Steps of one playbook run in order; a failed step stops its playbook. Each step
-that succeeded for an (incident, transition, count) is not run again by this
-engine, so a redelivered incident event does not post a second message; durable
-idempotency across restarts, retries and backoff come with the playbooks issue.
+For each matching playbook, in order: guardrails (kill switch, cooldown per
+incident fingerprint, runs per hour), then each step: its ``when`` condition,
+params rendered from the incident in a sandbox, the action with a timeout and
+retries (exponential backoff), and ``on_failure``. A dry-run playbook (or a
+global dry run) records what it would have run and runs nothing.
+
+Idempotency: each (incident event, playbook, step) that succeeded is recorded in
+``done`` (a Faust table in the worker, so it survives restarts and is shared
+through its changelog), and a redelivered or replayed event never runs it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections import OrderedDict
-from collections.abc import Sequence
+import time
+from collections import defaultdict, deque
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from fireline.errors import ActionError, PlaybookValidationError
+from playbooks.expressions import incident_variables
 from playbooks.incident import Incident
 from playbooks.loader import load_directory, playbook_files
 from playbooks.registry import ActionContext, ActionRegistry, ActionResult
-from playbooks.schema import Playbook
+from playbooks.schema import Mode, OnFailure, Playbook, Step
+from playbooks.templating import RenderError, render_params
 
 log = logging.getLogger(__name__)
 
-_DONE_KEYS = 100_000  # idempotency memory; oldest keys are forgotten first
+_SECRET_WORDS = ("token", "secret", "password", "authorization", "api_key", "routing_key")
+
+
+class Outcome(StrEnum):
+    """What became of one step."""
+
+    OK = "ok"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"  # recorded, not run
+    SKIPPED = "skipped"  # its condition was false, a guardrail held it, or it already ran
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step's audit entry (published to ``fireline.actions``)."""
+
+    playbook: str
+    step: str
+    action: str
+    outcome: Outcome
+    detail: str
+    params: dict[str, Any] = field(default_factory=dict)  # rendered, secrets redacted
+    target: str | None = None
+    attempts: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Did not fail."""
+        return self.outcome is not Outcome.FAILED
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Global switches from the settings."""
+
+    actions_enabled: bool = True  # the kill switch: False runs nothing at all
+    dry_run: bool = False  # every playbook behaves as mode: dry-run
 
 
 class PlaybookEngine:
     """Holds the current good playbook set and runs it."""
 
-    def __init__(self, registry: ActionRegistry, context: ActionContext) -> None:
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        context: ActionContext,
+        done: MutableMapping[bytes, bytes] | None = None,
+        guardrails: Guardrails | None = None,
+    ) -> None:
         self.registry = registry
         self.context = context
+        self.done: MutableMapping[bytes, bytes] = {} if done is None else done
+        self.guardrails = guardrails or Guardrails()
         self.playbooks: list[Playbook] = []
         self.loaded = False
         self.last_error: PlaybookValidationError | None = None
         self._signature: tuple[tuple[str, float, int], ...] = ()
-        self._done: OrderedDict[str, ActionResult] = OrderedDict()
+        self._last_run: dict[tuple[str, str], float] = {}  # (playbook, fingerprint) → time
+        self._runs: defaultdict[str, deque[float]] = defaultdict(deque)  # playbook → times
+
+    # -- loading -----------------------------------------------------------------------
 
     def load(self, directory: Path) -> None:
         """Load ``directory``; on error keep the previous set and re-raise the problems."""
@@ -67,49 +130,173 @@ class PlaybookEngine:
         log.info("loaded %d playbooks from %s", len(self.playbooks), directory)
         return True
 
+    # -- running -----------------------------------------------------------------------
+
     def matching(self, incident: Incident) -> list[Playbook]:
         """The enabled playbooks this incident event triggers."""
         return [p for p in self.playbooks if p.enabled and p.match.matches(incident)]
 
-    async def handle(self, incident: Incident) -> list[ActionResult]:
+    async def handle(self, incident: Incident, now: float | None = None) -> list[StepRecord]:
         """Run every matching playbook's steps; return what each step did."""
-        results: list[ActionResult] = []
+        now = time.time() if now is None else now
+        records: list[StepRecord] = []
         for playbook in self.matching(incident):
-            results.extend(await self._run(playbook, incident))
-        return results
-
-    async def _run(self, playbook: Playbook, incident: Incident) -> Sequence[ActionResult]:
-        results = []
-        for index, step in enumerate(playbook.steps):
-            key = f"{incident.id}|{incident.transition.value}|{incident.count}|{playbook.name}|{index}"
-            if key in self._done:
+            held = self._held(playbook, incident, now)
+            if held is not None:
+                records.append(StepRecord(playbook.name, "-", "-", Outcome.SKIPPED, held))
                 continue
-            action = self.registry.get(step.action)
-            try:
-                result = await action.run(incident, step.params, self.context)
-            except ActionError as exc:
-                result = ActionResult(step.action, ok=False, detail=str(exc))
-            except Exception as exc:
-                log.exception("action %s of playbook %s crashed", step.action, playbook.name)
-                result = ActionResult(step.action, ok=False, detail=f"action crashed: {exc!r}")
-            if result.ok:  # a failed step may be tried again when the event comes back
-                self._remember(key, result)
-            results.append(result)
-            if not result.ok:
+            records.extend(await self._run(playbook, incident))
+        return records
+
+    def _held(self, playbook: Playbook, incident: Incident, now: float) -> str | None:
+        """Why a guardrail holds this run back, or None (and the run is counted)."""
+        if not self.guardrails.actions_enabled:
+            return "actions are disabled (kill switch: actions_enabled is false)"
+        key = (playbook.name, incident.fingerprint)
+        if playbook.cooldown is not None and key in self._last_run:
+            since = now - self._last_run[key]
+            if since < playbook.cooldown:
+                return f"cooldown: ran for this fingerprint {since:.0f}s ago"
+        runs = self._runs[playbook.name]
+        while runs and runs[0] <= now - 3600:
+            runs.popleft()
+        if playbook.max_runs_per_hour is not None and len(runs) >= playbook.max_runs_per_hour:
+            return f"rate limit: {len(runs)} runs in the last hour"
+        self._last_run[key] = now
+        runs.append(now)
+        return None
+
+    async def _run(self, playbook: Playbook, incident: Incident) -> list[StepRecord]:
+        dry = playbook.mode is Mode.DRY_RUN or self.guardrails.dry_run
+        variables = incident_variables(incident)
+        records = []
+        for index, step in enumerate(playbook.steps):
+            key = f"{incident.id}|{incident.revision}|{playbook.name}|{index}".encode()
+            if key in self.done:
+                continue  # already ran for this very event (a redelivery or a replay)
+            record = await self._step(playbook, step, incident, variables, dry)
+            if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
+                self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
+            records.append(record)
+            if record.outcome is Outcome.FAILED:
                 log.warning(
                     "playbook %s step %d (%s) failed: %s",
                     playbook.name,
                     index,
-                    step.action,
-                    result.detail,
+                    step.label,
+                    record.detail,
                 )
-                break
-        return results
+                if step.on_failure is OnFailure.STOP:
+                    break
+        if dry and records:
+            await self._announce_dry_run(playbook, incident, records)
+        return records
 
-    def _remember(self, key: str, result: ActionResult) -> None:
-        self._done[key] = result
-        while len(self._done) > _DONE_KEYS:
-            self._done.popitem(last=False)
+    async def _step(
+        self,
+        playbook: Playbook,
+        step: Step,
+        incident: Incident,
+        variables: dict[str, Any],
+        dry: bool,
+    ) -> StepRecord:
+        def record(outcome: Outcome, detail: str, **extra: Any) -> StepRecord:
+            return StepRecord(playbook.name, step.label, step.action, outcome, detail, **extra)
+
+        if not step.applies(incident):
+            return record(Outcome.SKIPPED, f"when is false: {step.when}")
+        try:
+            params = render_params(step.params, variables)
+        except (RenderError, ValueError) as exc:
+            return record(Outcome.FAILED, f"params: {exc}")
+        shown = redact(params)
+        if dry:
+            return record(Outcome.DRY_RUN, f"dry-run: would run {step.action}", params=shown)
+        started = time.perf_counter()
+        result, attempts = await self._attempts(step, incident, params)
+        return record(
+            Outcome.OK if result.ok else Outcome.FAILED,
+            result.detail,
+            params=shown,
+            target=result.target,
+            attempts=attempts,
+            duration_s=round(time.perf_counter() - started, 6),
+        )
+
+    async def _attempts(
+        self, step: Step, incident: Incident, params: BaseModel
+    ) -> tuple[ActionResult, int]:
+        action = self.registry.get(step.action)
+        result = ActionResult(step.action, ok=False, detail="not run")
+        for attempt in range(1, step.retries + 2):
+            try:
+                result = await asyncio.wait_for(
+                    action.run(incident, params, self.context), step.timeout
+                )
+            except TimeoutError:
+                result = ActionResult(
+                    step.action, ok=False, detail=f"timed out after {step.timeout}s"
+                )
+            except ActionError as exc:
+                result = ActionResult(step.action, ok=False, detail=str(exc))
+            except Exception as exc:
+                log.exception("action %s crashed", step.action)
+                result = ActionResult(step.action, ok=False, detail=f"action crashed: {exc!r}")
+            if result.ok or attempt > step.retries:
+                return result, attempt
+            await asyncio.sleep(step.backoff * 2 ** (attempt - 1))
+        return result, step.retries + 1
+
+    async def _announce_dry_run(
+        self, playbook: Playbook, incident: Incident, records: list[StepRecord]
+    ) -> None:
+        """Tell the chat what a dry-run playbook would have done, when there is a chat."""
+        sink = self.context.services.get("chat")
+        channel = self.context.services.get("default_channel")
+        if sink is None or channel is None:
+            return
+        lines = [f"[DRY-RUN] playbook {playbook.name} for {incident.id} ({incident.title}):"]
+        for r in records:
+            verdict = "would run" if r.outcome is Outcome.DRY_RUN else r.outcome.value
+            lines.append(f"- {r.step}: {verdict} {json.dumps(r.params, default=str)}")
+        try:
+            await sink.post(str(channel), "\n".join(lines))
+        except ActionError as exc:
+            log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
+
+
+def redact(params: BaseModel) -> dict[str, Any]:
+    """Params as JSON-able data with secret-looking values replaced.
+
+    Names ending in ``_env`` or ``_file`` say *where* a secret lives and are kept.
+
+    >>> from pydantic import BaseModel
+    >>> class P(BaseModel):
+    ...     url: str
+    ...     token: str
+    ...     secret_env: str
+    >>> redact(P(url="https://x", token="s3cr3t", secret_env="HOOK_SECRET"))
+    {'url': 'https://x', 'token': '<redacted>', 'secret_env': 'HOOK_SECRET'}
+    """
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: "<redacted>" if v not in (None, "") and _secret_name(str(k)) else clean(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return dict(clean(params.model_dump(mode="json")))
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    if lowered.endswith(("_env", "_file")):
+        return False
+    return any(word in lowered for word in _SECRET_WORDS)
 
 
 def _signature(directory: Path) -> tuple[tuple[str, float, int], ...]:

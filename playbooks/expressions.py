@@ -1,0 +1,61 @@
+"""Safe conditions over an incident: CEL (Common Expression Language) via cel-python.
+
+Playbook authors write ``incident.severity == "critical" && incident.count > 3``;
+CEL has no I/O, no imports and no loops, so a playbook can never run code.
+Never Python ``eval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import celpy
+from celpy import celtypes
+
+from playbooks.incident import Incident
+
+_ENV = celpy.Environment()
+
+
+class Expression:
+    """A compiled CEL condition; ``ValueError`` at compile time names what is wrong.
+
+    >>> Expression('incident.severity == "critical" && incident.count > 2').holds(
+    ...     {"incident": {"severity": "critical", "count": 3}})
+    True
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._program = _ENV.program(_ENV.compile(source))
+        except celpy.CELParseError as exc:
+            raise ValueError(f"not a valid CEL expression: {_first_line(exc)}") from None
+
+    def holds(self, variables: dict[str, Any]) -> bool:
+        """True only when the expression evaluates to boolean true.
+
+        An evaluation error (a missing field, a wrong type) counts as false: a
+        condition that cannot be decided must not trigger an action.
+        """
+        try:
+            activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
+            result = self._program.evaluate(activation)
+        except celpy.CELEvalError:
+            return False
+        return isinstance(result, celtypes.BoolType) and bool(result)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+
+def incident_variables(incident: Incident) -> dict[str, Any]:
+    """What expressions and templates see: ``incident`` as its JSON form, plus ``notify``."""
+    data = incident.model_dump(mode="json")
+    data["notify"] = incident.notify
+    data["subject"] = incident.subject
+    return {"incident": data}
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,0 +1,78 @@
+"""Step params templated from incident fields in a sandboxed Jinja2 environment.
+
+Every string in a step's params may use ``{{ incident.model }}`` and friends.
+The sandbox refuses attribute tricks (``__class__`` and the like), and an
+undefined name is an error rather than an empty string, so a typo cannot
+silently post an empty message or roll back the wrong model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class RenderError(ValueError):
+    """A template in a step's params could not be rendered; names the field."""
+
+
+def check_template(text: str) -> None:
+    """Raise ValueError when ``text`` is not a valid template (checked at load time)."""
+    try:
+        _ENV.parse(text)
+    except TemplateError as exc:
+        raise ValueError(f"template {text!r}: {exc}") from None
+
+
+def render_params(params: BaseModel, variables: dict[str, Any]) -> BaseModel:
+    """A copy of ``params`` with every string rendered, re-validated by its model.
+
+    >>> from pydantic import BaseModel
+    >>> class P(BaseModel):
+    ...     text: str
+    ...     channel: str | None = None
+    >>> render_params(P(text="{{ incident.title }}!"), {"incident": {"title": "Down"}}).text
+    'Down!'
+    """
+    raw = params.model_dump(mode="python")
+    rendered = _render(raw, variables, ())
+    return type(params).model_validate(rendered)
+
+
+def _render(value: Any, variables: dict[str, Any], where: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        if "{" not in value:
+            return value
+        try:
+            return _ENV.from_string(value).render(variables)
+        except TemplateError as exc:
+            field = ".".join(where) or "params"
+            raise RenderError(f"{field}: {exc}") from None
+    if isinstance(value, dict):
+        return {k: _render(v, variables, (*where, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, variables, (*where, str(i))) for i, v in enumerate(value)]
+    return value
+
+
+def template_strings(params: BaseModel) -> list[str]:
+    """Every string in ``params`` that uses template syntax (for load-time checks)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(params.model_dump(mode="python"))
+    return found
