@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     validate = playbooks_sub.add_parser("validate", help="check a playbook directory")
     validate.add_argument("directory", type=Path)
     validate.set_defaults(handler=_validate)
+    test = playbooks_sub.add_parser(
+        "test", help="offline: which playbooks an incident event triggers and what would run"
+    )
+    test.add_argument("directory", type=Path)
+    test.add_argument("--incident", type=Path, required=True, help="incident event JSON file")
+    test.add_argument("--json", action="store_true", help="print the plan as JSON")
+    test.set_defaults(handler=_test_playbooks)
+    schema = playbooks_sub.add_parser("schema", help="print the JSON Schema of playbook files")
+    schema.set_defaults(handler=_schema)
 
     add_incident_commands(sub)
     return parser
@@ -176,6 +185,49 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
     print(f"{len(playbooks)} playbook(s) valid: {', '.join(p.name for p in playbooks)}")
+    return 0
+
+
+def _test_playbooks(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    import json
+
+    from pydantic import ValidationError
+
+    from playbooks.actions import default_registry
+    from playbooks.explain import explain, render_report
+    from playbooks.incident import Incident
+    from playbooks.loader import load_directory
+
+    try:
+        incident = Incident.model_validate_json(args.incident.read_bytes())
+    except OSError as exc:
+        print(f"fireline: error: cannot read {args.incident}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"fireline: error: {args.incident} is not an incident event:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        playbooks = load_directory(args.directory, default_registry())
+    except PlaybookValidationError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    plans = explain(playbooks, incident)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(p) for p in plans], indent=2))
+    else:
+        print(render_report(plans))
+    return 0
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from playbooks.actions import default_registry
+    from playbooks.json_schema import playbook_schema
+
+    print(json.dumps(playbook_schema(default_registry()), indent=2))
     return 0
 
 

@@ -1,0 +1,107 @@
+"""`fireline playbooks test` and `fireline playbooks schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from agents.cli import main
+from playbooks.actions import default_registry
+from playbooks.explain import explain
+from playbooks.incident import Incident, Severity, Status, Transition
+from playbooks.json_schema import playbook_schema
+from playbooks.loader import load_file
+
+LIBRARY = Path(__file__).parents[2] / "playbooks" / "library"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "playbooks"
+
+PLAYBOOK = """\
+name: fraud-page
+match: {kinds: ["latency_*"], models: ["fraud*"], severity_at_least: critical}
+steps:
+  - slack: {channel: "#{{ incident.model }}-oncall", mention: "@here"}
+  - slack: {channel: "#quiet"}
+    when: 'incident.severity == "info"'
+  - slack: {channel: "{{ incident.nope }}"}
+    on_failure: continue
+"""
+
+
+def incident(**update: object) -> Incident:
+    return Incident(
+        id="inc-1",
+        fingerprint="f",
+        kind="latency_spike",
+        transition=Transition.OPENED,
+        status=Status.OPEN,
+        severity=Severity.CRITICAL,
+        title="Latency spike on fraud-api",
+        model="fraud",
+        first_seen=0,
+        last_seen=0,
+    ).model_copy(update=update)
+
+
+@pytest.fixture
+def playbook_dir(tmp_path: Path) -> Path:
+    (tmp_path / "fraud.yaml").write_text(PLAYBOOK)
+    return tmp_path
+
+
+def test_explain__steps_with_rendered_params_skips_and_failures(playbook_dir):
+    playbook, problems = load_file(playbook_dir / "fraud.yaml", default_registry())
+    assert problems == [] and playbook is not None
+    (plan,) = explain([playbook], incident())
+    assert plan.matches and plan.reasons == []
+    assert [(s.runs, s.params.get("channel"), s.why[:18]) for s in plan.steps] == [
+        (True, "#fraud-oncall", ""),
+        (False, None, "when is false: inc"),
+        (False, None, "params would fail:"),
+    ]
+    (miss,) = explain([playbook], incident(severity=Severity.WARNING, model="churn"))
+    assert not miss.matches and miss.reasons == [
+        "severity 'warning' is below 'critical'",
+        "model 'churn' matches none of ['fraud*']",
+    ]
+
+
+def test_cli_test__prints_the_plan_and_runs_nothing(playbook_dir, tmp_path, capsys):
+    event = tmp_path / "incident.json"
+    event.write_text(incident().model_dump_json())
+    assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event)]) == 0
+    out = capsys.readouterr().out
+    assert "✓ fraud-page: matches" in out
+    assert "1. slack → slack {'channel': '#fraud-oncall', 'mention': '@here'}" in out
+    assert "1 of 1 playbook(s) match; nothing was executed." in out
+    assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event), "--json"]) == 0
+    (plan,) = json.loads(capsys.readouterr().out)
+    assert plan["playbook"] == "fraud-page" and plan["steps"][0]["runs"] is True
+
+
+def test_cli_test__a_bad_incident_file_is_a_clear_error(playbook_dir, tmp_path, capsys):
+    event = tmp_path / "incident.json"
+    event.write_text('{"id": "inc-1"}')
+    assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event)]) == 2
+    assert "is not an incident event" in capsys.readouterr().err
+
+
+def test_schema__accepts_the_shipped_library_and_rejects_bad_playbooks(capsys):
+    assert main(["playbooks", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema == playbook_schema(default_registry())
+    validator = jsonschema.Draft202012Validator(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in [*LIBRARY.glob("*.yaml"), FIXTURES / "valid_latency.yaml"]:
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path
+    valid = yaml.safe_load(PLAYBOOK)
+    assert list(validator.iter_errors(valid)) == []
+    for bad in (
+        "invalid_unknown_action.yaml",
+        "invalid_bad_params.yaml",
+        "invalid_transition.yaml",
+    ):
+        assert list(validator.iter_errors(yaml.safe_load((FIXTURES / bad).read_text()))), bad
