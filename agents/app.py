@@ -120,6 +120,15 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     wire_incident_manager(app, runtime)
     wire_detector_state(app, runtime)
 
+    approvals = app.topic(settings.topics.approvals, partitions=settings.partitions)
+
+    @app.agent(approvals, name="fireline-approvals")
+    async def run_approvals(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            where = f"{message.topic}[{message.partition}]@{message.offset}"
+            await runtime.on_approval(event.value, where)
+
     @app.agent(incidents, name="fireline-playbooks")
     async def run_playbooks(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

@@ -24,6 +24,7 @@ from agents.incident_view import IncidentView
 from agents.runtime import Publisher
 from agents.settings import Topics
 from agents.silences import SilenceRequest, parse_duration
+from playbooks.approvals import Decision
 from playbooks.incident import Incident, Status
 
 APPLY_TIMEOUT_S = 10.0  # how long a mutating request waits to see its own effect
@@ -61,6 +62,9 @@ class IncidentApi:
         app.router.add_get("/silences", self.list_silences)
         app.router.add_post("/silences", self.add_silence)
         app.router.add_delete("/silences/{id}", self.remove_silence)
+        app.router.add_get("/approvals", self.list_approvals)
+        app.router.add_post("/approvals/{id}/approve", self.approve)
+        app.router.add_post("/approvals/{id}/reject", self.reject)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -183,6 +187,47 @@ class IncidentApi:
         await self.publisher.publish(self.topics.silences, [(silence_id.encode(), b"", {})])
         await self.view.wait_for(lambda: silence_id not in self.view.silences, APPLY_TIMEOUT_S)
         return web.json_response({"removed": silence_id})
+
+    async def list_approvals(self, request: web.Request) -> web.Response:
+        """Approval requests, newest first; ``?status=pending|approved|rejected``."""
+        status = request.query.get("status")
+        if status is not None and status not in {d.value for d in Decision}:
+            return error(400, "status must be one of pending, approved, rejected")
+        found = [
+            a for a in self.view.approvals.values() if status is None or a.status.value == status
+        ]
+        found.sort(key=lambda a: a.requested_at, reverse=True)
+        return web.json_response({"approvals": [a.model_dump(mode="json") for a in found]})
+
+    async def approve(self, request: web.Request) -> web.Response:
+        """Approve a waiting step: body ``{"by": "alice"}``; the playbook resumes."""
+        return await self._decide(request, Decision.APPROVED)
+
+    async def reject(self, request: web.Request) -> web.Response:
+        """Reject a waiting step; its playbook stops there."""
+        return await self._decide(request, Decision.REJECTED)
+
+    async def _decide(self, request: web.Request, decision: Decision) -> web.Response:
+        if (denied := self._authorize(request)) is not None:
+            return denied
+        approval_id = request.match_info["id"]
+        pending = self.view.approvals.get(approval_id)
+        if pending is None:
+            return error(404, f"no approval {approval_id}")
+        if pending.status is not Decision.PENDING:
+            return error(409, f"approval {approval_id} was already {pending.status.value}")
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        decided = pending.decided(decision, str(body.get("by") or "api"), self.clock())
+        await self.publisher.publish(
+            self.topics.approvals,
+            [(pending.incident.id.encode(), decided.model_dump_json().encode(), {})],
+        )
+        await self.view.wait_for(
+            lambda: self.view.approvals[approval_id].status is decision, APPLY_TIMEOUT_S
+        )
+        return web.json_response(self.view.approvals[approval_id].model_dump(mode="json"))
 
     def _authorize(self, request: web.Request) -> web.Response | None:
         if self.api_token is None:

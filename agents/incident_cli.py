@@ -1,4 +1,4 @@
-"""``fireline incidents …`` and ``fireline silence …``: a client of a worker's incident API.
+"""``fireline incidents|silence|approvals …``: a client of a worker's incident API.
 
 The worker is found at ``--url`` (default: this host's ``http_port``); the API
 token comes from the settings (``FIRELINE_API_TOKEN`` or ``api_token_file``).
@@ -60,6 +60,18 @@ def add_commands(sub: Any) -> None:
     remove = sil_sub.add_parser("remove", help="end a silence now")
     remove.add_argument("id")
     remove.set_defaults(handler=_silence_remove)
+
+    approvals = sub.add_parser("approvals", help="list, approve or reject steps waiting for you")
+    approvals.add_argument("--url", help="worker API base URL (default: http://127.0.0.1:PORT)")
+    apr_sub = approvals.add_subparsers(required=True, metavar="ACTION")
+    apr_list = apr_sub.add_parser("list", help="approval requests, newest first")
+    apr_list.add_argument("--status", choices=["pending", "approved", "rejected"])
+    apr_list.set_defaults(handler=_approvals_list)
+    for name in ("approve", "reject"):
+        decide = apr_sub.add_parser(name, help=f"{name} a waiting step")
+        decide.add_argument("id")
+        decide.add_argument("--by", default=_whoami(), help="who (default: $USER)")
+        decide.set_defaults(handler=_approval_decide, decision=name)
 
 
 class Client:
@@ -163,6 +175,25 @@ def _silence_list(args: argparse.Namespace, settings: Settings) -> int:
 def _silence_remove(args: argparse.Namespace, settings: Settings) -> int:
     _client(args, settings).call("DELETE", f"/silences/{args.id}")
     print(f"{args.id}: removed")
+    return 0
+
+
+def _approvals_list(args: argparse.Namespace, settings: Settings) -> int:
+    path = f"/approvals?status={args.status}" if args.status else "/approvals"
+    found = _client(args, settings).call("GET", path)["approvals"]
+    print(f"{'ID':<17} {'STATUS':<9} {'PLAYBOOK':<24} {'STEP':<16} INCIDENT")
+    for a in found:
+        print(
+            f"{a['id']:<17} {a['status']:<9} {a['playbook']:<24} {a['step']:<16} "
+            f"{a['incident']['id']} {a['incident']['title']}"
+        )
+    return 0
+
+
+def _approval_decide(args: argparse.Namespace, settings: Settings) -> int:
+    path = f"/approvals/{args.id}/{args.decision}"
+    result = _client(args, settings).call("POST", path, {"by": args.by})
+    print(f"{args.id}: {result['status']} by {result['decided_by']}")
     return 0
 
 

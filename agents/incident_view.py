@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from agents.silences import Silence
 from fireline.errors import BrokerError
+from playbooks.approvals import ApprovalRequest, Decision
 from playbooks.incident import Incident, Severity
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class IncidentView:
     def __init__(self, max_resolved: int = 10_000) -> None:
         self.incidents: dict[str, Incident] = {}
         self.silences: dict[str, Silence] = {}
+        self.approvals: dict[str, ApprovalRequest] = {}  # latest state by id
         self.max_resolved = max_resolved
         self._resolved: OrderedDict[str, None] = OrderedDict()
         self._changed: asyncio.Condition | None = None  # made in the loop that uses it
@@ -79,6 +81,18 @@ class IncidentView:
             return
         self.silences[silence.id] = silence
 
+    def apply_approval(self, value: bytes | None) -> None:
+        """Fold one approval request or decision (a decision is never undone by a request)."""
+        try:
+            request = ApprovalRequest.model_validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("incident view: skipping malformed approval: %s", exc)
+            return
+        held = self.approvals.get(request.id)
+        if held is not None and held.status is not Decision.PENDING:
+            return
+        self.approvals[request.id] = request
+
     async def notify(self) -> None:
         """Wake everyone waiting for a change."""
         if self._changed is None:
@@ -108,12 +122,14 @@ class ViewFollower(mode.Service):
         bootstrap_servers: str,
         incidents_topic: str,
         silences_topic: str,
+        approvals_topic: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.view = view
         self.bootstrap_servers = bootstrap_servers
         self.incidents_topic = incidents_topic
         self.silences_topic = silences_topic
+        self.approvals_topic = approvals_topic
         self._consumer: AIOKafkaConsumer | None = None
         super().__init__(**kwargs)
 
@@ -129,7 +145,10 @@ class ViewFollower(mode.Service):
         await consumer.start()
         self._consumer = consumer
         partitions = []
-        for topic in (self.incidents_topic, self.silences_topic):
+        topics = [self.incidents_topic, self.silences_topic]
+        if self.approvals_topic is not None:
+            topics.append(self.approvals_topic)
+        for topic in topics:
             for number in sorted(await _partitions_of(consumer, topic)):
                 partitions.append(TopicPartition(topic, number))
         consumer.assign(partitions)
@@ -149,6 +168,8 @@ class ViewFollower(mode.Service):
                 for record in records:
                     if tp.topic == self.incidents_topic:
                         self.view.apply_incident(record.value)
+                    elif tp.topic == self.approvals_topic:
+                        self.view.apply_approval(record.value)
                     else:
                         self.view.apply_silence(record.key, record.value)
             if batches:

@@ -26,7 +26,9 @@ from agents.metrics import Metrics
 from agents.pipeline import MetricPipeline
 from agents.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
-from playbooks.engine import PlaybookEngine
+from fireline.errors import ActionError
+from playbooks.approvals import ApprovalRequest, Decision
+from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.incident import Incident
 
 log = logging.getLogger(__name__)
@@ -154,8 +156,24 @@ class Runtime:
             reason = f"silenced by {incident.silenced_by}" if incident.silenced_by else "flapping"
             log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
             return
+        await self._audit(incident, await self.engine.handle(incident))
+
+    async def on_approval(self, value: bytes | None, where: str) -> None:
+        """A human decided on a waiting step: resume (or stop) its playbook."""
+        try:
+            request = ApprovalRequest.model_validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("skipping malformed approval at %s: %s", where, exc)
+            return
+        if request.status is Decision.PENDING:
+            return  # the request itself; it was announced when it was made
+        log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
+        await self._audit(request.incident, await self.engine.resume(request))
+
+    async def _audit(self, incident: Incident, records: Sequence[StepRecord]) -> None:
         audit: list[OutRecord] = []
-        for record in await self.engine.handle(incident):
+        requests: list[OutRecord] = []
+        for record in records:
             self.metrics.actions.labels(record.action, record.outcome.value).inc()
             if record.attempts:
                 self.metrics.action_seconds.labels(record.action).observe(record.duration_s)
@@ -166,9 +184,33 @@ class Runtime:
                 **dataclasses.asdict(record),
                 "ok": record.ok,
             }
+            body.pop("approval")
             audit.append((incident.id.encode(), _json(body), {}))
+            if record.approval is not None:
+                request = record.approval
+                requests.append((incident.id.encode(), request.model_dump_json().encode(), {}))
+                await self._announce_approval(request)
+        if requests:
+            await self.publisher.publish(self.settings.topics.approvals, requests)
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
+
+    async def _announce_approval(self, request: ApprovalRequest) -> None:
+        sink = self.engine.context.services.get("chat")
+        channel = self.engine.context.services.get("default_channel")
+        if sink is None or channel is None:
+            return
+        text = (
+            f":raised_hand: [APPROVAL NEEDED] playbook {request.playbook} wants to run "
+            f"{request.step} ({request.action} {_json(request.params).decode()}) for "
+            f"{request.incident.title} ({request.incident.id}).\n"
+            f"Approve: fireline approvals approve {request.id}  |  "
+            f"reject: fireline approvals reject {request.id}"
+        )
+        try:
+            await sink.post(str(channel), text)
+        except ActionError as exc:
+            log.warning("could not announce approval %s: %s", request.id, exc)
 
     def _count(self, detections: Sequence[Detection]) -> None:
         for detection in detections:

@@ -46,6 +46,7 @@ class Topics(BaseModel):
     incidents: str = "fireline.incidents"
     detections: str = "fireline.detections"
     silences: str = "fireline.silences"
+    approvals: str = "fireline.approvals"
     actions: str = "fireline.actions"
     dead_letter: str = "fireline.dead-letter"
 

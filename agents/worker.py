@@ -146,6 +146,7 @@ def build_worker(
         settings.bootstrap_servers,
         settings.topics.incidents,
         settings.topics.silences,
+        settings.topics.approvals,
     )
     worker = faust.Worker(
         app,

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from fireline.errors import ActionError, PlaybookValidationError
+from playbooks.approvals import ApprovalRequest, Decision, approval_id
 from playbooks.expressions import incident_variables
 from playbooks.incident import Incident
 from playbooks.loader import load_directory, playbook_files
@@ -45,6 +46,8 @@ class Outcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
     DRY_RUN = "dry_run"  # recorded, not run
+    PENDING_APPROVAL = "pending_approval"  # waits for a human; the playbook resumes after
+    REJECTED = "rejected"  # a human said no; the playbook stops there
     SKIPPED = "skipped"  # its condition was false, a guardrail held it, or it already ran
 
 
@@ -61,11 +64,13 @@ class StepRecord:
     target: str | None = None
     attempts: int = 0
     duration_s: float = 0.0
+    approved_by: str | None = None
+    approval: ApprovalRequest | None = None  # set with PENDING_APPROVAL
 
     @property
     def ok(self) -> bool:
         """Did not fail."""
-        return self.outcome is not Outcome.FAILED
+        return self.outcome not in (Outcome.FAILED, Outcome.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -166,15 +171,57 @@ class PlaybookEngine:
         runs.append(now)
         return None
 
-    async def _run(self, playbook: Playbook, incident: Incident) -> list[StepRecord]:
+    async def resume(self, request: ApprovalRequest, now: float | None = None) -> list[StepRecord]:
+        """Go on with a playbook after a human decided on its waiting step."""
+        playbook = next((p for p in self.playbooks if p.name == request.playbook), None)
+        step = request.step
+        if playbook is None or request.step_index >= len(playbook.steps):
+            detail = f"playbook {request.playbook} no longer has that step; nothing run"
+            return [StepRecord(request.playbook, step, request.action, Outcome.SKIPPED, detail)]
+        if request.status is Decision.REJECTED:
+            detail = f"rejected by {request.decided_by}"
+            key = _step_key(request.incident, playbook.name, request.step_index)
+            self.done[key] = json.dumps({"outcome": Outcome.REJECTED.value}).encode()
+            record = StepRecord(
+                playbook.name,
+                step,
+                request.action,
+                Outcome.REJECTED,
+                detail,
+                approved_by=request.decided_by,
+            )
+            return [record]
+        return await self._run(
+            playbook, request.incident, request.step_index, approved_by=request.decided_by
+        )
+
+    async def _run(
+        self,
+        playbook: Playbook,
+        incident: Incident,
+        start: int = 0,
+        approved_by: str | None = None,
+    ) -> list[StepRecord]:
         dry = playbook.mode is Mode.DRY_RUN or self.guardrails.dry_run
         variables = incident_variables(incident)
         records = []
-        for index, step in enumerate(playbook.steps):
-            key = f"{incident.id}|{incident.revision}|{playbook.name}|{index}".encode()
-            if key in self.done:
+        for index in range(start, len(playbook.steps)):
+            step = playbook.steps[index]
+            key = _step_key(incident, playbook.name, index)
+            approved = approved_by is not None and index == start
+            done = self.done.get(key)
+            if done is not None and not (approved and b"pending_approval" in done):
+                if b"pending_approval" in done or b"rejected" in done:
+                    break  # still waiting for (or refused by) a human
                 continue  # already ran for this very event (a redelivery or a replay)
+            if step.require_approval and not approved and not dry and step.applies(incident):
+                record = self._request_approval(playbook, step, index, incident, variables)
+                self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
+                records.append(record)
+                break
             record = await self._step(playbook, step, incident, variables, dry)
+            if approved:
+                record = replace(record, approved_by=approved_by)
             if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
                 self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
             records.append(record)
@@ -191,6 +238,39 @@ class PlaybookEngine:
         if dry and records:
             await self._announce_dry_run(playbook, incident, records)
         return records
+
+    def _request_approval(
+        self,
+        playbook: Playbook,
+        step: Step,
+        index: int,
+        incident: Incident,
+        variables: dict[str, Any],
+    ) -> StepRecord:
+        try:
+            shown = redact(render_params(step.params, variables))
+        except (RenderError, ValueError) as exc:
+            shown = {"error": f"params would fail: {exc}"}
+        request = ApprovalRequest(
+            id=approval_id(incident, playbook.name, index),
+            incident=incident,
+            playbook=playbook.name,
+            step_index=index,
+            step=step.label,
+            action=step.action,
+            params=shown,
+            requested_at=time.time(),
+        )
+        detail = f"waiting for approval {request.id}"
+        return StepRecord(
+            playbook.name,
+            step.label,
+            step.action,
+            Outcome.PENDING_APPROVAL,
+            detail,
+            params=shown,
+            approval=request,
+        )
 
     async def _step(
         self,
@@ -263,6 +343,10 @@ class PlaybookEngine:
             await sink.post(str(channel), "\n".join(lines))
         except ActionError as exc:
             log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
+
+
+def _step_key(incident: Incident, playbook: str, index: int) -> bytes:
+    return f"{incident.id}|{incident.revision}|{playbook}|{index}".encode()
 
 
 def redact(params: BaseModel) -> dict[str, Any]:

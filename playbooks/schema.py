@@ -182,7 +182,7 @@ class StepParamsError(ValueError):
         super().__init__(f"{action}: {details}")
 
 
-STEP_OPTIONS = ("name", "when", "timeout", "retries", "backoff", "on_failure")
+STEP_OPTIONS = ("name", "when", "timeout", "retries", "backoff", "on_failure", "require_approval")
 
 
 class Step(BaseModel):
@@ -198,6 +198,9 @@ class Step(BaseModel):
     retries: int = Field(default=0, ge=0, le=10, description="Attempts after the first.")
     backoff: float = Field(
         default=1.0, ge=0, description="Seconds before the first retry; doubles each time."
+    )
+    require_approval: bool = Field(
+        default=False, description="Wait for a human to approve before running this step."
     )
     on_failure: OnFailure = Field(
         default=OnFailure.STOP, description="stop the playbook, or continue with the next step."

@@ -125,6 +125,7 @@ def topic_env(app_id: str) -> dict[str, str]:
         "FIRELINE_TOPICS__DEAD_LETTER": f"{app_id}.dead-letter",
         "FIRELINE_TOPICS__DETECTIONS": f"{app_id}.detections",
         "FIRELINE_TOPICS__SILENCES": f"{app_id}.silences",
+        "FIRELINE_TOPICS__APPROVALS": f"{app_id}.approvals",
     }
 
 

@@ -267,3 +267,56 @@ def test_templates_are_sandboxed(tmp_path, text):
     )
     (record,) = run(engine, incident())
     assert record.outcome is Outcome.FAILED or "class" not in calls[0]
+
+
+GATED = """\
+name: gated
+match: {kinds: [latency_spike]}
+steps:
+  - echo: {text: before}
+  - echo: {text: "roll back {{ incident.model }}"}
+    require_approval: true
+  - echo: {text: after}
+"""
+
+
+def test_approval__the_gated_step_waits_and_resumes_once_approved(tmp_path):
+    from playbooks.approvals import Decision
+
+    engine, calls = engine_for(tmp_path, GATED)
+    records = run(engine, incident())
+    assert [r.outcome for r in records] == [Outcome.OK, Outcome.PENDING_APPROVAL]
+    request = records[1].approval
+    assert request is not None and request.params == {"text": "roll back fraud", "token": None}
+    assert calls == ["before"]
+    assert run(engine, incident()) == []  # redelivered: no second request, nothing run
+    approved = request.decided(Decision.APPROVED, "alice", 2000.0)
+    resumed = asyncio.run(engine.resume(approved))
+    assert [(r.step, r.outcome, r.approved_by) for r in resumed] == [
+        ("echo", Outcome.OK, "alice"),
+        ("echo", Outcome.OK, None),
+    ]
+    assert calls == ["before", "roll back fraud", "after"]
+    assert asyncio.run(engine.resume(approved)) == []  # a repeated decision runs nothing
+
+
+def test_approval__a_rejection_stops_the_playbook(tmp_path):
+    from playbooks.approvals import Decision
+
+    engine, calls = engine_for(tmp_path, GATED)
+    request = run(engine, incident())[1].approval
+    assert request is not None
+    (rejected,) = asyncio.run(engine.resume(request.decided(Decision.REJECTED, "bob", 1.0)))
+    assert (rejected.outcome, rejected.detail, rejected.ok) == (
+        Outcome.REJECTED,
+        "rejected by bob",
+        False,
+    )
+    assert run(engine, incident()) == []
+    assert calls == ["before"]
+
+
+def test_approval__dry_run_never_asks(tmp_path):
+    engine, calls = engine_for(tmp_path, GATED, dry_run=True)
+    assert [r.outcome for r in run(engine, incident())] == [Outcome.DRY_RUN] * 3
+    assert calls == []

@@ -1,0 +1,53 @@
+"""Approval requests: a step marked ``require_approval`` waits for a human.
+
+The engine stops the playbook at such a step and emits an
+:class:`ApprovalRequest`; it is published (keyed by incident id) to the
+approvals topic, announced in the chat, and listed by the API. A human approves
+or rejects it (API or CLI); the decision is published to the same topic, and
+the worker that owns the incident's partition resumes the playbook from that
+step, or records the rejection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from playbooks.incident import Incident
+
+
+class Decision(StrEnum):
+    """Where an approval request stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ApprovalRequest(BaseModel):
+    """A step waiting for a human, with everything needed to resume it."""
+
+    id: str
+    incident: Incident = Field(description="The incident event the playbook was answering.")
+    playbook: str
+    step_index: int = Field(ge=0)
+    step: str
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict, description="Rendered, redacted.")
+    requested_at: float
+    status: Decision = Decision.PENDING
+    decided_by: str | None = None
+    decided_at: float | None = None
+
+    def decided(self, decision: Decision, by: str, at: float) -> ApprovalRequest:
+        """A copy carrying the human's decision."""
+        return self.model_copy(update={"status": decision, "decided_by": by, "decided_at": at})
+
+
+def approval_id(incident: Incident, playbook: str, step_index: int) -> str:
+    """Stable: a redelivered incident event asks for the same approval, not a second one."""
+    raw = f"{incident.id}|{incident.revision}|{playbook}|{step_index}"
+    return "apr-" + hashlib.sha256(raw.encode()).hexdigest()[:12]

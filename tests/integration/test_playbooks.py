@@ -1,0 +1,154 @@
+"""Playbooks end to end: approval gating, dry-run and durable step idempotency."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agents.broker import EmbeddedBroker
+from tests.integration.support import (
+    SlackServer,
+    WorkerProcess,
+    consume,
+    produce,
+    wait_for,
+    worker_env,
+)
+from tests.integration.test_incidents import samples
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "approver-token"
+GATED = """\
+name: gated-rollback
+match: {kinds: [latency_spike], services: ["gated-*"]}
+steps:
+  - slack: {mention: "before-approval"}
+  - slack: {mention: "after-approval {{ incident.model }}"}
+    require_approval: true
+"""
+DRY = """\
+name: dry-page
+mode: dry-run
+match: {kinds: [latency_spike], services: ["dry-*"]}
+steps:
+  - slack: {mention: "dry-would-page {{ incident.service }}"}
+"""
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackServer]:
+    server = SlackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: EmbeddedBroker, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    directory = tmp_path_factory.mktemp("playbooks")
+    (directory / "gated.yaml").write_text(GATED)
+    (directory / "dry.yaml").write_text(DRY)
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = worker_env(broker.url, slack, directory, FIRELINE_API_TOKEN=TOKEN)
+    process = WorkerProcess(env, log).start()
+    yield process
+    process.stop()
+
+
+def sent(slack: SlackServer, prefix: str) -> list[str]:
+    """Messages a step posted (its mention comes first), not the announcements quoting it."""
+    return [m for m in slack.messages() if m.startswith(prefix)]
+
+
+def spike(broker: EmbeddedBroker, worker: WorkerProcess, service: str, seed: int) -> None:
+    events = samples(service, [(200, 48.0), (25, 420.0)], seed=seed)
+    produce(broker.bootstrap_servers, worker.topic("metrics"), events, key=service.encode())
+
+
+def audit(broker: EmbeddedBroker, worker: WorkerProcess, playbook: str, expected: int) -> list:
+    found = consume(
+        broker.bootstrap_servers,
+        worker.topic("actions"),
+        expected,
+        20,
+        where=lambda m: f'"playbook":"{playbook}"'.encode() in m.value(),
+    )
+    return [json.loads(m.value()) for m in found]
+
+
+def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worker, slack):
+    spike(broker, worker, "gated-api", seed=21)
+    wait_for(lambda: slack.messages("[APPROVAL NEEDED]"), 30, "the approval request in Slack")
+    assert len(sent(slack, "before-approval")) == 1
+    assert sent(slack, "after-approval") == []
+    status, listed = worker.request("GET", "/approvals?status=pending")
+    (pending,) = [a for a in listed["approvals"] if a["playbook"] == "gated-rollback"]
+    assert pending["params"]["mention"] == "after-approval gated-api-model"
+    assert pending["id"] in slack.messages("[APPROVAL NEEDED]")[0]
+
+    path = f"/approvals/{pending['id']}/approve"
+    assert worker.request("POST", path, {"by": "mallory"})[0] == 401
+    status, decided = worker.request("POST", path, {"by": "alice"}, TOKEN)
+    assert (status, decided["status"], decided["decided_by"]) == (200, "approved", "alice")
+    wait_for(lambda: sent(slack, "after-approval"), 20, "the approved step in Slack")
+    assert worker.request("POST", path, {"by": "alice"}, TOKEN)[0] == 409
+    records = audit(broker, worker, "gated-rollback", 3)
+    outcomes = [(r["outcome"], r["approved_by"]) for r in records]
+    assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "alice")]
+    time.sleep(1.0)
+    assert len(sent(slack, "after-approval")) == 1
+
+
+def test_dry_run__records_and_announces_what_would_run_and_runs_nothing(broker, worker, slack):
+    spike(broker, worker, "dry-api", seed=22)
+    wait_for(lambda: slack.messages("[DRY-RUN] playbook dry-page"), 30, "the dry-run summary")
+    summary = slack.messages("[DRY-RUN] playbook dry-page")[0]
+    assert "dry-would-page dry-api" in summary
+    assert sent(slack, "dry-would-page") == []
+    (record,) = audit(broker, worker, "dry-page", 1)
+    assert (
+        record["outcome"] == "dry_run" and record["params"]["mention"] == "dry-would-page dry-api"
+    )
+
+
+def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    spike(broker, worker, "gated-cli", seed=23)
+    wait_for(
+        lambda: any("gated-cli" in m for m in slack.messages("[APPROVAL NEEDED]")),
+        30,
+        "the approval request",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
+    env["FIRELINE_API_TOKEN"] = TOKEN
+    base = [
+        sys.executable,
+        "-m",
+        "agents.cli",
+        "approvals",
+        "--url",
+        f"http://127.0.0.1:{worker.port}",
+    ]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    listed = cli("list", "--status", "pending")
+    (line,) = [row for row in listed.stdout.splitlines() if "gated-cli" in row]
+    approval_id = line.split()[0]
+    rejected = cli("reject", approval_id, "--by", "bob")
+    assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
+    time.sleep(2.0)
+    assert not any("gated-cli" in m for m in sent(slack, "after-approval"))
+    records = audit(broker, worker, "gated-rollback", 6)
+    assert ("rejected", "bob") in [(r["outcome"], r["approved_by"]) for r in records]
