@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from agents.silences import Silence
 from fireline.errors import BrokerError
-from playbooks.approvals import ApprovalRequest, Decision
+from playbooks.approvals import CONTROL_ADAPTER, ApprovalRequest, Decision
 from playbooks.incident import Incident, Severity
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,12 @@ class IncidentView:
     def apply_approval(self, value: bytes | None) -> None:
         """Fold one approval request or decision (a decision is never undone by a request)."""
         try:
-            request = ApprovalRequest.model_validate_json(value or b"")
+            request = CONTROL_ADAPTER.validate_json(value or b"")
         except ValidationError as exc:
             log.error("incident view: skipping malformed approval: %s", exc)
             return
+        if not isinstance(request, ApprovalRequest):
+            return  # a verification deadline: nothing to show
         held = self.approvals.get(request.id)
         if held is not None and held.status is not Decision.PENDING:
             return

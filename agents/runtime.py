@@ -27,7 +27,7 @@ from agents.pipeline import MetricPipeline
 from agents.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
 from fireline.errors import ActionError
-from playbooks.approvals import ApprovalRequest, Decision
+from playbooks.approvals import CONTROL_ADAPTER, ApprovalRequest, Decision, VerificationDue
 from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.incident import Incident
 
@@ -161,14 +161,27 @@ class Runtime:
     async def on_approval(self, value: bytes | None, where: str) -> None:
         """A human decided on a waiting step: resume (or stop) its playbook."""
         try:
-            request = ApprovalRequest.model_validate_json(value or b"")
+            request = CONTROL_ADAPTER.validate_json(value or b"")
         except ValidationError as exc:
             log.error("skipping malformed approval at %s: %s", where, exc)
+            return
+        if isinstance(request, VerificationDue):
+            current = self.view.incidents.get(request.incident.id)
+            await self._audit(request.incident, await self.engine.verify(request, current))
             return
         if request.status is Decision.PENDING:
             return  # the request itself; it was announced when it was made
         log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
         await self._audit(request.incident, await self.engine.resume(request))
+
+    async def publish_due_verifications(self, now: float) -> None:
+        """Hand verify deadlines that passed to the owner of each incident, in order."""
+        due = self.engine.due_verifications(now)
+        if due:
+            await self.publisher.publish(
+                self.settings.topics.approvals,
+                [(d.incident.id.encode(), d.model_dump_json().encode(), {}) for d in due],
+            )
 
     async def _audit(self, incident: Incident, records: Sequence[StepRecord]) -> None:
         audit: list[OutRecord] = []

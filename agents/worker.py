@@ -123,6 +123,10 @@ def build_worker(
         probe.assigned = True
 
     @app.timer(settings.incidents.tick_s)
+    async def check_verifications() -> None:
+        await runtime.publish_due_verifications(time.time())
+
+    @app.timer(settings.incidents.tick_s)
     async def report_incident_gauges() -> None:
         for severity, count in runtime.view.open_by_severity().items():
             metrics.incidents_open.labels(severity).set(count)

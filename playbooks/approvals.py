@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from playbooks.incident import Incident
 
@@ -30,6 +30,7 @@ class Decision(StrEnum):
 class ApprovalRequest(BaseModel):
     """A step waiting for a human, with everything needed to resume it."""
 
+    type: Literal["approval"] = "approval"
     id: str
     incident: Incident = Field(description="The incident event the playbook was answering.")
     playbook: str
@@ -51,3 +52,21 @@ def approval_id(incident: Incident, playbook: str, step_index: int) -> str:
     """Stable: a redelivered incident event asks for the same approval, not a second one."""
     raw = f"{incident.id}|{incident.revision}|{playbook}|{step_index}"
     return "apr-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+class VerificationDue(BaseModel):
+    """A playbook's ``verify`` deadline passed: check the incident, run on_unverified if open.
+
+    Published on the same topic as approvals (keyed by incident id), so the worker
+    owning the incident handles it in order, where step idempotency is recorded.
+    """
+
+    type: Literal["verification"] = "verification"
+    incident: Incident = Field(description="The incident event the playbook answered.")
+    playbook: str
+    ran_at: float
+    deadline: float
+
+
+PlaybookControl = Annotated[ApprovalRequest | VerificationDue, Field(discriminator="type")]
+CONTROL_ADAPTER: TypeAdapter[ApprovalRequest | VerificationDue] = TypeAdapter(PlaybookControl)

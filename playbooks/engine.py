@@ -27,10 +27,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from fireline.errors import ActionError, PlaybookValidationError
-from playbooks.approvals import ApprovalRequest, Decision, approval_id
+from playbooks.approvals import ApprovalRequest, Decision, VerificationDue, approval_id
 from playbooks.expressions import incident_variables
 from playbooks.incident import Incident
 from playbooks.loader import load_directory, playbook_files
+from playbooks.messages import human_duration as human_seconds
 from playbooks.registry import ActionContext, ActionRegistry, ActionResult
 from playbooks.schema import Mode, OnFailure, Playbook, Step
 from playbooks.templating import RenderError, render_params
@@ -101,6 +102,8 @@ class PlaybookEngine:
         self._signature: tuple[tuple[str, float, int], ...] = ()
         self._last_run: dict[tuple[str, str], float] = {}  # (playbook, fingerprint) → time
         self._runs: defaultdict[str, deque[float]] = defaultdict(deque)  # playbook → times
+        # (incident id, playbook) → its verify deadline; in this worker's memory
+        self.pending_verifications: dict[tuple[str, str], VerificationDue] = {}
 
     # -- loading -----------------------------------------------------------------------
 
@@ -150,7 +153,62 @@ class PlaybookEngine:
             if held is not None:
                 records.append(StepRecord(playbook.name, "-", "-", Outcome.SKIPPED, held))
                 continue
-            records.extend(await self._run(playbook, incident))
+            ran = await self._run(playbook, incident)
+            records.extend(ran)
+            self._schedule_verify(playbook, incident, ran, now)
+        return records
+
+    def _schedule_verify(
+        self, playbook: Playbook, incident: Incident, ran: list[StepRecord], now: float
+    ) -> None:
+        if playbook.verify is None or not any(r.outcome is Outcome.OK for r in ran):
+            return
+        key = (incident.id, playbook.name)
+        if key not in self.pending_verifications:
+            self.pending_verifications[key] = VerificationDue(
+                incident=incident,
+                playbook=playbook.name,
+                ran_at=now,
+                deadline=now + playbook.verify.resolved_within,
+            )
+
+    def due_verifications(self, now: float) -> list[VerificationDue]:
+        """The verify deadlines that passed (each returned once)."""
+        due = [v for v in self.pending_verifications.values() if v.deadline <= now]
+        for item in due:
+            del self.pending_verifications[(item.incident.id, item.playbook)]
+        return due
+
+    async def verify(self, due: VerificationDue, current: Incident | None) -> list[StepRecord]:
+        """Check a remediation at its deadline: resolved is verified, else run on_unverified."""
+        playbook = next((p for p in self.playbooks if p.name == due.playbook), None)
+        if playbook is None or playbook.verify is None:
+            return []
+        waited = human_seconds(due.deadline - due.ran_at)
+        if current is not None and not current.is_open:
+            detail = f"verified: the incident resolved within {waited}"
+            return [StepRecord(playbook.name, "verify", "verify", Outcome.OK, detail)]
+        incident = current or due.incident
+        records = [
+            StepRecord(
+                playbook.name,
+                "verify",
+                "verify",
+                Outcome.FAILED,
+                f"unverified: still {incident.status.value} {waited} after the playbook ran",
+            )
+        ]
+        variables = incident_variables(incident)
+        for index, step in enumerate(playbook.verify.on_unverified):
+            key = f"{due.incident.id}|{due.incident.revision}|{playbook.name}|verify|{index}"
+            if key.encode() in self.done:
+                continue
+            record = await self._step(playbook, step, incident, variables, self.guardrails.dry_run)
+            if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
+                self.done[key.encode()] = json.dumps({"outcome": record.outcome.value}).encode()
+            records.append(record)
+            if record.outcome is Outcome.FAILED and step.on_failure is OnFailure.STOP:
+                break
         return records
 
     def _held(self, playbook: Playbook, incident: Incident, now: float) -> str | None:

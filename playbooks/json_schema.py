@@ -41,11 +41,18 @@ def playbook_schema(registry: ActionRegistry) -> dict[str, Any]:
                 "additionalProperties": False,
             }
         )
-    schema["properties"]["steps"] = {
+    steps = {
         "type": "array",
         "minItems": 1,
         "items": {"oneOf": variants},
         "description": "Ordered steps: {action_name: params} plus step options.",
+    }
+    schema["properties"]["steps"] = steps
+    verify = defs["Verify"]["properties"]
+    verify["on_unverified"] = {**steps, "description": "Steps run when the check fails."}
+    verify["resolved_within"] = {
+        "anyOf": [{"type": "number"}, {"type": "string"}],
+        "description": "How long the incident has to resolve, e.g. 10m.",
     }
     schema["properties"]["cooldown"] = {
         "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}],

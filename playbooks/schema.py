@@ -262,6 +262,20 @@ class Step(BaseModel):
         return self.name or self.action
 
 
+class Verify(BaseModel):
+    """After a remediation: the incident must resolve in time, else on_unverified runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resolved_within: float = Field(gt=0, description="e.g. 10m after the playbook ran.")
+    on_unverified: list[Step] = Field(min_length=1, description="e.g. escalate, page.")
+
+    @field_validator("resolved_within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 class Playbook(BaseModel):
     """One playbook: when it applies and what it does."""
 
@@ -281,6 +295,9 @@ class Playbook(BaseModel):
         default=None, ge=1, description="Runs of this playbook per hour, across incidents."
     )
     steps: list[Step] = Field(min_length=1)
+    verify: Verify | None = Field(
+        default=None, description="Check the remediation worked; run on_unverified if not."
+    )
 
     @field_validator("cooldown", mode="before")
     @classmethod

@@ -30,6 +30,16 @@ steps:
   - slack: {mention: "after-approval {{ incident.model }}"}
     require_approval: true
 """
+VERIFY = """\
+name: verify-remediation
+match: {kinds: [latency_spike], services: ["verify-*"]}
+steps:
+  - slack: {mention: "remediating {{ incident.service }}"}
+verify:
+  resolved_within: 2s
+  on_unverified:
+    - slack: {mention: "unverified-page {{ incident.service }}"}
+"""
 DRY = """\
 name: dry-page
 mode: dry-run
@@ -53,8 +63,11 @@ def worker(
     directory = tmp_path_factory.mktemp("playbooks")
     (directory / "gated.yaml").write_text(GATED)
     (directory / "dry.yaml").write_text(DRY)
+    (directory / "verify.yaml").write_text(VERIFY)
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = worker_env(broker.url, slack, directory, FIRELINE_API_TOKEN=TOKEN)
+    env = worker_env(
+        broker.url, slack, directory, FIRELINE_API_TOKEN=TOKEN, FIRELINE_INCIDENTS__TICK_S="0.5"
+    )
     process = WorkerProcess(env, log).start()
     yield process
     process.stop()
@@ -152,3 +165,18 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
     assert not any("gated-cli" in m for m in sent(slack, "after-approval"))
     records = audit(broker, worker, "gated-rollback", 6)
     assert ("rejected", "bob") in [(r["outcome"], r["approved_by"]) for r in records]
+
+
+def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broker, worker, slack):
+    spike(broker, worker, "verify-api", seed=24)  # it never recovers
+    wait_for(lambda: sent(slack, "remediating verify-api"), 30, "the remediation")
+    wait_for(lambda: sent(slack, "unverified-page verify-api"), 15, "the unverified page")
+    records = audit(broker, worker, "verify-remediation", 3)
+    assert [(r["step"], r["outcome"]) for r in records] == [
+        ("slack", "ok"),
+        ("verify", "failed"),
+        ("slack", "ok"),
+    ]
+    assert records[1]["detail"].startswith("unverified: still open 2 s after the playbook ran")
+    time.sleep(1.5)
+    assert len(sent(slack, "unverified-page verify-api")) == 1

@@ -320,3 +320,51 @@ def test_approval__dry_run_never_asks(tmp_path):
     engine, calls = engine_for(tmp_path, GATED, dry_run=True)
     assert [r.outcome for r in run(engine, incident())] == [Outcome.DRY_RUN] * 3
     assert calls == []
+
+
+VERIFIED = """\
+name: remediate
+match: {kinds: [latency_spike]}
+steps:
+  - echo: {text: remediate}
+verify:
+  resolved_within: 10m
+  on_unverified:
+    - echo: {text: "page: {{ incident.status }}"}
+"""
+
+
+def test_verify__resolved_in_time_is_verified(tmp_path):
+    engine, calls = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    assert engine.due_verifications(1500.0) == []
+    (due,) = engine.due_verifications(1600.0)
+    assert engine.due_verifications(1601.0) == []  # handed out once
+    resolved = incident(status=Status.RESOLVED, transition=Transition.RESOLVED, revision=2)
+    (record,) = asyncio.run(engine.verify(due, resolved))
+    assert (record.step, record.outcome, record.detail) == (
+        "verify",
+        Outcome.OK,
+        "verified: the incident resolved within 10 min",
+    )
+    assert calls == ["remediate"]
+
+
+def test_verify__still_open_runs_on_unverified_once(tmp_path):
+    engine, calls = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    (due,) = engine.due_verifications(2000.0)
+    records = asyncio.run(engine.verify(due, incident(revision=3)))
+    assert [(r.step, r.outcome) for r in records] == [
+        ("verify", Outcome.FAILED),
+        ("echo", Outcome.OK),
+    ]
+    assert calls == ["remediate", "page: open"]
+    asyncio.run(engine.verify(due, incident(revision=3)))  # a redelivered deadline
+    assert calls == ["remediate", "page: open"]
+
+
+def test_verify__nothing_to_verify_when_the_remediation_did_not_run(tmp_path):
+    engine, _ = engine_for(tmp_path, VERIFIED, dry_run=True)
+    run(engine, incident(), now=1000.0)
+    assert engine.due_verifications(5000.0) == []
