@@ -17,6 +17,8 @@ from pathlib import Path
 from fireline.errors import ActionError
 
 TAIL_CHARS = 400
+KEEP_BYTES = 64 * 1024
+READ_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,33 @@ async def run_command(
         )
     except OSError as exc:
         raise ActionError(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from exc
+    assert process.stdin and process.stdout and process.stderr  # all three are pipes
+    out, err = bytearray(), bytearray()
+    # Own readers rather than communicate(): what was read survives a timeout.
+    readers = asyncio.gather(_tail(process.stdout, out), _tail(process.stderr, err))
+    returncode: int | None = None
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
+        returncode = await asyncio.wait_for(_feed_and_wait(process, stdin), timeout_s)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = await process.communicate()
-        return Finished(None, stdout, stderr)
-    return Finished(process.returncode, stdout, stderr)
+        await process.wait()
+    # A descendant that left the group may still hold the pipes open: wait a little only.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(readers, READ_GRACE_S)
+    return Finished(returncode, bytes(out), bytes(err))
+
+
+async def _feed_and_wait(process: asyncio.subprocess.Process, stdin: bytes) -> int:
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it may not read stdin
+        process.stdin.write(stdin)
+        await process.stdin.drain()
+        process.stdin.close()
+    return await process.wait()
+
+
+async def _tail(stream: asyncio.StreamReader, into: bytearray) -> None:
+    while chunk := await stream.read(65536):
+        into += chunk
+        del into[:-KEEP_BYTES]  # only the tail is reported; bound the memory
