@@ -46,8 +46,6 @@ class MlflowRegistry:
         reply = await self._call(
             "GET", "registered-models/alias", params={"name": model, "alias": alias}
         )
-        if reply.status == 404:
-            raise MlflowFailure(f"model {model} has no alias {alias} (or does not exist)")
         data = self._json(reply, f"reading alias {alias} of {model}")
         try:
             return int(data["model_version"]["version"])
@@ -96,7 +94,12 @@ class MlflowRegistry:
 
     def _json(self, reply: HttpReply, doing: str) -> dict[str, Any]:
         data = reply.json()
-        if not reply.ok or not isinstance(data, dict):
-            problem = reply.describe(redact=[self.token or ""])
-            raise MlflowFailure(f"MLflow at {self.base_url} failed {doing}: {problem}")
-        return data
+        if reply.ok and isinstance(data, dict):
+            return data
+        problem = reply.describe(redact=[self.token or ""])
+        if isinstance(data, dict) and data.get("message"):  # MLflow's own error: say it plainly
+            code = " ".join(str(p) for p in (reply.status, data.get("error_code")) if p)
+            problem = HttpReply(0, error=f"{data['message']} (HTTP {code})").describe(
+                redact=[self.token or ""]
+            )
+        raise MlflowFailure(f"MLflow at {self.base_url.rstrip('/')} failed {doing}: {problem}")
