@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fireline.errors import ActionError
+from fireline.errors import ActionError, BrokerError
 from playbooks.actions import default_registry
 from playbooks.actions.http import HttpReply, url_target
 from playbooks.actions.mlflow import previous_version
@@ -192,3 +192,20 @@ async def test_kafka_action__without_a_publisher_is_an_action_error():
     params = action.params_model.model_validate({"topic": "t"})
     with pytest.raises(ActionError, match="no 'kafka' client is configured"):
         await action.run(make_incident(), params, ActionContext())
+
+
+class RefusingPublisher:
+    """Does what FaustPublisher does once its retries are spent."""
+
+    async def publish(self, topic, records):
+        raise BrokerError(f"cannot publish {len(records)} records to {topic} after 6 attempt(s)")
+
+
+async def test_kafka_action__broker_failure_is_a_failed_result():
+    action = default_registry().get("kafka")
+    params = action.params_model.model_validate({"topic": "t"})
+    context = ActionContext({"kafka": RefusingPublisher()})
+    result = await action.run(make_incident(), params, context)
+    assert not result.ok
+    assert result.target == "t"
+    assert result.detail == "not published to t: cannot publish 1 records to t after 6 attempt(s)"
