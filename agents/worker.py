@@ -114,7 +114,9 @@ def build_worker(
     metrics.playbooks_loaded.set(len(engine.playbooks))
 
     app = create_app(settings)
-    runtime = Runtime(settings, metrics, engine, FaustPublisher(app))
+    publisher = FaustPublisher(app)
+    engine.context.services["kafka"] = publisher  # the kafka, rollback and retrain actions
+    runtime = Runtime(settings, metrics, engine, publisher)
     wire(app, runtime)
     probe = ReadinessProbe(app, settings, engine)
 

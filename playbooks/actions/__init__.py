@@ -1,13 +1,14 @@
 """The built-in actions; ``default_registry()`` has them all."""
 
-from playbooks.actions import slack
+from playbooks.actions import kafka, log, pagerduty, retrain, rollback, slack, webhook
 from playbooks.registry import ActionRegistry
 
 
 def default_registry() -> ActionRegistry:
     """A registry with every built-in action."""
     registry = ActionRegistry()
-    slack.register(registry)
+    for module in (slack, webhook, pagerduty, kafka, log, rollback, retrain):
+        module.register(registry)
     return registry
 
 

@@ -28,13 +28,39 @@ def test_load_file__valid_playbook():
 
 def test_load_file__unknown_action_names_line_and_known_actions():
     assert problems_of("invalid_unknown_action.yaml") == [
-        "6:5: steps.1: Value error, unknown action 'rollbak'; known actions: slack"
+        "6:5: steps.1: Value error, unknown action 'rollbak'; known actions: kafka, log, pagerduty, retrain, rollback, slack, webhook"
     ]
 
 
 def test_load_file__bad_params_name_the_field():
     assert problems_of("invalid_bad_params.yaml") == [
         "6:15: steps.0.slack.chanel: Extra inputs are not permitted"
+    ]
+
+
+def test_load_file__every_action_with_its_params():
+    playbook, problems = load_file(FIXTURES / "valid_actions.yaml", default_registry())
+    assert problems == []
+    assert playbook is not None
+    assert [s.action for s in playbook.steps] == [
+        "log",
+        "webhook",
+        "pagerduty",
+        "kafka",
+        "rollback",
+        "retrain",
+    ]
+    assert playbook.steps[5].params.model_dump(exclude_defaults=True) == {
+        "provider": "command",
+        "argv": ["/opt/jobs/retrain", "--model", "fraud"],
+        "timeout_s": 600.0,
+    }
+
+
+def test_load_file__a_param_of_another_provider_is_named():
+    assert problems_of("invalid_provider_params.yaml") == [
+        "6:7: steps.0.rollback: Value error, url not used by provider kafka; it takes: "
+        + "model, to_version, topic"
     ]
 
 
@@ -64,6 +90,7 @@ def test_load_directory__reports_every_bad_file_at_once():
         "invalid_syntax.yaml",
         "invalid_missing_match.yaml",
         "invalid_transition.yaml",
+        "invalid_provider_params.yaml",
     }
 
 
@@ -96,7 +123,7 @@ def test_cli_validate__lists_every_problem_and_fails(capsys):
 
     assert main(["playbooks", "validate", str(FIXTURES)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[-1] == "5 problem(s) found"
+    assert err[-1] == "6 problem(s) found"
     assert any("invalid_unknown_action.yaml:6:5: steps.1" in line for line in err)
 
 

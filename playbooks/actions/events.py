@@ -1,0 +1,47 @@
+"""Publishing action events to Kafka through the worker's publisher.
+
+``context.require("kafka")`` is whatever the worker wired in: in production the
+app's FaustPublisher (its producer, waiting for broker acks, retrying transient
+errors). Records are keyed by incident id so every event about one incident
+lands on one partition, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from fireline.errors import BrokerError
+from playbooks.actions.http import json_bytes
+from playbooks.incident import Incident
+from playbooks.registry import ActionContext, ActionResult
+
+Record = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+class EventPublisher(Protocol):
+    """Sends (key, value, headers) records to a topic and waits for the broker's acks."""
+
+    async def publish(self, topic: str, records: Sequence[Record]) -> None:
+        """Raise BrokerError when the broker does not take them."""
+        ...
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    """The incident as the JSON object ``fireline.incidents`` carries."""
+    return incident.model_dump(mode="json")
+
+
+async def publish_event(
+    action: str, context: ActionContext, topic: str, incident: Incident, event: dict[str, Any]
+) -> ActionResult:
+    """Publish ``event`` keyed by the incident id; a broker failure is a failed result."""
+    publisher: EventPublisher = context.require("kafka")
+    record: Record = (incident.id.encode(), json_bytes(event), {"fireline-action": action.encode()})
+    try:
+        await publisher.publish(topic, [record])
+    except BrokerError as exc:
+        return ActionResult(
+            action, ok=False, detail=f"not published to {topic}: {exc}", target=topic
+        )
+    return ActionResult(action, ok=True, detail=f"published to {topic}", target=topic)

@@ -1,0 +1,67 @@
+"""retrain with provider command: a real local process."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import pytest
+
+from fireline.errors import ActionError
+from playbooks.actions import default_registry
+from playbooks.registry import ActionContext, ActionResult
+from tests.factories import make_incident
+
+
+async def retrain(**params: Any) -> ActionResult:
+    registered = default_registry().get("retrain")
+    validated = registered.params_model.model_validate({"provider": "command", **params})
+    return await registered.run(make_incident(), validated, ActionContext())
+
+
+async def test_retrain_command__gets_the_incident_on_stdin(tmp_path):
+    script = "import json,sys; i=json.load(sys.stdin); print('retraining', i['model'], i['id'])"
+    result = await retrain(argv=[sys.executable, "-c", script], timeout_s=20)
+    assert result.ok, result.detail
+    assert result.target == sys.executable
+    assert result.detail.endswith("exited 0 (stdout: retraining fraud inc-0123456789abcdef)")
+
+
+async def test_retrain_command__non_zero_exit_fails_with_the_output_tails(tmp_path):
+    script = "import sys; print('x' * 1000); sys.stderr.write('no GPU left'); sys.exit(3)"
+    result = await retrain(argv=[sys.executable, "-c", script], timeout_s=20)
+    assert not result.ok
+    assert f"{sys.executable} exited with 3 (stdout: …xxx" in result.detail
+    assert result.detail.endswith("; stderr: no GPU left)")
+    assert len(result.detail) < 1000
+
+
+async def test_retrain_command__timeout_kills_the_process_group(tmp_path):
+    marker = tmp_path / "survived"
+    # The child starts a grandchild that would write the marker if it outlived the kill.
+    grandchild = tmp_path / "grandchild.py"
+    grandchild.write_text(f"import time; time.sleep(1.5); open({str(marker)!r}, 'w')")
+    script = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, {str(grandchild)!r}]); "
+        "print('started', flush=True); time.sleep(30)"
+    )
+    result = await retrain(argv=[sys.executable, "-c", script], timeout_s=1)
+    assert not result.ok
+    assert result.detail == f"{sys.executable} killed after 1s (stdout: started)"
+    await asyncio.sleep(1.0)
+    assert not marker.exists()
+
+
+async def test_retrain_command__env_and_cwd_are_applied(tmp_path):
+    script = "import os; print(os.getcwd(), os.environ['RETRAIN_MODE'])"
+    result = await retrain(
+        argv=[sys.executable, "-c", script], cwd=str(tmp_path), env={"RETRAIN_MODE": "full"}
+    )
+    assert result.ok
+    assert result.detail.endswith(f"(stdout: {tmp_path} full)")
+
+
+async def test_retrain_command__missing_program_is_an_action_error():
+    with pytest.raises(ActionError, match=r"command '/nonexistent/train' cannot be started"):
+        await retrain(argv=["/nonexistent/train"])
