@@ -180,3 +180,38 @@ def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broke
     assert records[1]["detail"].startswith("unverified: still open 2 s after the playbook ran")
     time.sleep(1.5)
     assert len(sent(slack, "unverified-page verify-api")) == 1
+
+
+def test_restart__a_recorded_step_is_not_repeated_when_its_event_is_redelivered(
+    broker, slack, tmp_path
+):
+    """Kill the worker after the step ran but before any offset commit: the next worker
+    gets the incident event again, and the steps table (from its changelog) says done."""
+    import signal
+
+    directory = tmp_path / "playbooks"
+    directory.mkdir()
+    (directory / "once.yaml").write_text(
+        "name: once\nmatch: {kinds: [latency_spike], services: [once-*]}\n"
+        'steps:\n  - slack: {mention: "once-only {{ incident.service }}"}\n'
+    )
+    env = worker_env(broker.url, slack, directory, FIRELINE_WORKER__COMMIT_INTERVAL_S="60")
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    try:
+        spike(broker, first, "once-api", seed=25)
+        wait_for(lambda: sent(slack, "once-only once-api"), 30, "the step's message")
+        wait_for(lambda: first.metric("fireline_actions_total") >= 1, 10, "the step recorded")
+        time.sleep(1.0)  # the changelog write is flushed within milliseconds
+    finally:
+        first.stop(signal.SIGKILL)  # no commit, no graceful anything
+    second = WorkerProcess(env, tmp_path / "second.log").start()
+    try:
+        wait_for(
+            lambda: second.metric("fireline_events_consumed_total") >= 225,
+            30,
+            "the redelivered metric events",
+        )
+        time.sleep(3.0)  # the redelivered incident event reaches the playbooks agent
+    finally:
+        second.stop()
+    assert len(sent(slack, "once-only once-api")) == 1

@@ -134,4 +134,7 @@ def test_cli_validate__valid_directory_passes(capsys):
         main(["playbooks", "validate", str(Path(__file__).parents[2] / "playbooks" / "library")])
         == 0
     )
-    assert capsys.readouterr().out == "1 playbook(s) valid: latency-spike-alert\n"
+    assert capsys.readouterr().out == (
+        "5 playbook(s) valid: data-quality-alert, error-rate-page, feature-drift-retrain, "
+        "latency-spike-alert, prediction-drift-rollback\n"
+    )

@@ -105,3 +105,29 @@ def test_schema__accepts_the_shipped_library_and_rejects_bad_playbooks(capsys):
         "invalid_transition.yaml",
     ):
         assert list(validator.iter_errors(yaml.safe_load((FIXTURES / bad).read_text()))), bad
+
+
+def test_library__every_shipped_playbook_loads_and_answers_its_kind():
+    from playbooks.incident import Change
+    from playbooks.loader import load_directory
+
+    library = load_directory(LIBRARY, default_registry())
+    deploy = Change(kind="model_version_change", model="fraud", version="8", at=0.0)
+    cases = {
+        "latency-spike-alert": incident(),
+        "feature-drift-retrain": incident(kind="covariate_drift"),
+        "prediction-drift-rollback": incident(kind="prediction_drift", changes=[deploy]),
+        "error-rate-page": incident(kind="error_spike"),
+        "data-quality-alert": incident(kind="data_quality"),
+    }
+    assert sorted(p.name for p in library) == sorted(cases)
+    for name, event in cases.items():
+        matched = [plan.playbook for plan in explain(library, event) if plan.matches]
+        assert matched == [name], (name, matched)
+    by_name = {p.name: p for p in library}
+    assert by_name["feature-drift-retrain"].mode == "dry-run"
+    rollback = by_name["prediction-drift-rollback"]
+    assert [s.require_approval for s in rollback.steps] == [False, True]
+    assert rollback.verify is not None and rollback.verify.resolved_within == 900
+    no_deploy = incident(kind="prediction_drift")
+    assert not any(plan.matches for plan in explain(library, no_deploy))
