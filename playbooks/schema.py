@@ -281,10 +281,12 @@ class Playbook(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    description: str = ""
-    owner: str | None = None
-    enabled: bool = True
+    name: str = Field(
+        min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Unique; in the audit."
+    )
+    description: str = Field(default="", description="What it is for, for humans.")
+    owner: str | None = Field(default=None, description="Who to ask about it.")
+    enabled: bool = Field(default=True, description="false: loaded and checked, never run.")
     mode: Mode = Field(default=Mode.ACTIVE, description="dry-run records, runs nothing.")
     runbook_url: str | None = Field(default=None, description="Linked from messages.")
     match: Match

@@ -131,3 +131,13 @@ def test_library__every_shipped_playbook_loads_and_answers_its_kind():
     assert rollback.verify is not None and rollback.verify.resolved_within == 900
     no_deploy = incident(kind="prediction_drift")
     assert not any(plan.matches for plan in explain(library, no_deploy))
+
+
+def test_reference__the_authors_guide_is_current():
+    from playbooks.reference import END, START, render_reference
+
+    guide = (Path(__file__).parents[2] / "docs" / "playbooks.md").read_text()
+    section = guide.split(START)[1].split(END)[0]
+    assert section.strip() == render_reference(default_registry()).strip(), (
+        "docs/playbooks.md is stale: run .venv/bin/python -m playbooks.reference docs/playbooks.md"
+    )
