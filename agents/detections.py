@@ -76,7 +76,7 @@ class CommandInput(BaseModel):
     """A human acknowledging or resolving an incident through the API."""
 
     type: Literal["command"] = "command"
-    command: Literal["acknowledge", "resolve"]
+    command: Literal["acknowledge", "resolve", "escalate"]
     incident_id: str
     by: str = Field(min_length=1, max_length=200)
 

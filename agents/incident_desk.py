@@ -81,6 +81,8 @@ class IncidentDesk:
         try:
             if command.command == "acknowledge":
                 return [self.manager.acknowledge(state, command.incident_id, command.by, now)]
+            if command.command == "escalate":
+                return [self.manager.escalate(state, command.incident_id, command.by)]
             return [self.manager.resolve(state, command.incident_id, command.by, now)]
         except IncidentStateError as exc:  # raced with auto-resolve or another human
             log.info("ignored %s of %s: %s", command.command, command.incident_id, exc)

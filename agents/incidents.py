@@ -288,6 +288,15 @@ class IncidentManager:
         )
         return self._emit(tracked, Transition.ACKNOWLEDGED)
 
+    def escalate(self, state: SubjectState, incident_id_: str, by: str) -> Incident:
+        """A playbook's remediation failed: the incident becomes critical, `escalated`."""
+        tracked = self._require_open(state, incident_id_)
+        labels = {**tracked.incident.labels, "escalated_by": by}
+        tracked.incident = tracked.incident.model_copy(
+            update={"severity": Severity.CRITICAL, "labels": labels}
+        )
+        return self._emit(tracked, Transition.ESCALATED)
+
     def resolve(self, state: SubjectState, incident_id_: str, by: str, now: float) -> Incident:
         """A human resolved the incident; a recurrence reopens it."""
         tracked = self._require_open(state, incident_id_)

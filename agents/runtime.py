@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from agents.detections import ChangeInput, Detection, DetectionInput
+from agents.detections import ChangeInput, CommandInput, Detection, DetectionInput
 from agents.events import LabelEvent, MetricEvent, PredictionEvent
 from agents.incident_desk import IncidentDesk
 from agents.incident_view import IncidentView
@@ -198,6 +198,8 @@ class Runtime:
                 "ok": record.ok,
             }
             body.pop("approval")
+            if record.escalate:
+                await self._escalate(incident, record)
             audit.append((incident.id.encode(), _json(body), {}))
             if record.approval is not None:
                 request = record.approval
@@ -207,6 +209,16 @@ class Runtime:
             await self.publisher.publish(self.settings.topics.approvals, requests)
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
+
+    async def _escalate(self, incident: Incident, record: StepRecord) -> None:
+        """Ask the incident's owner to escalate it (on_failure: escalate)."""
+        command = CommandInput(
+            command="escalate", incident_id=incident.id, by=f"playbook {record.playbook}"
+        )
+        await self.publisher.publish(
+            self.settings.topics.detections,
+            [(incident.subject_key.encode(), command.model_dump_json().encode(), {})],
+        )
 
     async def _announce_approval(self, request: ApprovalRequest) -> None:
         sink = self.engine.context.services.get("chat")

@@ -67,6 +67,7 @@ class StepRecord:
     duration_s: float = 0.0
     approved_by: str | None = None
     approval: ApprovalRequest | None = None  # set with PENDING_APPROVAL
+    escalate: bool = False  # failed with on_failure: escalate
 
     @property
     def ok(self) -> bool:
@@ -282,17 +283,10 @@ class PlaybookEngine:
                 record = replace(record, approved_by=approved_by)
             if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
                 self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
+            record = _after_failure(playbook, index, step, record)
             records.append(record)
-            if record.outcome is Outcome.FAILED:
-                log.warning(
-                    "playbook %s step %d (%s) failed: %s",
-                    playbook.name,
-                    index,
-                    step.label,
-                    record.detail,
-                )
-                if step.on_failure is OnFailure.STOP:
-                    break
+            if record.outcome is Outcome.FAILED and step.on_failure is not OnFailure.CONTINUE:
+                break
         if dry and records:
             await self._announce_dry_run(playbook, incident, records)
         return records
@@ -401,6 +395,16 @@ class PlaybookEngine:
             await sink.post(str(channel), "\n".join(lines))
         except ActionError as exc:
             log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
+
+
+def _after_failure(playbook: Playbook, index: int, step: Step, record: StepRecord) -> StepRecord:
+    """Log a failed step and mark it for escalation when its playbook says so."""
+    if record.outcome is not Outcome.FAILED:
+        return record
+    log.warning(
+        "playbook %s step %d (%s) failed: %s", playbook.name, index, step.label, record.detail
+    )
+    return replace(record, escalate=step.on_failure is OnFailure.ESCALATE)
 
 
 def _step_key(incident: Incident, playbook: str, index: int) -> bytes:

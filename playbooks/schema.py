@@ -83,6 +83,7 @@ class OnFailure(StrEnum):
 
     STOP = "stop"
     CONTINUE = "continue"
+    ESCALATE = "escalate"  # stop, and make the incident critical (transition: escalated)
 
 
 class Match(BaseModel):
@@ -203,7 +204,9 @@ class Step(BaseModel):
         default=False, description="Wait for a human to approve before running this step."
     )
     on_failure: OnFailure = Field(
-        default=OnFailure.STOP, description="stop the playbook, or continue with the next step."
+        default=OnFailure.STOP,
+        description="stop the playbook, continue with the next step, or escalate: stop and "
+        "make the incident critical (an `escalated` event other playbooks can answer).",
     )
     _condition: Expression | None = PrivateAttr(default=None)
 

@@ -40,6 +40,13 @@ verify:
   on_unverified:
     - slack: {mention: "unverified-page {{ incident.service }}"}
 """
+ESCALATE = """\
+name: escalate-on-failure
+match: {kinds: [latency_spike], services: ["escalate-*"]}
+steps:
+  - retrain: {provider: command, argv: ["false"]}
+    on_failure: escalate
+"""
 DRY = """\
 name: dry-page
 mode: dry-run
@@ -64,6 +71,7 @@ def worker(
     (directory / "gated.yaml").write_text(GATED)
     (directory / "dry.yaml").write_text(DRY)
     (directory / "verify.yaml").write_text(VERIFY)
+    (directory / "escalate.yaml").write_text(ESCALATE)
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = worker_env(
         broker.url, slack, directory, FIRELINE_API_TOKEN=TOKEN, FIRELINE_INCIDENTS__TICK_S="0.5"
@@ -215,3 +223,21 @@ def test_restart__a_recorded_step_is_not_repeated_when_its_event_is_redelivered(
     finally:
         second.stop()
     assert len(sent(slack, "once-only once-api")) == 1
+
+
+def test_on_failure_escalate__the_incident_becomes_critical_and_escalated(broker, worker, slack):
+    events = samples("escalate-api", [(200, 48.0), (25, 100.0)], seed=26)  # a 2x spike: warning
+    produce(broker.bootstrap_servers, worker.topic("metrics"), events, key=b"escalate-api")
+    found = consume(
+        broker.bootstrap_servers,
+        worker.topic("incidents"),
+        2,
+        30,
+        where=lambda m: b'"service":"escalate-api"' in m.value(),
+    )
+    history = sorted((json.loads(m.value()) for m in found), key=lambda e: e["revision"])
+    assert [(e["transition"], e["severity"]) for e in history] == [
+        ("opened", "warning"),
+        ("escalated", "critical"),
+    ]
+    assert history[1]["labels"]["escalated_by"] == "playbook escalate-on-failure"

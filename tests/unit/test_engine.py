@@ -368,3 +368,20 @@ def test_verify__nothing_to_verify_when_the_remediation_did_not_run(tmp_path):
     engine, _ = engine_for(tmp_path, VERIFIED, dry_run=True)
     run(engine, incident(), now=1000.0)
     assert engine.due_verifications(5000.0) == []
+
+
+def test_on_failure_escalate_stops_and_marks_the_record(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        """\
+name: escalating
+match: {kinds: [latency_spike]}
+steps:
+  - flaky: {failures: 5}
+    on_failure: escalate
+  - echo: {text: unreachable}
+""",
+    )
+    (record,) = run(engine, incident())
+    assert (record.outcome, record.escalate) == (Outcome.FAILED, True)
+    assert calls == ["flaky"]

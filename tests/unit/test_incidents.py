@@ -345,3 +345,14 @@ def test_changes__are_kept_by_worker_time_so_old_event_times_survive_ticks():
     desk2.manager.on_change(desk2.state, old, 5000.0)
     desk2.tick(5000.0 + 3601)  # the change window of worker time passed
     assert desk2.state.empty
+
+
+def test_escalate__a_failed_remediation_makes_the_incident_critical():
+    desk = Desk()
+    (opened,) = desk.detect(100.0, observed=120.0)
+    escalated = desk.manager.escalate(desk.state, opened.id, "playbook rollback")
+    assert (escalated.transition, escalated.severity, escalated.labels["escalated_by"]) == (
+        Transition.ESCALATED,
+        Severity.CRITICAL,
+        "playbook rollback",
+    )
