@@ -103,6 +103,7 @@ class PlaybookEngine:
         self._signature: tuple[tuple[str, float, int], ...] = ()
         self._last_run: dict[tuple[str, str], float] = {}  # (playbook, fingerprint) → time
         self._runs: defaultdict[str, deque[float]] = defaultdict(deque)  # playbook → times
+        self._target_runs: defaultdict[str, deque[float]] = defaultdict(deque)  # target → times
         # (incident id, playbook) → its verify deadline; in this worker's memory
         self.pending_verifications: dict[tuple[str, str], VerificationDue] = {}
 
@@ -344,6 +345,9 @@ class PlaybookEngine:
         shown = redact(params)
         if dry:
             return record(Outcome.DRY_RUN, f"dry-run: would run {step.action}", params=shown)
+        target = target_of(step.action, params)
+        if (held := self._target_held(playbook, target)) is not None:
+            return record(Outcome.SKIPPED, held, params=shown, target=target)
         started = time.perf_counter()
         result, attempts = await self._attempts(step, incident, params)
         return record(
@@ -354,6 +358,18 @@ class PlaybookEngine:
             attempts=attempts,
             duration_s=round(time.perf_counter() - started, 6),
         )
+
+    def _target_held(self, playbook: Playbook, target: str) -> str | None:
+        """Why the per-target limit holds this run back, or None (and the run is counted)."""
+        runs = self._target_runs[target]
+        now = time.time()
+        while runs and runs[0] <= now - 3600:
+            runs.popleft()
+        limit = playbook.max_runs_per_target_per_hour
+        if limit is not None and len(runs) >= limit:
+            return f"rate limit: {len(runs)} runs against {target} in the last hour"
+        runs.append(now)
+        return None
 
     async def _attempts(
         self, step: Step, incident: Incident, params: BaseModel
@@ -395,6 +411,25 @@ class PlaybookEngine:
             await sink.post(str(channel), "\n".join(lines))
         except ActionError as exc:
             log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
+
+
+_TARGET_FIELDS = ("channel", "url", "topic", "model", "tracking_uri", "routing_key_env", "argv")
+
+
+def target_of(action: str, params: BaseModel) -> str:
+    """What a step acts on, for per-target rate limits: its action and main param.
+
+    >>> from pydantic import BaseModel
+    >>> class P(BaseModel):
+    ...     channel: str | None = None
+    >>> target_of("slack", P(channel="#oncall")), target_of("slack", P())
+    ('slack:#oncall', 'slack:default')
+    """
+    values = params.model_dump(mode="json")
+    for name in _TARGET_FIELDS:
+        if values.get(name):
+            return f"{action}:{values[name]}"
+    return f"{action}:default"
 
 
 def _after_failure(playbook: Playbook, index: int, step: Step, record: StepRecord) -> StepRecord:

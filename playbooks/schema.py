@@ -299,6 +299,12 @@ class Playbook(BaseModel):
     max_runs_per_hour: int | None = Field(
         default=None, ge=1, description="Runs of this playbook per hour, across incidents."
     )
+    max_runs_per_target_per_hour: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs of a step's action against one target (a channel, URL, topic, "
+        "model) per hour, counting every playbook's runs.",
+    )
     steps: list[Step] = Field(min_length=1)
     verify: Verify | None = Field(
         default=None, description="Check the remediation worked; run on_unverified if not."

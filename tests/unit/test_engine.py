@@ -385,3 +385,21 @@ steps:
     (record,) = run(engine, incident())
     assert (record.outcome, record.escalate) == (Outcome.FAILED, True)
     assert calls == ["flaky"]
+
+
+def test_per_target_rate_limit_counts_every_playbooks_runs(tmp_path):
+    registry, calls = registry_with_calls()
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\nmax_runs_per_target_per_hour: 3\n"
+            "steps:\n  - echo: {text: same}\n"
+        )
+    from playbooks.loader import load_directory
+
+    engine = PlaybookEngine(registry, ActionContext())
+    engine.playbooks, engine.loaded = load_directory(tmp_path, registry), True
+    first = run(engine, incident(id="inc-1"))
+    second = run(engine, incident(id="inc-2"))
+    assert [r.outcome for r in first + second] == [Outcome.OK] * 3 + [Outcome.SKIPPED]
+    assert second[-1].detail == "rate limit: 3 runs against echo:default in the last hour"
+    assert calls == ["same"] * 3
