@@ -47,6 +47,14 @@ steps:
   - retrain: {provider: command, argv: ["false"]}
     on_failure: escalate
 """
+LIMITED = """\
+name: limited
+match: {kinds: [latency_spike], services: ["limited-*"]}
+cooldown: 1h
+max_runs_per_hour: 1
+steps:
+  - slack: {mention: "limited-run {{ incident.service }}"}
+"""
 DRY = """\
 name: dry-page
 mode: dry-run
@@ -72,6 +80,7 @@ def worker(
     (directory / "dry.yaml").write_text(DRY)
     (directory / "verify.yaml").write_text(VERIFY)
     (directory / "escalate.yaml").write_text(ESCALATE)
+    (directory / "limited.yaml").write_text(LIMITED)
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = worker_env(
         broker.url, slack, directory, FIRELINE_API_TOKEN=TOKEN, FIRELINE_INCIDENTS__TICK_S="0.5"
@@ -241,3 +250,15 @@ def test_on_failure_escalate__the_incident_becomes_critical_and_escalated(broker
         ("escalated", "critical"),
     ]
     assert history[1]["labels"]["escalated_by"] == "playbook escalate-on-failure"
+
+
+def test_guardrails__the_hourly_limit_holds_a_second_incident_back(broker, worker, slack):
+    spike(broker, worker, "limited-one", seed=27)
+    wait_for(lambda: sent(slack, "limited-run limited-one"), 30, "the first run")
+    spike(broker, worker, "limited-two", seed=28)
+    records = audit(broker, worker, "limited", 2)
+    assert [(r["outcome"], r["detail"]) for r in records] == [
+        ("ok", records[0]["detail"]),
+        ("skipped", "rate limit: 1 runs in the last hour"),
+    ]
+    assert sent(slack, "limited-run limited-two") == []
