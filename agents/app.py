@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -121,20 +121,23 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     wire_detector_state(app, runtime)
 
     approvals = app.topic(settings.topics.approvals, partitions=settings.partitions)
+    _per_event_agent(app, approvals, "fireline-approvals", runtime.on_approval)
+    _per_event_agent(app, incidents, "fireline-playbooks", runtime.on_incident)
 
-    @app.agent(approvals, name="fireline-approvals")
-    async def run_approvals(stream: faust.StreamT[bytes]) -> None:
+
+def _per_event_agent(
+    app: faust.App,
+    topic: faust.TopicT,
+    name: str,
+    handle: Callable[[bytes | None, str], Awaitable[None]],
+) -> None:
+    """An ordinary Faust agent calling ``handle(value, where)`` for each event, in order."""
+
+    @app.agent(topic, name=name)
+    async def agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
-            where = f"{message.topic}[{message.partition}]@{message.offset}"
-            await runtime.on_approval(event.value, where)
-
-    @app.agent(incidents, name="fireline-playbooks")
-    async def run_playbooks(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            where = f"{message.topic}[{message.partition}]@{message.offset}"
-            await runtime.on_incident(event.value, where)
+            await handle(event.value, f"{message.topic}[{message.partition}]@{message.offset}")
 
 
 INCIDENT_TABLE = "incident-state"
