@@ -33,7 +33,8 @@ def test_compose__config_is_valid_and_wires_fireline_to_kafka():
     assert result.returncode == 0, result.stderr.decode()
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"kafka", "fireline", "simulator", "prometheus"}
+    assert set(services) == {"kafka", "fireline", "simulator", "prometheus", "grafana", "mlflow"}
+    assert services["fireline"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["fireline"]["environment"]["FIRELINE_BROKER_URL"] == "kafka://kafka:9092"
 
@@ -57,3 +58,39 @@ def test_prometheus__config_is_valid_and_scrapes_fireline():
 )
 def test_dockerfile__is_multi_stage_non_root_with_healthcheck(instruction):
     assert instruction in (ROOT / "Dockerfile").read_text()
+
+
+def test_grafana__dashboard_queries_only_metrics_the_worker_exports():
+    import json
+    import re
+
+    from prometheus_client import CollectorRegistry
+
+    from agents.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics.create(registry)
+    exported = {sample.name for family in registry.collect() for sample in family.samples} | {
+        family.name for family in registry.collect()
+    }
+    dashboard = json.loads(
+        (ROOT / "deploy" / "grafana" / "dashboards" / "fireline.json").read_text()
+    )
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"fireline_[a-z_]+", expr)}
+    assert len(used) >= 10
+    # Histograms and counters expose _bucket/_total samples only once observed: compare names.
+    missing = {
+        name
+        for name in used
+        if name not in exported
+        and name.removesuffix("_bucket") not in exported
+        and name.removesuffix("_total") not in exported
+    }
+    assert missing == set()
+    datasource = yaml.safe_load(
+        (
+            ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+        ).read_text()
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
