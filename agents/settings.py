@@ -328,6 +328,11 @@ class Settings(BaseSettings):
     slack_token_file: Path | None = None
     slack_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://.+/$")
     slack_channel: str = "#fireline-alerts"
+    slack_dashboard_url: str | None = Field(
+        default=None,
+        description="Dashboard link in Slack root messages; {model}, {service}, {version}, "
+        "{id}, {kind} and {from_ms} are filled from the incident.",
+    )
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=6066, ge=0, le=65535)
     api_token: SecretStr | None = None

@@ -22,6 +22,7 @@ from agents.settings import Settings
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.actions.chat import make_chat_sink
+from playbooks.actions.threads import ThreadStore
 from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.registry import ActionContext
 
@@ -104,7 +105,14 @@ def build_worker(
     chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url)
     engine = PlaybookEngine(
         default_registry(),
-        ActionContext({"chat": chat, "default_channel": settings.slack_channel}),
+        ActionContext(
+            {
+                "chat": chat,
+                "default_channel": settings.slack_channel,
+                "slack_threads": ThreadStore(),
+                "dashboard_url": settings.slack_dashboard_url,
+            }
+        ),
         guardrails=Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
     )
     try:

@@ -7,7 +7,6 @@ they act on (``ack:<incident id>``), so the interactivity endpoint needs no stat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from string import Formatter
@@ -15,7 +14,7 @@ from typing import Any
 
 from playbooks.approvals import ApprovalRequest
 from playbooks.incident import Incident, Status
-from playbooks.messages import human_duration
+from playbooks.messages import human_duration, incident_text
 
 Block = dict[str, Any]
 
@@ -114,7 +113,9 @@ def detected_text(incident: Incident) -> str | None:
     )
 
 
-def root_message(incident: Incident, links: Links | None = None) -> SlackMessage:
+def root_message(
+    incident: Incident, links: Links | None = None, mention: str | None = None
+) -> SlackMessage:
     """The incident's root message: what, how bad, since when, why, links, status, buttons."""
     links = links or Links()
     icon = _ICONS.get(incident.severity.value, ":warning:")
@@ -128,7 +129,8 @@ def root_message(incident: Incident, links: Links | None = None) -> SlackMessage
     ]
     if incident.likely_cause:
         fields.append(_field("Followed", incident.likely_cause))
-    blocks: list[Block] = [
+    blocks: list[Block] = [_section(mention)] if mention else []
+    blocks += [
         {"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}},
         {"type": "section", "fields": fields},
     ]
@@ -154,29 +156,19 @@ def root_message(incident: Incident, links: Links | None = None) -> SlackMessage
             ],
         }
     )
-    return SlackMessage(root_text(incident, links), blocks)
+    return SlackMessage(root_text(incident, links, mention), blocks)
 
 
-def root_text(incident: Incident, links: Links | None = None) -> str:
-    """The plain-text fallback of the root message (notifications, the console)."""
+def root_text(incident: Incident, links: Links | None = None, mention: str | None = None) -> str:
+    """The plain-text fallback (notifications, the console): the incident text plus links."""
     links = links or Links()
-    lines = [
-        f"[{incident.severity.value.upper()}] {incident.title}",
-        f"Subject: {incident.subject}",
-        f"Started: {_when(incident.first_seen)}",
-    ]
-    if incident.likely_cause:
-        lines.append(f"Followed: {incident.likely_cause}")
-    detected = detected_text(incident)
-    if detected:
-        lines.append(f"Detected: {detected.replace('*', '').replace('`', '')}")
+    lines = [incident_text(incident)]
     if links.runbook:
         lines.append(f"Runbook: {links.runbook}")
     if links.dashboard:
         lines.append(f"Dashboard: {links.dashboard}")
-    lines.append(f"Status: {_plain(status_text(incident))}")
-    lines.append(f"Incident {incident.id}")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return f"{mention} {text}" if mention else text
 
 
 def approval_message(request: ApprovalRequest, params_json: str) -> SlackMessage:
@@ -243,11 +235,6 @@ def _section(text: str) -> Block:
 
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _plain(text: str) -> str:
-    """Drop a leading :emoji: for plain text."""
-    return re.sub(r"^:[a-z_]+: ", "", text)
 
 
 def _num(value: float) -> str:

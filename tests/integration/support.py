@@ -46,11 +46,23 @@ class SlackServer:
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
     disconnect: bool = False  # drop every connection without answering, like a dead proxy
+    issued: float = 0.0  # the last ts handed out
 
     @property
     def base_url(self) -> str:
         assert self.httpd is not None
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def next_ts(self) -> str:
+        """A fresh message ts, unique even for calls in the same microsecond."""
+        with self.lock:
+            self.issued = max(self.issued + 0.000001, time.time())
+            return f"{self.issued:.6f}"
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        """The bodies of the calls of ``method``, in order."""
+        with self.lock:
+            return [c.body for c in self.calls if c.method == method]
 
     def messages(self, containing: str = "") -> list[str]:
         with self.lock:
@@ -82,7 +94,7 @@ class SlackServer:
                     return
                 ok = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
                 reply = (
-                    {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+                    {"ok": True, "channel": channel_id(body.get("channel")), "ts": server.next_ts()}
                     if ok
                     else {
                         "ok": False,
@@ -107,6 +119,13 @@ class SlackServer:
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+def channel_id(channel: Any) -> Any:
+    """Slack answers with the channel's id even when a name was given: ``#ops`` → ``C…``."""
+    if isinstance(channel, str) and channel.startswith("#"):
+        return "C" + channel.encode().hex()[:10].upper()
+    return channel
 
 
 def unique(prefix: str) -> str:

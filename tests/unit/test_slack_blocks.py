@@ -58,19 +58,21 @@ def test_root_message__says_what_how_bad_since_when_why_and_where_to_look():
     ):
         assert part in shown, part
     assert message.text.splitlines() == [
-        "[CRITICAL] latency_ms of fraud-api is 5x its baseline",
+        ":rotating_light: [CRITICAL] latency_ms of fraud-api is 5x its baseline",
         "Subject: fraud-api / model fraud v3",
-        "Started: 2026-11-21 10:00:00Z",
-        "Followed: fraud v3 went live (was v2) 4 min before",
-        (
-            "Detected: latency_ms{service=fraud-api} observed 250.0 vs baseline 50.0 (5.0x), "
-            "detector latency"
-        ),
+        "Since: 2026-11-21 10:00:00Z",
+        "Likely cause: fraud v3 went live (was v2) 4 min before",
+        "latency_ms{service=fraud-api}: observed 250.0 vs normal 50.0 (5.0x), detector latency",
+        "Incident inc-0123456789abcdef (open, 1 detections)",
         "Runbook: https://wiki/runbooks/latency",
         "Dashboard: https://grafana/d/x",
-        "Status: Open",
-        "Incident inc-0123456789abcdef",
     ]
+
+
+def test_root_message__a_mention_comes_first_in_text_and_blocks():
+    message = root_message(incident(), mention="<!subteam^S0123>")
+    assert message.text.startswith("<!subteam^S0123> :rotating_light: [CRITICAL]")
+    assert message.blocks[0]["text"]["text"] == "<!subteam^S0123>"
 
 
 def test_root_message__buttons_carry_the_incident_id():
@@ -100,7 +102,9 @@ def test_status_text__resolved_after_and_by_whom():
         resolution=Resolution.MANUAL,
     )
     assert status_text(resolved) == ":white_check_mark: Resolved by bob after 12 min (manual)"
-    assert "Status: Resolved by bob after 12 min (manual)" in root_message(resolved).text
+    assert "[RESOLVED] latency_ms of fraud-api is 5x its baseline by bob" in (
+        root_message(resolved).text
+    )
     acked = incident(status=Status.ACKNOWLEDGED, acknowledged_by="alice")
     assert status_text(acked) == ":eyes: Acknowledged by alice"
 
