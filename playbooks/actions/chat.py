@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -43,6 +43,10 @@ class ChatSink(Protocol):
 
     async def update(self, ref: MessageRef, message: SlackMessage) -> None:
         """Replace the message at ``ref`` in place."""
+        ...
+
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """Upload a file into the thread of ``thread``."""
         ...
 
 
@@ -82,11 +86,27 @@ class SlackSink:
             ),
         )
 
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """files_upload_v2: get an upload URL, send the bytes there, complete into the thread."""
+        await self._call(
+            "files.upload",
+            thread.channel,
+            lambda: self.client.files_upload_v2(
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                file=content,
+                filename=filename,
+                title=title,
+            ),
+        )
+
     async def _call(self, method: str, channel: str, call: Callable[[], Awaitable[Any]]) -> Any:
         try:
             return await call()
         except SlackApiError as exc:
             raise ActionError(f"Slack rejected {method} to {channel}: {_slack_error(exc)}") from exc
+        except SlackClientError as exc:  # e.g. the upload URL refused the bytes
+            raise ActionError(f"Slack {method} to {channel} failed: {exc}") from exc
         except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
             raise ActionError(f"Slack unreachable at {self.client.base_url}: {reason}") from exc
@@ -124,6 +144,11 @@ class ConsoleSink:
     async def update(self, ref: MessageRef, message: SlackMessage) -> None:
         """Print the new text of message ``ref``."""
         self._print(f"[console chat → {ref.channel}, update {ref.ts}]", message.text)
+
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """Print that a file would be uploaded (the console shows no pictures)."""
+        head = f"[console chat → {thread.channel}, thread {thread.ts}]"
+        self._print(head, f"file {filename}: {title} ({len(content)} bytes)")
 
     def _print(self, head: str, text: str) -> None:
         rule = "─" * 72

@@ -3,18 +3,22 @@
 The first message about an incident in a channel is its root: a Block Kit
 message with the evidence, links and buttons. Later events are replies in its
 thread, and an event that changes the status or severity (acknowledged,
-resolved, escalated, reopened) also rewrites the root in place.
+resolved, escalated, reopened) also rewrites the root in place. A chart of the
+evidence goes into a new thread as a PNG; when it cannot be drawn or uploaded,
+the messages still go out and the failure is logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic import Field
 
-from fireline.errors import ActionError
-from playbooks.actions.chat import ChatSink
+from fireline.errors import ActionError, ChartError
+from playbooks.actions.chat import ChatSink, MessageRef
 from playbooks.actions.threads import ThreadStore
+from playbooks.evidence_chart import render_chart
 from playbooks.incident import Incident, Transition
 from playbooks.messages import incident_text
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
@@ -39,9 +43,26 @@ class SlackParams(ActionParams):
     mention: str | None = Field(
         default=None, description="Prefix for the message, e.g. <!subteam^S0123> or @oncall."
     )
+    chart: bool = Field(
+        default=True, description="Upload a chart of the evidence into the new thread."
+    )
     runbook: str | None = Field(
         default=None, description="Runbook URL, linked from the incident's root message."
     )
+
+
+async def _upload_chart(sink: ChatSink, thread: MessageRef, incident: Incident) -> str:
+    """Chart the first evidence into the thread; a failure is logged, never fails the step."""
+    if not incident.evidence:
+        return ""
+    evidence = incident.evidence[0]
+    try:
+        png = await asyncio.to_thread(render_chart, evidence, incident.title)
+        await sink.upload(thread, f"{incident.id}.png", png, f"{evidence.series}: evidence")
+    except (ChartError, ActionError) as exc:
+        log.warning("no evidence chart for %s: %s", incident.id, exc)
+        return f"; no chart: {exc}"
+    return "; chart uploaded"
 
 
 def threads_of(context: ActionContext) -> ThreadStore:
@@ -70,7 +91,10 @@ def register(registry: ActionRegistry) -> None:
             if root is None:
                 ref = await sink.send(channel, root_message(incident, links, params.mention))
                 threads.put(incident.id, channel, ref)
-                return ActionResult("slack", ok=True, detail=f"posted {ref.ts}", target=channel)
+                detail = f"posted {ref.ts}"
+                if params.chart:
+                    detail += await _upload_chart(sink, ref, incident)
+                return ActionResult("slack", ok=True, detail=detail, target=channel)
             text = incident_text(incident)
             if params.mention:
                 text = f"{params.mention} {text}"

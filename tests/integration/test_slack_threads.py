@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +10,16 @@ import pytest
 from playbooks.actions import default_registry
 from playbooks.actions.chat import SlackSink, make_chat_sink
 from playbooks.actions.threads import ThreadStore
-from playbooks.incident import Incident, Resolution, Signal, Status, Transition
+from playbooks.evidence_chart import PNG_MAGIC
+from playbooks.incident import (
+    Evidence,
+    EvidencePoint,
+    Incident,
+    Resolution,
+    Signal,
+    Status,
+    Transition,
+)
 from playbooks.registry import ActionContext, ActionResult
 from tests.factories import make_incident
 from tests.integration.support import SLACK_TOKEN, SlackServer, channel_id
@@ -129,3 +139,44 @@ async def test_a_failed_post_is_a_failed_action_and_no_root_is_remembered(slack)
     assert not result.ok
     assert result.detail == "Slack rejected chat.postMessage to #oncall: invalid_auth"
     assert ctx.services["slack_threads"].get(OPENED.id, "#oncall") is None
+
+
+EVIDENCE = Evidence(
+    series=SIGNAL.series,
+    baseline=50.0,
+    detected_at=SIGNAL.at,
+    points=[
+        EvidencePoint(at=SIGNAL.at - 60 + i, value=50.0 if i < 55 else 250.0) for i in range(61)
+    ],
+)
+
+
+async def test_opened__uploads_the_evidence_chart_into_the_thread(slack):
+    ctx = context(slack)
+    result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
+    assert result.ok and result.detail.endswith("chart uploaded"), result.detail
+    root = ctx.services["slack_threads"].get(OPENED.id, "#oncall")
+    [asked] = slack.called("files.getUploadURLExternal")
+    assert asked["filename"] == f"{OPENED.id}.png"
+    [png] = slack.uploads.values()
+    assert png.startswith(PNG_MAGIC) and int(asked["length"]) == len(png)
+    [completed] = slack.called("files.completeUploadExternal")
+    assert (completed["channel_id"], completed["thread_ts"]) == (root.channel, root.ts)
+    assert json.loads(completed["files"])[0]["title"] == f"{SIGNAL.series}: evidence"
+
+
+async def test_a_failed_upload_still_posts_the_message_and_says_so(slack, caplog):
+    slack.fail_uploads = True
+    ctx = context(slack)
+    result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
+    assert result.ok and "no chart: " in result.detail, result.detail
+    assert len(slack.called("chat.postMessage")) == 1
+    assert slack.called("files.completeUploadExternal") == []
+    assert "no evidence chart for" in caplog.text
+    assert SLACK_TOKEN not in caplog.text
+
+
+async def test_chart_false__uploads_nothing(slack):
+    ctx = context(slack)
+    assert (await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx, chart=False)).ok
+    assert slack.called("files.getUploadURLExternal") == []
