@@ -23,8 +23,8 @@ from agents.detections import CommandInput
 from agents.incident_view import IncidentView
 from agents.runtime import Publisher
 from agents.settings import Topics
-from agents.silences import SilenceRequest, parse_duration
-from playbooks.approvals import Decision
+from agents.silences import Silence, SilenceRequest, parse_duration
+from playbooks.approvals import ApprovalRequest, Decision
 from playbooks.incident import Incident, Status
 
 APPLY_TIMEOUT_S = 10.0  # how long a mutating request waits to see its own effect
@@ -138,12 +138,7 @@ class IncidentApi:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
-        by = str(body.get("by") or "api")
-        message = CommandInput(command=command, incident_id=incident_id, by=by)
-        await self.publisher.publish(
-            self.topics.detections,
-            [(incident.subject_key.encode(), message.model_dump_json().encode(), {})],
-        )
+        await self.publish_command(incident, command, str(body.get("by") or "api"))
         revision = incident.revision
 
         def applied() -> bool:
@@ -152,6 +147,32 @@ class IncidentApi:
         if await self.view.wait_for(applied, APPLY_TIMEOUT_S):
             return web.json_response(_dump(self.view.incidents[incident_id]))
         return web.json_response({"accepted": True, "id": incident_id}, status=202)
+
+    async def publish_command(self, incident: Incident, command: str, by: str) -> None:
+        """Send ``command`` (acknowledge, resolve) to the worker owning ``incident``."""
+        message = CommandInput(command=command, incident_id=incident.id, by=by)
+        await self.publisher.publish(
+            self.topics.detections,
+            [(incident.subject_key.encode(), message.model_dump_json().encode(), {})],
+        )
+
+    async def publish_silence(self, silence: Silence) -> None:
+        """Publish a new silence; every worker's view and incident manager picks it up."""
+        await self.publisher.publish(
+            self.topics.silences,
+            [(silence.id.encode(), silence.model_dump_json().encode(), {})],
+        )
+
+    async def publish_decision(
+        self, pending: ApprovalRequest, decision: Decision, by: str
+    ) -> ApprovalRequest:
+        """Publish a human's decision on a waiting step; its playbook resumes or stops."""
+        decided = pending.decided(decision, by, self.clock())
+        await self.publisher.publish(
+            self.topics.approvals,
+            [(pending.incident.id.encode(), decided.model_dump_json().encode(), {})],
+        )
+        return decided
 
     async def add_silence(self, request: web.Request) -> web.Response:
         """Create a silence from a :class:`SilenceRequest` body; 201 with the silence."""
@@ -170,10 +191,7 @@ class IncidentApi:
             return error(400, f"invalid silence: {problems}")
         except ValueError as exc:
             return error(400, f"invalid silence: {exc}")
-        await self.publisher.publish(
-            self.topics.silences,
-            [(silence.id.encode(), silence.model_dump_json().encode(), {})],
-        )
+        await self.publish_silence(silence)
         await self.view.wait_for(lambda: silence.id in self.view.silences, APPLY_TIMEOUT_S)
         return web.json_response(silence.model_dump(mode="json"), status=201)
 
@@ -219,11 +237,7 @@ class IncidentApi:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
-        decided = pending.decided(decision, str(body.get("by") or "api"), self.clock())
-        await self.publisher.publish(
-            self.topics.approvals,
-            [(pending.incident.id.encode(), decided.model_dump_json().encode(), {})],
-        )
+        await self.publish_decision(pending, decision, str(body.get("by") or "api"))
         await self.view.wait_for(
             lambda: self.view.approvals[approval_id].status is decision, APPLY_TIMEOUT_S
         )

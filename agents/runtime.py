@@ -30,6 +30,7 @@ from fireline.errors import ActionError
 from playbooks.approvals import CONTROL_ADAPTER, ApprovalRequest, Decision, VerificationDue
 from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.incident import Incident
+from playbooks.slack_blocks import approval_message
 
 log = logging.getLogger(__name__)
 
@@ -221,19 +222,19 @@ class Runtime:
         )
 
     async def _announce_approval(self, request: ApprovalRequest) -> None:
-        sink = self.engine.context.services.get("chat")
-        channel = self.engine.context.services.get("default_channel")
+        """Ask for the decision in the incident's thread (the channel when it has none)."""
+        services = self.engine.context.services
+        sink, channel = services.get("chat"), services.get("default_channel")
         if sink is None or channel is None:
             return
-        text = (
-            f":raised_hand: [APPROVAL NEEDED] playbook {request.playbook} wants to run "
-            f"{request.step} ({request.action} {_json(request.params).decode()}) for "
-            f"{request.incident.title} ({request.incident.id}).\n"
-            f"Approve: fireline approvals approve {request.id}  |  "
-            f"reject: fireline approvals reject {request.id}"
-        )
+        message = approval_message(request, _json(request.params).decode())
+        threads = services.get("slack_threads")
+        root = threads.any_root(request.incident.id) if threads is not None else None
         try:
-            await sink.post(str(channel), text)
+            if root is not None:
+                await sink.send(root.channel, message, thread_ts=root.ts)
+            else:
+                await sink.send(str(channel), message)
         except ActionError as exc:
             log.warning("could not announce approval %s: %s", request.id, exc)
 

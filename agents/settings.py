@@ -328,6 +328,13 @@ class Settings(BaseSettings):
     slack_token_file: Path | None = None
     slack_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://.+/$")
     slack_channel: str = "#fireline-alerts"
+    slack_dashboard_url: str | None = Field(
+        default=None,
+        description="Dashboard link in Slack root messages; {model}, {service}, {version}, "
+        "{id}, {kind} and {from_ms} are filled from the incident.",
+    )
+    slack_signing_secret: SecretStr | None = None
+    slack_signing_secret_file: Path | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=6066, ge=0, le=65535)
     api_token: SecretStr | None = None
@@ -375,6 +382,12 @@ class Settings(BaseSettings):
     def slack_secret(self) -> str | None:
         """The Slack bot token from FIRELINE_SLACK_TOKEN or the file it names."""
         return _secret(self.slack_token, self.slack_token_file, "slack_token_file")
+
+    def slack_signing_key(self) -> str | None:
+        """The Slack app's signing secret, from the setting or its file (None: no buttons)."""
+        return _secret(
+            self.slack_signing_secret, self.slack_signing_secret_file, "slack_signing_secret_file"
+        )
 
     def api_secret(self) -> str | None:
         """The HTTP API bearer token from FIRELINE_API_TOKEN or the file it names."""

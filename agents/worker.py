@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 import mode
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from agents.app import FaustPublisher, create_app, wire
@@ -19,9 +20,11 @@ from agents.incident_view import ViewFollower
 from agents.metrics import Metrics
 from agents.runtime import Runtime
 from agents.settings import Settings
+from agents.slack_interactions import SlackInteractions
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.actions.chat import make_chat_sink
+from playbooks.actions.threads import ThreadStore
 from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.registry import ActionContext
 
@@ -104,7 +107,14 @@ def build_worker(
     chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url)
     engine = PlaybookEngine(
         default_registry(),
-        ActionContext({"chat": chat, "default_channel": settings.slack_channel}),
+        ActionContext(
+            {
+                "chat": chat,
+                "default_channel": settings.slack_channel,
+                "slack_threads": ThreadStore(),
+                "dashboard_url": settings.slack_dashboard_url,
+            }
+        ),
         guardrails=Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
     )
     try:
@@ -144,8 +154,14 @@ def build_worker(
             engine.last_error = None  # count each rejected change once
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
+    buttons = SlackInteractions(api, settings.slack_signing_key())
+
+    def add_routes(web_app: web.Application) -> None:
+        api.add_routes(web_app)
+        buttons.add_routes(web_app)
+
     server = HttpServer(
-        build_web_app(registry, probe, api.add_routes), settings.http_host, settings.http_port
+        build_web_app(registry, probe, add_routes), settings.http_host, settings.http_port
     )
     follower = ViewFollower(
         runtime.view,

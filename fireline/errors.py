@@ -64,6 +64,10 @@ class ActionError(FirelineError):
     """An action failed against its outbound system."""
 
 
+class ChartError(FirelineError, ValueError):
+    """An evidence chart cannot be drawn (no points, or the renderer failed)."""
+
+
 class IncidentStateError(FirelineError, ValueError):
     """An incident cannot make the requested change, e.g. acknowledging a resolved one."""
 

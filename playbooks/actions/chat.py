@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol, TextIO
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -15,13 +17,36 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from fireline.errors import ActionError
+from playbooks.slack_blocks import SlackMessage
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a posted message is: the channel (Slack's id when it gives one) and its ts."""
+
+    channel: str
+    ts: str
 
 
 class ChatSink(Protocol):
-    """Posts a message to a channel and returns a reference to it."""
+    """Posts messages to channels (and threads) and updates them."""
 
     async def post(self, channel: str, text: str) -> str:
         """Post ``text`` to ``channel``; raise ActionError when it cannot."""
+        ...
+
+    async def send(
+        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+    ) -> MessageRef:
+        """Post ``message`` (text and blocks), as a reply when ``thread_ts`` is given."""
+        ...
+
+    async def update(self, ref: MessageRef, message: SlackMessage) -> None:
+        """Replace the message at ``ref`` in place."""
+        ...
+
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """Upload a file into the thread of ``thread``."""
         ...
 
 
@@ -33,16 +58,58 @@ class SlackSink:
 
     async def post(self, channel: str, text: str) -> str:
         """Post and return the message timestamp Slack assigned."""
+        return (await self.send(channel, SlackMessage(text))).ts
+
+    async def send(
+        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+    ) -> MessageRef:
+        """chat.postMessage; the reference names the channel id Slack answers with."""
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        if message.blocks:
+            extra["blocks"] = message.blocks
+        response = await self._call(
+            "chat.postMessage",
+            channel,
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=message.text, mrkdwn=True, **extra
+            ),
+        )
+        return MessageRef(str(response.get("channel") or channel), str(response.get("ts", "")))
+
+    async def update(self, ref: MessageRef, message: SlackMessage) -> None:
+        """chat.update of the message at ``ref`` (blocks replaced, or removed when none)."""
+        await self._call(
+            "chat.update",
+            ref.channel,
+            lambda: self.client.chat_update(
+                channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
+            ),
+        )
+
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """files_upload_v2: get an upload URL, send the bytes there, complete into the thread."""
+        await self._call(
+            "files.upload",
+            thread.channel,
+            lambda: self.client.files_upload_v2(
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                file=content,
+                filename=filename,
+                title=title,
+            ),
+        )
+
+    async def _call(self, method: str, channel: str, call: Callable[[], Awaitable[Any]]) -> Any:
         try:
-            response = await self.client.chat_postMessage(channel=channel, text=text, mrkdwn=True)
+            return await call()
         except SlackApiError as exc:
-            raise ActionError(
-                f"Slack rejected chat.postMessage to {channel}: {_slack_error(exc)}"
-            ) from exc
+            raise ActionError(f"Slack rejected {method} to {channel}: {_slack_error(exc)}") from exc
+        except SlackClientError as exc:  # e.g. the upload URL refused the bytes
+            raise ActionError(f"Slack {method} to {channel} failed: {exc}") from exc
         except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
             raise ActionError(f"Slack unreachable at {self.client.base_url}: {reason}") from exc
-        return str(response.get("ts", ""))
 
 
 def _slack_error(exc: SlackApiError) -> str:
@@ -63,11 +130,29 @@ class ConsoleSink:
 
     async def post(self, channel: str, text: str) -> str:
         """Print a framed message and return a console reference."""
-        out = self.stream or sys.stdout
-        rule = "─" * 72
-        print(f"\n{rule}\n[console chat → {channel}]\n{text}\n{rule}", file=out, flush=True)
+        return (await self.send(channel, SlackMessage(text))).ts
+
+    async def send(
+        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+    ) -> MessageRef:
+        """Print the message's text (the blocks' content in plain text), framed."""
         self.sent += 1
-        return f"console-{self.sent}"
+        where = f"{channel}, thread {thread_ts}" if thread_ts else channel
+        self._print(f"[console chat → {where}]", message.text)
+        return MessageRef(channel, f"console-{self.sent}")
+
+    async def update(self, ref: MessageRef, message: SlackMessage) -> None:
+        """Print the new text of message ``ref``."""
+        self._print(f"[console chat → {ref.channel}, update {ref.ts}]", message.text)
+
+    async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
+        """Print that a file would be uploaded (the console shows no pictures)."""
+        head = f"[console chat → {thread.channel}, thread {thread.ts}]"
+        self._print(head, f"file {filename}: {title} ({len(content)} bytes)")
+
+    def _print(self, head: str, text: str) -> None:
+        rule = "─" * 72
+        print(f"\n{rule}\n{head}\n{text}\n{rule}", file=self.stream or sys.stdout, flush=True)
 
 
 def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) -> ChatSink:
@@ -91,4 +176,11 @@ def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) ->
     return SlackSink(client)
 
 
-__all__ = ["ActionError", "ChatSink", "ConsoleSink", "SlackSink", "make_chat_sink"]
+__all__ = [
+    "ActionError",
+    "ChatSink",
+    "ConsoleSink",
+    "MessageRef",
+    "SlackSink",
+    "make_chat_sink",
+]

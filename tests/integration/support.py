@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -46,11 +47,25 @@ class SlackServer:
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
     disconnect: bool = False  # drop every connection without answering, like a dead proxy
+    issued: float = 0.0  # the last ts handed out
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes (files_upload_v2)
+    fail_uploads: bool = False  # answer the upload URL with a 500
 
     @property
     def base_url(self) -> str:
         assert self.httpd is not None
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def next_ts(self) -> str:
+        """A fresh message ts, unique even for calls in the same microsecond."""
+        with self.lock:
+            self.issued = max(self.issued + 0.000001, time.time())
+            return f"{self.issued:.6f}"
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        """The bodies of the calls of ``method``, in order."""
+        with self.lock:
+            return [c.body for c in self.calls if c.method == method]
 
     def messages(self, containing: str = "") -> list[str]:
         with self.lock:
@@ -60,6 +75,22 @@ class SlackServer:
                 if c.method == "chat.postMessage" and containing in str(c.body.get("text", ""))
             ]
 
+    def reply(self, method: str, body: dict[str, Any], ok: bool) -> dict[str, Any]:
+        """Slack's answer to ``method``: a posted message, an upload URL, a completed upload."""
+        if not ok:
+            return {"ok": False, "error": "invalid_auth"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.calls):08d}"
+            port = self.httpd.server_address[1] if self.httpd else 0
+            url = f"http://127.0.0.1:{port}/upload/{file_id}"
+            return {"ok": True, "upload_url": url, "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(str(body.get("files", "[]")))
+            if any(f["id"] not in self.uploads for f in files):
+                return {"ok": False, "error": "file_not_uploaded"}
+            return {"ok": True, "files": [{"id": f["id"]} for f in files]}
+        return {"ok": True, "channel": channel_id(body.get("channel")), "ts": self.next_ts()}
+
     def start(self) -> SlackServer:
         server = self
 
@@ -67,13 +98,16 @@ class SlackServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
+                path, _, query = self.path.partition("?")
+                if path.startswith("/upload/"):  # files_upload_v2's step 2: the bytes
+                    self.upload(path.removeprefix("/upload/"), raw)
+                    return
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     body = json.loads(raw or b"{}")
                 else:
-                    from urllib.parse import parse_qsl
-
                     body = dict(parse_qsl(raw.decode()))
-                method = self.path.removeprefix("/api/")
+                body = {**dict(parse_qsl(query)), **body}  # some methods send query params
+                method = path.removeprefix("/api/")
                 with server.lock:
                     server.calls.append(SlackCall(method, self.headers.get("Authorization"), body))
                 if server.disconnect:
@@ -81,17 +115,22 @@ class SlackServer:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 ok = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
-                reply = (
-                    {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
-                    if ok
-                    else {
-                        "ok": False,
-                        "error": "invalid_auth",
-                    }
-                )
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                reply = server.reply(method, body, ok)
+                self.answer(200, json.dumps(reply).encode(), "application/json; charset=utf-8")
+
+            def upload(self, file_id: str, raw: bytes) -> None:
+                with server.lock:
+                    server.calls.append(SlackCall("upload", None, {"file_id": file_id}))
+                    if server.fail_uploads:
+                        status = 500
+                    else:
+                        server.uploads[file_id] = raw
+                        status = 200
+                self.answer(status, b"OK", "text/plain")
+
+            def answer(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -107,6 +146,13 @@ class SlackServer:
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+def channel_id(channel: Any) -> Any:
+    """Slack answers with the channel's id even when a name was given: ``#ops`` → ``C…``."""
+    if isinstance(channel, str) and channel.startswith("#"):
+        return "C" + channel.encode().hex()[:10].upper()
+    return channel
 
 
 def unique(prefix: str) -> str:

@@ -23,7 +23,10 @@ def test_load_file__valid_playbook():
     assert playbook is not None
     assert playbook.name == "latency-alert"
     assert [s.action for s in playbook.steps] == ["slack"]
-    assert playbook.steps[0].params.model_dump() == {"channel": "#oncall", "mention": "@here"}
+    assert playbook.steps[0].params.model_dump(exclude_defaults=True) == {
+        "channel": "#oncall",
+        "mention": "@here",
+    }
 
 
 def test_load_file__unknown_action_names_line_and_known_actions():

@@ -75,7 +75,10 @@ def test_cli_test__prints_the_plan_and_runs_nothing(playbook_dir, tmp_path, caps
     assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event)]) == 0
     out = capsys.readouterr().out
     assert "✓ fraud-page: matches" in out
-    assert "1. slack → slack {'channel': '#fraud-oncall', 'mention': '@here'}" in out
+    assert (
+        "1. slack → slack {'channel': '#fraud-oncall', 'mention': '@here', 'chart': True, 'runbook': None}"
+        in out
+    )
     assert "1 of 1 playbook(s) match; nothing was executed." in out
     assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event), "--json"]) == 0
     (plan,) = json.loads(capsys.readouterr().out)

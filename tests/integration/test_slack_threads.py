@@ -1,0 +1,182 @@
+"""One thread per incident, through the real slack-sdk against the loopback Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from playbooks.actions import default_registry
+from playbooks.actions.chat import SlackSink, make_chat_sink
+from playbooks.actions.threads import ThreadStore
+from playbooks.evidence_chart import PNG_MAGIC
+from playbooks.incident import (
+    Evidence,
+    EvidencePoint,
+    Incident,
+    Resolution,
+    Signal,
+    Status,
+    Transition,
+)
+from playbooks.registry import ActionContext, ActionResult
+from tests.factories import make_incident
+from tests.integration.support import SLACK_TOKEN, SlackServer, channel_id
+
+SIGNAL = Signal(
+    detector="latency",
+    series="latency_ms{service=fraud-api}",
+    observed=250.0,
+    baseline=50.0,
+    score=0.99,
+    at=1795255200.0,
+)
+OPENED = make_incident(signals=[SIGNAL])
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    server = SlackServer().start()
+    yield server
+    server.stop()
+
+
+def context(slack: SlackServer, **services: object) -> ActionContext:
+    sink = make_chat_sink(SLACK_TOKEN, slack.base_url)
+    assert isinstance(sink, SlackSink)
+    return ActionContext(
+        {"chat": sink, "default_channel": "#oncall", "slack_threads": ThreadStore(), **services}
+    )
+
+
+async def run(incident: Incident, ctx: ActionContext, **params: object) -> ActionResult:
+    action = default_registry().get("slack")
+    return await action.run(incident, action.params_model.model_validate(params), ctx)
+
+
+def later(transition: Transition, **changes: object) -> Incident:
+    return OPENED.model_copy(update={"transition": transition, "revision": 2, **changes})
+
+
+async def test_opened__posts_a_root_message_with_blocks_and_buttons(slack):
+    ctx = context(slack, dashboard_url="https://grafana/d/x?var-model={model}")
+    result = await run(OPENED, ctx, runbook="https://wiki/runbooks/latency")
+    assert result.ok, result.detail
+    [call] = slack.called("chat.postMessage")
+    assert call["channel"] == "#oncall" and "thread_ts" not in call
+    assert "[CRITICAL] latency_ms of fraud-api is 5x its baseline" in call["text"]
+    assert "Dashboard: https://grafana/d/x?var-model=fraud" in call["text"]
+    kinds = [b["type"] for b in call["blocks"]]
+    assert kinds[:2] == ["header", "section"] and "actions" in kinds
+    actions = next(b for b in call["blocks"] if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [
+        f"ack:{OPENED.id}",
+        f"resolve:{OPENED.id}",
+        f"silence1h:{OPENED.id}",
+    ]
+    assert "<https://wiki/runbooks/latency|Runbook>" in str(call["blocks"])
+
+
+async def test_later_events__reply_in_the_thread_and_resolve_updates_the_root(slack):
+    ctx = context(slack)
+    assert (await run(OPENED, ctx)).ok
+    [root] = slack.called("chat.postMessage")
+    root_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").ts
+
+    updated = await run(later(Transition.UPDATED, count=2), ctx)
+    assert updated.ok and updated.detail.endswith(f"in thread {root_ts}")
+    assert slack.called("chat.update") == []  # an update changes no status
+
+    resolved = later(
+        Transition.RESOLVED,
+        status=Status.RESOLVED,
+        revision=3,
+        resolved_at=OPENED.first_seen + 720,
+        last_seen=OPENED.first_seen + 720,
+        resolution=Resolution.RECOVERED,
+    )
+    result = await run(resolved, ctx)
+    assert result.ok and result.detail.endswith("root updated"), result.detail
+
+    replies = slack.called("chat.postMessage")[1:]
+    assert [r["thread_ts"] for r in replies] == [root_ts, root_ts]
+    assert all(r["channel"] == channel_id("#oncall") for r in replies)  # the id Slack answered
+    assert (
+        "[RESOLVED] latency_ms of fraud-api is 5x its baseline after 12 min" in replies[1]["text"]
+    )
+    [update] = slack.called("chat.update")
+    assert (update["channel"], update["ts"]) == (channel_id("#oncall"), root_ts)
+    assert "Resolved after 12 min (recovered)" in str(update["blocks"])
+    assert "actions" not in [b["type"] for b in update["blocks"]]  # no buttons once resolved
+    assert root["text"] != update["text"]
+
+
+async def test_acknowledged__updates_the_root_without_the_acknowledge_button(slack):
+    ctx = context(slack)
+    await run(OPENED, ctx)
+    acked = later(Transition.ACKNOWLEDGED, status=Status.ACKNOWLEDGED, acknowledged_by="alice")
+    assert (await run(acked, ctx)).ok
+    [update] = slack.called("chat.update")
+    assert ":eyes: Acknowledged by alice" in str(update["blocks"])
+    actions = next(b for b in update["blocks"] if b["type"] == "actions")
+    assert [e["action_id"].split(":")[0] for e in actions["elements"]] == ["resolve", "silence1h"]
+
+
+async def test_each_channel_gets_its_own_root(slack):
+    ctx = context(slack)
+    await run(OPENED, ctx)
+    await run(OPENED, ctx, channel="#ml-team")
+    calls = slack.called("chat.postMessage")
+    assert [c["channel"] for c in calls] == ["#oncall", "#ml-team"]
+    assert all("thread_ts" not in c and c.get("blocks") for c in calls)
+
+
+async def test_a_failed_post_is_a_failed_action_and_no_root_is_remembered(slack):
+    sink = make_chat_sink("xoxb-wrong", slack.base_url)
+    ctx = ActionContext({"chat": sink, "default_channel": "#oncall"})
+    result = await run(OPENED, ctx)
+    assert not result.ok
+    assert result.detail == "Slack rejected chat.postMessage to #oncall: invalid_auth"
+    assert ctx.services["slack_threads"].get(OPENED.id, "#oncall") is None
+
+
+EVIDENCE = Evidence(
+    series=SIGNAL.series,
+    baseline=50.0,
+    detected_at=SIGNAL.at,
+    points=[
+        EvidencePoint(at=SIGNAL.at - 60 + i, value=50.0 if i < 55 else 250.0) for i in range(61)
+    ],
+)
+
+
+async def test_opened__uploads_the_evidence_chart_into_the_thread(slack):
+    ctx = context(slack)
+    result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
+    assert result.ok and result.detail.endswith("chart uploaded"), result.detail
+    root = ctx.services["slack_threads"].get(OPENED.id, "#oncall")
+    [asked] = slack.called("files.getUploadURLExternal")
+    assert asked["filename"] == f"{OPENED.id}.png"
+    [png] = slack.uploads.values()
+    assert png.startswith(PNG_MAGIC) and int(asked["length"]) == len(png)
+    [completed] = slack.called("files.completeUploadExternal")
+    assert (completed["channel_id"], completed["thread_ts"]) == (root.channel, root.ts)
+    assert json.loads(completed["files"])[0]["title"] == f"{SIGNAL.series}: evidence"
+
+
+async def test_a_failed_upload_still_posts_the_message_and_says_so(slack, caplog):
+    slack.fail_uploads = True
+    ctx = context(slack)
+    result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
+    assert result.ok and "no chart: " in result.detail, result.detail
+    assert len(slack.called("chat.postMessage")) == 1
+    assert slack.called("files.completeUploadExternal") == []
+    assert "no evidence chart for" in caplog.text
+    assert SLACK_TOKEN not in caplog.text
+
+
+async def test_chart_false__uploads_nothing(slack):
+    ctx = context(slack)
+    assert (await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx, chart=False)).ok
+    assert slack.called("files.getUploadURLExternal") == []
