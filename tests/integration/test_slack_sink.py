@@ -73,3 +73,34 @@ async def test_slack_sink__broken_json_is_an_action_error(server):
     url = server(web.Response(status=200, text="{not json", content_type="application/json"))
     with pytest.raises(ActionError, match=r"^Slack rejected chat.postMessage to #oncall: "):
         await sink(url).post("#oncall", "hello")
+
+
+async def test_slack_sink__a_429_is_retried_after_its_retry_after():
+    """Slack's rate limit: HTTP 429 with Retry-After; the sink waits and tries again."""
+    import time
+
+    calls: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        return web.json_response({"ok": True, "channel": "C1", "ts": "1.000100"})
+
+    app = web.Application()
+    app.router.add_post("/api/{method}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        sink = make_chat_sink("xoxb-test", f"http://127.0.0.1:{runner.addresses[0][1]}/api/")
+        assert isinstance(sink, SlackSink)
+        ref = await sink.post("#oncall", "hello")
+    finally:
+        await runner.cleanup()
+    assert "1.000100" in str(ref)
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.95  # it honoured Retry-After: 1
