@@ -39,7 +39,9 @@ def render_params(params: BaseModel, variables: dict[str, Any]) -> BaseModel:
     >>> render_params(P(text="{{ incident.title }}!"), {"incident": {"title": "Down"}}).text
     'Down!'
     """
-    raw = params.model_dump(mode="python")
+    # Only what the author wrote: re-validating filled-in defaults would trip models
+    # that check which fields go together (e.g. a provider's params).
+    raw = params.model_dump(mode="python", exclude_unset=True)
     rendered = _render(raw, variables, ())
     return type(params).model_validate(rendered)
 

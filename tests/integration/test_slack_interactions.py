@@ -35,12 +35,60 @@ def slack() -> Iterator[SlackServer]:
     server.stop()
 
 
+class Deployer:
+    """A loopback stand-in for a model deployer's rollback endpoint; records requests."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, object]] = []
+        deployer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                deployer.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/rollback"
+
+
+@pytest.fixture(scope="module")
+def deployer() -> Iterator[Deployer]:
+    server = Deployer()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+GATED_ROLLBACK = """\
+name: gated-rollback
+match: {{kinds: [latency_spike], services: ["rollback-*"]}}
+steps:
+  - rollback: {{provider: http, url: "{url}", to_version: "6"}}
+    require_approval: true
+"""
+
+
 @pytest.fixture(scope="module")
 def worker(
-    broker: EmbeddedBroker, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
+    broker: EmbeddedBroker,
+    slack: SlackServer,
+    deployer: Deployer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     directory = tmp_path_factory.mktemp("playbooks")
     (directory / "every-change.yaml").write_text(EVERY_CHANGE)
+    (directory / "gated-rollback.yaml").write_text(GATED_ROLLBACK.format(url=deployer.url))
     env = worker_env(
         broker.url,
         slack,
@@ -117,3 +165,31 @@ def test_unsigned_request__is_401(worker):
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 401
     assert "missing X-Slack-Request-Timestamp" in json.loads(err.value.read())["error"]
+
+
+def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, slack):
+    send(
+        broker, worker, samples("rollback-api", [(200, 48.0), (25, 420.0)], seed=31), "rollback-api"
+    )
+
+    def pending() -> list[dict]:
+        _, body = worker.request("GET", "/approvals?status=pending")
+        return [a for a in body["approvals"] if a["playbook"] == "gated-rollback"]
+
+    wait_for(lambda: bool(pending()), 30, "the rollback waiting for approval")
+    (approval,) = pending()
+    time.sleep(1.0)
+    assert deployer.requests == []  # nothing rolls back before a human says so
+    assert press(worker, f"approve:{approval['id']}", secret="forged")[0] == 401
+    status, _ = press(worker, f"approve:{approval['id']}")
+    assert status == 200
+    wait_for(lambda: bool(deployer.requests), 20, "the rollback request at the deployer")
+    (request,) = deployer.requests
+    assert (request["command"], request["model"], request["target_version"]) == (
+        "rollback",
+        "rollback-api-model",
+        "6",
+    )
+    status, approvals = worker.request("GET", "/approvals?status=approved")
+    (decided,) = [a for a in approvals["approvals"] if a["id"] == approval["id"]]
+    assert decided["decided_by"].endswith("alice")

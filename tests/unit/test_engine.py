@@ -403,3 +403,19 @@ def test_per_target_rate_limit_counts_every_playbooks_runs(tmp_path):
     assert [r.outcome for r in first + second] == [Outcome.OK] * 3 + [Outcome.SKIPPED]
     assert second[-1].detail == "rate limit: 3 runs against echo:default in the last hour"
     assert calls == ["same"] * 3
+
+
+def test_rendering_keeps_only_the_params_the_author_wrote(tmp_path):
+    """Re-validating filled-in defaults would trip provider checks (a real rollback step)."""
+    from playbooks.actions import default_registry
+    from playbooks.templating import render_params
+
+    path = tmp_path / "rb.yaml"
+    path.write_text(
+        "name: rb\nmatch: {kinds: [x]}\nsteps:\n"
+        '  - rollback: {provider: http, url: "http://deployer/rollback", to_version: "{{ incident.model_version }}"}\n'
+    )
+    playbook, problems = load_file(path, default_registry())
+    assert problems == [] and playbook is not None
+    rendered = render_params(playbook.steps[0].params, {"incident": {"model_version": "6"}})
+    assert rendered.to_version == "6" and rendered.provider == "http"
