@@ -116,8 +116,13 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
     wait_for(lambda: slack.messages("[APPROVAL NEEDED]"), 30, "the approval request in Slack")
     assert len(sent(slack, "before-approval")) == 1
     assert sent(slack, "after-approval") == []
-    status, listed = worker.request("GET", "/approvals?status=pending")
-    (pending,) = [a for a in listed["approvals"] if a["playbook"] == "gated-rollback"]
+
+    def waiting() -> list[dict]:
+        _, listed = worker.request("GET", "/approvals?status=pending")
+        return [a for a in listed["approvals"] if a["playbook"] == "gated-rollback"]
+
+    wait_for(lambda: bool(waiting()), 10, "the request in the worker's view")  # announced first
+    (pending,) = waiting()
     assert pending["params"]["mention"] == "after-approval gated-api-model"
     assert pending["id"] in slack.messages("[APPROVAL NEEDED]")[0]
 
