@@ -178,8 +178,12 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
             [*base, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
-    listed = cli("list", "--status", "pending")
-    (line,) = [row for row in listed.stdout.splitlines() if "gated-cli" in row]
+    def rows() -> list[str]:
+        listed = cli("list", "--status", "pending")
+        return [row for row in listed.stdout.splitlines() if "gated-cli" in row]
+
+    wait_for(lambda: bool(rows()), 15, "the request in the worker's view")
+    (line,) = rows()
     approval_id = line.split()[0]
     rejected = cli("reject", approval_id, "--by", "bob")
     assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
