@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 from scipy.special import betainc
 
-from detectors.base import Detector
-from detectors.hysteresis import Hysteresis
+from detectors.tail_rise import TailRiseDetector
 from fireline.errors import DetectorError
 
 _PRIOR_SHAPE = 0.5  # Jeffreys prior on the Poisson rate: an all-zero history is not certainty
-# Counts this far in the upper tail stay out of the baseline even below the alarm
-# threshold: the first intervals of an incident must not teach it that errors are normal.
-_LEARN_TAIL = 0.01
 
 
-class CountSpike(Detector):
+class CountSpike(TailRiseDetector):
     """Flags per-interval counts well above what the series' count law predicts.
 
     Error counts are not Gaussian levels: they are small, skewed and often zero,
@@ -75,80 +69,10 @@ class CountSpike(Detector):
         warmup: int = 30,
         adapt_after: int | None = None,
     ) -> None:
-        super().__init__()
-        if window < 10:
-            raise DetectorError(f"window must be at least 10; got {window}.")
-        if not 0 < p_value < 0.5:
-            raise DetectorError(f"p_value must be in (0, 0.5); got {p_value}.")
-        if min_ratio < 1:
-            raise DetectorError(f"min_ratio must be at least 1; got {min_ratio}.")
         if min_delta < 0:
             raise DetectorError(f"min_delta must not be negative; got {min_delta}.")
-        if consecutive < 1:
-            raise DetectorError(f"consecutive must be at least 1; got {consecutive}.")
-        if not 1 <= warmup <= window:
-            raise DetectorError(f"warmup must be between 1 and window ({window}); got {warmup}.")
-        if adapt_after is not None and adapt_after <= consecutive:
-            raise DetectorError("adapt_after must be larger than consecutive.")
-        self.window = window
-        self.p_value = p_value
-        self.min_ratio = min_ratio
-        self.min_delta = min_delta
-        self.consecutive = consecutive
-        self.warmup = warmup
-        self.adapt_after = adapt_after
-        self._adapt_after = adapt_after if adapt_after is not None else 5 * window
-        self._decay = 1.0 - 1.0 / window
-        self._log_p = -math.log10(p_value)
+        super().__init__(window, p_value, min_ratio, min_delta, consecutive, warmup, adapt_after)
         self.reset()
-
-    def _reset_state(self) -> None:
-        # Decayed weight, sum and sum of squares of the normal counts.
-        self._n = 0.0
-        self._s1 = 0.0
-        self._s2 = 0.0
-        self._learned = 0
-        self._hysteresis = Hysteresis(self.consecutive)
-        # Plain sums of the counts seen while alarmed, to adopt a lasting level.
-        self._alarm_n = 0
-        self._alarm_s1 = 0.0
-        self._alarm_s2 = 0.0
-
-    def _update_batch(self, batch: list[float]) -> None:
-        for count in batch:
-            self._cursor += 1
-            if self._learned < self.warmup:
-                self._score = 0.0
-                self._learn(count)
-                continue
-            mean = self._s1 / self._n
-            tail = self._upper_tail(count, mean)
-            strength = 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
-            self._score = strength / (strength + self._log_p)
-            hot = (
-                tail <= self.p_value
-                and count >= self.min_ratio * mean
-                and count >= mean + self.min_delta
-            )
-            if tail >= _LEARN_TAIL:
-                self._learn(count)
-            if self._hysteresis.step(self._alarm, hot, count, count):
-                self._alarm = hot
-                self._alarm_n, self._alarm_s1, self._alarm_s2 = 0, 0.0, 0.0
-                self._note_change(hot, self._hysteresis.peak if hot else count, mean)
-            if self._alarm:
-                self._alarm_n += 1
-                self._alarm_s1 += count
-                self._alarm_s2 += count * count
-                if self._hysteresis.alarmed_for >= self._adapt_after:
-                    self._adopt_alarmed_level(count, mean)
-
-    def _learn(self, count: float) -> None:
-        d = self._decay
-        self._n = d * self._n + 1.0
-        self._s1 = d * self._s1 + count
-        self._s2 = d * self._s2 + count * count
-        self._learned += 1
 
     def _upper_tail(self, count: float, mean: float) -> float:
         """``P(X >= count)`` under the negative-binomial predictive law."""
@@ -163,29 +87,3 @@ class CountSpike(Detector):
         m = max(mean, _PRIOR_SHAPE / self._n)
         # NB(size, m): P(X >= x) = I_{m/(size+m)}(x, size), the regularised beta.
         return float(betainc(count, size, m / (size + m)))
-
-    def _adopt_alarmed_level(self, count: float, baseline: float) -> None:
-        # Too long for a spike: the alarmed counts are the new normal.
-        weight = min(self._alarm_n, self.window) / self._alarm_n
-        self._n = self._alarm_n * weight
-        self._s1 = self._alarm_s1 * weight
-        self._s2 = self._alarm_s2 * weight
-        self._alarm = False
-        self._hysteresis.reset()
-        self._note_change(False, count, baseline, adapted=True)
-
-    @property
-    def baseline(self) -> float:
-        """The mean count of the baseline; NaN before the first point."""
-        return self._s1 / self._n if self._n else math.nan
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "window": self.window,
-            "p_value": self.p_value,
-            "min_ratio": self.min_ratio,
-            "min_delta": self.min_delta,
-            "consecutive": self.consecutive,
-            "warmup": self.warmup,
-            "adapt_after": self.adapt_after,
-        }

@@ -7,14 +7,10 @@ import math
 import numpy as np
 from scipy.special import betainc, betaln, gammaln
 
-from detectors.base import Detector
-from detectors.hysteresis import Hysteresis
+from detectors.tail_rise import TailRiseDetector
 from fireline.errors import DetectorError
 
 _PRIOR = 0.5  # Jeffreys prior on the rate: an all-zero history is not certainty
-# Ratios this far in the upper tail stay out of the baseline even below the alarm
-# threshold: the start of an incident must not teach it that errors are normal.
-_LEARN_TAIL = 0.01
 # Below this many expected errors per interval the ratio is visibly discrete (0, 1/n,
 # 2/n...): the tail is summed exactly, over at most _MAX_TERMS counts (beyond, the
 # terms are negligible at such small means).
@@ -22,7 +18,7 @@ _DISCRETE_BELOW = 50.0
 _EXACT_ABOVE = 0.1  # the continuous form decides the bulk; the exact sum only the tail
 
 
-class ErrorRatio(Detector):
+class ErrorRatio(TailRiseDetector):
     """Flags an error ratio (errors / requests per interval) above its learnt rate.
 
     A ratio is a proportion ``k / n``: its spread depends on the rate and on the
@@ -83,82 +79,16 @@ class ErrorRatio(Detector):
         warmup: int = 30,
         adapt_after: int | None = None,
     ) -> None:
-        super().__init__()
-        if window < 10:
-            raise DetectorError(f"window must be at least 10; got {window}.")
-        if not 0 < p_value < 0.5:
-            raise DetectorError(f"p_value must be in (0, 0.5); got {p_value}.")
-        if min_ratio < 1:
-            raise DetectorError(f"min_ratio must be at least 1; got {min_ratio}.")
         if not 0 <= min_delta < 1:
             raise DetectorError(f"min_delta must be in [0, 1); got {min_delta}.")
         if max_trials < 2:
             raise DetectorError(f"max_trials must be at least 2; got {max_trials}.")
-        if consecutive < 1:
-            raise DetectorError(f"consecutive must be at least 1; got {consecutive}.")
-        if not 1 <= warmup <= window:
-            raise DetectorError(f"warmup must be between 1 and window ({window}); got {warmup}.")
-        if adapt_after is not None and adapt_after <= consecutive:
-            raise DetectorError("adapt_after must be larger than consecutive.")
-        self.window = window
-        self.p_value = p_value
-        self.min_ratio = min_ratio
-        self.min_delta = min_delta
+        super().__init__(window, p_value, min_ratio, min_delta, consecutive, warmup, adapt_after)
         self.max_trials = max_trials
-        self.consecutive = consecutive
-        self.warmup = warmup
-        self.adapt_after = adapt_after
-        self._adapt_after = adapt_after if adapt_after is not None else 5 * window
-        self._decay = 1.0 - 1.0 / window
-        self._log_p = -math.log10(p_value)
         self.reset()
 
-    def _reset_state(self) -> None:
-        self._n = 0.0  # decayed weight, sum and sum of squares of the normal ratios
-        self._s1 = 0.0
-        self._s2 = 0.0
-        self._learned = 0
-        self._hysteresis = Hysteresis(self.consecutive)
-        self._alarm_n = 0
-        self._alarm_s1 = 0.0
-        self._alarm_s2 = 0.0
-
-    def _update_batch(self, batch: list[float]) -> None:
-        for value in batch:
-            self._cursor += 1
-            ratio = min(max(value, 0.0), 1.0)
-            if self._learned < self.warmup:
-                self._score = 0.0
-                self._learn(ratio)
-                continue
-            rate = self._s1 / self._n
-            tail = self._upper_tail(ratio, rate)
-            strength = 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
-            self._score = strength / (strength + self._log_p)
-            hot = (
-                tail <= self.p_value
-                and ratio >= self.min_ratio * rate
-                and ratio >= rate + self.min_delta
-            )
-            if tail >= _LEARN_TAIL:
-                self._learn(ratio)
-            if self._hysteresis.step(self._alarm, hot, ratio, ratio):
-                self._alarm = hot
-                self._alarm_n, self._alarm_s1, self._alarm_s2 = 0, 0.0, 0.0
-                self._note_change(hot, self._hysteresis.peak if hot else ratio, rate)
-            if self._alarm:
-                self._alarm_n += 1
-                self._alarm_s1 += ratio
-                self._alarm_s2 += ratio * ratio
-                if self._hysteresis.alarmed_for >= self._adapt_after:
-                    self._adopt_alarmed_level(ratio, rate)
-
-    def _learn(self, ratio: float) -> None:
-        d = self._decay
-        self._n = d * self._n + 1.0
-        self._s1 = d * self._s1 + ratio
-        self._s2 = d * self._s2 + ratio * ratio
-        self._learned += 1
+    def _clip(self, value: float) -> float:
+        return min(max(value, 0.0), 1.0)
 
     def _trials(self, rate: float) -> float:
         var = self._s2 / self._n - rate * rate
@@ -186,37 +116,15 @@ class ErrorRatio(Detector):
             return _beta_binomial_tail(ratio, trials, a, b)
         return tail
 
-    def _adopt_alarmed_level(self, ratio: float, baseline: float) -> None:
-        # Too long for a spike: the alarmed ratios are the new normal.
-        weight = min(self._alarm_n, self.window) / self._alarm_n
-        self._n = self._alarm_n * weight
-        self._s1 = self._alarm_s1 * weight
-        self._s2 = self._alarm_s2 * weight
-        self._alarm = False
-        self._hysteresis.reset()
-        self._note_change(False, ratio, baseline, adapted=True)
-
-    @property
-    def baseline(self) -> float:
-        """The baseline error ratio; NaN before the first point."""
-        return self._s1 / self._n if self._n else math.nan
-
     @property
     def effective_trials(self) -> float:
         """The effective sample size per interval learnt from the dispersion (NaN before)."""
         return self._trials(self._s1 / self._n) if self._n else math.nan
 
     def _params(self) -> dict[str, object]:
-        return {
-            "window": self.window,
-            "p_value": self.p_value,
-            "min_ratio": self.min_ratio,
-            "min_delta": self.min_delta,
-            "max_trials": self.max_trials,
-            "consecutive": self.consecutive,
-            "warmup": self.warmup,
-            "adapt_after": self.adapt_after,
-        }
+        params = super()._params()
+        head = {k: params.pop(k) for k in ("window", "p_value", "min_ratio", "min_delta")}
+        return {**head, "max_trials": self.max_trials, **params}
 
 
 def _beta_binomial_tail(ratio: float, trials: float, a: float, b: float) -> float:
