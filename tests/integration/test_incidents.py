@@ -47,13 +47,6 @@ FAST_LIFECYCLE = {
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def playbooks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("playbooks")
     (directory / "every-change.yaml").write_text(EVERY_CHANGE)

@@ -65,13 +65,6 @@ steps:
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def worker(
     broker: EmbeddedBroker, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:

@@ -28,13 +28,6 @@ pytestmark = pytest.mark.integration
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 
 
-@pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer().start()
-    yield server
-    server.stop()
-
-
 class Deployer:
     """A loopback stand-in for a model deployer's rollback endpoint; records requests."""
 

@@ -34,13 +34,6 @@ LIBRARY = Path(__file__).parents[2] / "playbooks" / "library"
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def playbooks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("playbooks")
     shutil.copy(LIBRARY / "latency-spike.yaml", directory / "latency-spike.yaml")
