@@ -195,10 +195,15 @@ class Runtime:
                 "incident_id": incident.id,
                 "revision": incident.revision,
                 "transition": incident.transition.value,
-                **dataclasses.asdict(record),
+                # Every field but the approval request (published on its own topic):
+                # asdict would deep-copy its whole incident only to drop it.
+                **{
+                    f.name: getattr(record, f.name)
+                    for f in dataclasses.fields(record)
+                    if f.name != "approval"
+                },
                 "ok": record.ok,
             }
-            body.pop("approval")
             if record.escalate:
                 await self._escalate(incident, record)
             audit.append((incident.id.encode(), _json(body), {}))
