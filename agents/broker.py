@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import IO, Self
 
@@ -120,9 +120,17 @@ class EmbeddedBroker:
 
 
 async def create_topics(
-    bootstrap_servers: str, topics: Iterable[str], partitions: int, replication_factor: int = 1
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    partitions: int,
+    replication_factor: int = 1,
+    compacted: Collection[str] = (),
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the ones created."""
+    """Create the topics that do not exist yet; return the ones created.
+
+    Topics in ``compacted`` keep the latest record per key forever (state such
+    as silences and chat threads, replayed from the start by every worker).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     try:
         await admin.start()
@@ -135,7 +143,15 @@ async def create_topics(
             # Another worker may win the race; the topic is there, which is all we need.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(t, partitions, replication_factor) for t in wanted]
+                    [
+                        NewTopic(
+                            t,
+                            partitions,
+                            replication_factor,
+                            topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                        )
+                        for t in wanted
+                    ]
                 )
         return wanted
     finally:

@@ -102,7 +102,12 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
 
     broker = EmbeddedBroker(args.port, args.host).start()
     created = asyncio.run(
-        create_topics(broker.bootstrap_servers, settings.topics.all(), settings.partitions)
+        create_topics(
+            broker.bootstrap_servers,
+            settings.topics.all(),
+            settings.partitions,
+            compacted=settings.topics.compacted(),
+        )
     )
     print(
         f"embedded broker on {broker.bootstrap_servers}; created topics: {', '.join(created) or 'none'}"

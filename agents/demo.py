@@ -33,7 +33,12 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
     worker: subprocess.Popen[bytes] | None = None
     try:
         asyncio.run(
-            create_topics(broker.bootstrap_servers, settings.topics.all(), settings.partitions)
+            create_topics(
+                broker.bootstrap_servers,
+                settings.topics.all(),
+                settings.partitions,
+                compacted=settings.topics.compacted(),
+            )
         )
         worker = _start_worker(settings)
         print(

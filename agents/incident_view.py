@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -33,6 +33,7 @@ class IncidentView:
         self.incidents: dict[str, Incident] = {}
         self.silences: dict[str, Silence] = {}
         self.approvals: dict[str, ApprovalRequest] = {}  # latest state by id
+        self.partitions: dict[str, int] = {}  # incident id → its partition of the topic
         self.max_resolved = max_resolved
         self._resolved: OrderedDict[str, None] = OrderedDict()
         self._changed: asyncio.Condition | None = None  # made in the loop that uses it
@@ -49,7 +50,7 @@ class IncidentView:
         """All known silences."""
         return list(self.silences.values())
 
-    def apply_incident(self, value: bytes | None) -> None:
+    def apply_incident(self, value: bytes | None, partition: int | None = None) -> None:
         """Fold one incident event (older revisions than the one held are ignored)."""
         try:
             incident = Incident.model_validate_json(value or b"")
@@ -60,6 +61,8 @@ class IncidentView:
         if held is not None and held.revision >= incident.revision:
             return
         self.incidents[incident.id] = incident
+        if partition is not None:
+            self.partitions[incident.id] = partition
         if incident.is_open:
             self._resolved.pop(incident.id, None)
         else:
@@ -67,6 +70,7 @@ class IncidentView:
             while len(self._resolved) > self.max_resolved:
                 oldest, _ = self._resolved.popitem(last=False)
                 self.incidents.pop(oldest, None)
+                self.partitions.pop(oldest, None)
 
     def apply_silence(self, key: bytes | None, value: bytes | None) -> None:
         """Fold one silence record; an empty value removes the silence named by the key."""
@@ -115,6 +119,17 @@ class IncidentView:
         return True
 
 
+class StateTopic(NamedTuple):
+    """One more topic to follow from the beginning: each record's value goes to ``apply``.
+
+    ``loaded`` is called once the topic has been read up to its end as of the start.
+    """
+
+    name: str
+    apply: Callable[[bytes | None], None]
+    loaded: Callable[[], None]
+
+
 class ViewFollower(mode.Service):
     """Feeds the view from the incidents and silences topics for the worker's lifetime."""
 
@@ -125,6 +140,7 @@ class ViewFollower(mode.Service):
         incidents_topic: str,
         silences_topic: str,
         approvals_topic: str | None = None,
+        state_topics: Sequence[StateTopic] = (),
         **kwargs: Any,
     ) -> None:
         self.view = view
@@ -132,11 +148,14 @@ class ViewFollower(mode.Service):
         self.incidents_topic = incidents_topic
         self.silences_topic = silences_topic
         self.approvals_topic = approvals_topic
+        self.state_topics = {t.name: t for t in state_topics}
         self._consumer: AIOKafkaConsumer | None = None
+        self._loading: dict[TopicPartition, int] = {}  # state partitions → end offset at start
+        self._unloaded = set(self.state_topics)
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        """Assign every partition of both topics, from the beginning."""
+        """Assign every partition of the topics, from the beginning."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
@@ -147,7 +166,7 @@ class ViewFollower(mode.Service):
         await consumer.start()
         self._consumer = consumer
         partitions = []
-        topics = [self.incidents_topic, self.silences_topic]
+        topics = [self.incidents_topic, self.silences_topic, *self.state_topics]
         if self.approvals_topic is not None:
             topics.append(self.approvals_topic)
         for topic in topics:
@@ -155,6 +174,10 @@ class ViewFollower(mode.Service):
                 partitions.append(TopicPartition(topic, number))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        state = [tp for tp in partitions if tp.topic in self.state_topics]
+        if state:
+            self._loading = dict(await consumer.end_offsets(state))
+        await self._check_loaded(consumer)
         self.add_future(self._follow(consumer))
 
     async def on_stop(self) -> None:
@@ -169,13 +192,27 @@ class ViewFollower(mode.Service):
             for tp, records in batches.items():
                 for record in records:
                     if tp.topic == self.incidents_topic:
-                        self.view.apply_incident(record.value)
+                        self.view.apply_incident(record.value, tp.partition)
                     elif tp.topic == self.approvals_topic:
                         self.view.apply_approval(record.value)
+                    elif tp.topic in self.state_topics:
+                        self.state_topics[tp.topic].apply(record.value)
                     else:
                         self.view.apply_silence(record.key, record.value)
+            if self._unloaded:
+                await self._check_loaded(consumer)
             if batches:
                 await self.view.notify()
+
+    async def _check_loaded(self, consumer: AIOKafkaConsumer) -> None:
+        """Tell each state topic, once, that all its partitions reached their end at start."""
+        for tp, end in list(self._loading.items()):
+            if await consumer.position(tp) >= end:
+                del self._loading[tp]
+        for name in list(self._unloaded):
+            if not any(tp.topic == name for tp in self._loading):
+                self._unloaded.discard(name)
+                self.state_topics[name].loaded()
 
 
 async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -26,11 +26,11 @@ from agents.metrics import Metrics
 from agents.pipeline import MetricPipeline
 from agents.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
-from fireline.errors import ActionError
-from playbooks.approvals import CONTROL_ADAPTER, ApprovalRequest, Decision, VerificationDue
+from agents.thread_notes import ReminderPolicy, ThreadNotes
+from playbooks.actions.threads import ThreadStore
+from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
 from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.incident import Incident
-from playbooks.slack_blocks import approval_message
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Runtime:
     pipeline: MetricPipeline = field(init=False)
     view: IncidentView = field(default_factory=IncidentView)
     desk: IncidentDesk | None = None  # set by agents.app.wire, which owns the table
+    notes: ThreadNotes | None = None  # default: from the engine's chat services and settings
 
     def __post_init__(self) -> None:
         policy = self.settings.incidents
@@ -81,6 +82,8 @@ class Runtime:
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
         self._label = Validator(LabelEvent, limit)
+        if self.notes is None:
+            self.notes = thread_notes_for(self.settings, self.engine.context.services)
 
     def handlers(self) -> dict[str, Any]:
         """Batch handler per input topic (incidents have an agent of their own)."""
@@ -210,11 +213,25 @@ class Runtime:
             if record.approval is not None:
                 request = record.approval
                 requests.append((incident.id.encode(), request.model_dump_json().encode(), {}))
-                await self._announce_approval(request)
+                await self._notes.announce_approval(request)
         if requests:
             await self.publisher.publish(self.settings.topics.approvals, requests)
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
+        await self._notes.step_results(incident.id, list(records))
+
+    async def remind_unacknowledged(self, now: float, owned_partitions: set[int]) -> int:
+        """Remind the threads of critical incidents nobody acknowledged (owned ones only)."""
+
+        def owned(incident_id: str) -> bool:
+            return self.view.partitions.get(incident_id) in owned_partitions
+
+        return await self._notes.remind(self.view.incidents, now, owned)
+
+    @property
+    def _notes(self) -> ThreadNotes:
+        assert self.notes is not None, "__post_init__ sets it"
+        return self.notes
 
     async def _escalate(self, incident: Incident, record: StepRecord) -> None:
         """Ask the incident's owner to escalate it (on_failure: escalate)."""
@@ -225,23 +242,6 @@ class Runtime:
             self.settings.topics.detections,
             [(incident.subject_key.encode(), command.model_dump_json().encode(), {})],
         )
-
-    async def _announce_approval(self, request: ApprovalRequest) -> None:
-        """Ask for the decision in the incident's thread (the channel when it has none)."""
-        services = self.engine.context.services
-        sink, channel = services.get("chat"), services.get("default_channel")
-        if sink is None or channel is None:
-            return
-        message = approval_message(request, _json(request.params).decode())
-        threads = services.get("slack_threads")
-        root = threads.any_root(request.incident.id) if threads is not None else None
-        try:
-            if root is not None:
-                await sink.send(root.channel, message, thread_ts=root.ts)
-            else:
-                await sink.send(str(channel), message)
-        except ActionError as exc:
-            log.warning("could not announce approval %s: %s", request.id, exc)
 
     def _count(self, detections: Sequence[Detection]) -> None:
         for detection in detections:
@@ -311,6 +311,25 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
         key = key[:DLQ_MAX_KEY_BYTES]
     return key, value, headers
+
+
+def thread_notes_for(settings: Settings, services: dict[str, Any]) -> ThreadNotes:
+    """Thread notes through the engine's chat services (a thread store is added if none)."""
+    threads = services.get("slack_threads")
+    if threads is None:
+        threads = services["slack_threads"] = ThreadStore()
+    channel = services.get("default_channel")
+    return ThreadNotes(
+        services.get("chat"),
+        threads,
+        None if channel is None else str(channel),
+        ReminderPolicy(
+            settings.slack_remind_after_s,
+            settings.slack_max_reminders,
+            settings.slack_remind_mention,
+        ),
+        settings.slack_step_replies,
+    )
 
 
 def _json(body: dict[str, Any]) -> bytes:

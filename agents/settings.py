@@ -48,11 +48,16 @@ class Topics(BaseModel):
     silences: str = "fireline.silences"
     approvals: str = "fireline.approvals"
     actions: str = "fireline.actions"
+    chat_threads: str = "fireline.chat-threads"
     dead_letter: str = "fireline.dead-letter"
 
     def all(self) -> list[str]:
         """Every topic fireline reads or writes."""
         return [getattr(self, name) for name in type(self).model_fields]
+
+    def compacted(self) -> list[str]:
+        """The topics that hold state (latest record per key), not a stream of events."""
+        return [self.silences, self.chat_threads]
 
     def inputs(self) -> list[str]:
         """The topics producers write and fireline consumes."""
@@ -332,6 +337,31 @@ class Settings(BaseSettings):
         default=None,
         description="Dashboard link in Slack root messages; {model}, {service}, {version}, "
         "{id}, {kind} and {from_ms} are filled from the incident.",
+    )
+    slack_remind_after_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="Remind the thread of a critical incident nobody acknowledged after this "
+        "long, and again every as long; 0 never reminds.",
+    )
+    slack_max_reminders: int = Field(
+        default=6, ge=0, description="Reminders per incident and channel at most."
+    )
+    slack_remind_mention: str = Field(
+        default="<!here>", description="Who a reminder calls, e.g. <!subteam^S0123> or <!here>."
+    )
+    slack_step_replies: bool = Field(
+        default=True,
+        description="Reply in the incident's thread with what each playbook step did.",
+    )
+    slack_channel_rate_per_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Messages per second per channel (Slack allows about one); posts wait "
+        "their turn, off the detection path.",
+    )
+    slack_channel_burst: int = Field(
+        default=4, ge=1, description="Messages a quiet channel may take at once."
     )
     slack_signing_secret: SecretStr | None = None
     slack_signing_secret_file: Path | None = None

@@ -16,7 +16,7 @@ from agents.app import FaustPublisher, create_app, wire
 from agents.broker import create_topics, missing_topics
 from agents.http import HttpServer, Readiness, build_web_app
 from agents.incident_api import IncidentApi
-from agents.incident_view import ViewFollower
+from agents.incident_view import StateTopic, ViewFollower
 from agents.metrics import Metrics
 from agents.runtime import Runtime
 from agents.settings import Settings
@@ -24,6 +24,7 @@ from agents.slack_interactions import SlackInteractions
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.actions.chat import make_chat_sink
+from playbooks.actions.pacing import ChannelPacer
 from playbooks.actions.threads import ThreadStore
 from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.registry import ActionContext
@@ -98,20 +99,17 @@ class ReadinessProbe:
         return self._missing
 
 
-def build_worker(
-    settings: Settings, loop: asyncio.AbstractEventLoop, loglevel: str = "info"
-) -> faust.Worker:
-    """Everything ``fireline run`` starts, ready to execute."""
-    registry = CollectorRegistry()
-    metrics = Metrics.create(registry)
-    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url)
+def build_engine(settings: Settings, metrics: Metrics, threads: ThreadStore) -> PlaybookEngine:
+    """The playbook engine with the worker's chat services, its playbooks loaded."""
+    pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
+    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
     engine = PlaybookEngine(
         default_registry(),
         ActionContext(
             {
                 "chat": chat,
                 "default_channel": settings.slack_channel,
-                "slack_threads": ThreadStore(),
+                "slack_threads": threads,
                 "dashboard_url": settings.slack_dashboard_url,
             }
         ),
@@ -122,21 +120,25 @@ def build_worker(
     except PlaybookValidationError as exc:
         raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
     metrics.playbooks_loaded.set(len(engine.playbooks))
+    return engine
 
-    app = create_app(settings)
-    publisher = FaustPublisher(app)
-    engine.context.services["kafka"] = publisher  # the kafka, rollback and retrain actions
-    runtime = Runtime(settings, metrics, engine, publisher)
-    wire(app, runtime)
-    probe = ReadinessProbe(app, settings, engine)
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(*_: Any, **__: Any) -> None:
-        probe.assigned = True
+def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
+    """The worker's periodic duties: verify deadlines, reminders, gauges, playbook reloads."""
+    metrics, engine = runtime.metrics, runtime.engine
 
     @app.timer(settings.incidents.tick_s)
     async def check_verifications() -> None:
         await runtime.publish_due_verifications(time.time())
+
+    @app.timer(settings.incidents.tick_s)
+    async def remind_unacknowledged() -> None:
+        owned = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == settings.topics.incidents
+        }
+        await runtime.remind_unacknowledged(time.time(), owned)
 
     @app.timer(settings.incidents.tick_s)
     async def report_incident_gauges() -> None:
@@ -152,6 +154,32 @@ def build_worker(
         elif engine.last_error is not None and engine.loaded:
             metrics.playbook_reload_errors.inc()
             engine.last_error = None  # count each rejected change once
+
+
+def build_worker(
+    settings: Settings, loop: asyncio.AbstractEventLoop, loglevel: str = "info"
+) -> faust.Worker:
+    """Everything ``fireline run`` starts, ready to execute."""
+    registry = CollectorRegistry()
+    metrics = Metrics.create(registry)
+    threads = ThreadStore(replayed=True)
+    engine = build_engine(settings, metrics, threads)
+    app = create_app(settings)
+    publisher = FaustPublisher(app)
+    engine.context.services["kafka"] = publisher  # the kafka, rollback and retrain actions
+
+    async def publish_thread(key: bytes, value: bytes) -> None:
+        await publisher.publish(settings.topics.chat_threads, [(key, value, {})])
+
+    threads.publish = publish_thread  # roots survive restarts: followed back in below
+    runtime = Runtime(settings, metrics, engine, publisher)
+    wire(app, runtime)
+    add_timers(app, settings, runtime)
+    probe = ReadinessProbe(app, settings, engine)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(*_: Any, **__: Any) -> None:
+        probe.assigned = True
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
     buttons = SlackInteractions(api, settings.slack_signing_key())
@@ -169,6 +197,7 @@ def build_worker(
         settings.topics.incidents,
         settings.topics.silences,
         settings.topics.approvals,
+        state_topics=[StateTopic(settings.topics.chat_threads, threads.apply, threads.mark_loaded)],
     )
     worker = faust.Worker(
         app,
@@ -199,6 +228,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(
-        create_topics(settings.bootstrap_servers, settings.topics.all(), settings.partitions)
+        create_topics(
+            settings.bootstrap_servers,
+            settings.topics.all(),
+            settings.partitions,
+            compacted=settings.topics.compacted(),
+        )
     )
     build_worker(settings, loop, loglevel).execute_from_commandline()

@@ -34,6 +34,7 @@ from playbooks.loader import load_directory, playbook_files
 from playbooks.messages import human_duration as human_seconds
 from playbooks.registry import ActionContext, ActionRegistry, ActionResult
 from playbooks.schema import Mode, OnFailure, Playbook, Step
+from playbooks.slack_blocks import SlackMessage
 from playbooks.templating import RenderError, render_params
 
 log = logging.getLogger(__name__)
@@ -398,17 +399,22 @@ class PlaybookEngine:
     async def _announce_dry_run(
         self, playbook: Playbook, incident: Incident, records: list[StepRecord]
     ) -> None:
-        """Tell the chat what a dry-run playbook would have done, when there is a chat."""
+        """Tell the chat what a dry-run playbook would have done (in the incident's thread)."""
         sink = self.context.services.get("chat")
         channel = self.context.services.get("default_channel")
         if sink is None or channel is None:
             return
+        threads = self.context.services.get("slack_threads")
+        thread = threads.any_thread(incident.id) if threads is not None else None
         lines = [f"[DRY-RUN] playbook {playbook.name} for {incident.id} ({incident.title}):"]
         for r in records:
             verdict = "would run" if r.outcome is Outcome.DRY_RUN else r.outcome.value
             lines.append(f"- {r.step}: {verdict} {json.dumps(r.params, default=str)}")
         try:
-            await sink.post(str(channel), "\n".join(lines))
+            if thread is not None:
+                await sink.send(thread.channel, SlackMessage("\n".join(lines)), thread.ts)
+            else:
+                await sink.post(str(channel), "\n".join(lines))
         except ActionError as exc:
             log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
 

@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from fireline.errors import ActionError
+from playbooks.actions.pacing import ChannelPacer
 from playbooks.slack_blocks import SlackMessage
 
 
@@ -36,9 +37,16 @@ class ChatSink(Protocol):
         ...
 
     async def send(
-        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+        self,
+        channel: str,
+        message: SlackMessage,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> MessageRef:
-        """Post ``message`` (text and blocks), as a reply when ``thread_ts`` is given."""
+        """Post ``message`` (text and blocks), as a reply when ``thread_ts`` is given.
+
+        ``broadcast``: a reply that also shows in the channel.
+        """
         ...
 
     async def update(self, ref: MessageRef, message: SlackMessage) -> None:
@@ -51,20 +59,32 @@ class ChatSink(Protocol):
 
 
 class SlackSink:
-    """Posts through slack-sdk's AsyncWebClient (``chat.postMessage``)."""
+    """Posts through slack-sdk's AsyncWebClient (``chat.postMessage``).
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    Every call into a channel first waits its turn at the channel's pacer, so a
+    burst of incidents is spread out at the rate Slack accepts instead of being
+    answered with 429s.
+    """
+
+    def __init__(self, client: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
         self.client = client
+        self.pacer = pacer or ChannelPacer()
 
     async def post(self, channel: str, text: str) -> str:
         """Post and return the message timestamp Slack assigned."""
         return (await self.send(channel, SlackMessage(text))).ts
 
     async def send(
-        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+        self,
+        channel: str,
+        message: SlackMessage,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> MessageRef:
         """chat.postMessage; the reference names the channel id Slack answers with."""
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        if thread_ts and broadcast:
+            extra["reply_broadcast"] = True
         if message.blocks:
             extra["blocks"] = message.blocks
         response = await self._call(
@@ -101,6 +121,7 @@ class SlackSink:
         )
 
     async def _call(self, method: str, channel: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        await self.pacer.wait(channel)
         try:
             return await call()
         except SlackApiError as exc:
@@ -133,11 +154,17 @@ class ConsoleSink:
         return (await self.send(channel, SlackMessage(text))).ts
 
     async def send(
-        self, channel: str, message: SlackMessage, thread_ts: str | None = None
+        self,
+        channel: str,
+        message: SlackMessage,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> MessageRef:
         """Print the message's text (the blocks' content in plain text), framed."""
         self.sent += 1
         where = f"{channel}, thread {thread_ts}" if thread_ts else channel
+        if thread_ts and broadcast:
+            where += ", also in the channel"
         self._print(f"[console chat → {where}]", message.text)
         return MessageRef(channel, f"console-{self.sent}")
 
@@ -155,7 +182,12 @@ class ConsoleSink:
         print(f"\n{rule}\n{head}\n{text}\n{rule}", file=self.stream or sys.stdout, flush=True)
 
 
-def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) -> ChatSink:
+def make_chat_sink(
+    token: str | None,
+    base_url: str,
+    timeout_s: float = 10.0,
+    pacer: ChannelPacer | None = None,
+) -> ChatSink:
     """Slack when a token is configured, else the console.
 
     The client retries a dropped connection once, a 429 once after its
@@ -173,11 +205,12 @@ def make_chat_sink(token: str | None, base_url: str, timeout_s: float = 10.0) ->
     client = AsyncWebClient(
         token=token, base_url=base_url, timeout=int(timeout_s), retry_handlers=retries
     )
-    return SlackSink(client)
+    return SlackSink(client, pacer)
 
 
 __all__ = [
     "ActionError",
+    "ChannelPacer",
     "ChatSink",
     "ConsoleSink",
     "MessageRef",

@@ -3,21 +3,25 @@
 The first message about an incident in a channel is its root: a Block Kit
 message with the evidence, links and buttons. Later events are replies in its
 thread, and an event that changes the status or severity (acknowledged,
-resolved, escalated, reopened) also rewrites the root in place. A chart of the
-evidence goes into a new thread as a PNG; when it cannot be drawn or uploaded,
-the messages still go out and the failure is logged.
+resolved, escalated, reopened) also rewrites the root in place. An incident
+related to one that already has a thread in the channel (same model or
+service) joins that thread: its head message is a reply there, rewritten in
+place alike. Charts of the evidence (one PNG per series, up to three) go into
+the thread; when one cannot be drawn or uploaded, the messages still go out and
+the failure is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from pydantic import Field
 
 from fireline.errors import ActionError, ChartError
 from playbooks.actions.chat import ChatSink, MessageRef
-from playbooks.actions.threads import ThreadStore
+from playbooks.actions.threads import ThreadRoot, ThreadStore
 from playbooks.evidence_chart import render_chart
 from playbooks.incident import Incident, Transition
 from playbooks.messages import incident_text
@@ -25,6 +29,11 @@ from playbooks.registry import ActionContext, ActionParams, ActionRegistry, Acti
 from playbooks.slack_blocks import Links, SlackMessage, dashboard_url, root_message
 
 log = logging.getLogger(__name__)
+
+# After a restart the threads topic is replayed first, so that a running
+# incident's next event replies in its thread instead of starting another.
+THREADS_LOAD_WAIT_S = 15.0
+MAX_CHARTS = 3  # the series that detected first; more would flood the thread
 
 _REWRITE_ROOT = {
     Transition.ACKNOWLEDGED,
@@ -44,25 +53,29 @@ class SlackParams(ActionParams):
         default=None, description="Prefix for the message, e.g. <!subteam^S0123> or @oncall."
     )
     chart: bool = Field(
-        default=True, description="Upload a chart of the evidence into the new thread."
+        default=True,
+        description="Upload charts of the evidence (up to 3 series) into the new thread.",
     )
     runbook: str | None = Field(
         default=None, description="Runbook URL, linked from the incident's root message."
     )
 
 
-async def _upload_chart(sink: ChatSink, thread: MessageRef, incident: Incident) -> str:
-    """Chart the first evidence into the thread; a failure is logged, never fails the step."""
-    if not incident.evidence:
-        return ""
-    evidence = incident.evidence[0]
-    try:
-        png = await asyncio.to_thread(render_chart, evidence, incident.title)
-        await sink.upload(thread, f"{incident.id}.png", png, f"{evidence.series}: evidence")
-    except (ChartError, ActionError) as exc:
-        log.warning("no evidence chart for %s: %s", incident.id, exc)
-        return f"; no chart: {exc}"
-    return "; chart uploaded"
+async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident) -> str:
+    """Chart each evidence series into the thread; a failure is logged, never fails the step."""
+    uploaded, failures = 0, []
+    for index, evidence in enumerate(incident.evidence[:MAX_CHARTS]):
+        try:
+            png = await asyncio.to_thread(render_chart, evidence, incident.title)
+            name = f"{incident.id}-{index + 1}.png" if index else f"{incident.id}.png"
+            await sink.upload(thread, name, png, f"{evidence.series}: evidence")
+        except (ChartError, ActionError) as exc:
+            log.warning("no evidence chart of %s for %s: %s", evidence.series, incident.id, exc)
+            failures.append(f"no chart of {evidence.series}: {exc}")
+        else:
+            uploaded += 1
+    parts = ([f"{uploaded} chart(s) uploaded"] if uploaded else []) + failures
+    return "".join(f"; {p}" for p in parts)
 
 
 def threads_of(context: ActionContext) -> ThreadStore:
@@ -72,6 +85,34 @@ def threads_of(context: ActionContext) -> ThreadStore:
         store = context.services["slack_threads"] = ThreadStore()
     assert isinstance(store, ThreadStore)
     return store
+
+
+def _related_thread(threads: ThreadStore, incident: Incident, channel: str) -> ThreadRoot | None:
+    """A related incident's thread in ``channel`` (the most recent), to join."""
+    roots = [r for i in incident.related if (r := threads.get(i, channel)) is not None]
+    return max(roots, key=lambda r: r.posted_at) if roots else None
+
+
+async def _start_thread(
+    sink: ChatSink,
+    threads: ThreadStore,
+    incident: Incident,
+    channel: str,
+    message: SlackMessage,
+) -> tuple[ThreadRoot, str]:
+    """Post the incident's head message: a new root, or a reply in a related incident's thread."""
+    now = time.time()
+    related = _related_thread(threads, incident, channel)
+    if related is None:
+        ref = await sink.send(channel, message)
+        root = ThreadRoot(channel, ref, ref.ts, now)
+        detail = f"posted {ref.ts}"
+    else:
+        ref = await sink.send(related.ref.channel, message, thread_ts=related.thread_ts)
+        root = ThreadRoot(channel, ref, related.thread_ts, now)
+        detail = f"posted {ref.ts} in the thread {related.thread_ts} of a related incident"
+    await threads.remember(incident.id, root, now)
+    return root, detail
 
 
 def register(registry: ActionRegistry) -> None:
@@ -84,27 +125,28 @@ def register(registry: ActionRegistry) -> None:
         sink: ChatSink = context.require("chat")
         channel = params.channel or str(context.require("default_channel"))
         threads = threads_of(context)
+        if not await threads.wait_loaded(THREADS_LOAD_WAIT_S):
+            log.warning("chat threads not replayed yet; %s may get a second root", incident.id)
         template = context.services.get("dashboard_url")
         links = Links(params.runbook, dashboard_url(template, incident))
         root = threads.get(incident.id, channel)
         try:
             if root is None:
-                ref = await sink.send(channel, root_message(incident, links, params.mention))
-                threads.put(incident.id, channel, ref)
-                detail = f"posted {ref.ts}"
+                message = root_message(incident, links, params.mention)
+                root, detail = await _start_thread(sink, threads, incident, channel, message)
                 if params.chart:
-                    detail += await _upload_chart(sink, ref, incident)
+                    detail += await _upload_charts(sink, root.thread, incident)
                 return ActionResult("slack", ok=True, detail=detail, target=channel)
             text = incident_text(incident)
             if params.mention:
                 text = f"{params.mention} {text}"
-            reply = await sink.send(root.channel, SlackMessage(text), thread_ts=root.ts)
+            reply = await sink.send(root.ref.channel, SlackMessage(text), thread_ts=root.thread_ts)
         except ActionError as exc:
             return ActionResult("slack", ok=False, detail=str(exc), target=channel)
-        detail = f"posted {reply.ts} in thread {root.ts}"
+        detail = f"posted {reply.ts} in thread {root.thread_ts}"
         if incident.transition in _REWRITE_ROOT:
             try:
-                await sink.update(root, root_message(incident, links))
+                await sink.update(root.ref, root_message(incident, links))
             except ActionError as exc:  # the reply went out: do not fail (a retry would repeat it)
                 log.warning("could not update the root message of %s: %s", incident.id, exc)
                 detail += f"; root not updated: {exc}"

@@ -1,43 +1,193 @@
-"""Which chat message is each incident's thread root, per channel.
+"""Which chat message is each incident's thread root, per channel, durably.
 
-Kept in the worker's memory (bounded, oldest forgotten first): after a restart,
-or when another worker takes the incident's partition over, the next event of an
-incident posts a fresh root message (with the current status) and threads under it.
+Every change (a root posted, a reminder sent) is kept in memory and, when the
+worker gives the store a publisher, published as one record per incident (all
+its channels) to a compacted topic (``fireline.chat-threads``), keyed by the
+incident id. Every worker follows that topic back into its store, so after a
+restart or a rebalance the new owner of an incident replies in the thread the
+old one started, and any worker can find a thread to announce in. A record older
+than the one held (by ``updated_at``) is ignored, so the follower replaying the
+topic never undoes a local change.
+
+Memory is bounded: beyond ``limit`` incidents the least recently changed are
+forgotten (their next event would post a fresh root).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from playbooks.actions.chat import MessageRef
 
+log = logging.getLogger(__name__)
+
 MAX_THREADS = 10_000
+
+Publish = Callable[[bytes, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ThreadRoot:
+    """Where an incident's thread is in one channel.
+
+    ``ref`` is the incident's head message (rewritten in place as its status
+    changes); replies go under ``thread_ts``. They are the same message unless
+    the incident joined a related incident's thread, where its head is a reply.
+    """
+
+    channel: str  # as the playbook names it (the lookup key); ref.channel is Slack's id
+    ref: MessageRef
+    thread_ts: str
+    posted_at: float
+    reminded_at: float | None = None
+    reminders: int = 0
+
+    @property
+    def thread(self) -> MessageRef:
+        """The thread's root message, to reply under."""
+        return MessageRef(self.ref.channel, self.thread_ts)
+
+    @property
+    def joined(self) -> bool:
+        """Whether this thread is a related incident's."""
+        return self.thread_ts != self.ref.ts
+
+    @property
+    def last_nudged_at(self) -> float:
+        """When the channel last heard of it unprompted: the root or the latest reminder."""
+        return self.reminded_at if self.reminded_at is not None else self.posted_at
+
+
+@dataclass
+class _Entry:
+    roots: dict[str, ThreadRoot]
+    updated_at: float
 
 
 class ThreadStore:
-    """(incident id, channel) → the root message's reference."""
+    """incident id → channel → its :class:`ThreadRoot`."""
 
-    def __init__(self, limit: int = MAX_THREADS) -> None:
+    def __init__(
+        self, limit: int = MAX_THREADS, publish: Publish | None = None, replayed: bool = False
+    ) -> None:
+        """``replayed``: a follower will replay the topic (``apply``, then ``mark_loaded``)."""
         self.limit = limit
-        self._roots: OrderedDict[tuple[str, str], MessageRef] = OrderedDict()
+        self.publish = publish
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._loaded = asyncio.Event()
+        if not replayed:
+            self._loaded.set()  # nothing to wait for
 
-    def get(self, incident_id: str, channel: str) -> MessageRef | None:
-        """The root of ``incident_id`` in ``channel``, if this worker posted one."""
-        return self._roots.get((incident_id, channel))
+    def get(self, incident_id: str, channel: str) -> ThreadRoot | None:
+        """The root of ``incident_id`` in ``channel``, if one was posted."""
+        entry = self._entries.get(incident_id)
+        return entry.roots.get(channel) if entry is not None else None
 
-    def put(self, incident_id: str, channel: str, ref: MessageRef) -> None:
-        """Remember a root; forget the oldest beyond ``limit``."""
-        self._roots[(incident_id, channel)] = ref
-        self._roots.move_to_end((incident_id, channel))
-        while len(self._roots) > self.limit:
-            self._roots.popitem(last=False)
+    def roots_of(self, incident_id: str) -> list[ThreadRoot]:
+        """Every channel's root of ``incident_id``, oldest first."""
+        entry = self._entries.get(incident_id)
+        return sorted(entry.roots.values(), key=lambda r: r.posted_at) if entry else []
 
-    def any_root(self, incident_id: str) -> MessageRef | None:
-        """Some root of ``incident_id`` (the latest posted), for announcements."""
-        for (known, _), ref in reversed(self._roots.items()):
-            if known == incident_id:
-                return ref
-        return None
+    def any_thread(self, incident_id: str) -> MessageRef | None:
+        """The latest thread of ``incident_id`` (for announcements), if any."""
+        roots = self.roots_of(incident_id)
+        return roots[-1].thread if roots else None
+
+    def items(self) -> list[tuple[str, ThreadRoot]]:
+        """Every (incident id, root) held."""
+        return [(i, r) for i, e in self._entries.items() for r in e.roots.values()]
+
+    async def remember(self, incident_id: str, root: ThreadRoot, now: float) -> None:
+        """Record ``root`` (replacing the one of its channel) and publish the incident's roots.
+
+        A failed publish is logged: the root still holds in this worker's memory.
+        """
+        entry = self._entries.get(incident_id) or _Entry({}, now)
+        entry.roots[root.channel] = root
+        entry.updated_at = max(now, entry.updated_at)
+        self._put(incident_id, entry)
+        if self.publish is not None:
+            try:
+                await self.publish(incident_id.encode(), _encode(incident_id, entry))
+            except Exception as exc:  # noqa: BLE001 - the thread works on; only durability is lost
+                log.warning("could not record the chat thread of %s: %r", incident_id, exc)
+
+    async def reminded(self, incident_id: str, root: ThreadRoot, now: float) -> None:
+        """Count one reminder sent in ``root``'s thread."""
+        await self.remember(
+            incident_id, replace(root, reminded_at=now, reminders=root.reminders + 1), now
+        )
+
+    def apply(self, value: bytes | None) -> None:
+        """Fold one record of the threads topic (older than what is held: ignored)."""
+        try:
+            incident_id, entry = _decode(value or b"")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("chat threads: skipping a malformed record: %s", exc)
+            return
+        held = self._entries.get(incident_id)
+        if held is None or entry.updated_at >= held.updated_at:
+            self._put(incident_id, entry)
+
+    def mark_loaded(self) -> None:
+        """The topic has been read up to where it was when the worker started."""
+        if not self._loaded.is_set():
+            log.info("chat threads replayed: %d incidents", len(self._entries))
+        self._loaded.set()
+
+    async def wait_loaded(self, timeout: float) -> bool:
+        """Wait (up to ``timeout``) until the topic is replayed; False if it was not in time.
+
+        Waits once: after a timeout the store counts as loaded, so a stuck replay
+        delays one message, not every one.
+        """
+        if self._loaded.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._loaded.wait(), timeout)
+        except TimeoutError:
+            log.warning("chat threads not replayed within %.0fs; going on without", timeout)
+            self._loaded.set()
+            return False
+        return True
+
+    def _put(self, incident_id: str, entry: _Entry) -> None:
+        self._entries[incident_id] = entry
+        self._entries.move_to_end(incident_id)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._roots)
+        return len(self._entries)
+
+
+def _encode(incident_id: str, entry: _Entry) -> bytes:
+    roots = [
+        {**asdict(r), "ref": {"channel": r.ref.channel, "ts": r.ref.ts}}
+        for r in entry.roots.values()
+    ]
+    body = {"incident_id": incident_id, "updated_at": entry.updated_at, "roots": roots}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _decode(value: bytes) -> tuple[str, _Entry]:
+    body: dict[str, Any] = json.loads(value)
+    roots = {}
+    for raw in body["roots"]:
+        ref = MessageRef(str(raw["ref"]["channel"]), str(raw["ref"]["ts"]))
+        root = ThreadRoot(
+            channel=str(raw["channel"]),
+            ref=ref,
+            thread_ts=str(raw["thread_ts"]),
+            posted_at=float(raw["posted_at"]),
+            reminded_at=None if raw.get("reminded_at") is None else float(raw["reminded_at"]),
+            reminders=int(raw.get("reminders", 0)),
+        )
+        roots[root.channel] = root
+    return str(body["incident_id"]), _Entry(roots, float(body["updated_at"]))

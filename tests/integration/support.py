@@ -172,6 +172,7 @@ def topic_env(app_id: str) -> dict[str, str]:
         "FIRELINE_TOPICS__DETECTIONS": f"{app_id}.detections",
         "FIRELINE_TOPICS__SILENCES": f"{app_id}.silences",
         "FIRELINE_TOPICS__APPROVALS": f"{app_id}.approvals",
+        "FIRELINE_TOPICS__CHAT_THREADS": f"{app_id}.chat-threads",
     }
 
 

@@ -297,6 +297,12 @@ def test_restart__an_open_incident_continues_and_notifies_once(broker, slack, tm
     messages = slack.messages(service)
     assert len(messages) == 3, messages  # opened, updated, resolved: none sent twice
     assert sum("[CRITICAL]" in m for m in messages) == 1
+    # The restarted worker replied in the first worker's thread and rewrote its root:
+    # the thread was recorded on the chat-threads topic and replayed at start.
+    root, *replies = [c for c in slack.called("chat.postMessage") if service in c["text"]]
+    assert "thread_ts" not in root and len(replies) == 2
+    [update] = [c for c in slack.called("chat.update") if service in c["text"]]
+    assert {r["thread_ts"] for r in replies} == {update["ts"]}
 
 
 def test_two_workers__one_incident_and_both_serve_it(broker, slack, tmp_path):

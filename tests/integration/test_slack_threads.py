@@ -82,7 +82,7 @@ async def test_later_events__reply_in_the_thread_and_resolve_updates_the_root(sl
     ctx = context(slack)
     assert (await run(OPENED, ctx)).ok
     [root] = slack.called("chat.postMessage")
-    root_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").ts
+    root_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").thread_ts
 
     updated = await run(later(Transition.UPDATED, count=2), ctx)
     assert updated.ok and updated.detail.endswith(f"in thread {root_ts}")
@@ -154,8 +154,8 @@ EVIDENCE = Evidence(
 async def test_opened__uploads_the_evidence_chart_into_the_thread(slack):
     ctx = context(slack)
     result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
-    assert result.ok and result.detail.endswith("chart uploaded"), result.detail
-    root = ctx.services["slack_threads"].get(OPENED.id, "#oncall")
+    assert result.ok and result.detail.endswith("1 chart(s) uploaded"), result.detail
+    root = ctx.services["slack_threads"].get(OPENED.id, "#oncall").ref
     [asked] = slack.called("files.getUploadURLExternal")
     assert asked["filename"] == f"{OPENED.id}.png"
     [png] = slack.uploads.values()
@@ -169,10 +169,10 @@ async def test_a_failed_upload_still_posts_the_message_and_says_so(slack, caplog
     slack.fail_uploads = True
     ctx = context(slack)
     result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
-    assert result.ok and "no chart: " in result.detail, result.detail
+    assert result.ok and "no chart of " in result.detail, result.detail
     assert len(slack.called("chat.postMessage")) == 1
     assert slack.called("files.completeUploadExternal") == []
-    assert "no evidence chart for" in caplog.text
+    assert f"no evidence chart of {SIGNAL.series} for" in caplog.text
     assert SLACK_TOKEN not in caplog.text
 
 
@@ -180,3 +180,53 @@ async def test_chart_false__uploads_nothing(slack):
     ctx = context(slack)
     assert (await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx, chart=False)).ok
     assert slack.called("files.getUploadURLExternal") == []
+
+
+async def test_every_evidence_series_is_charted_up_to_three(slack):
+    ctx = context(slack)
+    series = [EVIDENCE.model_copy(update={"series": f"latency_ms{{pod={n}}}"}) for n in range(4)]
+    result = await run(OPENED.model_copy(update={"evidence": series}), ctx)
+    assert result.detail.endswith("3 chart(s) uploaded"), result.detail
+    asked = slack.called("files.getUploadURLExternal")
+    assert [a["filename"] for a in asked] == [
+        f"{OPENED.id}.png",
+        f"{OPENED.id}-2.png",
+        f"{OPENED.id}-3.png",
+    ]
+    titles = [
+        json.loads(c["files"])[0]["title"] for c in slack.called("files.completeUploadExternal")
+    ]
+    assert titles == [f"latency_ms{{pod={n}}}: evidence" for n in range(3)]
+
+
+async def test_a_related_incident_joins_the_open_thread_and_its_head_is_updated_there(slack):
+    ctx = context(slack)
+    assert (await run(OPENED, ctx)).ok
+    first_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").thread_ts
+    drift = make_incident(
+        id="inc-feedfacefeedface",
+        kind="prediction_drift",
+        title="prediction drift on fraud v3",
+        related=[OPENED.id],
+    )
+    joined = await run(drift, ctx)
+    assert joined.ok and f"in the thread {first_ts} of a related incident" in joined.detail
+    head = slack.called("chat.postMessage")[1]
+    assert head["thread_ts"] == first_ts and head.get("blocks"), "a full head, in the thread"
+    assert f"ack:{drift.id}" in str(head["blocks"])
+    root = ctx.services["slack_threads"].get(drift.id, "#oncall")
+    assert root.joined and root.thread_ts == first_ts
+
+    resolved = drift.model_copy(
+        update={
+            "transition": Transition.RESOLVED,
+            "status": Status.RESOLVED,
+            "revision": 2,
+            "resolution": Resolution.RECOVERED,
+        }
+    )
+    assert (await run(resolved, ctx)).ok
+    reply = slack.called("chat.postMessage")[2]
+    assert reply["thread_ts"] == first_ts
+    [update] = slack.called("chat.update")
+    assert update["ts"] == root.ref.ts != first_ts, "its own head, not the other incident's root"

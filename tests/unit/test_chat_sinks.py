@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from playbooks.actions.chat import ConsoleSink, MessageRef
-from playbooks.actions.threads import ThreadStore
+from playbooks.actions.threads import ThreadRoot, ThreadStore
 from playbooks.slack_blocks import SlackMessage
 
 
@@ -23,12 +23,79 @@ async def test_console_sink__prints_roots_replies_and_updates_with_their_text():
     assert await sink.post("#x", "plain") == "console-3"
 
 
-def test_thread_store__per_incident_and_channel_bounded_oldest_first():
+def root(channel: str, ts: str, at: float, thread_ts: str | None = None) -> ThreadRoot:
+    return ThreadRoot(channel, MessageRef(f"C{channel}", ts), thread_ts or ts, at)
+
+
+async def test_thread_store__per_incident_and_channel_bounded_oldest_first():
     store = ThreadStore(limit=2)
-    store.put("inc-1", "#a", MessageRef("C1", "1.0"))
-    store.put("inc-1", "#b", MessageRef("C2", "2.0"))
-    assert store.get("inc-1", "#a") == MessageRef("C1", "1.0")
-    assert store.any_root("inc-1") == MessageRef("C2", "2.0")
-    store.put("inc-2", "#a", MessageRef("C1", "3.0"))
+    await store.remember("inc-1", root("#a", "1.0", 1.0), now=1.0)
+    await store.remember("inc-1", root("#b", "2.0", 2.0), now=2.0)
+    assert store.get("inc-1", "#a") == root("#a", "1.0", 1.0)
+    assert store.any_thread("inc-1") == MessageRef("C#b", "2.0")
+    await store.remember("inc-2", root("#a", "3.0", 3.0), now=3.0)
+    await store.remember("inc-3", root("#a", "4.0", 4.0), now=4.0)
     assert len(store) == 2 and store.get("inc-1", "#a") is None
-    assert store.any_root("inc-3") is None
+    assert store.any_thread("inc-9") is None
+
+
+async def test_thread_store__publishes_every_change_and_a_replay_restores_it():
+    published: list[tuple[bytes, bytes]] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append((key, value))
+
+    store = ThreadStore(publish=publish)
+    joined = root("#a", "5.0", 2.0, thread_ts="1.0")
+    await store.remember("inc-1", root("#b", "1.0", 1.0), now=1.0)
+    await store.remember("inc-1", joined, now=2.0)
+    await store.reminded("inc-1", joined, now=9.0)
+    assert [k for k, _ in published] == [b"inc-1"] * 3
+    replica = ThreadStore(replayed=True)
+    for _, value in published:
+        replica.apply(value)
+    replica.mark_loaded()
+    assert await replica.wait_loaded(0.01)
+    restored = replica.get("inc-1", "#a")
+    assert restored is not None and restored.joined and restored.thread == MessageRef("C#a", "1.0")
+    assert (restored.reminders, restored.reminded_at, restored.last_nudged_at) == (1, 9.0, 9.0)
+    assert replica.roots_of("inc-1") == store.roots_of("inc-1")
+
+
+async def test_thread_store__an_older_record_never_undoes_a_newer_one():
+    published: list[bytes] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append(value)
+
+    store = ThreadStore(publish=publish)
+    first = root("#a", "1.0", 1.0)
+    await store.remember("inc-1", first, now=1.0)
+    await store.reminded("inc-1", first, now=5.0)
+    store.apply(published[0])  # the follower replaying the first record late
+    held = store.get("inc-1", "#a")
+    assert held is not None and held.reminders == 1
+
+
+def test_thread_store__a_malformed_record_is_skipped_and_logged(caplog):
+    store = ThreadStore()
+    store.apply(b'{"incident_id": "inc-1"}')
+    store.apply(b"not json")
+    assert len(store) == 0 and caplog.text.count("malformed") == 2
+
+
+async def test_thread_store__a_failed_publish_keeps_the_root_in_memory(caplog):
+    async def publish(key: bytes, value: bytes) -> None:
+        raise ConnectionError("broker gone")
+
+    store = ThreadStore(publish=publish)
+    await store.remember("inc-1", root("#a", "1.0", 1.0), now=1.0)
+    assert store.get("inc-1", "#a") is not None
+    assert "could not record the chat thread of inc-1" in caplog.text
+
+
+async def test_thread_store__waits_for_its_replay_once(caplog):
+    store = ThreadStore(replayed=True)
+    assert not await store.wait_loaded(0.01)
+    assert "not replayed within" in caplog.text
+    assert await store.wait_loaded(0.0), "a second caller does not wait again"

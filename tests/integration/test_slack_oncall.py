@@ -1,0 +1,105 @@
+"""On-call niceties through a real worker: step-result replies and reminders.
+
+A real broker and worker process, the loopback Slack stand-in and the real
+slack-sdk: an incident's thread gets a reply with what the playbook's steps did,
+and a critical incident nobody acknowledges is reminded in its thread (also
+broadcast to the channel) until the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agents.broker import EmbeddedBroker, free_port
+from tests.integration.support import SlackServer, WorkerProcess, wait_for, worker_env
+from tests.integration.test_incidents import TOKEN, incident_events, samples, send
+
+pytestmark = pytest.mark.integration
+
+CLOSED_PORT = free_port()  # nothing listens: the webhook step fails
+ONCALL = f"""\
+name: oncall
+match:
+  kinds: [latency_spike]
+  transitions: [opened]
+steps:
+  - slack: {{}}
+  - log: {{message: "noted"}}
+    name: note
+  - webhook: {{url: "http://127.0.0.1:{CLOSED_PORT}/hook"}}
+    name: tell-the-deployer
+    on_failure: continue
+"""
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: EmbeddedBroker, slack: SlackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    directory = tmp_path_factory.mktemp("playbooks")
+    (directory / "oncall.yaml").write_text(ONCALL)
+    env = worker_env(
+        broker.url,
+        slack,
+        directory,
+        FIRELINE_API_TOKEN=TOKEN,
+        FIRELINE_INCIDENTS__TICK_S="0.3",
+        FIRELINE_INCIDENTS__QUIET_PERIOD_S="600",  # stays open for the reminders
+        FIRELINE_INCIDENTS__SIGNAL_EXPIRY_S="600",
+        FIRELINE_SLACK_REMIND_AFTER_S="1.5",
+        FIRELINE_SLACK_MAX_REMINDERS="2",
+        FIRELINE_SLACK_REMIND_MENTION="<!subteam^S0NCALL>",
+    )
+    process = WorkerProcess(env, tmp_path_factory.mktemp("worker") / "worker.log").start()
+    yield process
+    process.stop()
+
+
+def test_steps_are_reported_in_the_thread_and_a_critical_incident_is_reminded(
+    broker, worker, slack
+):
+    service = "unwatched-api"
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=21), service)
+    (opened,) = incident_events(broker, worker, service, 1, 30)
+    assert opened["severity"] == "critical"
+    wait_for(lambda: len(slack.messages("Reminder 2")) >= 1, 30, "two reminders")
+    time.sleep(2.5)  # a third would be due by now
+
+    posts = slack.called("chat.postMessage")
+    [root] = [p for p in posts if service in p["text"] and "thread_ts" not in p]
+    root_ts = next(p["thread_ts"] for p in posts if opened["id"] in p["text"] and "thread_ts" in p)
+    replies = [p for p in posts if p.get("thread_ts") == root_ts]
+
+    [steps] = [r for r in replies if r["text"].startswith("Playbook steps:")]
+    lines = steps["text"].splitlines()
+    assert lines[1] == ":white_check_mark: oncall/note (fireline.actions): logged at info", lines
+    assert lines[2].startswith(f":x: oncall/tell-the-deployer (127.0.0.1:{CLOSED_PORT}/hook): ")
+    assert len(lines) == 3, "the Slack step itself is the thread, not a result line"
+
+    reminders = [r for r in replies if "Reminder" in r["text"]]
+    assert [r["text"].split(": [")[0] for r in reminders] == [
+        ":alarm_clock: <!subteam^S0NCALL> Reminder 1",
+        ":alarm_clock: <!subteam^S0NCALL> Reminder 2",
+    ]
+    assert all(str(r["reply_broadcast"]).lower() == "true" for r in reminders)
+    assert f"fireline incidents ack {opened['id']}" in reminders[0]["text"]
+    assert root["channel"] == "#fireline-alerts"
+
+
+def test_an_acknowledged_incident_is_not_reminded(broker, worker, slack):
+    service = "watched-api"
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=22), service)
+    (opened,) = incident_events(broker, worker, service, 1, 30)
+
+    def reminders() -> list[str]:
+        return [m for m in slack.messages(opened["id"]) if "Reminder" in m]
+
+    # The answer waits until the worker's view shows the acknowledgement.
+    status, acked = worker.request("POST", f"/incidents/{opened['id']}/ack", {"by": "bob"}, TOKEN)
+    assert (status, acked["status"]) == (200, "acknowledged")
+    before = len(reminders())  # one may have been due before the acknowledgement
+    time.sleep(3.5)  # two reminder intervals
+    assert len(reminders()) == before <= 1
