@@ -3,7 +3,9 @@
 Incident state is owned partition by partition, but the API must answer for
 all of them: each worker follows every partition of ``fireline.incidents`` and
 ``fireline.silences`` from the beginning (no consumer group) and keeps the
-latest revision of each incident and the current silences.
+latest revision of each incident and the current silences. The same consumer
+replays other state topics for their owners (the chat threads), telling each
+when it has caught up with where the topic was at start.
 """
 
 from __future__ import annotations

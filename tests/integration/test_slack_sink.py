@@ -9,6 +9,8 @@ from aiohttp import web
 
 from fireline.errors import ActionError
 from playbooks.actions.chat import SlackSink, make_chat_sink
+from playbooks.actions.pacing import ChannelPacer
+from playbooks.slack_blocks import SlackMessage
 
 
 @pytest.fixture
@@ -104,3 +106,19 @@ async def test_slack_sink__a_429_is_retried_after_its_retry_after():
     assert "1.000100" in str(ref)
     assert len(calls) == 2
     assert calls[1] - calls[0] >= 0.95  # it honoured Retry-After: 1
+
+
+async def test_slack_sink__waits_for_each_channels_pacer_before_calling(server):
+    url = server(web.json_response({"ok": True, "channel": "C1", "ts": "1.0"}))
+    slept: list[float] = []
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = ChannelPacer(rate_per_s=2.0, burst=1, clock=lambda: now[0], sleep=sleep)
+    made = make_chat_sink("xoxb-test", url, pacer=pacer)
+    for channel in ("#a", "#a", "#b", "#a"):
+        await made.send(channel, SlackMessage("hello"))
+    assert slept == [0.5, 0.5], "the second and fourth post into #a waited; #b did not"
