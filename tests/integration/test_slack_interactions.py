@@ -141,11 +141,17 @@ def open_incident(
     broker: EmbeddedBroker, worker: WorkerProcess, slack: SlackServer, events: list[bytes]
 ) -> str:
     """Send ``events`` (a latency spike of one service); the id of the incident it opened, once
-    its root message is in Slack and the worker's view shows it (the chat comes first)."""
+    its root message and evidence chart are in Slack and the worker's view shows it (the chat
+    comes first)."""
     service = json.loads(events[0])["labels"]["service"]
     send(broker, worker, events, service)
     [opened] = wait_for_transition(broker, worker, service, "opened", 40)
     wait_for(lambda: slack.messages(service), 20, "the root message")
+    wait_for(
+        lambda: any(m == "files.completeUploadExternal" for m, _ in calls_about(slack, service)),
+        20,
+        "the evidence chart in the thread",
+    )
     wait_for(lambda: bool(shown(worker, opened["id"])), 15, "the incident in the worker's view")
     return str(opened["id"])
 
@@ -280,7 +286,6 @@ def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
     status, resolved = worker.request("POST", f"/incidents/{incident_id}/resolve", {}, TOKEN)
     assert (status, resolved["status"]) == (200, "resolved")
     wait_for(lambda: root_updates(slack, incident_id), 15, "the root rewritten as resolved")
-    time.sleep(0.5)  # the resolved event's thread reply follows the root's rewrite
     before = shown(worker, incident_id)
     slack_before = calls_about(slack, service, incident_id)
     assert slack_before  # the root message, its rewrite and the thread's replies
@@ -326,9 +331,8 @@ def test_silence_button__silences_subject_and_kind_for_an_hour(broker, worker, s
         15,
         "the open incident marked silenced in the worker's view",
     )
-    time.sleep(0.5)  # the opened event's chart upload may still be in flight
     slack_before = calls_about(slack, service, incident_id)
-    assert slack_before  # the root message and the evidence chart
+    assert slack_before  # the root message and its evidence chart
 
     send(broker, worker, second_spike, service)  # the same subject and kind spikes again
     wait_for(lambda: shown(worker, incident_id)["count"] >= 2, 20, "the new detection in the view")
