@@ -1,4 +1,6 @@
-"""Slack buttons on a real worker: a signed press acknowledges; unsigned, forged or stale get 401."""
+"""Slack buttons on a real worker: signed presses acknowledge, resolve, silence, approve and
+reject; unsigned, forged or stale requests get 401; a press on a resolved incident changes
+nothing."""
 
 from __future__ import annotations
 
@@ -9,15 +11,23 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agents.broker import EmbeddedBroker
 from agents.slack_signature import slack_signature
-from tests.integration.support import SlackServer, WorkerProcess, wait_for, worker_env
+from tests.integration.support import (
+    SlackServer,
+    WorkerProcess,
+    consume,
+    wait_for,
+    worker_env,
+)
 from tests.integration.test_incidents import (
     EVERY_CHANGE,
     FAST_LIFECYCLE,
+    TOKEN,
     samples,
     send,
     wait_for_transition,
@@ -121,6 +131,60 @@ def press(
         return exc.code, json.loads(exc.read())
 
 
+def shown(worker: WorkerProcess, incident_id: str) -> dict[str, Any]:
+    """The incident as the worker's API shows it (its view); {} until the view has it."""
+    status, body = worker.request("GET", f"/incidents/{incident_id}")
+    return body if status == 200 else {}
+
+
+def open_incident(
+    broker: EmbeddedBroker, worker: WorkerProcess, slack: SlackServer, events: list[bytes]
+) -> str:
+    """Send ``events`` (a latency spike of one service); the id of the incident it opened, once
+    its root message and evidence chart are in Slack and the worker's view shows it (the chat
+    comes first)."""
+    service = json.loads(events[0])["labels"]["service"]
+    send(broker, worker, events, service)
+    [opened] = wait_for_transition(broker, worker, service, "opened", 40)
+    wait_for(lambda: slack.messages(service), 20, "the root message")
+    wait_for(
+        lambda: any(m == "files.completeUploadExternal" for m, _ in calls_about(slack, service)),
+        20,
+        "the evidence chart in the thread",
+    )
+    wait_for(lambda: bool(shown(worker, opened["id"])), 15, "the incident in the worker's view")
+    return str(opened["id"])
+
+
+def root_updates(slack: SlackServer, incident_id: str) -> list[dict[str, Any]]:
+    """The chat.update calls that rewrote the incident's root (its context names the id)."""
+    return [c for c in slack.called("chat.update") if incident_id in json.dumps(c.get("blocks"))]
+
+
+def calls_about(slack: SlackServer, *needles: str) -> list[tuple[str, str]]:
+    """Every recorded Web API call whose body mentions one of ``needles``."""
+    with slack.lock:
+        calls = [(c.method, json.dumps(c.body, sort_keys=True)) for c in slack.calls]
+    return [(method, body) for method, body in calls if any(n in body for n in needles)]
+
+
+def audit(
+    broker: EmbeddedBroker, worker: WorkerProcess, incident_id: str, playbook: str, expected: int
+) -> list[dict[str, Any]]:
+    """A playbook's action audit records (``fireline.actions``) about one incident, in order."""
+    found = consume(
+        broker.bootstrap_servers,
+        worker.topic("actions"),
+        expected,
+        20,
+        where=lambda m: (
+            f'"incident_id":"{incident_id}"'.encode() in m.value()
+            and f'"playbook":"{playbook}"'.encode() in m.value()
+        ),
+    )
+    return [json.loads(m.value()) for m in found]
+
+
 def test_signed_acknowledge_button__acknowledges_and_updates_the_root(broker, worker, slack):
     service = "slack-button-api"
     send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=21), service)
@@ -186,3 +250,124 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     status, approvals = worker.request("GET", "/approvals?status=approved")
     (decided,) = [a for a in approvals["approvals"] if a["id"] == approval["id"]]
     assert decided["decided_by"].endswith("alice")
+
+
+def test_resolve_button__resolves_and_rewrites_the_root_without_buttons(broker, worker, slack):
+    service = "slack-resolve-api"
+    incident_id = open_incident(
+        broker, worker, slack, samples(service, [(200, 48.0), (25, 420.0)], seed=22)
+    )
+    assert root_updates(slack, incident_id) == []
+
+    status, body = press(worker, f"resolve:{incident_id}")
+    assert (status, body["text"]) == (200, f"resolve {incident_id} by slack:alice")
+    wait_for(
+        lambda: shown(worker, incident_id)["status"] == "resolved", 15, "the resolution in the API"
+    )
+    incident = shown(worker, incident_id)
+    assert (incident["resolution"], incident["resolved_by"]) == ("manual", "slack:alice")
+
+    wait_for(lambda: root_updates(slack, incident_id), 15, "the root rewritten")
+    (update,) = root_updates(slack, incident_id)
+    assert f"[RESOLVED] Latency spike on {service} by slack:alice" in update["text"]
+    assert "Resolved by slack:alice after" in json.dumps(update["blocks"])
+    assert "(manual)" in json.dumps(update["blocks"])
+    assert "actions" not in [b["type"] for b in update["blocks"]]
+    assert '"button"' not in json.dumps(update["blocks"])  # nothing left to press
+
+
+def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
+    broker, worker, slack
+):
+    service = "slack-late-press-api"
+    incident_id = open_incident(
+        broker, worker, slack, samples(service, [(200, 48.0), (25, 420.0)], seed=23)
+    )
+    status, resolved = worker.request("POST", f"/incidents/{incident_id}/resolve", {}, TOKEN)
+    assert (status, resolved["status"]) == (200, "resolved")
+    wait_for(lambda: root_updates(slack, incident_id), 15, "the root rewritten as resolved")
+    before = shown(worker, incident_id)
+    slack_before = calls_about(slack, service, incident_id)
+    assert slack_before  # the root message, its rewrite and the thread's replies
+    silences_before = worker.request("GET", "/silences")[1]["silences"]
+
+    for verb in ("ack", "resolve", "silence1h"):
+        status, body = press(worker, f"{verb}:{incident_id}")
+        assert (status, body) == (200, {"text": f"incident {incident_id} is already resolved"})
+    time.sleep(1.5)  # a wrongly applied press would be in the view and Slack by now
+    assert shown(worker, incident_id) == before
+    assert before["resolved_by"] == "api"
+    assert worker.request("GET", "/silences")[1]["silences"] == silences_before
+    assert calls_about(slack, service, incident_id) == slack_before
+
+
+def test_silence_button__silences_subject_and_kind_for_an_hour(broker, worker, slack):
+    service = "slack-silence-api"
+    pattern = [(200, 48.0), (25, 420.0), (30, 48.0), (25, 420.0)]  # two spikes
+    events = samples(service, pattern, seed=24)
+    first_spike, second_spike = events[:225], events[225:]
+    incident_id = open_incident(broker, worker, slack, first_spike)
+    incident = shown(worker, incident_id)
+    assert incident["subject_key"] and incident["kind"] == "latency_spike"
+
+    pressed_at = time.time()
+    status, body = press(worker, f"silence1h:{incident_id}")
+    assert status == 200
+    assert body["text"].startswith(f"silenced {incident['subject_key']} latency_spike for 1h")
+
+    def silences() -> list[dict[str, Any]]:
+        _, listed = worker.request("GET", "/silences?active=true")
+        return [s for s in listed["silences"] if s["comment"].endswith(incident_id)]
+
+    wait_for(lambda: bool(silences()), 15, "the silence in the API")
+    (silence,) = silences()
+    assert silence["matchers"] == {"subject_key": incident["subject_key"], "kind": "latency_spike"}
+    assert silence["created_by"] == "slack:alice"
+    assert abs(silence["starts_at"] - pressed_at) < 5
+    assert silence["ends_at"] - silence["starts_at"] == 3600
+    assert body["text"].endswith(f"({silence['id']})")
+    wait_for(
+        lambda: shown(worker, incident_id)["silenced_by"] == silence["id"],
+        15,
+        "the open incident marked silenced in the worker's view",
+    )
+    slack_before = calls_about(slack, service, incident_id)
+    assert slack_before  # the root message and its evidence chart
+
+    send(broker, worker, second_spike, service)  # the same subject and kind spikes again
+    wait_for(lambda: shown(worker, incident_id)["count"] >= 2, 20, "the new detection in the view")
+    incident = shown(worker, incident_id)
+    assert (incident["silenced_by"], incident["notify"]) == (silence["id"], False)
+    time.sleep(1.5)  # playbooks run on the incident event before the view shows it
+    assert calls_about(slack, service, incident_id) == slack_before
+
+
+def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
+    service = "rollback-rejected-api"
+    send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=33), service)
+
+    def approvals(status: str) -> list[dict[str, Any]]:
+        _, body = worker.request("GET", f"/approvals?status={status}")
+        return [a for a in body["approvals"] if a["incident"]["service"] == service]
+
+    wait_for(lambda: bool(approvals("pending")), 30, "the rollback waiting for approval")
+    (approval,) = approvals("pending")
+    assert (approval["playbook"], approval["action"]) == ("gated-rollback", "rollback")
+    assert press(worker, f"reject:{approval['id']}", secret="forged")[0] == 401
+    status, body = press(worker, f"reject:{approval['id']}")
+    assert (status, body["text"]) == (200, f"rejected {approval['id']} by slack:alice")
+
+    wait_for(lambda: bool(approvals("rejected")), 15, "the rejection in the worker's view")
+    (decided,) = approvals("rejected")
+    assert (decided["id"], decided["decided_by"]) == (approval["id"], "slack:alice")
+    incident_id = approval["incident"]["id"]
+    records = audit(broker, worker, incident_id, "gated-rollback", 2)
+    assert [(r["outcome"], r["approved_by"]) for r in records] == [
+        ("pending_approval", None),
+        ("rejected", "slack:alice"),
+    ]
+    # A late Approve cannot undo the rejection.
+    status, body = press(worker, f"approve:{approval['id']}")
+    assert (status, body["text"]) == (200, f"approval {approval['id']} was already rejected")
+    time.sleep(1.0)
+    assert [r for r in deployer.requests if r.get("model") == f"{service}-model"] == []
