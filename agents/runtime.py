@@ -176,6 +176,7 @@ class Runtime:
         if request.status is Decision.PENDING:
             return  # the request itself; it was announced when it was made
         log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
+        await self._notes.approval_decided(request)
         await self._audit(request.incident, await self.engine.resume(request))
 
     async def publish_due_verifications(self, now: float) -> None:

@@ -27,7 +27,7 @@ def incident_text(incident: Incident) -> str:
         lines.append(f"Likely cause: {incident.likely_cause}")
     if incident.signals:
         lines.append(_signal_line(incident.signals[0]))
-    lines.append(f"Incident {incident.id} ({incident.status.value}, {incident.count} detections)")
+    lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
     return "\n".join(lines)
 
 
@@ -60,6 +60,11 @@ def _signal_line(signal: Signal) -> str:
         f"{signal.series}: observed {_num(signal.observed)} vs normal "
         f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
     )
+
+
+def detections(count: int) -> str:
+    """``1 detection``, ``3 detections``."""
+    return f"{count} detection" if count == 1 else f"{count} detections"
 
 
 def human_duration(seconds: float) -> str:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
-from playbooks.approvals import ApprovalRequest
+from playbooks.approvals import ApprovalRequest, Decision
 from playbooks.incident import Incident, Status
-from playbooks.messages import human_duration, incident_text
+from playbooks.messages import detections, human_duration, incident_text
 
 Block = dict[str, Any]
 
@@ -151,7 +151,7 @@ def root_message(
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": f"Incident `{incident.id}` · {incident.count} detections",
+                    "text": f"Incident `{incident.id}` · {detections(incident.count)}",
                 }
             ],
         }
@@ -189,6 +189,17 @@ def approval_message(request: ApprovalRequest, params_json: str) -> SlackMessage
         {"type": "actions", "block_id": f"approval:{request.id}", "elements": buttons},
     ]
     return SlackMessage(text, blocks)
+
+
+def approval_decided_message(request: ApprovalRequest, params_json: str) -> SlackMessage:
+    """The approval request once decided: who said what, and no buttons left to press."""
+    icon = ":white_check_mark:" if request.status is Decision.APPROVED else ":no_entry:"
+    text = (
+        f"{icon} [{request.status.value.upper()} by {request.decided_by}] playbook "
+        f"{request.playbook}: {request.step} ({request.action} {params_json}) for "
+        f"{request.incident.title} ({request.incident.id}); approval {request.id}."
+    )
+    return SlackMessage(text, [_section(text)])
 
 
 def _incident_buttons(incident: Incident) -> list[Block]:

@@ -161,6 +161,11 @@ def root_updates(slack: SlackServer, incident_id: str) -> list[dict[str, Any]]:
     return [c for c in slack.called("chat.update") if incident_id in json.dumps(c.get("blocks"))]
 
 
+def approval_updates(slack: SlackServer, approval_id: str) -> list[dict[str, Any]]:
+    """The chat.update calls that rewrote an approval request's message."""
+    return [c for c in slack.called("chat.update") if approval_id in c.get("text", "")]
+
+
 def calls_about(slack: SlackServer, *needles: str) -> list[tuple[str, str]]:
     """Every recorded Web API call whose body mentions one of ``needles``."""
     with slack.lock:
@@ -250,6 +255,11 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     status, approvals = worker.request("GET", "/approvals?status=approved")
     (decided,) = [a for a in approvals["approvals"] if a["id"] == approval["id"]]
     assert decided["decided_by"].endswith("alice")
+    # The request's message now says who approved, and its buttons are gone.
+    wait_for(lambda: approval_updates(slack, approval["id"]), 10, "the approval message rewritten")
+    (update,) = approval_updates(slack, approval["id"])
+    assert update["text"].startswith(":white_check_mark: [APPROVED by slack:alice] playbook")
+    assert "actions" not in [b["type"] for b in update["blocks"]]
 
 
 def test_resolve_button__resolves_and_rewrites_the_root_without_buttons(broker, worker, slack):
@@ -366,6 +376,9 @@ def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
         ("pending_approval", None),
         ("rejected", "slack:alice"),
     ]
+    wait_for(lambda: approval_updates(slack, approval["id"]), 10, "the approval message rewritten")
+    (update,) = approval_updates(slack, approval["id"])
+    assert update["text"].startswith(":no_entry: [REJECTED by slack:alice] playbook")
     # A late Approve cannot undo the rejection.
     status, body = press(worker, f"approve:{approval['id']}")
     assert (status, body["text"]) == (200, f"approval {approval['id']} was already rejected")

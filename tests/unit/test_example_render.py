@@ -120,3 +120,10 @@ def test_message_as_text__fields_in_two_columns_links_by_label_and_buttons():
         "",
         "id `x`",
     ]
+
+
+def test_the_readme_shows_the_committed_rendering():
+    readme = (ROOT / "README.md").read_text()
+    text = (COMMITTED / MESSAGE_FILE).read_text().rstrip("\n")
+    assert f"```text\n{text}\n```" in readme, "README's example is stale: paste the new one"
+    assert f"](docs/images/{CHART_FILE})" in readme

@@ -315,7 +315,7 @@ def test_incident_text__names_subject_and_observed_vs_normal():
         "Subject: fraud-api / model fraud v7",
         "Since: 2026-11-21 10:00:00Z",
         f"{LATENCY}: observed 400.0 vs normal 50.0 (8.0x), detector LatencySpike",
-        f"Incident {incident.id} (open, 1 detections)",
+        f"Incident {incident.id} (open, 1 detection)",
     ]
 
 

@@ -63,7 +63,7 @@ def test_root_message__says_what_how_bad_since_when_why_and_where_to_look():
         "Since: 2026-11-21 10:00:00Z",
         "Likely cause: fraud v3 went live (was v2) 4 min before",
         "latency_ms{service=fraud-api}: observed 250.0 vs normal 50.0 (5.0x), detector latency",
-        "Incident inc-0123456789abcdef (open, 1 detections)",
+        "Incident inc-0123456789abcdef (open, 1 detection)",
         "Runbook: https://wiki/runbooks/latency",
         "Dashboard: https://grafana/d/x",
     ]
