@@ -400,8 +400,10 @@ def _env_config_file() -> Path | None:
 
 
 def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
-    if value is not None:
-        return value.get_secret_value()
+    # Empty counts as unset, as for files: compose passes ${VAR:-} through, and an
+    # empty signing secret would make every signature forgeable.
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
     if file is None:
         return None
     try:

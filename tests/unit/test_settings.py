@@ -76,6 +76,16 @@ def test_settings__secrets_come_from_files_and_never_print(tmp_path, monkeypatch
     assert "api-secret-value" not in settings.model_dump_json()
 
 
+def test_settings__empty_secrets_are_unset(monkeypatch):
+    # docker-compose passes ${FIRELINE_SLACK_TOKEN:-} through as an empty string.
+    for name in ("SLACK_TOKEN", "SLACK_SIGNING_SECRET", "API_TOKEN"):
+        monkeypatch.setenv(f"FIRELINE_{name}", " ")
+    settings = load_settings()
+    assert settings.slack_secret() is None
+    assert settings.slack_signing_key() is None  # not an HMAC key anyone can sign with
+    assert settings.api_secret() is None
+
+
 def test_settings__bad_token_value_is_not_echoed(monkeypatch):
     monkeypatch.setenv("FIRELINE_SLACK_BASE_URL", "not a url")
     monkeypatch.setenv("FIRELINE_SLACK_TOKEN", "xoxb-secret-value")
