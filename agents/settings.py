@@ -3,8 +3,9 @@
 Precedence, highest first: constructor arguments, environment variables, the YAML
 file named by ``FIRELINE_CONFIG`` (or ``fireline --config``), field defaults. Nested
 fields use ``__`` in the environment: ``FIRELINE_TOPICS__METRICS=prod.metrics``.
-Secrets (Slack token, API token) come from the environment or from files named by
-``*_file`` settings and are held as ``SecretStr`` so they never print.
+Secrets (the Slack tokens and signing secret, the API token) come from the environment
+or from files named by ``*_file`` settings and are held as ``SecretStr`` so they never
+print; an empty one counts as unset.
 """
 
 from __future__ import annotations
@@ -365,6 +366,11 @@ class Settings(BaseSettings):
     )
     slack_signing_secret: SecretStr | None = None
     slack_signing_secret_file: Path | None = None
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        description="App-level token (xapp-, scope connections:write): buttons over Socket Mode.",
+    )
+    slack_app_token_file: Path | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=6066, ge=0, le=65535)
     api_token: SecretStr | None = None
@@ -419,6 +425,10 @@ class Settings(BaseSettings):
             self.slack_signing_secret, self.slack_signing_secret_file, "slack_signing_secret_file"
         )
 
+    def slack_app_secret(self) -> str | None:
+        """The Slack app-level token, from the setting or its file (None: no Socket Mode)."""
+        return _secret(self.slack_app_token, self.slack_app_token_file, "slack_app_token_file")
+
     def api_secret(self) -> str | None:
         """The HTTP API bearer token from FIRELINE_API_TOKEN or the file it names."""
         return _secret(self.api_token, self.api_token_file, "api_token_file")
@@ -430,8 +440,10 @@ def _env_config_file() -> Path | None:
 
 
 def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
-    if value is not None:
-        return value.get_secret_value()
+    # Empty counts as unset, as for files: compose passes ${VAR:-} through, and an
+    # empty signing secret would make every signature forgeable.
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
     if file is None:
         return None
     try:

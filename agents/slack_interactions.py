@@ -1,11 +1,13 @@
-"""``POST /slack/interactions``: the buttons of fireline's Slack messages.
+"""The buttons of fireline's Slack messages: ``POST /slack/interactions`` and Socket Mode.
 
-Slack posts a form with one field, ``payload`` (JSON), signed with the app's
-signing secret. Each button's action id names its verb and target
-(``ack:<incident id>``); the verbs map to the incident API's own operations
-(:class:`IncidentApi`'s ``publish_*``), with the Slack user as ``by``. The answer
-is a quick 200: the owning worker applies the change, and the incident's thread
-shows it when its playbook posts the event.
+Over HTTP, Slack posts a form with one field, ``payload`` (JSON), signed with
+the app's signing secret; over Socket Mode (agents.slack_socket) the same
+payload arrives in a websocket envelope, authenticated by the app-level token.
+Both hand it to :meth:`SlackInteractions.handle_payload`. Each button's action
+id names its verb and target (``ack:<incident id>``); the verbs map to the
+incident API's own operations (:class:`IncidentApi`'s ``publish_*``), with the
+Slack user as ``by``. The answer is quick: the owning worker applies the
+change, and the incident's thread shows it when its playbook posts the event.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ SILENCE_DURATION = "1h"
 
 
 class SlackInteractions:
-    """Verifies and applies Slack button presses."""
+    """Applies Slack button presses; verifies those that come over HTTP."""
 
     def __init__(
         self,
@@ -78,9 +80,17 @@ class SlackInteractions:
             return error(400, f"no JSON payload field: {exc}")
         if not isinstance(payload, dict):
             return error(400, "payload must be a JSON object")
+        return web.json_response({"text": await self.handle_payload(payload)})
+
+    async def handle_payload(self, payload: dict[str, Any]) -> str:
+        """Apply every button of a ``block_actions`` payload, from either transport.
+
+        The caller has established that Slack sent it (signature or websocket).
+        Returns the notes of the buttons, joined with ``; ``.
+        """
         by = slack_user(payload)
         notes = [await self.apply(str(a.get("action_id", "")), by) for a in actions(payload)]
-        return web.json_response({"text": "; ".join(notes)})
+        return "; ".join(notes)
 
     async def apply(self, action_id: str, by: str) -> str:
         """Do what one button says; return a note for the log and the response."""

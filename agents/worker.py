@@ -21,6 +21,7 @@ from agents.metrics import Metrics
 from agents.runtime import Runtime
 from agents.settings import Settings
 from agents.slack_interactions import SlackInteractions
+from agents.slack_socket import SlackSocketMode
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.actions.chat import make_chat_sink
@@ -203,6 +204,7 @@ def build_worker(
         app,
         HttpService(server),
         follower,
+        *socket_mode(settings, buttons),
         loop=loop,
         loglevel=loglevel,
         quiet=True,
@@ -221,6 +223,14 @@ def build_worker(
     )
     worker.spinner = None  # its cursor escapes garble logs and the demo output
     return worker
+
+
+def socket_mode(settings: Settings, buttons: SlackInteractions) -> list[mode.Service]:
+    """Slack Socket Mode, when an app-level token is set (buttons without a public URL)."""
+    app_token = settings.slack_app_secret()
+    if app_token is None:
+        return []
+    return [SlackSocketMode(buttons, app_token, settings.slack_base_url)]
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

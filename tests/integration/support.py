@@ -7,6 +7,7 @@ tests do not only check fireline against its own client library.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from aiohttp import web
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from agents.broker import free_port
@@ -146,6 +148,157 @@ class SlackServer:
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+class SocketModeServer:
+    """Slack's Socket Mode side on loopback: ``apps.connections.open`` and the websocket.
+
+    Like Slack, it hands out a websocket URL only for the app-level token, with a
+    single-use ticket, greets each connection with ``hello`` and expects every
+    envelope it sends to be acknowledged with ``{"envelope_id": ...}``. Runs its own
+    event loop in a thread.
+    """
+
+    def __init__(self, app_token: str) -> None:
+        self.app_token = app_token
+        self.opens: list[str | None] = []  # the Authorization header of each open
+        self.tickets: list[str] = []  # the ticket of each handshake
+        self.fail_handshakes = 0  # answer this many handshakes 503 (their tickets are spent)
+        self.acks: list[dict[str, Any]] = []
+        self.sockets: list[web.WebSocketResponse] = []
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def start(self) -> SocketModeServer:
+        async def open_connection(request: web.Request) -> web.Response:
+            authorization = request.headers.get("Authorization")
+            with self.lock:
+                self.opens.append(authorization)
+            if authorization != f"Bearer {self.app_token}":
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            ticket = uuid.uuid4().hex
+            url = f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id=A0TEST"
+            return web.json_response({"ok": True, "url": url})
+
+        async def link(request: web.Request) -> web.StreamResponse:
+            ticket = request.query.get("ticket", "")
+            with self.lock:
+                spent = ticket in self.tickets
+                self.tickets.append(ticket)
+                fail = self.fail_handshakes > 0
+                self.fail_handshakes -= fail
+            if spent:
+                return web.Response(status=403, text="ticket already used")
+            if fail:
+                return web.Response(status=503, text="try again")
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "applink-test", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": "A0TEST"},
+                }
+            )
+            with self.lock:
+                self.sockets.append(ws)
+            try:
+                async for message in ws:
+                    if message.type == web.WSMsgType.TEXT:
+                        with self.lock:
+                            self.acks.append(json.loads(message.data))
+            finally:
+                with self.lock:
+                    self.sockets.remove(ws)
+            return ws
+
+        app = web.Application()
+        app.router.add_post("/api/apps.connections.open", open_connection)
+        app.router.add_get("/link/", link)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def serve() -> None:
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.SockSite(self.runner, sock).start()
+
+        self.call(serve())
+        return self
+
+    def call(self, coro: Any) -> Any:
+        """Run ``coro`` on the server's loop and return its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def connections(self) -> int:
+        with self.lock:
+            return len(self.sockets)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Send ``envelope`` over the newest connection, as Slack picks one of them."""
+        with self.lock:
+            ws = self.sockets[-1]
+        self.call(ws.send_json(envelope))
+
+    def press(self, action_id: str, username: str) -> str:
+        """Send an ``interactive`` envelope: ``username`` pressed the button ``action_id``."""
+        envelope_id = str(uuid.uuid4())
+        payload = {
+            "type": "block_actions",
+            "user": {"id": "U0TEST", "username": username, "name": username, "team_id": "T0"},
+            "api_app_id": "A0TEST",
+            "container": {"type": "message", "channel_id": "C0TEST", "is_ephemeral": False},
+            "trigger_id": "1.2.3",
+            "channel": {"id": "C0TEST", "name": "fireline-alerts"},
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "buttons",
+                    "type": "button",
+                    "value": action_id.split(":", 1)[1],
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        self.send(
+            {
+                "envelope_id": envelope_id,
+                "type": "interactive",
+                "accepts_response_payload": False,
+                "payload": payload,
+            }
+        )
+        return envelope_id
+
+    def acked(self, envelope_id: str) -> bool:
+        with self.lock:
+            return {"envelope_id": envelope_id} in self.acks
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            for ws in list(self.sockets):
+                await ws.close()
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+        if self.loop is not None and self.thread is not None:
+            self.call(shutdown())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
 
 
 def channel_id(channel: Any) -> Any:
@@ -273,8 +426,9 @@ class WorkerProcess:
 
 
 def worker_env(
-    broker_url: str, slack: SlackServer, playbooks_dir: Path | None = None, **extra: str
+    broker_url: str, slack: SlackServer | None, playbooks_dir: Path | None = None, **extra: str
 ) -> dict[str, str]:
+    """A worker's environment; without ``slack``, no bot token (the console sink)."""
     app_id = unique("it")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")},
@@ -283,16 +437,17 @@ def worker_env(
         "FIRELINE_DATA_DIR": str(Path(tempfile.gettempdir()) / "fireline-tests"),
         "FIRELINE_HTTP_HOST": "127.0.0.1",
         "FIRELINE_HTTP_PORT": str(free_port()),
-        "FIRELINE_SLACK_TOKEN": SLACK_TOKEN,
-        "FIRELINE_SLACK_BASE_URL": slack.base_url,
         "FIRELINE_PARTITIONS": "2",
         "FIRELINE_PLAYBOOKS_POLL_S": "0.5",
         "FIRELINE_WORKER__SESSION_TIMEOUT_S": "3",
         "FIRELINE_WORKER__HEARTBEAT_INTERVAL_S": "0.5",
         "FIRELINE_WORKER__REBALANCE_TIMEOUT_S": "3",
         "FIRELINE_WORKER__COMMIT_INTERVAL_S": "0.5",
-        **extra,
     }
+    if slack is not None:
+        env["FIRELINE_SLACK_TOKEN"] = SLACK_TOKEN
+        env["FIRELINE_SLACK_BASE_URL"] = slack.base_url
+    env.update(extra)
     if playbooks_dir is not None:
         env["FIRELINE_PLAYBOOKS_DIR"] = str(playbooks_dir)
     return env

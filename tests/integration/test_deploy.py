@@ -94,3 +94,13 @@ def test_grafana__dashboard_queries_only_metrics_the_worker_exports():
         ).read_text()
     )
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_slack_manifest__enables_socket_mode_buttons_with_the_bot_scopes_used():
+    manifest = yaml.safe_load((ROOT / "deploy" / "slack-app-manifest.yaml").read_text())
+    assert manifest["display_information"]["name"]
+    assert manifest["features"]["bot_user"]["display_name"]
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["chat:write", "files:write"]
+    settings = manifest["settings"]
+    assert settings["interactivity"] == {"is_enabled": True}  # no request_url: Socket Mode
+    assert settings["socket_mode_enabled"] is True

@@ -67,13 +67,46 @@ def test_settings__missing_config_file_is_named(tmp_path):
 def test_settings__secrets_come_from_files_and_never_print(tmp_path, monkeypatch):
     token_file = tmp_path / "slack-token"
     token_file.write_text("xoxb-secret-value\n")
+    app_token_file = tmp_path / "slack-app-token"
+    app_token_file.write_text("xapp-secret-value\n")
     monkeypatch.setenv("FIRELINE_SLACK_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("FIRELINE_SLACK_APP_TOKEN_FILE", str(app_token_file))
+    monkeypatch.setenv("FIRELINE_SLACK_SIGNING_SECRET", "signing-secret-value")
     monkeypatch.setenv("FIRELINE_API_TOKEN", "api-secret-value")
     settings = load_settings()
     assert settings.slack_secret() == "xoxb-secret-value"
+    assert settings.slack_app_secret() == "xapp-secret-value"
+    assert settings.slack_signing_key() == "signing-secret-value"
     assert settings.api_secret() == "api-secret-value"
-    assert "api-secret-value" not in repr(settings)
-    assert "api-secret-value" not in settings.model_dump_json()
+    for secret in ("api-secret-value", "signing-secret-value"):
+        assert secret not in repr(settings)
+        assert secret not in settings.model_dump_json()
+
+
+def test_settings__slack_app_token_from_the_environment_never_prints(monkeypatch):
+    assert load_settings().slack_app_secret() is None  # no token: no Socket Mode
+    monkeypatch.setenv("FIRELINE_SLACK_APP_TOKEN", "xapp-1-secret-value")
+    settings = load_settings()
+    assert settings.slack_app_secret() == "xapp-1-secret-value"
+    assert "xapp-1-secret-value" not in repr(settings)
+    assert "xapp-1-secret-value" not in settings.model_dump_json()
+
+
+def test_settings__unreadable_app_token_file_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIRELINE_SLACK_APP_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"setting slack_app_token_file: cannot read .*missing"):
+        load_settings().slack_app_secret()
+
+
+def test_settings__empty_secrets_are_unset(monkeypatch):
+    # docker-compose passes ${FIRELINE_SLACK_APP_TOKEN:-} through as an empty string.
+    for name in ("SLACK_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "API_TOKEN"):
+        monkeypatch.setenv(f"FIRELINE_{name}", " ")
+    settings = load_settings()
+    assert settings.slack_secret() is None
+    assert settings.slack_app_secret() is None
+    assert settings.slack_signing_key() is None  # not an HMAC key anyone can sign with
+    assert settings.api_secret() is None
 
 
 def test_settings__bad_token_value_is_not_echoed(monkeypatch):
