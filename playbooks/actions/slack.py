@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 THREADS_LOAD_WAIT_S = 15.0
 MAX_CHARTS = 3  # the series that detected first; more would flood the thread
 
+_CALLS_AGAIN = {Transition.ESCALATED, Transition.REOPENED}
 _REWRITE_ROOT = {
     Transition.ACKNOWLEDGED,
     Transition.RESOLVED,
@@ -115,6 +116,36 @@ async def _start_thread(
     return root, detail
 
 
+async def _continue_thread(
+    sink: ChatSink,
+    threads: ThreadStore,
+    root: ThreadRoot,
+    incident: Incident,
+    params: SlackParams,
+    links: Links,
+) -> str:
+    """Reply in the incident's thread; rewrite its head when the status or severity changed.
+
+    Raises ActionError only when the reply could not be posted.
+    """
+    text = incident_text(incident)
+    if params.mention:
+        text = f"{params.mention} {text}"
+    reply = await sink.send(root.ref.channel, SlackMessage(text), thread_ts=root.thread_ts)
+    detail = f"posted {reply.ts} in thread {root.thread_ts}"
+    if incident.transition in _CALLS_AGAIN:  # reminders start over from here
+        await threads.nudged(incident.id, root, time.time())
+    if incident.transition in _REWRITE_ROOT:
+        try:
+            await sink.update(root.ref, root_message(incident, links))
+        except ActionError as exc:  # the reply went out: do not fail (a retry would repeat it)
+            log.warning("could not update the root message of %s: %s", incident.id, exc)
+            detail += f"; root not updated: {exc}"
+        else:
+            detail += "; root updated"
+    return detail
+
+
 def register(registry: ActionRegistry) -> None:
     """Add the slack action to ``registry``."""
 
@@ -136,20 +167,8 @@ def register(registry: ActionRegistry) -> None:
                 root, detail = await _start_thread(sink, threads, incident, channel, message)
                 if params.chart:
                     detail += await _upload_charts(sink, root.thread, incident)
-                return ActionResult("slack", ok=True, detail=detail, target=channel)
-            text = incident_text(incident)
-            if params.mention:
-                text = f"{params.mention} {text}"
-            reply = await sink.send(root.ref.channel, SlackMessage(text), thread_ts=root.thread_ts)
+            else:
+                detail = await _continue_thread(sink, threads, root, incident, params, links)
         except ActionError as exc:
             return ActionResult("slack", ok=False, detail=str(exc), target=channel)
-        detail = f"posted {reply.ts} in thread {root.thread_ts}"
-        if incident.transition in _REWRITE_ROOT:
-            try:
-                await sink.update(root.ref, root_message(incident, links))
-            except ActionError as exc:  # the reply went out: do not fail (a retry would repeat it)
-                log.warning("could not update the root message of %s: %s", incident.id, exc)
-                detail += f"; root not updated: {exc}"
-            else:
-                detail += "; root updated"
         return ActionResult("slack", ok=True, detail=detail, target=channel)

@@ -45,7 +45,7 @@ class ThreadRoot:
     ref: MessageRef
     thread_ts: str
     posted_at: float
-    reminded_at: float | None = None
+    nudged_at: float | None = None  # the latest reminder, escalation or reopening
     reminders: int = 0
 
     @property
@@ -60,8 +60,8 @@ class ThreadRoot:
 
     @property
     def last_nudged_at(self) -> float:
-        """When the channel last heard of it unprompted: the root or the latest reminder."""
-        return self.reminded_at if self.reminded_at is not None else self.posted_at
+        """When the channel was last called to it: the root, or a later reminder or escalation."""
+        return self.nudged_at if self.nudged_at is not None else self.posted_at
 
 
 @dataclass
@@ -118,10 +118,14 @@ class ThreadStore:
             except Exception as exc:  # noqa: BLE001 - the thread works on; only durability is lost
                 log.warning("could not record the chat thread of %s: %r", incident_id, exc)
 
+    async def nudged(self, incident_id: str, root: ThreadRoot, now: float) -> None:
+        """The channel was called to the incident (an escalation): reminders count from now."""
+        await self.remember(incident_id, replace(root, nudged_at=now), now)
+
     async def reminded(self, incident_id: str, root: ThreadRoot, now: float) -> None:
         """Count one reminder sent in ``root``'s thread."""
         await self.remember(
-            incident_id, replace(root, reminded_at=now, reminders=root.reminders + 1), now
+            incident_id, replace(root, nudged_at=now, reminders=root.reminders + 1), now
         )
 
     def apply(self, value: bytes | None) -> None:
@@ -186,7 +190,7 @@ def _decode(value: bytes) -> tuple[str, _Entry]:
             ref=ref,
             thread_ts=str(raw["thread_ts"]),
             posted_at=float(raw["posted_at"]),
-            reminded_at=None if raw.get("reminded_at") is None else float(raw["reminded_at"]),
+            nudged_at=None if raw.get("nudged_at") is None else float(raw["nudged_at"]),
             reminders=int(raw.get("reminders", 0)),
         )
         roots[root.channel] = root

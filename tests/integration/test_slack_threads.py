@@ -230,3 +230,16 @@ async def test_a_related_incident_joins_the_open_thread_and_its_head_is_updated_
     assert reply["thread_ts"] == first_ts
     [update] = slack.called("chat.update")
     assert update["ts"] == root.ref.ts != first_ts, "its own head, not the other incident's root"
+
+
+async def test_an_escalation_restarts_the_reminder_clock(slack):
+    ctx = context(slack)
+    assert (await run(OPENED, ctx)).ok
+    store = ctx.services["slack_threads"]
+    assert store.get(OPENED.id, "#oncall").nudged_at is None
+    assert (await run(later(Transition.UPDATED, count=2), ctx)).ok
+    assert store.get(OPENED.id, "#oncall").nudged_at is None, "an update calls nobody"
+    assert (await run(later(Transition.ESCALATED, revision=3), ctx)).ok
+    root = store.get(OPENED.id, "#oncall")
+    assert root.nudged_at is not None and root.last_nudged_at == root.nudged_at
+    assert root.reminders == 0

@@ -58,7 +58,7 @@ async def test_thread_store__publishes_every_change_and_a_replay_restores_it():
     assert await replica.wait_loaded(0.01)
     restored = replica.get("inc-1", "#a")
     assert restored is not None and restored.joined and restored.thread == MessageRef("C#a", "1.0")
-    assert (restored.reminders, restored.reminded_at, restored.last_nudged_at) == (1, 9.0, 9.0)
+    assert (restored.reminders, restored.nudged_at, restored.last_nudged_at) == (1, 9.0, 9.0)
     assert replica.roots_of("inc-1") == store.roots_of("inc-1")
 
 

@@ -72,9 +72,9 @@ def test_not_due__acknowledged_resolved_not_critical_silenced_or_not_owned():
 
 
 def test_due__counts_from_the_last_reminder_and_stops_at_the_limit():
-    once = ThreadRoot("#oncall", ROOT.ref, "1.0", 1000.0, reminded_at=1600.0, reminders=1)
+    once = ThreadRoot("#oncall", ROOT.ref, "1.0", 1000.0, nudged_at=1600.0, reminders=1)
     assert due(root=once, now=2199.0) == [] and due(root=once, now=2200.0) == [(INCIDENT, once)]
-    twice = ThreadRoot("#oncall", ROOT.ref, "1.0", 1000.0, reminded_at=2200.0, reminders=2)
+    twice = ThreadRoot("#oncall", ROOT.ref, "1.0", 1000.0, nudged_at=2200.0, reminders=2)
     assert due(root=twice, now=99999.0) == []
 
 
