@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Self
 
@@ -124,12 +124,12 @@ async def create_topics(
     topics: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
-    compacted: Collection[str] = (),
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the ones created.
 
-    Topics in ``compacted`` keep the latest record per key forever (state such
-    as silences and chat threads, replayed from the start by every worker).
+    ``configs`` gives some topics their settings (e.g. compaction for state that
+    every worker replays). A topic that exists already keeps its own.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     try:
@@ -148,7 +148,7 @@ async def create_topics(
                             t,
                             partitions,
                             replication_factor,
-                            topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                            topic_configs=dict((configs or {}).get(t, {})),
                         )
                         for t in wanted
                     ]

@@ -106,7 +106,7 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
             broker.bootstrap_servers,
             settings.topics.all(),
             settings.partitions,
-            compacted=settings.topics.compacted(),
+            configs=settings.topics.configs(),
         )
     )
     print(

@@ -37,7 +37,7 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
                 broker.bootstrap_servers,
                 settings.topics.all(),
                 settings.partitions,
-                compacted=settings.topics.compacted(),
+                configs=settings.topics.configs(),
             )
         )
         worker = _start_worker(settings)

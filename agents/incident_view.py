@@ -36,6 +36,7 @@ class IncidentView:
         self.silences: dict[str, Silence] = {}
         self.approvals: dict[str, ApprovalRequest] = {}  # latest state by id
         self.partitions: dict[str, int] = {}  # incident id → its partition of the topic
+        self.loaded = False  # the topics were read up to their end as of the worker's start
         self.max_resolved = max_resolved
         self._resolved: OrderedDict[str, None] = OrderedDict()
         self._changed: asyncio.Condition | None = None  # made in the loop that uses it
@@ -128,7 +129,7 @@ class StateTopic(NamedTuple):
     """
 
     name: str
-    apply: Callable[[bytes | None], None]
+    apply: Callable[[bytes | None, bytes | None], None]  # (key, value)
     loaded: Callable[[], None]
 
 
@@ -152,8 +153,8 @@ class ViewFollower(mode.Service):
         self.approvals_topic = approvals_topic
         self.state_topics = {t.name: t for t in state_topics}
         self._consumer: AIOKafkaConsumer | None = None
-        self._loading: dict[TopicPartition, int] = {}  # state partitions → end offset at start
-        self._unloaded = set(self.state_topics)
+        self._loading: dict[TopicPartition, int] = {}  # partitions → end offset at start
+        self._unloaded: set[str] = set()  # topics not read up to there yet
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
@@ -176,9 +177,8 @@ class ViewFollower(mode.Service):
                 partitions.append(TopicPartition(topic, number))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        state = [tp for tp in partitions if tp.topic in self.state_topics]
-        if state:
-            self._loading = dict(await consumer.end_offsets(state))
+        self._unloaded = set(topics)
+        self._loading = dict(await consumer.end_offsets(partitions))
         await self._check_loaded(consumer)
         self.add_future(self._follow(consumer))
 
@@ -198,7 +198,7 @@ class ViewFollower(mode.Service):
                     elif tp.topic == self.approvals_topic:
                         self.view.apply_approval(record.value)
                     elif tp.topic in self.state_topics:
-                        self.state_topics[tp.topic].apply(record.value)
+                        self.state_topics[tp.topic].apply(record.key, record.value)
                     else:
                         self.view.apply_silence(record.key, record.value)
             if self._unloaded:
@@ -207,14 +207,18 @@ class ViewFollower(mode.Service):
                 await self.view.notify()
 
     async def _check_loaded(self, consumer: AIOKafkaConsumer) -> None:
-        """Tell each state topic, once, that all its partitions reached their end at start."""
+        """Tell each state topic, and then the view, once they reached their end at start."""
         for tp, end in list(self._loading.items()):
             if await consumer.position(tp) >= end:
                 del self._loading[tp]
         for name in list(self._unloaded):
             if not any(tp.topic == name for tp in self._loading):
                 self._unloaded.discard(name)
-                self.state_topics[name].loaded()
+                if name in self.state_topics:
+                    self.state_topics[name].loaded()
+        if not self._unloaded and not self.view.loaded:
+            self.view.loaded = True
+            log.info("incident view replayed: %d incidents", len(self.view.incidents))
 
 
 async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

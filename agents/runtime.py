@@ -222,7 +222,13 @@ class Runtime:
         await self._notes.step_results(incident.id, list(records))
 
     async def remind_unacknowledged(self, now: float, owned_partitions: set[int]) -> int:
-        """Remind the threads of critical incidents nobody acknowledged (owned ones only)."""
+        """Remind the threads of critical incidents nobody acknowledged (owned ones only).
+
+        Nothing until the view and the threads are replayed: a half-read view may
+        still hold an old revision of an incident someone since acknowledged.
+        """
+        if not (self.view.loaded and self._notes.threads.loaded):
+            return 0
 
         def owned(incident_id: str) -> bool:
             return self.view.partitions.get(incident_id) in owned_partitions

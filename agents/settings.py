@@ -56,9 +56,19 @@ class Topics(BaseModel):
         """Every topic fireline reads or writes."""
         return [getattr(self, name) for name in type(self).model_fields]
 
-    def compacted(self) -> list[str]:
-        """The topics that hold state (latest record per key), not a stream of events."""
-        return [self.silences, self.chat_threads]
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Settings of the topics that hold state (latest record per key), not events.
+
+        Silences are kept until deleted; chat threads also age out after 30 days
+        (an incident's thread is not worth replaying at every start forever).
+        """
+        return {
+            self.silences: {"cleanup.policy": "compact"},
+            self.chat_threads: {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(30 * 24 * 3600 * 1000),
+            },
+        }
 
     def inputs(self) -> list[str]:
         """The topics producers write and fireline consumes."""

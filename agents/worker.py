@@ -134,6 +134,8 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
 
     @app.timer(settings.incidents.tick_s)
     async def remind_unacknowledged() -> None:
+        if app.rebalancing:  # the assignment is about to change: old and new owner both remind
+            return
         owned = {
             tp.partition
             for tp in app.assignor.assigned_actives()
@@ -242,7 +244,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             settings.bootstrap_servers,
             settings.topics.all(),
             settings.partitions,
-            compacted=settings.topics.compacted(),
+            configs=settings.topics.configs(),
         )
     )
     build_worker(settings, loop, loglevel).execute_from_commandline()

@@ -69,6 +69,9 @@ class SlackSink:
     def __init__(self, client: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
         self.client = client
         self.pacer = pacer or ChannelPacer()
+        # Playbooks name channels (#oncall), Slack answers with ids (C0123): one
+        # channel must be one bucket whichever way a call names it.
+        self._channel_ids: dict[str, str] = {}
 
     async def post(self, channel: str, text: str) -> str:
         """Post and return the message timestamp Slack assigned."""
@@ -94,7 +97,9 @@ class SlackSink:
                 channel=channel, text=message.text, mrkdwn=True, **extra
             ),
         )
-        return MessageRef(str(response.get("channel") or channel), str(response.get("ts", "")))
+        channel_id = str(response.get("channel") or channel)
+        self._channel_ids[channel] = channel_id
+        return MessageRef(channel_id, str(response.get("ts", "")))
 
     async def update(self, ref: MessageRef, message: SlackMessage) -> None:
         """chat.update of the message at ``ref`` (blocks replaced, or removed when none)."""
@@ -121,7 +126,7 @@ class SlackSink:
         )
 
     async def _call(self, method: str, channel: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        await self.pacer.wait(channel)
+        await self.pacer.wait(self._channel_ids.get(channel, channel))
         try:
             return await call()
         except SlackApiError as exc:

@@ -112,7 +112,7 @@ async def _start_thread(
         ref = await sink.send(related.ref.channel, message, thread_ts=related.thread_ts)
         root = ThreadRoot(channel, ref, related.thread_ts, now)
         detail = f"posted {ref.ts} in the thread {related.thread_ts} of a related incident"
-    await threads.remember(incident.id, root, now)
+    await threads.remember(incident.id, root)
     return root, detail
 
 

@@ -6,8 +6,10 @@ its channels) to a compacted topic (``fireline.chat-threads``), keyed by the
 incident id. Every worker follows that topic back into its store, so after a
 restart or a rebalance the new owner of an incident replies in the thread the
 old one started, and any worker can find a thread to announce in. A record older
-than the one held (by ``updated_at``) is ignored, so the follower replaying the
-topic never undoes a local change.
+than the one held (each incident's records carry a version that every change
+raises by one) is ignored, so the follower's echo never undoes a later local
+change. Resolved incidents' records age out of the topic (compact plus delete,
+30 days), so a worker's replay stays short.
 
 Memory is bounded: beyond ``limit`` incidents the least recently changed are
 forgotten (their next event would post a fresh root).
@@ -64,10 +66,10 @@ class ThreadRoot:
         return self.nudged_at if self.nudged_at is not None else self.posted_at
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
     roots: dict[str, ThreadRoot]
-    updated_at: float
+    version: int  # grows with every change any worker publishes for the incident
 
 
 class ThreadStore:
@@ -103,14 +105,14 @@ class ThreadStore:
         """Every (incident id, root) held."""
         return [(i, r) for i, e in self._entries.items() for r in e.roots.values()]
 
-    async def remember(self, incident_id: str, root: ThreadRoot, now: float) -> None:
+    async def remember(self, incident_id: str, root: ThreadRoot) -> None:
         """Record ``root`` (replacing the one of its channel) and publish the incident's roots.
 
         A failed publish is logged: the root still holds in this worker's memory.
         """
-        entry = self._entries.get(incident_id) or _Entry({}, now)
-        entry.roots[root.channel] = root
-        entry.updated_at = max(now, entry.updated_at)
+        held = self._entries.get(incident_id)
+        roots = {**held.roots, root.channel: root} if held else {root.channel: root}
+        entry = _Entry(roots, held.version + 1 if held else 1)
         self._put(incident_id, entry)
         if self.publish is not None:
             try:
@@ -120,24 +122,38 @@ class ThreadStore:
 
     async def nudged(self, incident_id: str, root: ThreadRoot, now: float) -> None:
         """The channel was called to the incident (an escalation): reminders count from now."""
-        await self.remember(incident_id, replace(root, nudged_at=now), now)
+        current = self.get(incident_id, root.channel) or root
+        await self.remember(incident_id, replace(current, nudged_at=now))
 
     async def reminded(self, incident_id: str, root: ThreadRoot, now: float) -> None:
-        """Count one reminder sent in ``root``'s thread."""
+        """Count one reminder sent in ``root``'s thread (on top of what is held by now)."""
+        current = self.get(incident_id, root.channel) or root
         await self.remember(
-            incident_id, replace(root, nudged_at=now, reminders=root.reminders + 1), now
+            incident_id, replace(current, nudged_at=now, reminders=current.reminders + 1)
         )
 
-    def apply(self, value: bytes | None) -> None:
-        """Fold one record of the threads topic (older than what is held: ignored)."""
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one record of the threads topic: an older version than the one held is ignored.
+
+        An empty value (a tombstone) forgets the incident named by the key.
+        """
+        if not value:
+            if key is not None:
+                self._entries.pop(key.decode(errors="replace"), None)
+            return
         try:
-            incident_id, entry = _decode(value or b"")
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("chat threads: skipping a malformed record: %s", exc)
+            incident_id, entry = _decode(value)
+        except Exception as exc:  # noqa: BLE001 - a bad record must not stop the follower
+            log.error("chat threads: skipping a malformed record: %r", exc)
             return
         held = self._entries.get(incident_id)
-        if held is None or entry.updated_at >= held.updated_at:
+        if held is None or entry.version >= held.version:
             self._put(incident_id, entry)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the topic has been replayed (or there is none to replay)."""
+        return self._loaded.is_set()
 
     def mark_loaded(self) -> None:
         """The topic has been read up to where it was when the worker started."""
@@ -176,7 +192,7 @@ def _encode(incident_id: str, entry: _Entry) -> bytes:
         {**asdict(r), "ref": {"channel": r.ref.channel, "ts": r.ref.ts}}
         for r in entry.roots.values()
     ]
-    body = {"incident_id": incident_id, "updated_at": entry.updated_at, "roots": roots}
+    body = {"incident_id": incident_id, "version": entry.version, "roots": roots}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -194,4 +210,4 @@ def _decode(value: bytes) -> tuple[str, _Entry]:
             reminders=int(raw.get("reminders", 0)),
         )
         roots[root.channel] = root
-    return str(body["incident_id"]), _Entry(roots, float(body["updated_at"]))
+    return str(body["incident_id"]), _Entry(roots, int(body["version"]))

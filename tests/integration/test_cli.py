@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from agents.broker import free_port
 from agents.settings import Topics
@@ -39,6 +39,12 @@ def test_broker_and_simulate__topics_created_traffic_flows_ctrl_c_stops(tmp_path
                 return False
 
         wait_for(created, 30, "the broker to create fireline's topics")
+        # The state topics are created with their settings (read back by an independent client).
+        resources = [ConfigResource("topic", name) for name in topics.configs()]
+        for resource, future in admin.describe_configs(resources).items():
+            described = {k: v.value for k, v in future.result(timeout=10).items()}
+            wanted = topics.configs()[resource.name]
+            assert {k: described.get(k) for k in wanted} == wanted, resource.name
         simulate = subprocess.run(
             [sys.executable, "-m", "agents.cli", "simulate", "--rate", "100", "--duration", "2"],
             env={**env, "FIRELINE_BROKER_URL": f"kafka://{bootstrap}"},

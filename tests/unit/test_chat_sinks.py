@@ -29,12 +29,12 @@ def root(channel: str, ts: str, at: float, thread_ts: str | None = None) -> Thre
 
 async def test_thread_store__per_incident_and_channel_bounded_oldest_first():
     store = ThreadStore(limit=2)
-    await store.remember("inc-1", root("#a", "1.0", 1.0), now=1.0)
-    await store.remember("inc-1", root("#b", "2.0", 2.0), now=2.0)
+    await store.remember("inc-1", root("#a", "1.0", 1.0))
+    await store.remember("inc-1", root("#b", "2.0", 2.0))
     assert store.get("inc-1", "#a") == root("#a", "1.0", 1.0)
     assert store.any_thread("inc-1") == MessageRef("C#b", "2.0")
-    await store.remember("inc-2", root("#a", "3.0", 3.0), now=3.0)
-    await store.remember("inc-3", root("#a", "4.0", 4.0), now=4.0)
+    await store.remember("inc-2", root("#a", "3.0", 3.0))
+    await store.remember("inc-3", root("#a", "4.0", 4.0))
     assert len(store) == 2 and store.get("inc-1", "#a") is None
     assert store.any_thread("inc-9") is None
 
@@ -47,13 +47,14 @@ async def test_thread_store__publishes_every_change_and_a_replay_restores_it():
 
     store = ThreadStore(publish=publish)
     joined = root("#a", "5.0", 2.0, thread_ts="1.0")
-    await store.remember("inc-1", root("#b", "1.0", 1.0), now=1.0)
-    await store.remember("inc-1", joined, now=2.0)
+    await store.remember("inc-1", root("#b", "1.0", 1.0))
+    await store.remember("inc-1", joined)
     await store.reminded("inc-1", joined, now=9.0)
     assert [k for k, _ in published] == [b"inc-1"] * 3
     replica = ThreadStore(replayed=True)
-    for _, value in published:
-        replica.apply(value)
+    assert not replica.loaded
+    for key, value in published:
+        replica.apply(key, value)
     replica.mark_loaded()
     assert await replica.wait_loaded(0.01)
     restored = replica.get("inc-1", "#a")
@@ -70,18 +71,29 @@ async def test_thread_store__an_older_record_never_undoes_a_newer_one():
 
     store = ThreadStore(publish=publish)
     first = root("#a", "1.0", 1.0)
-    await store.remember("inc-1", first, now=1.0)
+    await store.remember("inc-1", first)
     await store.reminded("inc-1", first, now=5.0)
-    store.apply(published[0])  # the follower replaying the first record late
+    await store.reminded("inc-1", first, now=5.0)  # same clock, stale root: counts on the held one
+    for value in published:  # the follower's echo of every record, late
+        store.apply(b"inc-1", value)
     held = store.get("inc-1", "#a")
-    assert held is not None and held.reminders == 1
+    assert held is not None and held.reminders == 2
+
+
+async def test_thread_store__a_tombstone_forgets_the_incident():
+    store = ThreadStore()
+    await store.remember("inc-1", root("#a", "1.0", 1.0))
+    store.apply(b"inc-1", None)
+    assert store.get("inc-1", "#a") is None and len(store) == 0
 
 
 def test_thread_store__a_malformed_record_is_skipped_and_logged(caplog):
     store = ThreadStore()
-    store.apply(b'{"incident_id": "inc-1"}')
-    store.apply(b"not json")
-    assert len(store) == 0 and caplog.text.count("malformed") == 2
+    store.apply(b"inc-1", b'{"incident_id": "inc-1"}')
+    store.apply(b"inc-1", b"not json")
+    huge = b'{"incident_id":"inc-1","version":1e400,"roots":[]}'  # OverflowError, not ValueError
+    store.apply(b"inc-1", huge)
+    assert len(store) == 0 and caplog.text.count("malformed") == 3
 
 
 async def test_thread_store__a_failed_publish_keeps_the_root_in_memory(caplog):
@@ -89,7 +101,7 @@ async def test_thread_store__a_failed_publish_keeps_the_root_in_memory(caplog):
         raise ConnectionError("broker gone")
 
     store = ThreadStore(publish=publish)
-    await store.remember("inc-1", root("#a", "1.0", 1.0), now=1.0)
+    await store.remember("inc-1", root("#a", "1.0", 1.0))
     assert store.get("inc-1", "#a") is not None
     assert "could not record the chat thread of inc-1" in caplog.text
 
