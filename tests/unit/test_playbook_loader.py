@@ -138,6 +138,6 @@ def test_cli_validate__valid_directory_passes(capsys):
         == 0
     )
     assert capsys.readouterr().out == (
-        "5 playbook(s) valid: data-quality-alert, error-rate-page, feature-drift-retrain, "
-        "latency-spike-alert, prediction-drift-rollback\n"
+        "6 playbook(s) valid: data-quality-alert, error-rate-page, feature-drift-retrain, "
+        "latency-spike-alert, metric-anomaly-alert, prediction-drift-rollback\n"
     )

@@ -122,6 +122,7 @@ def test_library__every_shipped_playbook_loads_and_answers_its_kind():
         "prediction-drift-rollback": incident(kind="prediction_drift", changes=[deploy]),
         "error-rate-page": incident(kind="error_spike"),
         "data-quality-alert": incident(kind="data_quality"),
+        "metric-anomaly-alert": incident(kind="tail_latency"),
     }
     assert sorted(p.name for p in library) == sorted(cases)
     for name, event in cases.items():
@@ -132,6 +133,8 @@ def test_library__every_shipped_playbook_loads_and_answers_its_kind():
     rollback = by_name["prediction-drift-rollback"]
     assert [s.require_approval for s in rollback.steps] == [False, True]
     assert rollback.verify is not None and rollback.verify.resolved_within == 900
+    anomaly = incident(kind="metric_anomaly")
+    assert [p.playbook for p in explain(library, anomaly) if p.matches] == ["metric-anomaly-alert"]
     no_deploy = incident(kind="prediction_drift")
     assert not any(plan.matches for plan in explain(library, no_deploy))
 
