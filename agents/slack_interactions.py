@@ -12,6 +12,7 @@ change, and the incident's thread shows it when its playbook posts the event.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agents.incident_api import IncidentApi, error
 from agents.silences import SilenceRequest
@@ -39,6 +41,13 @@ from playbooks.slack_blocks import (
 log = logging.getLogger(__name__)
 
 SILENCE_DURATION = "1h"
+RESPONSE_TIMEOUT_S = 5
+
+
+class Refusal(str):
+    """A button's note when it changed nothing; it is told back to whoever pressed."""
+
+    __slots__ = ()
 
 
 class SlackInteractions:
@@ -53,6 +62,7 @@ class SlackInteractions:
         self.api = api
         self.signing_secret = signing_secret
         self.clock = clock
+        self._replies: set[asyncio.Task[None]] = set()  # ephemeral replies under way
 
     def add_routes(self, app: web.Application) -> None:
         """Register ``POST /slack/interactions``."""
@@ -90,25 +100,47 @@ class SlackInteractions:
         """
         by = slack_user(payload)
         notes = [await self.apply(str(a.get("action_id", "")), by) for a in actions(payload)]
+        refusals = [n for n in notes if isinstance(n, Refusal)]
+        response_url = payload.get("response_url")
+        if refusals and isinstance(response_url, str) and response_url.startswith("http"):
+            # Slack shows neither transport's answer: only the response_url reaches the presser.
+            task = asyncio.create_task(self._tell_presser(response_url, "; ".join(refusals)))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
         return "; ".join(notes)
+
+    async def _tell_presser(self, response_url: str, text: str) -> None:
+        """An ephemeral reply (only the presser sees it) saying why nothing changed."""
+        try:
+            response = await AsyncWebhookClient(response_url, timeout=RESPONSE_TIMEOUT_S).send(
+                text=f":information_source: {text}",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - a courtesy: the press itself is done
+            # Not the URL: it carries a token that lets anyone answer in the channel.
+            log.warning("could not tell the Slack user why nothing changed: %r", type(exc).__name__)
+            return
+        if response.status_code != 200:
+            log.warning("Slack refused the ephemeral reply: HTTP %s", response.status_code)
 
     async def apply(self, action_id: str, by: str) -> str:
         """Do what one button says; return a note for the log and the response."""
         try:
             verb, target = parse_action_id(action_id)
         except ValueError as exc:
-            return str(exc)
+            return Refusal(exc)
         if verb in (APPROVE, REJECT):
             return await self._decide(
                 target, Decision.APPROVED if verb == APPROVE else Decision.REJECTED, by
             )
         incident = self.api.view.incidents.get(target)
         if incident is None:
-            return f"no incident {target}"
+            return Refusal(f"no incident {target}")
         if not incident.is_open:
-            return f"incident {target} is already resolved"
+            return Refusal(f"incident {target} is already resolved")
         if verb == ACKNOWLEDGE and incident.status is Status.ACKNOWLEDGED:
-            return f"incident {target} is already acknowledged"
+            return Refusal(f"incident {target} is already acknowledged")
         if verb in (ACKNOWLEDGE, RESOLVE):
             command = "acknowledge" if verb == ACKNOWLEDGE else "resolve"
             await self.api.publish_command(incident, command, by)
@@ -124,14 +156,14 @@ class SlackInteractions:
             await self.api.publish_silence(silence)
             log.info("incident %s: silenced by %s for 1h (Slack, %s)", incident.id, by, silence.id)
             return f"silenced {incident.subject_key} {incident.kind} for 1h ({silence.id})"
-        return f"unknown action {verb}"
+        return Refusal(f"unknown action {verb}")
 
     async def _decide(self, approval_id: str, decision: Decision, by: str) -> str:
         pending = self.api.view.approvals.get(approval_id)
         if pending is None:
-            return f"no approval {approval_id}"
+            return Refusal(f"no approval {approval_id}")
         if pending.status is not Decision.PENDING:
-            return f"approval {approval_id} was already {pending.status.value}"
+            return Refusal(f"approval {approval_id} was already {pending.status.value}")
         await self.api.publish_decision(pending, decision, by)
         log.info("approval %s %s by %s (Slack)", approval_id, decision.value, by)
         return f"{decision.value} {approval_id} by {by}"

@@ -105,13 +105,19 @@ def worker(
 
 
 def press(
-    worker: WorkerProcess, action_id: str, secret: str = SIGNING_SECRET, age_s: float = 0
+    worker: WorkerProcess,
+    action_id: str,
+    secret: str = SIGNING_SECRET,
+    age_s: float = 0,
+    response_url: str | None = None,
 ) -> tuple[int, dict[str, object]]:
-    payload = {
+    payload: dict[str, object] = {
         "type": "block_actions",
         "user": {"id": "U123", "username": "alice"},
         "actions": [{"action_id": action_id, "value": action_id.split(":", 1)[1]}],
     }
+    if response_url is not None:
+        payload["response_url"] = response_url
     body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
     timestamp = str(int(time.time() - age_s))
     request = urllib.request.Request(
@@ -384,3 +390,22 @@ def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
     assert (status, body["text"]) == (200, f"approval {approval['id']} was already rejected")
     time.sleep(1.0)
     assert [r for r in deployer.requests if r.get("model") == f"{service}-model"] == []
+
+
+def test_a_press_that_changes_nothing__tells_the_presser_why_in_an_ephemeral_reply(worker, slack):
+    response_url = slack.base_url.replace("/api/", "/actions/T1/B2/xyz")
+    for action_id, why in (
+        ("ack:inc-0000000000000000", "no incident inc-0000000000000000"),
+        ("approve:apr-000000000000", "no approval apr-000000000000"),
+    ):
+        status, body = press(worker, action_id, response_url=response_url)
+        assert (status, body) == (200, {"text": why})
+    wait_for(lambda: len(slack.called("/actions/T1/B2/xyz")) == 2, 10, "two ephemeral replies")
+    replies = slack.called("/actions/T1/B2/xyz")
+    assert [r["text"] for r in replies] == [
+        ":information_source: no incident inc-0000000000000000",
+        ":information_source: no approval apr-000000000000",
+    ]
+    assert all(
+        r["response_type"] == "ephemeral" and r["replace_original"] is False for r in replies
+    )
