@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -167,3 +168,15 @@ def test_sdk_log_filter__keeps_the_traceback_of_unexpected_errors():
     record = sdk_record("Failed to run a request listener", KeyError("x"))
     assert _SdkLogFilter(TOKEN).filter(record)
     assert record.exc_info is not None
+
+
+async def test_handle_payload__only_a_press_that_changed_nothing_is_told_back():
+    incident = make_incident()
+    buttons = make_buttons(incident)
+    url = "http://127.0.0.1:9/actions/T1/B2/xyz"  # nothing listens: the reply fails quietly
+
+    await buttons.handle_payload({**block_actions(f"ack:{incident.id}"), "response_url": url})
+    assert not buttons._replies, "an applied press needs no explanation"
+    await buttons.handle_payload({**block_actions("ack:inc-unknown"), "response_url": url})
+    assert len(buttons._replies) == 1
+    await asyncio.gather(*buttons._replies)
