@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from fireline.errors import ActionError
-from playbooks.actions.chat import ChatSink, MessageRef
+from playbooks.actions.chat import ChatSink
 from playbooks.actions.threads import ThreadRoot, ThreadStore
 from playbooks.approvals import ApprovalRequest
 from playbooks.engine import StepRecord
@@ -25,8 +24,6 @@ from playbooks.slack_blocks import approval_decided_message, approval_message
 from playbooks.thread_messages import reminder_message, step_results_message
 
 log = logging.getLogger(__name__)
-
-MAX_APPROVAL_MESSAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -84,9 +81,6 @@ class ThreadNotes:
         self.default_channel = default_channel
         self.reminders = reminders
         self.step_replies = step_replies
-        # Approval messages by approval id, to take their buttons away once decided
-        # (this worker's memory: the same worker owns the incident's approvals).
-        self._approvals: OrderedDict[str, MessageRef] = OrderedDict()
 
     async def announce_approval(self, request: ApprovalRequest) -> None:
         """Ask for the decision in the incident's thread (the channel when it has none)."""
@@ -102,19 +96,19 @@ class ThreadNotes:
         except ActionError as exc:
             log.warning("could not announce approval %s: %s", request.id, exc)
             return
-        self._approvals[request.id] = ref
-        while len(self._approvals) > MAX_APPROVAL_MESSAGES:
-            self._approvals.popitem(last=False)
+        await self.threads.remember_approval(request.incident.id, request.id, ref)
 
     async def approval_decided(self, request: ApprovalRequest) -> None:
         """Rewrite the request's message: the decision and who made it, without buttons."""
-        ref = self._approvals.pop(request.id, None)
+        ref = self.threads.approval_message(request.incident.id, request.id)
         if self.sink is None or ref is None:
             return
         try:
             await self.sink.update(ref, approval_decided_message(request, _params(request)))
         except ActionError as exc:
             log.warning("could not update approval %s: %s", request.id, exc)
+            return
+        await self.threads.forget_approval(request.incident.id, request.id)
 
     async def step_results(self, incident_id: str, records: list[StepRecord]) -> None:
         """Reply in the incident's thread with what its playbook steps did."""

@@ -1,6 +1,6 @@
 """Which chat message is each incident's thread root, per channel, durably.
 
-Every change (a root posted, a reminder sent) is kept in memory and, when the
+Every change (a root posted, a reminder sent, an approval request posted) is kept in memory and, when the
 worker gives the store a publisher, published as one record per incident (all
 its channels) to a compacted topic (``fireline.chat-threads``), keyed by the
 incident id. Every worker follows that topic back into its store, so after a
@@ -22,7 +22,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from playbooks.actions.chat import MessageRef
@@ -70,6 +70,7 @@ class ThreadRoot:
 class _Entry:
     roots: dict[str, ThreadRoot]
     version: int  # grows with every change any worker publishes for the incident
+    approvals: dict[str, MessageRef] = field(default_factory=dict)  # undecided requests' messages
 
 
 class ThreadStore:
@@ -112,7 +113,34 @@ class ThreadStore:
         """
         held = self._entries.get(incident_id)
         roots = {**held.roots, root.channel: root} if held else {root.channel: root}
-        entry = _Entry(roots, held.version + 1 if held else 1)
+        await self._change(incident_id, held, roots, held.approvals if held else {})
+
+    def approval_message(self, incident_id: str, approval_id: str) -> MessageRef | None:
+        """Where the request for ``approval_id`` was posted, while it is undecided."""
+        entry = self._entries.get(incident_id)
+        return entry.approvals.get(approval_id) if entry else None
+
+    async def remember_approval(self, incident_id: str, approval_id: str, ref: MessageRef) -> None:
+        """Record where an approval request was posted (to rewrite it once decided)."""
+        held = self._entries.get(incident_id)
+        approvals = {**(held.approvals if held else {}), approval_id: ref}
+        await self._change(incident_id, held, held.roots if held else {}, approvals)
+
+    async def forget_approval(self, incident_id: str, approval_id: str) -> None:
+        """The request was decided and its message rewritten."""
+        held = self._entries.get(incident_id)
+        if held is not None and approval_id in held.approvals:
+            approvals = {k: v for k, v in held.approvals.items() if k != approval_id}
+            await self._change(incident_id, held, held.roots, approvals)
+
+    async def _change(
+        self,
+        incident_id: str,
+        held: _Entry | None,
+        roots: dict[str, ThreadRoot],
+        approvals: dict[str, MessageRef],
+    ) -> None:
+        entry = _Entry(roots, held.version + 1 if held else 1, approvals)
         self._put(incident_id, entry)
         if self.publish is not None:
             try:
@@ -192,7 +220,13 @@ def _encode(incident_id: str, entry: _Entry) -> bytes:
         {**asdict(r), "ref": {"channel": r.ref.channel, "ts": r.ref.ts}}
         for r in entry.roots.values()
     ]
-    body = {"incident_id": incident_id, "version": entry.version, "roots": roots}
+    approvals = {k: {"channel": v.channel, "ts": v.ts} for k, v in entry.approvals.items()}
+    body = {
+        "incident_id": incident_id,
+        "version": entry.version,
+        "roots": roots,
+        "approvals": approvals,
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -210,4 +244,8 @@ def _decode(value: bytes) -> tuple[str, _Entry]:
             reminders=int(raw.get("reminders", 0)),
         )
         roots[root.channel] = root
-    return str(body["incident_id"]), _Entry(roots, int(body["version"]))
+    approvals = {
+        str(k): MessageRef(str(v["channel"]), str(v["ts"]))
+        for k, v in body.get("approvals", {}).items()
+    }
+    return str(body["incident_id"]), _Entry(roots, int(body["version"]), approvals)

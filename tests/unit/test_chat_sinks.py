@@ -111,3 +111,23 @@ async def test_thread_store__waits_for_its_replay_once(caplog):
     assert not await store.wait_loaded(0.01)
     assert "not replayed within" in caplog.text
     assert await store.wait_loaded(0.0), "a second caller does not wait again"
+
+
+async def test_thread_store__approval_messages_survive_a_replay_until_forgotten():
+    published: list[tuple[bytes, bytes]] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append((key, value))
+
+    store = ThreadStore(publish=publish)
+    await store.remember("inc-1", root("#a", "1.0", 1.0))
+    await store.remember_approval("inc-1", "apr-1", MessageRef("C#a", "1.5"))
+    replica = ThreadStore()
+    for key, value in published:
+        replica.apply(key, value)
+    assert replica.approval_message("inc-1", "apr-1") == MessageRef("C#a", "1.5")
+    assert replica.get("inc-1", "#a") == root("#a", "1.0", 1.0), "the roots stay"
+    await store.forget_approval("inc-1", "apr-1")
+    replica.apply(*published[-1])
+    assert replica.approval_message("inc-1", "apr-1") is None
+    assert store.approval_message("inc-2", "apr-1") is None
