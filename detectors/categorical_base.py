@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import chi2
 
+from detectors.budget import per_check_alpha
 from detectors.drift_base import IntArray, WindowDriftDetector
 from fireline.errors import DetectorError
 
@@ -66,6 +68,14 @@ class CategoricalDriftDetector(WindowDriftDetector):
     ) -> float:
         """Calibrate on the table (reference counts per code, "other" last)."""
         raise NotImplementedError
+
+    def _table_quantile(self, ref_counts: npt.NDArray[np.float64]) -> float:
+        """The chi-square quantile of the table's per-check alpha (C - 1 degrees of freedom).
+
+        Both chi-square and the G-test (hence Jensen-Shannon) follow it under no change.
+        """
+        alpha = per_check_alpha(self.false_alarm_rate, self.step)
+        return float(chi2.isf(alpha, max(ref_counts.size - 1, 1)))
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         other = len(self._codes)

@@ -6,9 +6,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import chi2
 
-from detectors.budget import per_check_alpha
 from detectors.categorical_base import CategoricalDriftDetector
 from detectors.drift_base import IntArray
 
@@ -44,8 +42,7 @@ class ChiSquareDrift(CategoricalDriftDetector):
     def _fit_table(
         self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray
     ) -> float:
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        return float(chi2.isf(alpha, max(ref_counts.size - 1, 1)))
+        return self._table_quantile(ref_counts)
 
     def _compute(self) -> float:
         return chi_square(self._ref_counts.astype(np.float64), self.window_counts())
