@@ -172,13 +172,13 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
 
     @app.timer(settings.incidents.tick_s)
     async def send_ticks() -> None:
-        owned = sorted(
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == settings.topics.detections
-        )
-        for partition in owned:
+        for partition in sorted(owned_partitions(app, settings.topics.detections)):
             await app.producer.send(settings.topics.detections, None, tick, partition, None, None)
+
+
+def owned_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of ``topic`` this worker owns (empty before the first assignment)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
 
 DETECTOR_TABLE = "detector-state"

@@ -27,10 +27,11 @@ from agents.pipeline import MetricPipeline
 from agents.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
 from agents.thread_notes import ReminderPolicy, ThreadNotes
-from playbooks.actions.threads import ThreadStore
+from playbooks.actions.slack import threads_of
 from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
 from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.incident import Incident
+from playbooks.registry import ActionContext
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Runtime:
         self._prediction = Validator(PredictionEvent, limit)
         self._label = Validator(LabelEvent, limit)
         if self.notes is None:
-            self.notes = thread_notes_for(self.settings, self.engine.context.services)
+            self.notes = thread_notes_for(self.settings, self.engine.context)
 
     def handlers(self) -> dict[str, Any]:
         """Batch handler per input topic (incidents have an agent of their own)."""
@@ -320,15 +321,12 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
     return key, value, headers
 
 
-def thread_notes_for(settings: Settings, services: dict[str, Any]) -> ThreadNotes:
-    """Thread notes through the engine's chat services (a thread store is added if none)."""
-    threads = services.get("slack_threads")
-    if threads is None:
-        threads = services["slack_threads"] = ThreadStore()
-    channel = services.get("default_channel")
+def thread_notes_for(settings: Settings, context: ActionContext) -> ThreadNotes:
+    """Thread notes through the engine's chat services, sharing the slack action's threads."""
+    channel = context.services.get("default_channel")
     return ThreadNotes(
-        services.get("chat"),
-        threads,
+        context.services.get("chat"),
+        threads_of(context),
         None if channel is None else str(channel),
         ReminderPolicy(
             settings.slack_remind_after_s,

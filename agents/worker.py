@@ -12,7 +12,7 @@ import mode
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from agents.app import FaustPublisher, create_app, wire
+from agents.app import FaustPublisher, create_app, owned_partitions, wire
 from agents.broker import create_topics, missing_topics
 from agents.http import HttpServer, Readiness, build_web_app
 from agents.incident_api import IncidentApi
@@ -136,11 +136,7 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     async def remind_unacknowledged() -> None:
         if app.rebalancing:  # the assignment is about to change: old and new owner both remind
             return
-        owned = {
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == settings.topics.incidents
-        }
+        owned = owned_partitions(app, settings.topics.incidents)
         await runtime.remind_unacknowledged(time.time(), owned)
 
     @app.timer(settings.incidents.tick_s)

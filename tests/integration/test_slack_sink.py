@@ -9,8 +9,8 @@ from aiohttp import web
 
 from fireline.errors import ActionError
 from playbooks.actions.chat import SlackSink, make_chat_sink
-from playbooks.actions.pacing import ChannelPacer
 from playbooks.slack_blocks import SlackMessage
+from tests.unit.test_pacing import FakeTime, pacer
 
 
 @pytest.fixture
@@ -110,30 +110,18 @@ async def test_slack_sink__a_429_is_retried_after_its_retry_after():
 
 async def test_slack_sink__waits_for_each_channels_pacer_before_calling(server):
     url = server(web.json_response({"ok": True, "ts": "1.0"}))  # no id: names are the keys
-    slept: list[float] = []
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    pacer = ChannelPacer(rate_per_s=2.0, burst=1, clock=lambda: now[0], sleep=sleep)
-    made = make_chat_sink("xoxb-test", url, pacer=pacer)
+    fake = FakeTime()
+    made = make_chat_sink("xoxb-test", url, pacer=pacer(fake, rate=2.0, burst=1))
     for channel in ("#a", "#a", "#b", "#a"):
         await made.send(channel, SlackMessage("hello"))
-    assert slept == [0.5, 0.5], "the second and fourth post into #a waited; #b did not"
+    assert fake.sleeps == [0.5, 0.5], "the second and fourth post into #a waited; #b did not"
 
 
 async def test_slack_sink__a_channel_named_or_by_id_is_one_bucket(server):
     url = server(web.json_response({"ok": True, "channel": "C1", "ts": "1.0"}))
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    pacer = ChannelPacer(rate_per_s=1.0, burst=1, clock=lambda: 0.0, sleep=sleep)
-    made = make_chat_sink("xoxb-test", url, pacer=pacer)
+    fake = FakeTime()
+    made = make_chat_sink("xoxb-test", url, pacer=pacer(fake, rate=1.0, burst=1))
     await made.send("#a", SlackMessage("root"))  # Slack answers with the id C1
     ref = await made.send("#a", SlackMessage("reply"))  # by name, now known as C1
     await made.update(ref, SlackMessage("rewritten"))  # by id: the same bucket, so it waits
-    assert ref.channel == "C1" and slept == [1.0]
+    assert ref.channel == "C1" and fake.sleeps == [1.0]
