@@ -139,7 +139,7 @@ class Ensemble(BaseModel):
         return self
 
 
-class Detection(BaseModel):
+class DetectionSettings(BaseModel):
     """Metric detection: which detector each metric name gets, and their parameters.
 
     Latency series get LatencySpike, error counts CountSpike, error ratios
@@ -215,7 +215,7 @@ class Detection(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _names_are_routed_once(self) -> Detection:
+    def _names_are_routed_once(self) -> DetectionSettings:
         seen: dict[str, str] = {}
         for field in (
             "metric_names",
@@ -388,7 +388,7 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(
         default=65536, ge=256, description="Larger events are dead-lettered."
     )
-    detection: Detection = Detection()
+    detection: DetectionSettings = DetectionSettings()
     incidents: Incidents = Incidents()
     worker: WorkerTuning = WorkerTuning()
 

@@ -15,7 +15,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer
 
-from agents.broker import EmbeddedBroker, create_topics, free_port
+from agents.kafka.broker import EmbeddedBroker, create_topics, free_port
 
 
 async def join_seconds(bootstrap: str, session_timeout_s: float) -> float:

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from detectors.model_monitor import ModelMonitor, MonitorConfig
-from detectors.records import Prediction
+from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
+from detectors.monitor.records import Prediction
 
 FEATURES = [f"f{j:02d}" for j in range(20)]
 

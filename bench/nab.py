@@ -1,6 +1,6 @@
 """NAB: the service's default metric detector on the Numenta Anomaly Benchmark.
 
-Runs every NAB data file through the replay path (`agents.replay`, the same
+Runs every NAB data file through the replay path (`agents.cli.replay`, the same
 detector and settings as the worker, scores from the past only), scores the
 result with bench/nab_scoring.py for the three application profiles, and prints
 it beside NAB's published scoreboard, with the detector's cost per event.
@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import nab_scoring
 
-from agents.pipeline import metric_detector
-from agents.replay import replay_values
-from agents.settings import Detection
+from agents.cli.replay import replay_values
+from agents.pipelines.metric_pipeline import metric_detector
+from agents.settings import DetectionSettings
 
 SCOREBOARD_ROWS = [
     "numenta",
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = nab_scoring.load_corpus(args.nab_dir)
-    settings = Detection()
+    settings = DetectionSettings()
     scores: dict[str, np.ndarray] = {}
     rows = 0
     started = time.perf_counter()
@@ -88,7 +88,9 @@ def main() -> None:
         )
 
 
-def _detector_cost(corpus: list[nab_scoring.LabelledFile], settings: Detection) -> dict[str, float]:
+def _detector_cost(
+    corpus: list[nab_scoring.LabelledFile], settings: DetectionSettings
+) -> dict[str, float]:
     """µs per point of the detector alone, fed one value at a time and whole files at once.
 
     Best of three runs: the development machine is shared, and the best run is the

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import throughput
 
-from agents.events import MetricEvent, PredictionEvent
-from agents.pipeline import MetricPipeline
-from agents.prediction_pipeline import PredictionPipeline
-from agents.settings import Detection
+from agents.pipelines.events import MetricEvent, PredictionEvent
+from agents.pipelines.metric_pipeline import MetricPipeline
+from agents.pipelines.prediction_pipeline import PredictionPipeline
+from agents.settings import DetectionSettings
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
         if topic == throughput.TOPICS.metrics and key != b"bad"
     ]
     prediction_pipeline = PredictionPipeline()
-    metric_pipeline = MetricPipeline(Detection())
+    metric_pipeline = MetricPipeline(DetectionSettings())
     started = time.perf_counter()
     for i in range(0, len(predictions), args.batch):
         prediction_pipeline.process(predictions[i : i + args.batch])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents.broker import EmbeddedBroker, create_topics, free_port
+from agents.kafka.broker import EmbeddedBroker, create_topics, free_port
 from agents.settings import Topics
 
 TOPICS = Topics(
@@ -154,7 +154,7 @@ def worker_rate(
     }
     launched = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],
+        [sys.executable, "-m", "agents.cli.main", "run", "--loglevel", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,  # the console chat sink prints each incident here
         stderr=subprocess.DEVNULL,

@@ -4,22 +4,22 @@
 """
 
 from detectors.base import Detector
-from detectors.chi_square import ChiSquareDrift
-from detectors.count_spike import CountSpike
-from detectors.drift_base import DriftDetector
-from detectors.ensemble import MetricEnsemble
-from detectors.error_ratio import ErrorRatio
-from detectors.jensen_shannon import JensenShannonDrift
-from detectors.ks import KSDrift
-from detectors.latency_spike import LatencySpike
-from detectors.mean_shift import MeanShift
-from detectors.out_of_range import OutOfRange
-from detectors.psi import PSIDrift
-from detectors.rate_increase import RateIncrease
-from detectors.seasonal import SeasonalBaseline
-from detectors.tail_latency import TailLatency
-from detectors.unseen_categories import UnseenCategories
-from detectors.wasserstein import WassersteinDrift
+from detectors.drift.base import DriftDetector
+from detectors.drift.chi_square import ChiSquareDrift
+from detectors.drift.jensen_shannon import JensenShannonDrift
+from detectors.drift.ks import KSDrift
+from detectors.drift.mean_shift import MeanShift
+from detectors.drift.out_of_range import OutOfRange
+from detectors.drift.psi import PSIDrift
+from detectors.drift.rate_increase import RateIncrease
+from detectors.drift.unseen_categories import UnseenCategories
+from detectors.drift.wasserstein import WassersteinDrift
+from detectors.metric.count_spike import CountSpike
+from detectors.metric.ensemble import MetricEnsemble
+from detectors.metric.error_ratio import ErrorRatio
+from detectors.metric.latency_spike import LatencySpike
+from detectors.metric.seasonal import SeasonalBaseline
+from detectors.metric.tail_latency import TailLatency
 
 REGISTRY: dict[str, type[Detector] | type[DriftDetector]] = {
     cls.__name__: cls

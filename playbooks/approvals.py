@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from playbooks.incident import Incident
+from fireline.incident import Incident
 
 
 class Decision(StrEnum):

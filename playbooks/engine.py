@@ -27,14 +27,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from fireline.errors import ActionError, PlaybookValidationError
+from fireline.incident import Incident
 from playbooks.approvals import ApprovalRequest, Decision, VerificationDue, approval_id
+from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.messages import human_duration as human_seconds
 from playbooks.expressions import incident_variables
-from playbooks.incident import Incident
 from playbooks.loader import load_directory, playbook_files
-from playbooks.messages import human_duration as human_seconds
 from playbooks.registry import ActionContext, ActionRegistry, ActionResult
 from playbooks.schema import Mode, OnFailure, Playbook, Step
-from playbooks.slack_blocks import SlackMessage
 from playbooks.templating import RenderError, render_params
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 import celpy
 from celpy import celtypes
 
-from playbooks.incident import Incident
+from fireline.incident import Incident
 
 _ENV = celpy.Environment()
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, get_type_hints
 from pydantic import BaseModel, ConfigDict
 
 from fireline.errors import ActionError
-from playbooks.incident import Incident
+from fireline.incident import Incident
 
 P = TypeVar("P", bound=BaseModel)
 

@@ -43,8 +43,8 @@ from pydantic import (
     model_validator,
 )
 
+from fireline.incident import Incident, Severity, Transition
 from playbooks.expressions import Expression, incident_variables
-from playbooks.incident import Incident, Severity, Transition
 from playbooks.registry import ActionParams, ActionRegistry
 from playbooks.templating import check_template, template_strings
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents.broker import EmbeddedBroker, free_port
+from agents.kafka.broker import EmbeddedBroker, free_port
 
 
 @pytest.fixture(scope="session")

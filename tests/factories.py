@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.incident import Incident, Severity, Status, Transition
+from fireline.incident import Incident, Severity, Status, Transition
 
 
 def make_incident(**overrides: Any) -> Incident:

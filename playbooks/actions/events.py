@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from fireline.errors import BrokerError
+from fireline.incident import Incident
 from playbooks.actions.http import json_bytes
-from playbooks.incident import Incident
 from playbooks.registry import ActionContext, ActionResult
 
 Record = tuple[bytes | None, bytes, dict[str, bytes]]

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
+from fireline.incident import Incident
 from playbooks.actions.events import incident_json, publish_event
-from playbooks.incident import Incident
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 

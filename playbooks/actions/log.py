@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from playbooks.incident import Incident
+from fireline.incident import Incident
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 log = logging.getLogger("fireline.actions")

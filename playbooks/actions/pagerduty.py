@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, HttpUrl
 
+from fireline.incident import Incident, Severity, Transition
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.secrets import require_secret
-from playbooks.incident import Incident, Severity, Transition
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 EventAction = Literal["trigger", "acknowledge", "resolve"]

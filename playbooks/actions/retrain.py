@@ -8,12 +8,12 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, HttpUrl, model_validator
 
+from fireline.incident import Incident
 from playbooks.actions.command import run_command
 from playbooks.actions.events import incident_json, publish_event
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
-from playbooks.incident import Incident
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 _ALLOWED = {

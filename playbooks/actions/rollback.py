@@ -9,12 +9,12 @@ from typing import Any, Literal, Self
 from pydantic import Field, HttpUrl, model_validator
 
 from fireline.errors import ActionError
+from fireline.incident import Incident
 from playbooks.actions.events import incident_json, publish_event
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.mlflow import MlflowFailure, MlflowRegistry, previous_version
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
-from playbooks.incident import Incident
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 _COMMON = {"model", "to_version"}

@@ -20,13 +20,13 @@ import time
 from pydantic import Field
 
 from fireline.errors import ActionError, ChartError
-from playbooks.actions.chat import ChatSink, MessageRef
-from playbooks.actions.threads import ThreadRoot, ThreadStore
-from playbooks.evidence_chart import render_chart
-from playbooks.incident import Incident, Transition
-from playbooks.messages import incident_text
+from fireline.incident import Incident, Transition
+from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message
+from playbooks.chat.chart import render_chart
+from playbooks.chat.messages import incident_text
+from playbooks.chat.sinks import ChatSink, MessageRef
+from playbooks.chat.threads import ThreadRoot, ThreadStore
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
-from playbooks.slack_blocks import Links, SlackMessage, dashboard_url, root_message
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import Field, HttpUrl
 
+from fireline.incident import Incident
 from playbooks.actions.events import incident_json
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.secrets import read_secret
 from playbooks.actions.signing import signature_headers
-from playbooks.incident import Incident
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 

@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from agents.broker import free_port
-from agents.processes import stop_process_group
+from agents.kafka.broker import free_port
+from agents.kafka.processes import stop_process_group
 from tests.integration.support import wait_for
 
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from agents.broker import free_port
+from agents.kafka.broker import free_port
 
 SLACK_TOKEN = "xoxb-test-token-never-logged"
 
@@ -345,7 +345,7 @@ class WorkerProcess:
         return self.env[f"FIRELINE_TOPICS__{name.upper()}"]
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "agents.cli", "run", "--loglevel", "info"]
+        return [sys.executable, "-m", "agents.cli.main", "run", "--loglevel", "info"]
 
     def start(self, ready_timeout_s: float = 60.0) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits

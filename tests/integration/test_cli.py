@@ -10,7 +10,7 @@ import sys
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from agents.broker import free_port
+from agents.kafka.broker import free_port
 from agents.settings import Topics
 from tests.integration.support import consume, processes_mentioning, wait_for
 
@@ -21,7 +21,7 @@ def test_broker_and_simulate__topics_created_traffic_flows_ctrl_c_stops(tmp_path
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
     broker = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "broker", "--port", str(port)],
+        [sys.executable, "-m", "agents.cli.main", "broker", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -46,7 +46,16 @@ def test_broker_and_simulate__topics_created_traffic_flows_ctrl_c_stops(tmp_path
             wanted = topics.configs()[resource.name]
             assert {k: described.get(k) for k in wanted} == wanted, resource.name
         simulate = subprocess.run(
-            [sys.executable, "-m", "agents.cli", "simulate", "--rate", "100", "--duration", "2"],
+            [
+                sys.executable,
+                "-m",
+                "agents.cli.main",
+                "simulate",
+                "--rate",
+                "100",
+                "--duration",
+                "2",
+            ],
             env={**env, "FIRELINE_BROKER_URL": f"kafka://{bootstrap}"},
             capture_output=True,
             text=True,

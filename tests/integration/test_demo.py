@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.broker import free_port
+from agents.kafka.broker import free_port
 from tests.integration.support import processes_mentioning
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "demo", "--spike-at", "8"],
+        [sys.executable, "-m", "agents.cli.main", "demo", "--spike-at", "8"],
         env=env,
         cwd=workdir,
         stdout=subprocess.PIPE,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from agents.broker import free_port
+from agents.kafka.broker import free_port
 from fireline.errors import ActionError
+from fireline.incident import Transition
 from playbooks.actions import default_registry
-from playbooks.incident import Transition
 from playbooks.registry import ActionContext, ActionResult
 from tests.factories import make_incident
 from tests.integration.http_recorder import Recorder, recording_server

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.broker import EmbeddedBroker, free_port
+from agents.kafka.broker import EmbeddedBroker, free_port
 from tests.integration.support import (
     SlackServer,
     WorkerProcess,
@@ -229,7 +229,7 @@ def cli(worker: WorkerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
     env["FIRELINE_API_TOKEN"] = TOKEN
     url = f"http://127.0.0.1:{worker.port}"
-    command = [sys.executable, "-m", "agents.cli", args[0], "--url", url, *args[1:]]
+    command = [sys.executable, "-m", "agents.cli.main", args[0], "--url", url, *args[1:]]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 

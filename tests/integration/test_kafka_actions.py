@@ -10,8 +10,8 @@ from typing import Any
 import faust
 import pytest
 
-from agents.app import FaustPublisher
-from agents.broker import create_topics
+from agents.kafka.broker import create_topics
+from agents.service.app import FaustPublisher
 from playbooks.actions import default_registry
 from playbooks.registry import ActionContext, ActionResult
 from tests.factories import make_incident

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.broker import free_port
+from agents.kafka.broker import free_port
 from fireline.errors import ActionError
 from playbooks.actions import default_registry
 from playbooks.registry import ActionContext, ActionResult

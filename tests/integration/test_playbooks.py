@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents.broker import EmbeddedBroker
+from agents.kafka.broker import EmbeddedBroker
 from tests.integration.support import (
     SlackServer,
     WorkerProcess,
@@ -160,7 +160,7 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
     base = [
         sys.executable,
         "-m",
-        "agents.cli",
+        "agents.cli.main",
         "approvals",
         "--url",
         f"http://127.0.0.1:{worker.port}",

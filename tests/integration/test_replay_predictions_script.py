@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_replay_predictions import write_log
+from tests.unit.agents.test_replay_predictions import write_log
 
 pytestmark = pytest.mark.integration
 

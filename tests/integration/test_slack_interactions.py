@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from agents.broker import EmbeddedBroker
-from agents.slack_signature import slack_signature
+from agents.kafka.broker import EmbeddedBroker
+from agents.slack.signature import slack_signature
 from tests.integration.support import (
     SlackServer,
     WorkerProcess,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents.broker import EmbeddedBroker, free_port
+from agents.kafka.broker import EmbeddedBroker, free_port
 from tests.integration.support import SlackServer, WorkerProcess, wait_for, worker_env
 from tests.integration.test_incidents import TOKEN, incident_events, samples, send
 

@@ -8,9 +8,9 @@ import pytest
 from aiohttp import web
 
 from fireline.errors import ActionError
-from playbooks.actions.chat import SlackSink, make_chat_sink
-from playbooks.slack_blocks import SlackMessage
-from tests.unit.test_pacing import FakeTime, pacer
+from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.sinks import SlackSink, make_chat_sink
+from tests.unit.playbooks.test_pacing import FakeTime, pacer
 
 
 @pytest.fixture

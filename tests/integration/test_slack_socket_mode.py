@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.broker import EmbeddedBroker
+from agents.kafka.broker import EmbeddedBroker
 from tests.integration.support import SocketModeServer, WorkerProcess, wait_for, worker_env
 from tests.integration.test_incidents import (
     EVERY_CHANGE,

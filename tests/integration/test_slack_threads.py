@@ -7,11 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from playbooks.actions import default_registry
-from playbooks.actions.chat import SlackSink, make_chat_sink
-from playbooks.actions.threads import ThreadStore
-from playbooks.evidence_chart import PNG_MAGIC
-from playbooks.incident import (
+from fireline.incident import (
     Evidence,
     EvidencePoint,
     Incident,
@@ -20,6 +16,10 @@ from playbooks.incident import (
     Status,
     Transition,
 )
+from playbooks.actions import default_registry
+from playbooks.chat.chart import PNG_MAGIC
+from playbooks.chat.sinks import SlackSink, make_chat_sink
+from playbooks.chat.threads import ThreadStore
 from playbooks.registry import ActionContext, ActionResult
 from tests.factories import make_incident
 from tests.integration.support import SLACK_TOKEN, SlackServer, channel_id

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from agents.broker import EmbeddedBroker
+from agents.kafka.broker import EmbeddedBroker
 from tests.integration.support import (
     SLACK_TOKEN,
     SlackServer,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from agents.broker import EmbeddedBroker, create_topics
+from agents.kafka.broker import EmbeddedBroker, create_topics
 from tests.integration.support import (
     SlackServer,
     WorkerProcess,

@@ -9,11 +9,11 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.detections import Detection
-from agents.incidents import IncidentManager, SubjectState
+from agents.incidents.manager import IncidentManager, SubjectState
 from agents.settings import Incidents
+from fireline.detections import Detection
 from fireline.errors import IncidentStateError
-from playbooks.incident import Incident, Signal, Transition
+from fireline.incident import Incident, Signal, Transition
 
 POLICY = Incidents(
     correlation_window_s=60,

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.ingest import REASONS, Record, Validator
+from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.ingest import REASONS, Record, Validator
 from detectors import LatencySpike
 from playbooks.actions import default_registry
 from playbooks.loader import load_file

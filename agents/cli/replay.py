@@ -1,0 +1,162 @@
+"""``fireline replay``: run the service's detectors offline over recorded data.
+
+``replay metrics``: the metric detector over a ``timestamp,value`` CSV.
+``replay predictions``: the prediction-log detectors over a JSON-lines file of
+prediction and label events (see ``replay_predictions``).
+
+Each output row's ``anomaly_score`` is computed from that row and the rows
+before it only (the detector is fed in order, exactly as the worker would), so a
+replay scores what the service would have said at the time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from agents.pipelines.events import LabelEvent, PredictionEvent
+from agents.pipelines.ingest import Record, Validator
+from agents.pipelines.metric_pipeline import metric_detector
+from agents.settings import DetectionSettings
+from detectors.monitor.model_monitor import MonitorConfig
+from detectors.monitor.prediction_log import PredictionLogMonitor
+from detectors.monitor.records import Label, Prediction
+from fireline.errors import ConfigError, EventError
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRow:
+    """One input row with the detector's verdict."""
+
+    timestamp: str
+    value: float
+    anomaly_score: float
+    alarm: bool
+
+
+def replay_values(
+    timestamps: list[str], values: list[float], settings: DetectionSettings
+) -> Iterator[ReplayRow]:
+    """Feed values in order; yield each row's score and alarm state after it."""
+    detector = metric_detector(settings)
+    for timestamp, value in zip(timestamps, values, strict=True):
+        detector.update(value)
+        score = detector.score if math.isfinite(value) else 0.0
+        yield ReplayRow(timestamp, value, score, detector.alarm)
+
+
+def read_metric_csv(path: Path) -> tuple[list[str], list[float]]:
+    """Rows of a ``timestamp,value`` CSV, in file order; errors name the line."""
+    timestamps: list[str] = []
+    values: list[float] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or not {"timestamp", "value"} <= set(reader.fieldnames):
+                raise ConfigError(f"{path}:1: expected a header with columns timestamp,value")
+            for line, row in enumerate(reader, start=2):
+                try:
+                    values.append(float(row["value"]))
+                except (TypeError, ValueError):
+                    raise ConfigError(
+                        f"{path}:{line}: value {row['value']!r} is not a number"
+                    ) from None
+                timestamps.append(row["timestamp"])
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return timestamps, values
+
+
+def write_replay_csv(rows: Iterator[ReplayRow], out: TextIO) -> int:
+    """Write ``timestamp,value,anomaly_score,alarm``; return the number of rows."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["timestamp", "value", "anomaly_score", "alarm"])
+    count = 0
+    for row in rows:
+        writer.writerow(
+            [row.timestamp, repr(row.value), f"{row.anomaly_score:.6f}", int(row.alarm)]
+        )
+        count += 1
+    return count
+
+
+# -- replay predictions ------------------------------------------------------------
+
+
+def read_prediction_log(path: Path, max_bytes: int = 65_536) -> Iterator[Prediction | Label]:
+    """Events of a JSON-lines file, in file order; a bad line stops with ``file:line``.
+
+    A line with ``label`` and no ``features`` is a label event, any other a
+    prediction event; both are checked by the topics' validators (agents.pipelines.events).
+    """
+    predictions = Validator(PredictionEvent, max_bytes)
+    labels = Validator(LabelEvent, max_bytes)
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))
+                is_label = _is_label(line)
+                try:
+                    if is_label:
+                        yield labels.validate_one(record).to_record()
+                    else:
+                        yield predictions.validate_one(record).to_record()
+                except EventError as exc:
+                    raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _is_label(line: bytes) -> bool:
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return False  # the prediction validator names what is wrong
+    return isinstance(parsed, dict) and "label" in parsed and "features" not in parsed
+
+
+def replay_predictions(
+    events: Iterable[Prediction | Label], config: MonitorConfig | None = None, batch: int = 256
+) -> Iterator[dict[str, object]]:
+    """Feed events in micro-batches, as the worker would; yield one dict per detection."""
+    monitor = PredictionLogMonitor(config)
+    pending: list[Prediction | Label] = []
+    for event in events:
+        pending.append(event)
+        if len(pending) == batch:
+            yield from _detections(monitor, pending)
+            pending = []
+    yield from _detections(monitor, pending)
+
+
+def _detections(
+    monitor: PredictionLogMonitor, events: list[Prediction | Label]
+) -> Iterator[dict[str, object]]:
+    for d in monitor.process(events):
+        if d.cleared:
+            continue  # the replay prints what raised; the worker also uses the clears
+        yield {
+            "timestamp": d.timestamp,
+            "model": d.model,
+            "model_version": d.model_version,
+            "kind": d.kind,
+            "feature": d.feature,
+            "score": round(d.score, 6),
+            "message": d.message,
+        }
+
+
+def write_detections(detections: Iterable[dict[str, object]], out: TextIO) -> int:
+    """One JSON object per line; return the number written."""
+    count = 0
+    for detection in detections:
+        out.write(json.dumps(detection) + "\n")
+        count += 1
+    return count

@@ -1,0 +1,1 @@
+"""Kafka plumbing: the one Faust/aiokafka seam, the embedded broker, topics and detector checkpoints."""

@@ -1,0 +1,258 @@
+"""The metric hot path: a validated micro-batch in, detections out. No Kafka here."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Sequence
+
+from agents.kafka.detector_store import DetectorStore
+from agents.pipelines.events import MetricEvent
+from agents.settings import DetectionSettings
+from detectors import (
+    CountSpike,
+    Detector,
+    ErrorRatio,
+    LatencySpike,
+    MetricEnsemble,
+    SeasonalBaseline,
+    TailLatency,
+)
+from fireline.detections import Detection
+from fireline.incident import EvidencePoint, Signal
+
+LATENCY_SPIKE = "latency_spike"
+METRIC_ANOMALY = "metric_anomaly"
+ERROR_SPIKE = "error_spike"
+TAIL_LATENCY = "tail_latency"
+
+# Incident kind by detector: counts and ratios are both "errors went up"; a seasonal
+# anomaly is a metric anomaly judged against its hour (the detector names which).
+_KINDS: dict[type[Detector], str] = {
+    LatencySpike: LATENCY_SPIKE,
+    CountSpike: ERROR_SPIKE,
+    ErrorRatio: ERROR_SPIKE,
+    TailLatency: TAIL_LATENCY,
+    SeasonalBaseline: METRIC_ANOMALY,
+    MetricEnsemble: METRIC_ANOMALY,
+}
+
+
+def metric_detector(settings: DetectionSettings) -> MetricEnsemble:
+    """The default detector for a metric series; `fireline replay` builds the same one."""
+    ensemble = settings.ensemble
+    return MetricEnsemble(
+        threshold=ensemble.threshold,
+        rest=ensemble.rest,
+        window=ensemble.window,
+        min_spread=ensemble.min_spread,
+        grids=ensemble.grids,
+        order=ensemble.order,
+        max_contexts=ensemble.max_contexts,
+        margin=ensemble.margin,
+        warmup=ensemble.warmup,
+        consecutive=ensemble.consecutive,
+        adapt_after=ensemble.adapt_after,
+    )
+
+
+def latency_detector(settings: DetectionSettings) -> LatencySpike:
+    """The detector for a series named in ``detection.metric_names``."""
+    return LatencySpike(
+        window=settings.window,
+        threshold=settings.threshold,
+        min_ratio=settings.min_ratio,
+        min_delta=settings.min_delta,
+        consecutive=settings.consecutive,
+        warmup=settings.warmup,
+    )
+
+
+def detector_for(name: str, settings: DetectionSettings) -> Detector:
+    """The detector a series of metric ``name`` gets (see the README's "Metric detectors")."""
+    if name in settings.metric_names:
+        return latency_detector(settings)
+    if name in settings.count_names:
+        return CountSpike()
+    if name in settings.ratio_names:
+        return ErrorRatio()
+    if name in settings.tail_latency_names:
+        return TailLatency(
+            quantile=settings.tail_quantile, window=settings.tail_window, step=settings.tail_step
+        )
+    if name in settings.seasonal_names:
+        return SeasonalBaseline(
+            season=settings.seasonal_season, utc_offset_hours=settings.seasonal_utc_offset_hours
+        )
+    return metric_detector(settings)
+
+
+class MetricPipeline:
+    """Routes metric samples to one detector per series, batch by batch.
+
+    By metric name: latency series (``detection.metric_names``) get a LatencySpike
+    (incident kind ``latency_spike``), error counts (``count_names``) a CountSpike
+    and error ratios (``ratio_names``) an ErrorRatio (both ``error_spike``), raw
+    latency samples (``tail_latency_names``) a TailLatency (``tail_latency``),
+    ``seasonal_names`` a SeasonalBaseline; every other series, unless
+    ``watch_other_metrics`` is off, the default MetricEnsemble (these two
+    ``metric_anomaly``). Detectors get the samples' event times.
+    """
+
+    def __init__(
+        self, settings: DetectionSettings, refresh_s: float = 30.0, evidence_points: int = 120
+    ) -> None:
+        self.settings = settings
+        self.refresh_s = refresh_s
+        self.evidence_points = evidence_points
+        # series in alarm → (event time last reported, baseline), to re-send every refresh_s
+        self._firing: dict[str, tuple[float, float]] = {}
+        self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
+        self._named = frozenset(
+            [
+                *settings.metric_names,
+                *settings.count_names,
+                *settings.ratio_names,
+                *settings.tail_latency_names,
+                *settings.seasonal_names,
+            ]
+        )
+        self._watch_others = settings.watch_other_metrics
+        self.detectors: dict[str, Detector] = {}
+        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
+        self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
+        self.unwatched = 0  # samples of series beyond max_series, since the last read
+        # (name, labels as sent) -> canonical series key; sorting the labels of every
+        # event would cost more than the detection itself.
+        self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    def _detector(self, series: str, name: str) -> Detector | None:
+        detector = self.detectors.get(series)
+        if detector is None:
+            if len(self.detectors) >= self.settings.max_series:
+                return None  # a label with unbounded values must not exhaust memory
+            state = self.store.load(series) if self.store is not None else None
+            restored = state if isinstance(state, Detector) else None
+            if restored is not None and restored.alarm:
+                # Still in alarm when saved: keep re-sending it, or its incident would expire.
+                self._firing[series] = (float("-inf"), 0.0)
+            detector = restored or detector_for(name, self.settings)
+            self.detectors[series] = detector
+        return detector
+
+    def checkpoint(self) -> int:
+        """Save the detectors that learnt since the last checkpoint; return how many."""
+        if self.store is None or not self.dirty:
+            return 0
+        saved = self.store.save(self.detectors, self.dirty)
+        self.dirty = {}
+        return saved
+
+    def forget(self) -> None:
+        """Drop every in-memory detector (after a rebalance they reload from the table)."""
+        self.detectors.clear()
+        self.dirty.clear()
+        self._firing.clear()
+
+    def process(self, events: Sequence[MetricEvent], partition: int = -1) -> list[Detection]:
+        """Feed a batch (in arrival order) and return the alarms that rose or cleared.
+
+        ``partition`` is where the events came from: the detectors' checkpoints go
+        to the same partition of the state table.
+        """
+        by_series: dict[str, list[MetricEvent]] = defaultdict(list)
+        keys = self._series_keys
+        for event in events:
+            if self._watch_others or event.name in self._named:
+                raw_key = (event.name, tuple(event.labels.items()))
+                series = keys.get(raw_key)
+                if series is None:
+                    series = event.series_key()
+                    if len(keys) < 2 * self.settings.max_series:
+                        keys[raw_key] = series
+                by_series[series].append(event)
+        detections: list[Detection] = []
+        for series, samples in by_series.items():
+            detector = self._detector(series, samples[0].name)
+            if detector is None:
+                self.unwatched += len(samples)
+                continue
+            detector.update([e.value for e in samples], [e.timestamp for e in samples])
+            self.dirty[series] = partition
+            recent = self._recent.get(series)
+            if recent is None:
+                recent = self._recent[series] = deque(maxlen=self.evidence_points)
+            for change in detector.changes:
+                # Time and labels of the sample where the alarm changed, so the
+                # incident (and its id) does not depend on how events were batched.
+                sample = samples[change.index]
+                if change.raised:
+                    self._firing[series] = (sample.timestamp, change.baseline)
+                else:
+                    self._firing.pop(series, None)
+                evidence = (
+                    self._evidence(recent, samples[: change.index + 1]) if change.raised else []
+                )
+                detections.append(
+                    self._detection(
+                        detector,
+                        series,
+                        sample,
+                        change.observed,
+                        change.baseline,
+                        change.score,
+                        cleared=not change.raised,
+                        adapted=change.adapted,
+                        evidence=evidence,
+                    )
+                )
+            recent.extend((e.timestamp, e.value) for e in samples)
+            detections.extend(self._refreshes(detector, series, samples))
+        return detections
+
+    def _evidence(
+        self, recent: deque[tuple[float, float]], upto: Sequence[MetricEvent]
+    ) -> list[EvidencePoint]:
+        """The last points before the batch plus the batch's up to the detection."""
+        points = [*recent, *((e.timestamp, e.value) for e in upto)][-self.evidence_points :]
+        return [EvidencePoint(at=at, value=value) for at, value in points]
+
+    def _refreshes(
+        self, detector: Detector, series: str, samples: Sequence[MetricEvent]
+    ) -> list[Detection]:
+        """Re-send an alarm that is still on, so the incident knows its signal is alive."""
+        firing = self._firing.get(series)
+        last = samples[-1]
+        if firing is None or not detector.alarm or last.timestamp - firing[0] < self.refresh_s:
+            return []
+        baseline = firing[1]
+        self._firing[series] = (last.timestamp, baseline)
+        # A TailLatency alarm is about its window's quantile, not the latest sample.
+        observed = detector.last if isinstance(detector, TailLatency) else last.value
+        return [
+            self._detection(
+                detector, series, last, observed, baseline, detector.score, refresh=True
+            )
+        ]
+
+    @staticmethod
+    def _detection(
+        detector: Detector,
+        series: str,
+        sample: MetricEvent,
+        observed: float,
+        baseline: float,
+        score: float,
+        **flags: object,
+    ) -> Detection:
+        signal = Signal(
+            detector=type(detector).__name__,
+            series=series,
+            observed=observed,
+            baseline=baseline,
+            score=score,
+            at=sample.timestamp,
+        )
+        kind = _KINDS.get(type(detector), METRIC_ANOMALY)
+        return Detection(
+            kind=kind, series=series, labels=dict(sample.labels), signal=signal, **flags
+        )

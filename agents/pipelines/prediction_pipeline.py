@@ -1,0 +1,137 @@
+"""Prediction logs and labels in, detections and model-version changes out. No Kafka here.
+
+Wraps the detectors' :class:`~detectors.monitor.prediction_log.PredictionLogMonitor`
+(one :class:`~detectors.monitor.model_monitor.ModelMonitor` per model version) and turns
+its findings into the incident manager's inputs. An alarm that is still on is
+re-sent every ``refresh_s`` of event time, as the metric pipeline does, so an
+incident knows its signal is alive; a one-shot finding (a new field, the domain
+classifier) is never re-sent and expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from agents.kafka.detector_store import DetectorStore
+from agents.pipelines.events import LabelEvent, PredictionEvent
+from detectors.monitor import records
+from detectors.monitor.model_monitor import ModelMonitor
+from detectors.monitor.prediction_log import PredictionLogMonitor
+from fireline.detections import Detection
+from fireline.incident import Change, Signal
+
+FiringKey = tuple[str, str, str, str]  # model, version, kind, feature or ""
+
+
+class PredictionPipeline:
+    """Feeds the monitor in arrival order and translates what it finds."""
+
+    def __init__(self, monitor: PredictionLogMonitor | None = None, refresh_s: float = 30.0):
+        # The domain classifier's fits (~0.1 s each) run in a thread of their own:
+        # off the hot path, as scikit-learn releases the GIL while it fits.
+        self.monitor = monitor or PredictionLogMonitor(
+            executor=ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
+        )
+        self.monitor.restore = self._restore
+        self.refresh_s = refresh_s
+        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
+        self.dirty: dict[str, int] = {}  # monitor key → partition, since the last checkpoint
+        self._firing: dict[FiringKey, tuple[float, records.Finding]] = {}
+
+    def process(
+        self, events: Sequence[PredictionEvent | LabelEvent], partition: int = -1
+    ) -> tuple[list[Detection], list[Change]]:
+        """Detections (raised, cleared, re-sent) and version changes of one micro-batch.
+
+        ``partition`` is where the events came from: the monitors' checkpoints go
+        to the same partition of the state table.
+        """
+        found = self.monitor.process([e.to_record() for e in events])
+        touched = {e.model for e in events}
+        for monitor in self.monitor.monitors():
+            if monitor.model in touched:
+                self.dirty[_key(monitor.model, monitor.version)] = partition
+        detections: list[Detection] = []
+        changes: list[Change] = []
+        for finding in found:
+            if finding.kind == records.MODEL_VERSION_CHANGE:
+                changes.append(_change(finding))
+                continue
+            key = (finding.model, finding.model_version, finding.kind, finding.feature or "")
+            if finding.cleared:
+                self._firing.pop(key, None)
+            elif finding.kind not in _ONE_SHOT:
+                self._firing[key] = (finding.timestamp, finding)
+            detections.append(_detection(finding))
+        if events:
+            detections += self._refreshes(max(e.timestamp for e in events))
+        return detections, changes
+
+    def checkpoint(self) -> int:
+        """Save the monitors that learnt since the last checkpoint; return how many."""
+        if self.store is None or not self.dirty:
+            return 0
+        monitors = {_key(m.model, m.version): m for m in self.monitor.monitors()}
+        saved = self.store.save(monitors, self.dirty)
+        self.dirty = {}
+        return saved
+
+    def forget(self) -> None:
+        """Drop every monitor (after a rebalance they reload from the table)."""
+        self.monitor.forget()
+        self.dirty.clear()
+        self._firing.clear()
+
+    def _restore(self, model: str, version: str) -> ModelMonitor | None:
+        if self.store is None:
+            return None
+        state = self.store.load(_key(model, version))
+        return state if isinstance(state, ModelMonitor) else None
+
+    def _refreshes(self, now: float) -> list[Detection]:
+        due = []
+        for key, (sent, finding) in self._firing.items():
+            if now - sent >= self.refresh_s:
+                self._firing[key] = (now, finding)
+                due.append(_detection(finding, refresh_at=now))
+        return due
+
+
+_ONE_SHOT = frozenset({records.MULTIVARIATE_DRIFT})
+
+
+def _key(model: str, version: str) -> str:
+    return f"monitor|{model}|{version}"
+
+
+def _detection(finding: records.Finding, refresh_at: float | None = None) -> Detection:
+    series = finding.feature or ("prediction" if finding.kind == records.PREDICTION_DRIFT else "")
+    series = f"{finding.model}:{series or finding.kind}"
+    signal = Signal(
+        detector=finding.kind,
+        series=series,
+        observed=finding.observed if finding.observed is not None else finding.score,
+        baseline=finding.baseline if finding.baseline is not None else 0.0,
+        score=min(max(finding.score, 0.0), 1.0),
+        at=refresh_at if refresh_at is not None else finding.timestamp,
+        message=finding.message,
+    )
+    return Detection(
+        kind=finding.kind,
+        series=series,
+        labels={"model": finding.model, "model_version": finding.model_version},
+        signal=signal,
+        cleared=finding.cleared,
+        refresh=refresh_at is not None,
+    )
+
+
+def _change(finding: records.Finding) -> Change:
+    return Change(
+        kind="model_version_change",
+        model=finding.model,
+        version=finding.model_version,
+        previous_version=finding.previous_version,
+        at=finding.timestamp,
+    )

@@ -1,0 +1,1 @@
+"""The running worker: wiring, the Faust app, the batch handlers and the HTTP server."""

@@ -1,0 +1,216 @@
+"""The Faust app: built by a factory, so importing this module connects to nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+
+from agents.incidents.desk import IncidentDesk
+from agents.kafka import batching
+from agents.kafka.detector_store import DetectorStore
+from agents.service.runtime import OutRecord, Runtime
+from agents.settings import Settings
+from fireline.detections import TickInput
+from fireline.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured for micro-batched ingestion."""
+    w = settings.worker
+    datadir = settings.data_dir / f"{settings.app_id}-data"
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust writes there but does not create it
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(datadir),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,  # fireline serves its own /metrics, /healthz and /readyz
+        # Group-join latency: see docs/performance.md for why these matter.
+        broker_session_timeout=w.session_timeout_s,
+        broker_heartbeat_interval=w.heartbeat_interval_s,
+        broker_rebalance_timeout=w.rebalance_timeout_s,
+        stream_recovery_delay=0.0,
+        # Throughput: fetch big, poll big, commit by time rather than per N events.
+        broker_max_poll_records=w.max_poll_records,
+        consumer_max_fetch_size=w.max_fetch_bytes,
+        broker_commit_every=w.commit_every,
+        broker_commit_interval=w.commit_interval_s,
+        stream_wait_empty=False,
+    )
+
+
+def _retriable(exc: BaseException) -> bool:
+    """Whether sending again can help (a broker hiccup, not a record too large)."""
+    while exc is not None:
+        if isinstance(exc, KafkaError):
+            return bool(exc.retriable)
+        exc = exc.__cause__  # type: ignore[assignment]  # walk to the aiokafka error
+    return True  # Faust's wrapper without a cause: assume transient
+
+
+class FaustPublisher:
+    """Publishes through the app's producer and waits for every broker ack.
+
+    A failed send is retried with exponential backoff; when the broker stays
+    unreachable the error propagates and stops the worker, since the batch can
+    neither be acknowledged without its output nor skipped.
+    """
+
+    def __init__(self, app: faust.App, retries: int = 5, first_backoff_s: float = 0.5) -> None:
+        self.app = app
+        self.retries = retries
+        self.first_backoff_s = first_backoff_s
+
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
+        """Send all records, then wait for all acks (one round trip per batch, not per record)."""
+        for attempt in range(self.retries + 1):
+            try:
+                await self._send_all(topic, records)
+                return
+            except (ProducerSendError, KafkaError) as exc:
+                if attempt == self.retries or not _retriable(exc):
+                    raise BrokerError(
+                        f"cannot publish {len(records)} records to {topic} after "
+                        f"{attempt + 1} attempt(s): {exc!r}"
+                    ) from exc
+                delay = self.first_backoff_s * 2**attempt
+                log.warning("publish to %s failed (%r); retrying in %.1fs", topic, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> None:
+        producer = self.app.producer
+        futures: list[Any] = []
+        for key, value, headers in records:
+            futures.append(
+                await producer.send(topic, key, value, None, None, list(headers.items()) or None)
+            )
+        await asyncio.gather(*futures)
+
+
+def wire(app: faust.App, runtime: Runtime) -> None:
+    """Subscribe the app to fireline's topics: input topics in batches, incidents per event.
+
+    The playbooks run in an ordinary Faust agent, a task of its own: a slow Slack
+    or webhook call holds up that agent's queue, never the metric hot path.
+    Incidents are few, so the per-event path costs nothing that matters here.
+    """
+    settings = runtime.settings
+    handlers = runtime.handlers()
+    batching.install(app, handlers, settings.worker.fetch_max_wait_ms)
+    for name in handlers:
+        app.topics.add(app.topic(name, partitions=settings.partitions))
+    incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
+    # Steps done per incident event, so a restarted or second worker never repeats one.
+    runtime.engine.done = app.Table(
+        STEPS_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    wire_incident_manager(app, runtime)
+    wire_detector_state(app, runtime)
+
+    approvals = app.topic(settings.topics.approvals, partitions=settings.partitions)
+    _per_event_agent(app, approvals, "fireline-approvals", runtime.on_approval)
+    _per_event_agent(app, incidents, "fireline-playbooks", runtime.on_incident)
+
+
+def _per_event_agent(
+    app: faust.App,
+    topic: faust.TopicT,
+    name: str,
+    handle: Callable[[bytes | None, str], Awaitable[None]],
+) -> None:
+    """An ordinary Faust agent calling ``handle(value, where)`` for each event, in order."""
+
+    @app.agent(topic, name=name)
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            await handle(event.value, f"{message.topic}[{message.partition}]@{message.offset}")
+
+
+INCIDENT_TABLE = "incident-state"
+STEPS_TABLE = "playbook-steps"
+
+
+def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
+    """The incident manager: an agent on the detections topic, state in a Faust table.
+
+    The table's changelog topic is ``<app_id>-incident-state-changelog``.
+
+    Ticks drive the timers (auto-resolve, expiry, flapping, silences): each worker
+    sends one to every detections partition it owns, so the owner applies them in
+    order with the detections, inside the agent where table writes belong.
+    """
+    settings = runtime.settings
+    detections = app.topic(settings.topics.detections, partitions=settings.partitions)
+    table = app.Table(
+        INCIDENT_TABLE,
+        partitions=settings.partitions,
+        key_type=bytes,  # serialised raw, the app's default: the value is our own JSON
+        value_type=bytes,
+    )
+    runtime.desk = IncidentDesk(runtime.manager, table, runtime.view)
+    tick = TickInput().model_dump_json().encode()
+
+    @app.agent(detections, name="fireline-incidents")
+    async def manage_incidents(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            await runtime.on_incident_input(message.key, message.value, message.partition)
+
+    @app.timer(settings.incidents.tick_s)
+    async def send_ticks() -> None:
+        for partition in sorted(owned_partitions(app, settings.topics.detections)):
+            await app.producer.send(settings.topics.detections, None, tick, partition, None, None)
+
+
+def owned_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of ``topic`` this worker owns (empty before the first assignment)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
+DETECTOR_TABLE = "detector-state"
+
+
+def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
+    """Checkpoint the metric detectors to a Faust table (see agents.kafka.detector_store)."""
+    settings = runtime.settings
+    table = app.Table(
+        DETECTOR_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    store = DetectorStore(table)
+    pipelines = (runtime.pipeline, runtime.predictions)
+    for pipeline in pipelines:
+        pipeline.store = store
+
+    def checkpoint() -> int:
+        return sum(pipeline.checkpoint() for pipeline in pipelines)
+
+    @app.timer(settings.detection.checkpoint_s)
+    async def checkpoint_detectors() -> None:
+        checkpoint()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(*_: Any, **__: Any) -> None:
+        # Whoever gets these partitions next restores from the table: save first,
+        # then forget, so this worker never writes stale state for them later.
+        saved = checkpoint()
+        for pipeline in pipelines:
+            pipeline.forget()
+        log.info("rebalance: checkpointed %d detectors and released them", saved)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(*_: Any, **__: Any) -> None:
+        log.info("shutdown: checkpointed %d detectors", checkpoint())

@@ -1,0 +1,341 @@
+"""The worker's moving parts and the batch handlers the Faust consumer calls.
+
+Handlers stay thin: validate (pure), dead-letter the bad records, hand the good
+ones to the pipeline and the incident manager (pure), publish what comes out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from agents.incidents.desk import IncidentDesk
+from agents.incidents.manager import IncidentManager
+from agents.incidents.view import IncidentView
+from agents.metrics import Metrics
+from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.ingest import DeadLetter, RawRecord, Validator
+from agents.pipelines.metric_pipeline import MetricPipeline
+from agents.pipelines.prediction_pipeline import PredictionPipeline
+from agents.settings import Settings
+from agents.slack.thread_notes import ReminderPolicy, ThreadNotes
+from fireline.detections import ChangeInput, CommandInput, Detection, DetectionInput
+from fireline.incident import Incident
+from playbooks.actions.slack import threads_of
+from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
+from playbooks.engine import PlaybookEngine, StepRecord
+from playbooks.registry import ActionContext
+
+log = logging.getLogger(__name__)
+
+# Header names of dead letters, after Kafka Connect's __connect.errors.* convention.
+DLQ_TOPIC = "fireline.error.topic"
+DLQ_PARTITION = "fireline.error.partition"
+DLQ_OFFSET = "fireline.error.offset"
+DLQ_REASON = "fireline.error.reason"
+DLQ_DETAIL = "fireline.error.detail"
+DLQ_TRUNCATED = "fireline.error.truncated"  # original size, when the value was cut
+# Producers refuse requests over 1 MiB by default: a dead letter must always fit.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+DLQ_MAX_KEY_BYTES = 64 * 1024
+DLQ_KEY_TRUNCATED = "fireline.error.key-truncated"
+
+
+OutRecord = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+class Publisher(Protocol):
+    """Sends records to Kafka; the Faust app provides the real one."""
+
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
+        """Send (key, value, headers) records and wait until the broker has them all."""
+        ...
+
+
+@dataclass
+class Runtime:
+    """Everything one worker needs, built once from settings."""
+
+    settings: Settings
+    metrics: Metrics
+    engine: PlaybookEngine
+    publisher: Publisher
+    pipeline: MetricPipeline = field(init=False)
+    view: IncidentView = field(default_factory=IncidentView)
+    desk: IncidentDesk | None = None  # set by agents.service.app.wire, which owns the table
+    notes: ThreadNotes | None = None  # default: from the engine's chat services and settings
+
+    def __post_init__(self) -> None:
+        policy = self.settings.incidents
+        self.pipeline = MetricPipeline(
+            self.settings.detection, policy.signal_refresh_s, policy.evidence_points
+        )
+        self.manager = IncidentManager(policy)
+        self.predictions = PredictionPipeline(refresh_s=policy.signal_refresh_s)
+        limit = self.settings.max_event_bytes
+        self._metric = Validator(MetricEvent, limit)
+        self._prediction = Validator(PredictionEvent, limit)
+        self._label = Validator(LabelEvent, limit)
+        if self.notes is None:
+            self.notes = thread_notes_for(self.settings, self.engine.context)
+
+    def handlers(self) -> dict[str, Any]:
+        """Batch handler per input topic (incidents have an agent of their own)."""
+        topics = self.settings.topics
+        return {
+            topics.metrics: self.on_metrics,
+            topics.predictions: self.on_predictions,
+            topics.labels: self.on_labels,
+        }
+
+    async def on_metrics(self, records: Sequence[RawRecord]) -> None:
+        """Validate metric samples, run the detectors, publish incident events."""
+        started = time.perf_counter()
+        batch = self._metric.validate(records)
+        await self._dead_letter(records, batch.dead)
+        detections = self.pipeline.process(batch.events, records[0].partition)
+        self._count(detections)
+        await self._publish_detections(detections)
+        self.metrics.series_tracked.set(len(self.pipeline.detectors))
+        if self.pipeline.unwatched:
+            self.metrics.samples_unwatched.inc(self.pipeline.unwatched)
+            self.pipeline.unwatched = 0
+        self._observe(records, started)
+
+    async def on_predictions(self, records: Sequence[RawRecord]) -> None:
+        """Validate prediction logs, run the per-model-version detectors, publish findings."""
+        started = time.perf_counter()
+        batch = self._prediction.validate(records)
+        await self._dead_letter(records, batch.dead)
+        await self._publish_findings(batch.events, records[0].partition)
+        self._observe(records, started)
+
+    async def on_labels(self, records: Sequence[RawRecord]) -> None:
+        """Validate labels, join them to their predictions, watch the error rate."""
+        started = time.perf_counter()
+        batch = self._label.validate(records)
+        await self._dead_letter(records, batch.dead)
+        await self._publish_findings(batch.events, records[0].partition)
+        self._observe(records, started)
+
+    async def _publish_findings(
+        self, events: Sequence[PredictionEvent | LabelEvent], partition: int
+    ) -> None:
+        if not events or not self.settings.detection.watch_predictions:
+            return
+        detections, changes = self.predictions.process(events, partition)
+        self._count(detections)
+        inputs: list[OutRecord] = [
+            (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})
+            for c in changes
+        ]
+        if inputs:
+            await self.publisher.publish(self.settings.topics.detections, inputs)
+        await self._publish_detections(detections)
+
+    async def on_incident_input(
+        self, key: bytes | None, value: bytes | None, partition: int
+    ) -> None:
+        """Apply one detection, change, tick or command to incident state; publish the events."""
+        assert self.desk is not None, "wire() sets the desk before any input arrives"
+        await self._publish_incidents(self.desk.handle(key, value, partition))
+
+    async def on_incident(self, value: bytes | None, where: str) -> None:
+        """Run the playbooks for one incident event and publish the action audit log.
+
+        Silenced or flapping incidents are recorded but notify nobody: no playbook runs.
+        """
+        try:
+            incident = Incident.model_validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("skipping malformed incident at %s: %s", where, exc)
+            return
+        if not incident.notify:
+            reason = f"silenced by {incident.silenced_by}" if incident.silenced_by else "flapping"
+            log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
+            return
+        await self._audit(incident, await self.engine.handle(incident))
+
+    async def on_approval(self, value: bytes | None, where: str) -> None:
+        """A human decided on a waiting step: resume (or stop) its playbook."""
+        try:
+            request = CONTROL_ADAPTER.validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("skipping malformed approval at %s: %s", where, exc)
+            return
+        if isinstance(request, VerificationDue):
+            current = self.view.incidents.get(request.incident.id)
+            await self._audit(request.incident, await self.engine.verify(request, current))
+            return
+        if request.status is Decision.PENDING:
+            return  # the request itself; it was announced when it was made
+        log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
+        await self._notes.approval_decided(request)
+        await self._audit(request.incident, await self.engine.resume(request))
+
+    async def publish_due_verifications(self, now: float) -> None:
+        """Hand verify deadlines that passed to the owner of each incident, in order."""
+        due = self.engine.due_verifications(now)
+        if due:
+            await self.publisher.publish(
+                self.settings.topics.approvals,
+                [(d.incident.id.encode(), d.model_dump_json().encode(), {}) for d in due],
+            )
+
+    async def _audit(self, incident: Incident, records: Sequence[StepRecord]) -> None:
+        audit: list[OutRecord] = []
+        requests: list[OutRecord] = []
+        for record in records:
+            self.metrics.actions.labels(record.action, record.outcome.value).inc()
+            if record.attempts:
+                self.metrics.action_seconds.labels(record.action).observe(record.duration_s)
+            body = {
+                "incident_id": incident.id,
+                "revision": incident.revision,
+                "transition": incident.transition.value,
+                # Every field but the approval request (published on its own topic):
+                # asdict would deep-copy its whole incident only to drop it.
+                **{
+                    f.name: getattr(record, f.name)
+                    for f in dataclasses.fields(record)
+                    if f.name != "approval"
+                },
+                "ok": record.ok,
+            }
+            if record.escalate:
+                await self._escalate(incident, record)
+            audit.append((incident.id.encode(), _json(body), {}))
+            if record.approval is not None:
+                request = record.approval
+                requests.append((incident.id.encode(), request.model_dump_json().encode(), {}))
+                await self._notes.announce_approval(request)
+        if requests:
+            await self.publisher.publish(self.settings.topics.approvals, requests)
+        if audit:
+            await self.publisher.publish(self.settings.topics.actions, audit)
+        await self._notes.step_results(incident.id, list(records))
+
+    async def remind_unacknowledged(self, now: float, owned_partitions: set[int]) -> int:
+        """Remind the threads of critical incidents nobody acknowledged (owned ones only).
+
+        Nothing until the view and the threads are replayed: a half-read view may
+        still hold an old revision of an incident someone since acknowledged.
+        """
+        if not (self.view.loaded and self._notes.threads.loaded):
+            return 0
+
+        def owned(incident_id: str) -> bool:
+            return self.view.partitions.get(incident_id) in owned_partitions
+
+        return await self._notes.remind(self.view.incidents, now, owned)
+
+    @property
+    def _notes(self) -> ThreadNotes:
+        assert self.notes is not None, "__post_init__ sets it"
+        return self.notes
+
+    async def _escalate(self, incident: Incident, record: StepRecord) -> None:
+        """Ask the incident's owner to escalate it (on_failure: escalate)."""
+        command = CommandInput(
+            command="escalate", incident_id=incident.id, by=f"playbook {record.playbook}"
+        )
+        await self.publisher.publish(
+            self.settings.topics.detections,
+            [(incident.subject_key.encode(), command.model_dump_json().encode(), {})],
+        )
+
+    def _count(self, detections: Sequence[Detection]) -> None:
+        for detection in detections:
+            if not detection.refresh:
+                state = "cleared" if detection.cleared else "raised"
+                self.metrics.detections.labels(detection.kind, state).inc()
+
+    async def _publish_detections(self, detections: Sequence[Detection]) -> None:
+        if detections:
+            await self.publisher.publish(
+                self.settings.topics.detections,
+                [
+                    (
+                        d.subject_key.encode(),
+                        DetectionInput(detection=d).model_dump_json().encode(),
+                        {},
+                    )
+                    for d in detections
+                ],
+            )
+
+    async def _publish_incidents(self, incidents: Sequence[Incident]) -> None:
+        if not incidents:
+            return
+        for incident in incidents:
+            self.metrics.incidents.labels(incident.kind, incident.transition.value).inc()
+            log.warning(
+                "incident %s %s: %s", incident.id, incident.transition.value, incident.title
+            )
+        await self.publisher.publish(
+            self.settings.topics.incidents,
+            [(i.id.encode(), i.model_dump_json().encode(), {}) for i in incidents],
+        )
+
+    async def _dead_letter(self, records: Sequence[RawRecord], dead: Sequence[DeadLetter]) -> None:
+        if not dead:
+            return
+        topic = records[0].topic
+        for letter in dead:
+            self.metrics.events_invalid.labels(topic, letter.reason).inc()
+        await self.publisher.publish(
+            self.settings.topics.dead_letter, [_dead_letter_record(d) for d in dead]
+        )
+        log.info("dead-lettered %d of %d events from %s", len(dead), len(records), topic)
+
+    def _observe(self, records: Sequence[RawRecord], started: float) -> None:
+        topic = records[0].topic
+        self.metrics.events_consumed.labels(topic).inc(len(records))
+        self.metrics.batch_size.labels(topic).observe(len(records))
+        self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
+
+
+def _dead_letter_record(letter: DeadLetter) -> OutRecord:
+    record = letter.record
+    headers = {
+        DLQ_TOPIC: record.topic.encode(),
+        DLQ_PARTITION: str(record.partition).encode(),
+        DLQ_OFFSET: str(record.offset).encode(),
+        DLQ_REASON: letter.reason.encode(),
+        DLQ_DETAIL: letter.detail.encode(),
+    }
+    value, key = record.value or b"", record.key
+    if len(value) > DLQ_MAX_VALUE_BYTES:
+        headers[DLQ_TRUNCATED] = str(len(value)).encode()
+        value = value[:DLQ_MAX_VALUE_BYTES]
+    if key is not None and len(key) > DLQ_MAX_KEY_BYTES:
+        headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
+        key = key[:DLQ_MAX_KEY_BYTES]
+    return key, value, headers
+
+
+def thread_notes_for(settings: Settings, context: ActionContext) -> ThreadNotes:
+    """Thread notes through the engine's chat services, sharing the slack action's threads."""
+    channel = context.services.get("default_channel")
+    return ThreadNotes(
+        context.services.get("chat"),
+        threads_of(context),
+        None if channel is None else str(channel),
+        ReminderPolicy(
+            settings.slack_remind_after_s,
+            settings.slack_max_reminders,
+            settings.slack_remind_mention,
+        ),
+        settings.slack_step_replies,
+    )
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

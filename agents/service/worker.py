@@ -1,0 +1,246 @@
+"""``fireline run``: a thin wrapper over the Faust worker, plus fireline's HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+import mode
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from agents.incidents.api import IncidentApi
+from agents.incidents.view import StateTopic, ViewFollower
+from agents.kafka.broker import create_topics, missing_topics
+from agents.metrics import Metrics
+from agents.service.app import FaustPublisher, create_app, owned_partitions, wire
+from agents.service.http import HttpServer, Readiness, build_web_app
+from agents.service.runtime import Runtime
+from agents.settings import Settings
+from agents.slack.interactions import SlackInteractions
+from agents.slack.socket_mode import SlackSocketMode
+from fireline.errors import ConfigError, PlaybookValidationError
+from playbooks.actions import default_registry
+from playbooks.chat.pacing import ChannelPacer
+from playbooks.chat.sinks import make_chat_sink
+from playbooks.chat.threads import ThreadStore
+from playbooks.engine import Guardrails, PlaybookEngine
+from playbooks.registry import ActionContext
+
+log = logging.getLogger(__name__)
+
+TOPIC_CHECK_TTL_S = 5.0
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+
+
+class HttpService(mode.Service):
+    """Runs the HTTP server for the lifetime of the worker."""
+
+    def __init__(self, server: HttpServer, **kwargs: Any) -> None:
+        self.server = server
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        """Bind before the app joins its group, so /healthz answers during start-up."""
+        await self.server.start()
+        log.info(
+            "HTTP server on http://%s:%d (/metrics /healthz /readyz)",
+            self.server.host,
+            self.server.port,
+        )
+
+    async def on_stop(self) -> None:
+        """Stop serving."""
+        await self.server.stop()
+
+
+class ReadinessProbe:
+    """Ready when the group is joined, the topics exist and playbooks are loaded."""
+
+    def __init__(self, app: faust.App, settings: Settings, engine: PlaybookEngine) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.assigned = False
+        self._topics_checked_at = 0.0
+        self._missing: list[str] | None = None
+
+    async def __call__(self) -> Readiness:
+        """Run the checks (the topic check is cached for a few seconds)."""
+        problems: list[str] = []
+        missing = await self._missing_topics(problems)
+        if missing:
+            problems.append(f"missing topics: {', '.join(missing)}")
+        if not self.engine.loaded:
+            problems.append("no playbooks loaded")
+        checks = {
+            "broker": missing is not None,
+            "topics": missing == [],
+            "consumer_group": self.assigned and not self.app.rebalancing,
+            "playbooks": self.engine.loaded,
+        }
+        if not checks["consumer_group"]:
+            problems.append("consumer group not joined yet")
+        return Readiness(checks, problems)
+
+    async def _missing_topics(self, problems: list[str]) -> list[str] | None:
+        now = time.monotonic()
+        if self._missing is None or now - self._topics_checked_at > TOPIC_CHECK_TTL_S:
+            try:
+                self._missing = await missing_topics(
+                    self.settings.bootstrap_servers, self.settings.topics.all()
+                )
+            except Exception as exc:  # noqa: BLE001 - any failure means "not connected", reported below
+                self._missing = None
+                problems.append(f"broker {self.settings.bootstrap_servers} unreachable: {exc!r}")
+            self._topics_checked_at = now
+        return self._missing
+
+
+def build_engine(settings: Settings, metrics: Metrics, threads: ThreadStore) -> PlaybookEngine:
+    """The playbook engine with the worker's chat services, its playbooks loaded."""
+    pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
+    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
+    engine = PlaybookEngine(
+        default_registry(),
+        ActionContext(
+            {
+                "chat": chat,
+                "default_channel": settings.slack_channel,
+                "slack_threads": threads,
+                "dashboard_url": settings.slack_dashboard_url,
+            }
+        ),
+        guardrails=Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
+    )
+    try:
+        engine.load(settings.playbooks_dir)
+    except PlaybookValidationError as exc:
+        raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
+    metrics.playbooks_loaded.set(len(engine.playbooks))
+    return engine
+
+
+def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
+    """The worker's periodic duties: verify deadlines, reminders, gauges, playbook reloads."""
+    metrics, engine = runtime.metrics, runtime.engine
+
+    @app.timer(settings.incidents.tick_s)
+    async def check_verifications() -> None:
+        await runtime.publish_due_verifications(time.time())
+
+    @app.timer(settings.incidents.tick_s)
+    async def remind_unacknowledged() -> None:
+        if app.rebalancing:  # the assignment is about to change: old and new owner both remind
+            return
+        owned = owned_partitions(app, settings.topics.incidents)
+        await runtime.remind_unacknowledged(time.time(), owned)
+
+    @app.timer(settings.incidents.tick_s)
+    async def report_incident_gauges() -> None:
+        for severity, count in runtime.view.open_by_severity().items():
+            metrics.incidents_open.labels(severity).set(count)
+        now = time.time()
+        metrics.silences_active.set(sum(s.active(now) for s in runtime.view.silence_list()))
+
+    @app.timer(settings.playbooks_poll_s)
+    async def reload_playbooks() -> None:
+        if engine.reload_if_changed(settings.playbooks_dir):
+            metrics.playbooks_loaded.set(len(engine.playbooks))
+        elif engine.last_error is not None and engine.loaded:
+            metrics.playbook_reload_errors.inc()
+            engine.last_error = None  # count each rejected change once
+
+
+def build_worker(
+    settings: Settings, loop: asyncio.AbstractEventLoop, loglevel: str = "info"
+) -> faust.Worker:
+    """Everything ``fireline run`` starts, ready to execute."""
+    registry = CollectorRegistry()
+    metrics = Metrics.create(registry)
+    threads = ThreadStore(replayed=True)
+    engine = build_engine(settings, metrics, threads)
+    app = create_app(settings)
+    publisher = FaustPublisher(app)
+    engine.context.services["kafka"] = publisher  # the kafka, rollback and retrain actions
+
+    async def publish_thread(key: bytes, value: bytes) -> None:
+        await publisher.publish(settings.topics.chat_threads, [(key, value, {})])
+
+    threads.publish = publish_thread  # roots survive restarts: followed back in below
+    runtime = Runtime(settings, metrics, engine, publisher)
+    wire(app, runtime)
+    add_timers(app, settings, runtime)
+    probe = ReadinessProbe(app, settings, engine)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(*_: Any, **__: Any) -> None:
+        probe.assigned = True
+
+    api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
+    buttons = SlackInteractions(api, settings.slack_signing_key())
+
+    def add_routes(web_app: web.Application) -> None:
+        api.add_routes(web_app)
+        buttons.add_routes(web_app)
+
+    server = HttpServer(
+        build_web_app(registry, probe, add_routes), settings.http_host, settings.http_port
+    )
+    follower = ViewFollower(
+        runtime.view,
+        settings.bootstrap_servers,
+        settings.topics.incidents,
+        settings.topics.silences,
+        settings.topics.approvals,
+        state_topics=[StateTopic(settings.topics.chat_threads, threads.apply, threads.mark_loaded)],
+    )
+    worker = faust.Worker(
+        app,
+        HttpService(server),
+        follower,
+        *socket_mode(settings, buttons),
+        loop=loop,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,  # the console chat sink prints to stdout on purpose
+        logging_config={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": LOG_FORMAT}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+            # Faust logs every rebalance step at INFO; keep them for --loglevel debug.
+            "loggers": {
+                "faust": {"level": "WARNING" if loglevel.upper() == "INFO" else loglevel.upper()}
+            },
+        },
+    )
+    worker.spinner = None  # its cursor escapes garble logs and the demo output
+    return worker
+
+
+def socket_mode(settings: Settings, buttons: SlackInteractions) -> list[mode.Service]:
+    """Slack Socket Mode, when an app-level token is set (buttons without a public URL)."""
+    app_token = settings.slack_app_secret()
+    if app_token is None:
+        return []
+    return [SlackSocketMode(buttons, app_token, settings.slack_base_url)]
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Create the topics, then run the worker until SIGTERM/SIGINT (commits on the way out)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(
+        create_topics(
+            settings.bootstrap_servers,
+            settings.topics.all(),
+            settings.partitions,
+            configs=settings.topics.configs(),
+        )
+    )
+    build_worker(settings, loop, loglevel).execute_from_commandline()

@@ -1,0 +1,110 @@
+"""The frequency table the categorical detectors compare a window with."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import chi2
+
+from detectors.drift.base import IntArray, WindowDriftDetector
+from detectors.drift.budget import per_check_alpha
+from fireline.errors import DetectorError
+
+
+class CategoricalDriftDetector(WindowDriftDetector):
+    """A window detector over categories (strings; numbers are taken as their text).
+
+    The reference becomes a table of its categories frequent enough to be tested
+    (expected at least ``min_expected`` times in a window), at most
+    ``max_categories`` of them; every other category, unseen ones included, is
+    counted in one "other" cell. None and NaN are skipped (missing values are
+    data quality's business).
+    """
+
+    input_kind: ClassVar[str] = "categorical"
+    ring_dtype: ClassVar[type] = np.int64
+
+    def __init__(self, *, max_categories: int = 50, min_expected: float = 5.0, **kwargs: Any):
+        if max_categories < 1:
+            raise DetectorError(f"max_categories must be at least 1; got {max_categories}.")
+        if not min_expected > 0:
+            raise DetectorError(f"min_expected must be positive; got {min_expected}.")
+        self.max_categories = max_categories
+        self.min_expected = min_expected
+        super().__init__(**kwargs)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self._codes: dict[str, int] = {}
+        self._ref_counts: npt.NDArray[Any] = np.zeros(1)
+
+    def _valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
+        if isinstance(values, np.ndarray):
+            if values.ndim > 1:
+                raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")
+            items = values.tolist()
+        elif isinstance(values, list | tuple):
+            items = list(values)
+        else:
+            items = [values]
+        keep = [i for i, v in enumerate(items) if _is_category(v)]
+        texts = np.array([_text(items[i]) for i in keep], dtype=object)
+        return texts, np.array(keep, dtype=np.int64)
+
+    def _fit(self, reference: npt.NDArray[Any]) -> float:
+        names, counts = np.unique(reference.astype(str), return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        floor = self.min_expected * reference.size / self.window
+        kept = [int(i) for i in order[: self.max_categories] if counts[i] >= floor]
+        self._codes = {str(names[i]): code for code, i in enumerate(kept)}
+        self._ref_counts = np.bincount(self._encode(reference), minlength=len(kept) + 1)
+        return self._fit_table(self._ref_counts.astype(np.float64), names, counts)
+
+    def _fit_table(
+        self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray
+    ) -> float:
+        """Calibrate on the table (reference counts per code, "other" last)."""
+        raise NotImplementedError
+
+    def _table_quantile(self, ref_counts: npt.NDArray[np.float64]) -> float:
+        """The chi-square quantile of the table's per-check alpha (C - 1 degrees of freedom).
+
+        Both chi-square and the G-test (hence Jensen-Shannon) follow it under no change.
+        """
+        alpha = per_check_alpha(self.false_alarm_rate, self.step)
+        return float(chi2.isf(alpha, max(ref_counts.size - 1, 1)))
+
+    def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        other = len(self._codes)
+        get = self._codes.get
+        return np.fromiter((get(v, other) for v in values), dtype=np.int64, count=values.size)
+
+    def window_counts(self) -> npt.NDArray[np.float64]:
+        """Counts per code ("other" last) in the recent window."""
+        counts = np.bincount(self._ring[: self._filled], minlength=len(self._codes) + 1)
+        return counts.astype(np.float64)
+
+    @property
+    def categories(self) -> list[str]:
+        """The categories tested one by one (the rest share the "other" cell)."""
+        return list(self._codes)
+
+    def _params(self) -> dict[str, object]:
+        return {
+            "max_categories": self.max_categories,
+            "min_expected": self.min_expected,
+            **super()._params(),
+        }
+
+
+def _is_category(value: object) -> bool:
+    if value is None:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)

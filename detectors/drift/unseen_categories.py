@@ -1,0 +1,78 @@
+"""UnseenCategories: categories the reference never had, more often than chance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import binom
+
+from detectors.drift.base import IntArray
+from detectors.drift.budget import per_check_alpha
+from detectors.drift.categorical import CategoricalDriftDetector
+
+
+class UnseenCategories(CategoricalDriftDetector):
+    """Flags a categorical feature that starts taking values the reference never had.
+
+    Good-Turing: the chance that a new value is a category unseen in ``m``
+    reference values is about (categories seen once + 1) / (m + 1). Up to
+    ``max_categories`` known categories are kept (the most frequent; the mass of
+    dropped ones is added to that chance). The window's count of unseen values is
+    checked against the binomial ``1 - alpha`` quantile; the statistic is the
+    count above its expectation.
+
+    Args:
+        max_categories: known categories kept (bounded memory).
+        window: recent values compared with the reference.
+        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(7)
+        >>> before = rng.choice(["visa", "mastercard", "amex"], 3000)
+        >>> after = rng.choice(["visa", "mastercard", "amex", "crypto"], 1000)
+        >>> detector = UnseenCategories()
+        >>> stream = np.concatenate([before, after])
+        >>> for start in range(0, stream.size, 50):
+        ...     for change in detector.update(stream[start : start + 50]).changes:
+        ...         print(f"new categories from {start + change.index}")
+        new categories from 3199
+    """
+
+    def __init__(self, *, max_categories: int = 1000, **kwargs: Any) -> None:
+        super().__init__(max_categories=max_categories, **kwargs)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self._known: frozenset[str] = frozenset()
+        self._expected = 0.0
+
+    def _fit(self, reference: npt.NDArray[Any]) -> float:
+        names, counts = np.unique(reference.astype(str), return_counts=True)
+        order = np.argsort(-counts, kind="stable")[: self.max_categories]
+        self._known = frozenset(str(names[i]) for i in order)
+        dropped = int(reference.size - counts[order].sum())
+        singletons = int(np.count_nonzero(counts[order] == 1))
+        p = min((singletons + dropped + 1) / (reference.size + 1), 1.0)
+        self._expected = self.window * p
+        alpha = per_check_alpha(self.false_alarm_rate, self.step)
+        return max(float(binom.isf(alpha, self.window, p)) + 1 - self._expected, 1.0)
+
+    def _fit_table(
+        self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray
+    ) -> float:  # pragma: no cover - _fit is overridden
+        raise NotImplementedError
+
+    def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        known = self._known
+        return np.fromiter((v not in known for v in values), dtype=np.int64, count=values.size)
+
+    def _compute(self) -> float:
+        return max(float(self._ring.sum()) - self._expected, 0.0)
+
+    @property
+    def known(self) -> frozenset[str]:
+        """The reference's categories (up to ``max_categories``)."""
+        return self._known

@@ -1,0 +1,147 @@
+"""ErrorRatio: a rise of an error *ratio* in [0, 1], judged as a binomial proportion."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import betainc, betaln, gammaln
+
+from detectors.metric.tail_rise import TailRiseDetector
+from fireline.errors import DetectorError
+
+_PRIOR = 0.5  # Jeffreys prior on the rate: an all-zero history is not certainty
+# Below this many expected errors per interval the ratio is visibly discrete (0, 1/n,
+# 2/n...): the tail is summed exactly, over at most _MAX_TERMS counts (beyond, the
+# terms are negligible at such small means).
+_DISCRETE_BELOW = 50.0
+_EXACT_ABOVE = 0.1  # the continuous form decides the bulk; the exact sum only the tail
+
+
+class ErrorRatio(TailRiseDetector):
+    """Flags an error ratio (errors / requests per interval) above its learnt rate.
+
+    A ratio is a proportion ``k / n``: its spread depends on the rate and on the
+    number of requests behind it, so 2% is alarming for a service that serves
+    100,000 requests a minute at 1% and noise for one that serves 50. Prometheus
+    ratios do not carry ``n``, so the detector learns an *effective sample size*
+    from the series' own dispersion: for a binomial proportion
+    ``var = p (1 - p) / n``, hence ``n_eff = p (1 - p) / var`` from the decayed
+    mean ``p`` and variance ``var`` (memory ``window`` points) of the ratios
+    that were not spikes, capped at ``max_trials`` (set it to the requests per
+    interval if you know them). Extra-binomial noise (bursty traffic, retries)
+    lowers ``n_eff``, so it widens the law instead of raising false alarms.
+
+    The next ratio's law is the beta-binomial predictive of ``n_eff`` trials
+    given the baseline (rate posterior ``Beta(p W + 0.5, (1 - p) W + 0.5)``,
+    ``W = n_eff`` times the baseline's weight in points), taken in its continuous
+    form: a Beta law with the beta-binomial's mean and variance, whose upper tail
+    is the p-value. A ratio spikes when that tail is at most ``p_value`` *and* it
+    is at least ``min_ratio`` times the rate and ``min_delta`` above it. Only
+    increases count. Values outside [0, 1] are clipped (a percentage would read
+    as 100%: feed fractions). Score, hysteresis and adaptation are those of
+    :class:`~detectors.metric.count_spike.CountSpike`.
+
+    Args:
+        window: memory of the decayed baseline, in points.
+        p_value: upper-tail probability at or below which a ratio spikes.
+        min_ratio: ratio/baseline also required.
+        min_delta: ratio minus baseline also required (0.001 = 0.1 points).
+        max_trials: cap of the effective sample size per interval.
+        consecutive: spiking (or normal) points in a row to raise (or clear).
+        warmup: points learned before any alarm.
+        adapt_after: alarmed points before their level becomes the baseline
+            (default: five windows).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(7)
+        >>> requests = rng.poisson(2000, 420)  # per interval; the detector never sees it
+        >>> rate = np.r_[np.full(400, 0.01), np.full(20, 0.02)]  # 1% errors, then 2%
+        >>> ratios = rng.binomial(requests, rate) / requests
+        >>> detector = ErrorRatio()
+        >>> for i, x in enumerate(ratios):
+        ...     for change in detector.update(x).changes:
+        ...         print(f"error ratio up at {i}: {change.observed:.3f} vs {change.baseline:.3f}")
+        error ratio up at 402: 0.020 vs 0.010
+        >>> print(f"learnt n_eff ~ {round(detector.effective_trials, -2):.0f} requests")
+        learnt n_eff ~ 2200 requests
+    """
+
+    def __init__(
+        self,
+        window: int = 120,
+        p_value: float = 0.01,
+        min_ratio: float = 1.5,
+        min_delta: float = 0.001,
+        max_trials: float = 100_000.0,
+        consecutive: int = 3,
+        warmup: int = 30,
+        adapt_after: int | None = None,
+    ) -> None:
+        if not 0 <= min_delta < 1:
+            raise DetectorError(f"min_delta must be in [0, 1); got {min_delta}.")
+        if max_trials < 2:
+            raise DetectorError(f"max_trials must be at least 2; got {max_trials}.")
+        super().__init__(window, p_value, min_ratio, min_delta, consecutive, warmup, adapt_after)
+        self.max_trials = max_trials
+        self.reset()
+
+    def _clip(self, value: float) -> float:
+        return min(max(value, 0.0), 1.0)
+
+    def _trials(self, rate: float) -> float:
+        var = self._s2 / self._n - rate * rate
+        binomial = rate * (1.0 - rate)
+        if var * self.max_trials <= binomial:  # as steady as max_trials trials, or steadier
+            return self.max_trials
+        return max(binomial / var, 2.0)  # one trial has no continuous form
+
+    def _upper_tail(self, ratio: float, rate: float) -> float:
+        """``P(R >= ratio)`` under the moment-matched beta-binomial predictive."""
+        trials = self._trials(rate)
+        weight = trials * self._n
+        a = rate * weight + _PRIOR
+        b = (1.0 - rate) * weight + _PRIOR
+        mean = a / (a + b)
+        # Beta-binomial variance of K / trials: binomial part times the overdispersion.
+        var = mean * (1.0 - mean) / trials * (trials + a + b) / (1.0 + a + b)
+        if ratio <= 0.0:
+            return 1.0
+        size = max(mean * (1.0 - mean) / var - 1.0, 1e-9)  # alpha + beta of the matched Beta
+        alpha, beta = mean * size, (1.0 - mean) * size
+        # P(R >= r) = 1 - I_r(alpha, beta) = I_{1-r}(beta, alpha)
+        tail = float(betainc(beta, alpha, 1.0 - ratio))
+        if tail < _EXACT_ABOVE and trials * mean < _DISCRETE_BELOW:
+            return _beta_binomial_tail(ratio, trials, a, b)
+        return tail
+
+    @property
+    def effective_trials(self) -> float:
+        """The effective sample size per interval learnt from the dispersion (NaN before)."""
+        return self._trials(self._s1 / self._n) if self._n else math.nan
+
+    def _params(self) -> dict[str, object]:
+        params = super()._params()
+        head = {k: params.pop(k) for k in ("window", "p_value", "min_ratio", "min_delta")}
+        return {**head, "max_trials": self.max_trials, **params}
+
+
+def _beta_binomial_tail(ratio: float, trials: float, a: float, b: float) -> float:
+    """``P(K >= round(ratio n))`` for ``K ~ BetaBinomial(n = round(trials), a, b)``."""
+    n = max(2, round(trials))
+    k = round(ratio * n)
+    if k <= 0:
+        return 1.0
+    # Beyond the mean plus ~10 standard deviations the terms are negligible (mean < 50).
+    expected = n * a / (a + b)
+    last = min(n, max(k, round(expected + 10.0 * math.sqrt(expected) + 20.0)))
+    ks = np.arange(k, last + 1, dtype=np.float64)
+    log_pmf = (
+        gammaln(n + 1.0)
+        - gammaln(ks + 1.0)
+        - gammaln(n - ks + 1.0)
+        + betaln(ks + a, n - ks + b)
+        - betaln(a, b)
+    )
+    return min(1.0, float(np.exp(log_pmf).sum()))

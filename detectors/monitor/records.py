@@ -1,0 +1,58 @@
+"""Plain records the prediction-log monitor consumes and produces (no pydantic, no agents)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+FeatureValue = float | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One logged prediction (the contract's prediction event, already validated)."""
+
+    timestamp: float  # epoch seconds
+    model: str
+    model_version: str
+    prediction_id: str
+    features: Mapping[str, FeatureValue]
+    prediction: float | str | Mapping[str, object]
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """The ground truth of an earlier prediction, joined by ``prediction_id``."""
+
+    timestamp: float
+    model: str
+    prediction_id: str
+    label: float | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A detector's alarm rose (or, for ``model_version_change``, a version started)."""
+
+    timestamp: float  # event time of the event that raised it
+    model: str
+    model_version: str
+    kind: str
+    feature: str | None
+    score: float
+    message: str
+    cleared: bool = False  # the alarm went off again (not printed by the replay)
+    previous_version: str | None = None  # for model_version_change: the version before
+    observed: float | None = None  # the value that raised it, where that is one number
+    baseline: float | None = None  # ...and what was normal
+
+
+# Detection kinds.
+COVARIATE_DRIFT = "covariate_drift"
+PREDICTION_DRIFT = "prediction_drift"
+PERFORMANCE_DRIFT = "performance_drift"
+DATA_QUALITY = "data_quality"
+LATENCY_SPIKE = "latency_spike"
+MULTIVARIATE_DRIFT = "multivariate_drift"
+MODEL_VERSION_CHANGE = "model_version_change"  # a change event, not a detection

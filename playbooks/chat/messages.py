@@ -1,0 +1,84 @@
+"""Human text for incidents: what broke, how badly, since when, and how it ended."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fireline.incident import Incident, Resolution, Signal, Transition
+
+_ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
+
+
+def incident_text(incident: Incident) -> str:
+    """One message for an incident event: subject, observed vs. normal, since when, the id."""
+    since = datetime.fromtimestamp(incident.first_seen, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if incident.transition is Transition.RESOLVED:
+        lines = _resolved_head(incident)
+    else:
+        icon = _ICONS.get(incident.severity.value, ":warning:")
+        tag = incident.severity.value.upper()
+        if incident.transition is not Transition.OPENED:
+            tag += f": {incident.transition.value.upper()}"
+        lines = [f"{icon} [{tag}] {incident.title}"]
+        if incident.transition is Transition.ACKNOWLEDGED and incident.acknowledged_by:
+            lines.append(f"Acknowledged by {incident.acknowledged_by}")
+    lines += [f"Subject: {incident.subject}", f"Since: {since}"]
+    if incident.likely_cause:
+        lines.append(f"Likely cause: {incident.likely_cause}")
+    if incident.signals:
+        lines.append(_signal_line(incident.signals[0]))
+    lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
+    return "\n".join(lines)
+
+
+def _resolved_head(incident: Incident) -> list[str]:
+    took = human_duration(incident.last_seen - incident.first_seen)
+    last = incident.signals[-1] if incident.signals else None
+    if incident.resolution is Resolution.NEW_NORMAL and last is not None:
+        return [
+            f":warning: [RESOLVED: NEW LEVEL] {incident.title} after {took}",
+            (
+                f"It did not come back: {last.series} settled at {_num(last.observed)} "
+                f"(normal was {_num(last.baseline)}) and is now treated as normal. Is that acceptable?"
+            ),
+        ]
+    if incident.resolution is Resolution.MANUAL:
+        return [f":white_check_mark: [RESOLVED] {incident.title} by {incident.resolved_by}"]
+    if incident.resolution is Resolution.QUIET:
+        return [
+            f":white_check_mark: [RESOLVED: QUIET] {incident.title} after {took}",
+            "Its detectors stopped reporting it (no clear recovery was seen).",
+        ]
+    return [f":white_check_mark: [RESOLVED] {incident.title} after {took}"]
+
+
+def _signal_line(signal: Signal) -> str:
+    if signal.message and signal.baseline <= 0:  # no meaningful ratio: the detector's words
+        return f"{signal.series}: {signal.message}, detector {signal.detector}"
+    ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
+    return (
+        f"{signal.series}: observed {_num(signal.observed)} vs normal "
+        f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
+    )
+
+
+def detections(count: int) -> str:
+    """``1 detection``, ``3 detections``."""
+    return f"{count} detection" if count == 1 else f"{count} detections"
+
+
+def human_duration(seconds: float) -> str:
+    """Seconds as a short human duration.
+
+    >>> human_duration(42), human_duration(720), human_duration(9000)
+    ('42 s', '12 min', '2.5 h')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"

@@ -1,0 +1,61 @@
+"""What fireline says in an incident's thread besides the incident's own events.
+
+Pure functions: a summary of what the playbook steps did, and a reminder that a
+critical incident is still waiting for someone to acknowledge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fireline.incident import Incident
+from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.messages import human_duration
+from playbooks.engine import Outcome, StepRecord
+
+# The chat action's own messages are the thread; skipped steps and pending
+# approvals (announced with their buttons) would only repeat what is there.
+_UNREPORTED_ACTIONS = {"slack", "-"}
+_REPORTED = {
+    Outcome.OK: ":white_check_mark:",
+    Outcome.FAILED: ":x:",
+    Outcome.REJECTED: ":no_entry:",
+}
+
+
+def step_results_message(records: Sequence[StepRecord]) -> SlackMessage | None:
+    """One reply listing each step that ran, failed or was refused; None when none did."""
+    lines = []
+    for record in records:
+        icon = _REPORTED.get(record.outcome)
+        if icon is None or record.action in _UNREPORTED_ACTIONS:
+            continue
+        line = f"{icon} {record.playbook}/{record.step} ({_what(record)})"
+        line += f": {record.detail}" if record.detail else ""
+        if record.attempts > 1:
+            line += f" ({record.attempts} attempts)"
+        if record.approved_by:
+            line += f", approved by {record.approved_by}"
+        lines.append(line)
+    if not lines:
+        return None
+    return SlackMessage("\n".join(["Playbook steps:", *lines]))
+
+
+def reminder_message(incident: Incident, mention: str, now: float, reminder: int) -> SlackMessage:
+    """Nobody acknowledged a critical incident: say so, with how to take it."""
+    waited = human_duration(now - incident.first_seen)
+    head = f"{mention} " if mention else ""
+    text = (
+        f":alarm_clock: {head}Reminder {reminder}: [{incident.severity.value.upper()}] "
+        f"{incident.title} unacknowledged for {waited}\n"
+        f"Acknowledge it with the button on the incident's message, or "
+        f"`fireline incidents ack {incident.id}`."
+    )
+    return SlackMessage(text)
+
+
+def _what(record: StepRecord) -> str:
+    """The step's target (``webhook:https://...``), or its action when it has no main param."""
+    target = record.target or ""
+    return target if target and not target.endswith(":default") else record.action

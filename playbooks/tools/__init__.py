@@ -1,0 +1,1 @@
+"""Playbook authors' tools: explain (playbooks test), the JSON schema and the generated reference."""

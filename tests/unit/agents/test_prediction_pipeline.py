@@ -1,0 +1,128 @@
+"""The worker's prediction path: monitor findings become incident-manager inputs."""
+
+import numpy as np
+
+from agents.pipelines.events import LabelEvent, PredictionEvent
+from agents.pipelines.prediction_pipeline import PredictionPipeline
+from detectors.monitor.model_monitor import MonitorConfig
+from detectors.monitor.prediction_log import PredictionLogMonitor
+
+
+def predictions(n: int, start: int, version: str, shift: float, seed: int) -> list[PredictionEvent]:
+    rng = np.random.default_rng(seed)
+    return [
+        PredictionEvent(
+            timestamp=1795255200.0 + (start + i) * 0.1,
+            model="fraud",
+            model_version=version,
+            prediction_id=f"p-{start + i}",
+            features={"amount": float(rng.normal(100 + shift, 10)), "country": "DE"},
+            prediction=float(rng.uniform()),
+        )
+        for i in range(n)
+    ]
+
+
+def pipeline() -> PredictionPipeline:
+    config = MonitorConfig(warmup=100, reference_size=1000, window=200, step=50)
+    return PredictionPipeline(PredictionLogMonitor(config), refresh_s=10.0)
+
+
+def test_a_shift_raises_covariate_drift_on_the_feature_and_is_re_sent_while_on():
+    p = pipeline()
+    assert p.process(predictions(1500, 0, "7", 0.0, seed=1)) == ([], [])
+    found, _ = p.process(predictions(400, 1500, "7", 15.0, seed=2))
+    raised = [d for d in found if not d.refresh and not d.cleared]
+    assert raised, "a 1.5 sigma shift of amount must be found"
+    assert {d.kind for d in raised} >= {"covariate_drift"}
+    drift = next(d for d in raised if d.kind == "covariate_drift")
+    assert drift.series == "fraud:amount"
+    assert drift.labels == {"model": "fraud", "model_version": "7"}
+    assert drift.subject_key == "model:fraud"
+    assert drift.signal.message and 0 <= drift.signal.score <= 1
+    later, _ = p.process(predictions(200, 1900, "7", 15.0, seed=3))  # 20 s more event time
+    assert any(d.refresh and d.series == "fraud:amount" for d in later)
+
+
+def test_a_new_version_is_a_change_not_a_detection():
+    p = pipeline()
+    p.process(predictions(200, 0, "7", 0.0, seed=1))
+    found, changes = p.process(predictions(10, 200, "8", 0.0, seed=2))
+    assert found == []
+    assert [(c.kind, c.model, c.version, c.previous_version) for c in changes] == [
+        ("model_version_change", "fraud", "8", "7")
+    ]
+    assert changes[0].at == 1795255200.0 + 20.0
+
+
+def test_labels_are_joined_without_findings_on_a_quiet_model():
+    p = pipeline()
+    p.process(predictions(300, 0, "7", 0.0, seed=1))
+    labels = [
+        LabelEvent(timestamp=1795255300.0, model="fraud", prediction_id=f"p-{i}", label=0)
+        for i in range(300)
+    ]
+    assert p.process(labels) == ([], [])
+    join = p.monitor.join("fraud")
+    assert join is not None and len(join) == 0  # every pending prediction was matched
+
+
+def test_a_classifier_that_scikit_learn_refuses_is_disabled_not_fatal(monkeypatch, caplog):
+    from detectors.drift.domain_classifier import DomainClassifier
+
+    def refuse():
+        raise ValueError("scikit-learn says no")
+
+    monkeypatch.setattr(DomainClassifier, "prepare", lambda self: refuse)
+    config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
+    p = PredictionPipeline(PredictionLogMonitor(config))
+    p.process(predictions(1000, 0, "7", 0.0, seed=1))
+    p.process(predictions(600, 1000, "7", 0.0, seed=2))  # the classifier's turn comes
+    assert "domain classifier disabled" in caplog.text
+    found, _ = p.process(predictions(400, 1600, "7", 15.0, seed=3))  # the rest still works
+    assert any(d.kind == "covariate_drift" for d in found)
+
+
+def test_the_classifier_runs_off_the_hot_path_with_the_same_outcome():
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
+    inline = PredictionLogMonitor(config)
+    with ThreadPoolExecutor(1) as executor:
+        threaded = PredictionLogMonitor(config, executor=executor)
+        batches = [predictions(500, 0, "7", 0.0, seed=1), predictions(500, 500, "7", 0.0, seed=2)]
+        batches += [predictions(500, 1000 + 500 * k, "7", 25.0, seed=3 + k) for k in range(6)]
+        found: dict[str, list[str]] = {"inline": [], "threaded": []}
+        for batch in batches:
+            records = [e.to_record() for e in batch]
+            found["inline"] += [
+                d.message for d in inline.process(records) if d.kind == "multivariate_drift"
+            ]
+            found["threaded"] += [
+                d.message for d in threaded.process(records) if d.kind == "multivariate_drift"
+            ]
+            pending = threaded.monitor("fraud", "7")._pending
+            if pending is not None:
+                pending[1].result()  # let the thread finish; collected on the next batch
+    assert found["inline"], "the classifier must catch a 2.5 sigma shift"
+    assert found["threaded"] == found["inline"]
+
+
+def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
+    from agents.kafka.detector_store import DetectorStore
+    from tests.unit.agents.test_pipeline import FakeTable
+
+    table = FakeTable()
+    first = pipeline()
+    first.store = DetectorStore(table)
+    first.process(predictions(1500, 0, "7", 0.0, seed=1), partition=2)
+    assert first.checkpoint() == 1
+    assert table.sent == [(2, b"monitor|fraud|7")]
+
+    restarted = pipeline()
+    restarted.store = DetectorStore(table)
+    found, changes = restarted.process(predictions(400, 1500, "7", 15.0, seed=2), partition=2)
+    assert changes == []  # the same version resumed: not a deploy
+    assert any(d.kind == "covariate_drift" for d in found)
+    fresh, _ = pipeline().process(predictions(400, 1500, "7", 15.0, seed=2))
+    assert fresh == []  # a fresh monitor would still be warming up

@@ -1,0 +1,356 @@
+"""Conformance checks run over every registered detector, plus LatencySpike specifics.
+
+Univariate metric detectors (``Detector``) and reference-vs-window drift detectors
+(``DriftDetector``) get the same kinds of checks, each fed a stream of its input
+kind; the drift family's are in test_drift_detectors.py.
+"""
+
+import copy
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+import detectors
+from detectors import Detector, ErrorRatio, LatencySpike, MetricEnsemble, TailLatency
+from detectors.metric.contextual import ContextModel
+from fireline.errors import DetectorError
+
+ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, Detector)]
+
+
+def test_registry_names_every_exported_detector_class():
+    exported = {
+        name
+        for name in detectors.__all__
+        if isinstance(getattr(detectors, name), type) and name not in {"Detector", "DriftDetector"}
+    }
+    assert exported == set(detectors.REGISTRY)
+    assert all(name == cls.__name__ for name, cls in detectors.REGISTRY.items())
+
+
+def spike_stream(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(50, 3, 400), rng.normal(500, 20, 30), rng.normal(50, 3, 200)])
+
+
+# Where a detector's input family differs, the same checks get the same stream in
+# that family's terms: ratios live in [0, 1] (50 → 0.05, a spike to 0.5), and
+# TailLatency judges windows, so it runs with a one-sample stride and a window
+# short enough for a 3-sample spike to move its p99 (its window-level hysteresis is
+# then checked at the same positions as the others').
+SCALE: dict[type, float] = {ErrorRatio: 1e-3}
+CONFORMANCE_KWARGS: dict[type, dict[str, object]] = {
+    TailLatency: {"window": 50, "step": 1, "consecutive": 3}
+}
+
+
+def make(cls: type[Detector]) -> Detector:
+    return cls(**CONFORMANCE_KWARGS.get(cls, {}))
+
+
+def stream_for(cls: type[Detector]) -> np.ndarray:
+    return spike_stream() * SCALE.get(cls, 1.0)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+class TestConformance:
+    def test_is_a_detector_with_repr(self, cls):
+        detector = cls()
+        assert isinstance(detector, Detector)
+        assert repr(detector).startswith(f"{cls.__name__}(")
+
+    def test_pickle_round_trip_keeps_state(self, cls):
+        detector = make(cls).update(stream_for(cls)[:405])
+        clone = pickle.loads(pickle.dumps(detector))
+        rest = stream_for(cls)[405:]
+        for x in rest:
+            assert detector.update(x).alarm == clone.update(x).alarm
+            assert detector.score == clone.score
+
+    def test_no_alarm_on_constant_input(self, cls):
+        detector = make(cls)
+        for _ in range(1000):
+            assert not detector.update(42.0 * SCALE.get(cls, 1.0)).alarm
+
+    def test_nan_and_inf_are_skipped(self, cls):
+        detector = make(cls).update([0.1, float("nan"), float("inf"), 0.2])
+        assert detector.seen == 2
+
+    def test_batch_and_single_updates_agree_on_alarm_state(self, cls):
+        stream = stream_for(cls)
+        one, batched = make(cls), make(cls)
+        for x in stream[:400]:
+            one.update(x)
+        batched.update(stream[:400])
+        assert one.alarm == batched.alarm is False
+        for x in stream[400:410]:
+            one.update(x)
+        batched.update(stream[400:410])
+        assert one.alarm == batched.alarm is True
+
+    def test_alarm_changes_do_not_depend_on_batching(self, cls):
+        stream = stream_for(cls)
+        expected = None
+        for size in (1, 5, 64, len(stream)):
+            detector = make(cls)
+            changes = []
+            for start in range(0, len(stream), size):
+                changes += [
+                    (start + c.index, c.raised)
+                    for c in detector.update(stream[start : start + size]).changes
+                ]
+            assert changes, "the spike stream must raise and clear the alarm"
+            expected = expected or changes
+            assert changes == expected, f"batch size {size}"
+
+    def test_changes_index_the_callers_batch_despite_nans(self, cls):
+        detector = make(cls).update(stream_for(cls)[:400])
+        scale = SCALE.get(cls, 1.0)
+        batch = [v * scale for v in (500.0, float("nan"), 510.0, float("nan"), 505.0, 520.0)]
+        (change,) = detector.update(batch).changes
+        assert change.raised and batch[change.index] == 505.0 * scale
+
+    def test_reset_forgets_everything(self, cls):
+        detector = make(cls).update(stream_for(cls)[:410])
+        assert detector.alarm
+        detector.reset()
+        assert (detector.alarm, detector.score, detector.seen) == (False, 0.0, 0)
+        assert repr(detector) == repr(make(cls))
+        assert pickle.dumps(detector) == pickle.dumps(make(cls))
+
+    def test_deepcopy_is_independent(self, cls):
+        detector = make(cls).update(stream_for(cls)[:300])
+        clone = copy.deepcopy(detector)
+        clone.update(stream_for(cls)[400:410])
+        assert clone.alarm and not detector.alarm
+
+    def test_score_is_in_unit_interval(self, cls):
+        detector = make(cls)
+        for x in stream_for(cls):
+            assert 0.0 <= detector.update(x).score <= 1.0
+
+    def test_rejects_2d_input(self, cls):
+        with pytest.raises(
+            DetectorError, match=r"expected a value or a 1-D batch, got shape \(2, 2\)"
+        ):
+            cls().update(np.ones((2, 2)))
+
+    def test_timestamps_are_optional_and_must_match_the_values(self, cls):
+        stream = stream_for(cls)
+        with_times, without = make(cls), make(cls)
+        changes = [
+            (c.index, c.raised)
+            for c in with_times.update(stream, 1.8e9 + 60.0 * np.arange(stream.size)).changes
+        ]
+        assert changes == [(c.index, c.raised) for c in without.update(stream).changes]
+        with pytest.raises(DetectorError, match="expected one timestamp per value, got 1 for 2"):
+            make(cls).update([1.0, 2.0], [0.0])
+
+
+def test_latency_spike__alarm_rises_and_clears_with_hysteresis():
+    detector = LatencySpike(consecutive=3)
+    states = [detector.update(x).alarm for x in spike_stream()]
+    rises = [i for i in range(1, len(states)) if states[i] and not states[i - 1]]
+    clears = [i for i in range(1, len(states)) if not states[i] and states[i - 1]]
+    assert rises == [402]
+    assert clears == [432]
+    assert detector.baseline == pytest.approx(50, abs=2)
+
+
+def test_latency_spike__single_outliers_do_not_alarm():
+    rng = np.random.default_rng(11)
+    stream = rng.normal(50, 3, 2000)
+    stream[::97] = 900.0  # isolated outliers, never two in a row
+    detector = LatencySpike(consecutive=2)
+    assert not any(detector.update(x).alarm for x in stream)
+
+
+def test_latency_spike__lasting_level_shift_becomes_the_new_normal():
+    rng = np.random.default_rng(2)
+    detector = LatencySpike(window=40, adapt_after=100).update(rng.normal(50, 2, 200))
+    shifted = rng.normal(100, 3, 400)
+    changes = [(c.index, c.raised) for c in detector.update(shifted).changes]
+    assert changes == [(2, True), (101, False)]  # cleared on its 100th alarmed point
+    assert detector.baseline == pytest.approx(100, abs=3)
+    assert not detector.update(rng.normal(100, 3, 200)).alarm
+
+
+def test_latency_spike__series_near_zero_needs_min_delta():
+    detector = LatencySpike().update([0.0] * 100)
+    assert not detector.update([0.01, 0.02, 0.015, 0.5, 0.9]).alarm
+    assert detector.update([5.0, 6.0, 5.5]).alarm
+
+
+def test_latency_spike__peak_is_highest_value_of_the_alarm():
+    detector = LatencySpike().update(np.full(100, 50.0) + np.arange(100) % 3)
+    detector.update([300.0, 700.0, 400.0])
+    assert detector.alarm
+    assert detector.peak == 700.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 5}, "window must be at least 10."),
+        ({"threshold": 0}, "threshold must be positive."),
+        ({"min_ratio": 0.5}, "min_ratio must be at least 1."),
+        ({"consecutive": 0}, "consecutive must be at least 1."),
+        ({"warmup": 500}, "warmup must be between 1 and window."),
+        ({"min_spread": -1}, "min_spread must not be negative."),
+        ({"min_delta": -1}, "min_delta must not be negative."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
+    ],
+)
+def test_latency_spike__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{message}$"):
+        LatencySpike(**kwargs)
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 13, 64, 1000])
+def test_latency_spike__level_shift_adoption_does_not_depend_on_batching(size):
+    rng = np.random.default_rng(4)
+    stream = [
+        *rng.normal(50, 2, 200),
+        *rng.normal(100, 3, 400),
+        *[400.0] * 5,
+        *rng.normal(100, 3, 50),
+    ]
+
+    def run(batch_size: int) -> tuple[list[tuple[int, bool, float, float]], float]:
+        detector = LatencySpike(window=40, adapt_after=100)
+        changes = []
+        for start in range(0, len(stream), batch_size):
+            for c in detector.update(stream[start : start + batch_size]).changes:
+                changes.append((start + c.index, c.raised, c.observed, c.baseline))
+        return changes, detector.baseline
+
+    assert run(size) == run(1)
+
+
+# --- ContextModel and MetricEnsemble (the default detector for unknown series) ---
+
+
+def periodic_stream(n: int, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50 + 20 * np.sin(np.arange(n) * 2 * np.pi / 50) + rng.normal(0, 0.5, n)
+
+
+def test_context_model__familiar_cycle_is_not_novel_and_a_break_is():
+    model = ContextModel()
+    for x in [1.0, 2.0, 3.0, 2.0] * 50:
+        novelty, spatial = model.step(x)
+    assert (novelty, spatial) == (0.0, False)
+    novelty, spatial = model.step(1.0)  # 2, 3, 2, 1 instead of 2, 3, 2, 1... is familiar
+    assert novelty == 0.0
+    novelty, spatial = model.step(3.0)  # 1 -> 3 never happened
+    assert novelty > 0.5
+    assert not spatial  # 3 is inside the range seen
+
+
+def test_context_model__spatial_anomaly_needs_the_margin_and_the_warmup():
+    model = ContextModel(margin=0.1, warmup=20)
+    assert model.step(0.0) == (0.0, False)
+    assert not model.step(100.0)[1]  # still warming up: the range is being learned
+    for x in np.linspace(0, 100, 30):
+        model.step(float(x))
+    assert not model.step(109.0)[1]  # within 10% of the range
+    assert model.step(125.0)[1]
+    assert model.step(-20.0)[1]
+    assert (model.low, model.high) == (-20.0, 125.0)
+
+
+def test_context_model__steady_counts_points_since_the_range_widened():
+    model = ContextModel()
+    for x in [1.0, 5.0, 3.0, 2.0, 4.0]:
+        model.step(x)
+    assert model.steady == 3  # 5.0 widened it; 3, 2 and 4 did not
+    model.step(0.5)
+    assert model.steady == 0
+
+
+def test_context_model__memory_is_bounded():
+    model = ContextModel(max_contexts=500)
+    rng = np.random.default_rng(1)
+    for x in rng.normal(0, 1, 5000):
+        model.step(float(x))
+    assert model.contexts == 500
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grids": ()}, "grids must be one or more bin counts between 2 and 64."),
+        ({"grids": (1, 4)}, "grids must be one or more bin counts between 2 and 64."),
+        ({"order": 0}, "order must be between 1 and 8."),
+        ({"max_contexts": 3}, "max_contexts must be at least 16."),
+        ({"margin": -0.1}, "margin must not be negative."),
+        ({"warmup": 0}, "warmup must be at least 1."),
+    ],
+)
+def test_context_model__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+        ContextModel(**kwargs)
+
+
+def test_metric_ensemble__catches_a_pattern_break_inside_the_normal_range():
+    stream = periodic_stream(3000)
+    stream[2500:2530] = 50.0  # flat in the middle of the range: no level ever seen is broken
+    detector = MetricEnsemble()
+    scores = [detector.update(float(x)).score for x in stream]
+    hits = [i for i, s in enumerate(scores) if s >= detector.threshold]
+    assert hits, "the flat stretch must be detected"
+    assert 2500 <= hits[-1] <= 2510
+    assert not [i for i in hits if 300 <= i < 2500]  # no detection in the regular part
+
+
+def test_metric_ensemble__rests_after_a_detection():
+    stream = np.concatenate([periodic_stream(1000), [500.0], periodic_stream(100, seed=6)])
+    detector = MetricEnsemble(rest=40)
+    scores = [detector.update(float(x)).score for x in stream]
+    assert scores[1000] == 1.0  # far beyond the range: detected at once
+    assert scores[1001:1041] == [0.0] * 40
+
+
+def test_metric_ensemble__white_noise_rarely_scores_high():
+    rng = np.random.default_rng(8)
+    detector = MetricEnsemble()
+    scores = [detector.update(float(x)).score for x in rng.normal(100, 5, 6000)]
+    hits = [s for s in scores[1000:] if s >= detector.threshold]
+    assert len(hits) <= 3  # Gaussian noise does break its range now and then
+
+
+def test_metric_ensemble__lasting_shift_is_adopted():
+    rng = np.random.default_rng(2)
+    detector = MetricEnsemble(adapt_after=100).update(rng.normal(50, 2, 500))
+    changes = [
+        (c.index, c.raised, c.adapted) for c in detector.update(rng.normal(150, 2, 300)).changes
+    ]
+    assert changes == [(2, True, False), (101, False, True)]
+    assert not detector.update(rng.normal(150, 2, 100)).alarm
+
+
+def test_metric_ensemble__state_stays_small():
+    rng = np.random.default_rng(3)
+    detector = MetricEnsemble().update(rng.normal(0, 1, 50_000))
+    assert detector.model.contexts <= 8192
+    assert len(pickle.dumps(detector)) < 200_000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0}, "threshold must be in (0, 1]."),
+        ({"rest": -1}, "rest must not be negative."),
+        ({"window": 10}, "window must be at least 40."),
+        ({"min_spread": 0}, "min_spread must be positive."),
+        ({"warmup": 5}, "warmup must be at least 10."),
+        ({"consecutive": 0}, "consecutive must be at least 1."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
+        ({"order": 9}, "order must be between 1 and 8."),
+    ],
+)
+def test_metric_ensemble__rejects_bad_parameters(kwargs, message):
+    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+        MetricEnsemble(**kwargs)

@@ -1,0 +1,421 @@
+"""The playbook engine's rules with in-process test actions (pure logic, no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fireline.incident import Incident, Severity, Status, Transition
+from playbooks.engine import Guardrails, Outcome, PlaybookEngine, redact
+from playbooks.loader import load_file
+from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+
+
+class EchoParams(ActionParams):
+    text: str = "hi"
+    token: str | None = None
+
+
+class FlakyParams(ActionParams):
+    failures: int = 1  # fail this many times, then succeed
+    sleep_s: float = 0.0
+
+
+def registry_with_calls() -> tuple[ActionRegistry, list[str]]:
+    registry = ActionRegistry()
+    calls: list[str] = []
+    state = {"flaky": 0}
+
+    @registry.action("echo")
+    async def echo(incident: Incident, params: EchoParams, context: ActionContext) -> ActionResult:
+        calls.append(params.text)
+        return ActionResult("echo", ok=True, detail=params.text, target="echo-target")
+
+    @registry.action("flaky")
+    async def flaky(
+        incident: Incident, params: FlakyParams, context: ActionContext
+    ) -> ActionResult:
+        calls.append("flaky")
+        await asyncio.sleep(params.sleep_s)
+        state["flaky"] += 1
+        ok = state["flaky"] > params.failures
+        return ActionResult("flaky", ok=ok, detail="ok" if ok else "boom")
+
+    return registry, calls
+
+
+def incident(**update: object) -> Incident:
+    base = Incident(
+        id="inc-1",
+        fingerprint="latency_spike|fraud-api|7|latency_ms",
+        kind="latency_spike",
+        transition=Transition.OPENED,
+        status=Status.OPEN,
+        severity=Severity.CRITICAL,
+        title="Latency spike on fraud-api",
+        service="fraud-api",
+        model="fraud",
+        model_version="7",
+        first_seen=100.0,
+        last_seen=100.0,
+        labels={"env": "prod", "team": "payments"},
+    )
+    return base.model_copy(update=update)
+
+
+def engine_for(
+    tmp_path: Path, yaml_text: str, **guardrails: bool
+) -> tuple[PlaybookEngine, list[str]]:
+    registry, calls = registry_with_calls()
+    (tmp_path / "p.yaml").write_text(yaml_text)
+    playbook, problems = load_file(tmp_path / "p.yaml", registry)
+    assert problems == [] and playbook is not None
+    engine = PlaybookEngine(registry, ActionContext(), guardrails=Guardrails(**guardrails))
+    engine.playbooks, engine.loaded = [playbook], True
+    return engine, calls
+
+
+def run(engine: PlaybookEngine, event: Incident, now: float = 1000.0):
+    return asyncio.run(engine.handle(event, now))
+
+
+BASIC = """\
+name: basic
+match: {kinds: ["latency_*"], transitions: [opened, resolved]}
+steps:
+  - echo: {text: "{{ incident.title }} in {{ incident.labels.env }}"}
+"""
+
+
+def test_params_are_rendered_from_the_incident_and_recorded(tmp_path):
+    engine, calls = engine_for(tmp_path, BASIC)
+    (record,) = run(engine, incident())
+    assert calls == ["Latency spike on fraud-api in prod"]
+    assert (record.outcome, record.target, record.attempts) == (Outcome.OK, "echo-target", 1)
+    assert record.params == {"text": "Latency spike on fraud-api in prod", "token": None}
+
+
+def test_a_redelivered_event_never_runs_a_step_twice_but_a_new_revision_does(tmp_path):
+    engine, calls = engine_for(tmp_path, BASIC)
+    run(engine, incident())
+    assert run(engine, incident()) == []  # the same event again (same id and revision)
+    run(engine, incident(transition=Transition.RESOLVED, revision=2))
+    assert len(calls) == 2
+
+
+def test_match_conditions_and_why_not(tmp_path):
+    engine, _ = engine_for(
+        tmp_path,
+        """\
+name: picky
+match:
+  kinds: ["*_drift"]
+  severity_at_least: critical
+  models: ["fraud*"]
+  environment: prod
+  labels: {team: pay*}
+  expression: 'incident.count > 2'
+steps:
+  - echo: {}
+""",
+    )
+    match = engine.playbooks[0].match
+    drift = incident(kind="covariate_drift", count=3)
+    assert match.mismatches(drift) == []
+    assert match.mismatches(incident(kind="covariate_drift", count=1)) == [
+        "expression is not true: incident.count > 2"
+    ]
+    assert match.mismatches(
+        incident(kind="latency_spike", severity=Severity.WARNING, labels={"env": "dev"}, count=3)
+    ) == [
+        "kind 'latency_spike' is not one of ['*_drift']",
+        "severity 'warning' is below 'critical'",
+        "environment 'dev' does not match 'prod'",
+        "label team=None does not match 'pay*'",
+    ]
+
+
+def test_when_skips_a_step(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        """\
+name: conditional
+match: {kinds: [latency_spike]}
+steps:
+  - echo: {text: never}
+    when: 'incident.severity == "info"'
+  - echo: {text: always}
+""",
+    )
+    records = run(engine, incident())
+    assert [r.outcome for r in records] == [Outcome.SKIPPED, Outcome.OK]
+    assert calls == ["always"]
+
+
+def test_retries_with_backoff_then_success(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        """\
+name: retrying
+match: {kinds: [latency_spike]}
+steps:
+  - flaky: {failures: 2}
+    retries: 2
+    backoff: 10ms
+""",
+    )
+    (record,) = run(engine, incident())
+    assert (record.outcome, record.attempts) == (Outcome.OK, 3)
+    assert calls == ["flaky"] * 3
+
+
+def test_timeout_and_on_failure(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        """\
+name: failing
+match: {kinds: [latency_spike]}
+steps:
+  - flaky: {failures: 5, sleep_s: 1}
+    timeout: 50ms
+    on_failure: continue
+  - flaky: {failures: 5}
+  - echo: {text: unreachable}
+""",
+    )
+    records = run(engine, incident())
+    assert [(r.outcome, r.detail) for r in records] == [
+        (Outcome.FAILED, "timed out after 0.05s"),
+        (Outcome.FAILED, "boom"),  # stop (the default) ends the playbook here
+    ]
+    assert "unreachable" not in calls
+
+
+def test_a_failed_step_is_tried_again_when_its_event_comes_back(tmp_path):
+    engine, _ = engine_for(
+        tmp_path, "name: f\nmatch: {kinds: [latency_spike]}\nsteps:\n  - flaky: {}\n"
+    )
+    assert run(engine, incident())[0].outcome is Outcome.FAILED
+    assert run(engine, incident())[0].outcome is Outcome.OK  # not remembered as done
+
+
+def test_dry_run_playbook_and_global_dry_run_run_nothing(tmp_path):
+    engine, calls = engine_for(tmp_path, BASIC.replace("name: basic", "name: basic\nmode: dry-run"))
+    (record,) = run(engine, incident())
+    assert (record.outcome, record.params["text"]) == (
+        Outcome.DRY_RUN,
+        "Latency spike on fraud-api in prod",
+    )
+    engine2, calls2 = engine_for(tmp_path, BASIC, dry_run=True)
+    assert run(engine2, incident())[0].outcome is Outcome.DRY_RUN
+    assert calls == calls2 == []
+
+
+def test_kill_switch_runs_nothing(tmp_path):
+    engine, calls = engine_for(tmp_path, BASIC, actions_enabled=False)
+    (record,) = run(engine, incident())
+    assert record.outcome is Outcome.SKIPPED and "kill switch" in record.detail
+    assert calls == []
+
+
+def test_cooldown_per_fingerprint_and_hourly_rate_limit(tmp_path):
+    engine, calls = engine_for(
+        tmp_path, BASIC.replace("steps:", "cooldown: 10m\nmax_runs_per_hour: 2\nsteps:")
+    )
+    run(engine, incident(), now=1000.0)
+    held = run(engine, incident(revision=2), now=1100.0)
+    assert held[0].outcome is Outcome.SKIPPED and held[0].detail.startswith("cooldown")
+    run(engine, incident(id="inc-2", fingerprint="other", revision=1), now=1200.0)
+    limited = run(engine, incident(id="inc-3", fingerprint="third", revision=1), now=1300.0)
+    assert limited[0].detail == "rate limit: 2 runs in the last hour"
+    run(engine, incident(id="inc-4", fingerprint="fourth", revision=1), now=1000.0 + 3601)
+    assert len(calls) == 3
+
+
+def test_bad_templates_and_conditions_are_load_errors_with_lines(tmp_path):
+    registry, _ = registry_with_calls()
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\nmatch: {kinds: [x], expression: 'incident.count >'}\n"
+        "steps:\n  - echo: {text: '{{ incident.title '}\n    retries: many\n"
+    )
+    playbook, problems = load_file(path, registry)
+    assert playbook is None
+    assert any(p.startswith(f"{path}:2:") and "not a valid CEL expression" in p for p in problems)
+    assert any(p.startswith(f"{path}:4:") and "template" in p for p in problems)
+
+
+def test_an_undefined_template_name_fails_the_step_not_the_worker(tmp_path):
+    engine, calls = engine_for(
+        tmp_path, BASIC.replace("{{ incident.title }}", "{{ incident.no_such_field }}")
+    )
+    (record,) = run(engine, incident())
+    assert record.outcome is Outcome.FAILED and "no_such_field" in record.detail
+    assert calls == []
+
+
+def test_redact_hides_secret_looking_values():
+    assert redact(EchoParams(text="x", token="xoxb-123")) == {"text": "x", "token": "<redacted>"}
+
+
+@pytest.mark.parametrize("text", ["{{ ''.__class__.__mro__ }}", "{{ incident.__class__ }}"])
+def test_templates_are_sandboxed(tmp_path, text):
+    engine, calls = engine_for(
+        tmp_path, BASIC.replace("{{ incident.title }} in {{ incident.labels.env }}", text)
+    )
+    (record,) = run(engine, incident())
+    assert record.outcome is Outcome.FAILED or "class" not in calls[0]
+
+
+GATED = """\
+name: gated
+match: {kinds: [latency_spike]}
+steps:
+  - echo: {text: before}
+  - echo: {text: "roll back {{ incident.model }}"}
+    require_approval: true
+  - echo: {text: after}
+"""
+
+
+def test_approval__the_gated_step_waits_and_resumes_once_approved(tmp_path):
+    from playbooks.approvals import Decision
+
+    engine, calls = engine_for(tmp_path, GATED)
+    records = run(engine, incident())
+    assert [r.outcome for r in records] == [Outcome.OK, Outcome.PENDING_APPROVAL]
+    request = records[1].approval
+    assert request is not None and request.params == {"text": "roll back fraud", "token": None}
+    assert calls == ["before"]
+    assert run(engine, incident()) == []  # redelivered: no second request, nothing run
+    approved = request.decided(Decision.APPROVED, "alice", 2000.0)
+    resumed = asyncio.run(engine.resume(approved))
+    assert [(r.step, r.outcome, r.approved_by) for r in resumed] == [
+        ("echo", Outcome.OK, "alice"),
+        ("echo", Outcome.OK, None),
+    ]
+    assert calls == ["before", "roll back fraud", "after"]
+    assert asyncio.run(engine.resume(approved)) == []  # a repeated decision runs nothing
+
+
+def test_approval__a_rejection_stops_the_playbook(tmp_path):
+    from playbooks.approvals import Decision
+
+    engine, calls = engine_for(tmp_path, GATED)
+    request = run(engine, incident())[1].approval
+    assert request is not None
+    (rejected,) = asyncio.run(engine.resume(request.decided(Decision.REJECTED, "bob", 1.0)))
+    assert (rejected.outcome, rejected.detail, rejected.ok) == (
+        Outcome.REJECTED,
+        "rejected by bob",
+        False,
+    )
+    assert run(engine, incident()) == []
+    assert calls == ["before"]
+
+
+def test_approval__dry_run_never_asks(tmp_path):
+    engine, calls = engine_for(tmp_path, GATED, dry_run=True)
+    assert [r.outcome for r in run(engine, incident())] == [Outcome.DRY_RUN] * 3
+    assert calls == []
+
+
+VERIFIED = """\
+name: remediate
+match: {kinds: [latency_spike]}
+steps:
+  - echo: {text: remediate}
+verify:
+  resolved_within: 10m
+  on_unverified:
+    - echo: {text: "page: {{ incident.status }}"}
+"""
+
+
+def test_verify__resolved_in_time_is_verified(tmp_path):
+    engine, calls = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    assert engine.due_verifications(1500.0) == []
+    (due,) = engine.due_verifications(1600.0)
+    assert engine.due_verifications(1601.0) == []  # handed out once
+    resolved = incident(status=Status.RESOLVED, transition=Transition.RESOLVED, revision=2)
+    (record,) = asyncio.run(engine.verify(due, resolved))
+    assert (record.step, record.outcome, record.detail) == (
+        "verify",
+        Outcome.OK,
+        "verified: the incident resolved within 10 min",
+    )
+    assert calls == ["remediate"]
+
+
+def test_verify__still_open_runs_on_unverified_once(tmp_path):
+    engine, calls = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    (due,) = engine.due_verifications(2000.0)
+    records = asyncio.run(engine.verify(due, incident(revision=3)))
+    assert [(r.step, r.outcome) for r in records] == [
+        ("verify", Outcome.FAILED),
+        ("echo", Outcome.OK),
+    ]
+    assert calls == ["remediate", "page: open"]
+    asyncio.run(engine.verify(due, incident(revision=3)))  # a redelivered deadline
+    assert calls == ["remediate", "page: open"]
+
+
+def test_verify__nothing_to_verify_when_the_remediation_did_not_run(tmp_path):
+    engine, _ = engine_for(tmp_path, VERIFIED, dry_run=True)
+    run(engine, incident(), now=1000.0)
+    assert engine.due_verifications(5000.0) == []
+
+
+def test_on_failure_escalate_stops_and_marks_the_record(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        """\
+name: escalating
+match: {kinds: [latency_spike]}
+steps:
+  - flaky: {failures: 5}
+    on_failure: escalate
+  - echo: {text: unreachable}
+""",
+    )
+    (record,) = run(engine, incident())
+    assert (record.outcome, record.escalate) == (Outcome.FAILED, True)
+    assert calls == ["flaky"]
+
+
+def test_per_target_rate_limit_counts_every_playbooks_runs(tmp_path):
+    registry, calls = registry_with_calls()
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\nmax_runs_per_target_per_hour: 3\n"
+            "steps:\n  - echo: {text: same}\n"
+        )
+    from playbooks.loader import load_directory
+
+    engine = PlaybookEngine(registry, ActionContext())
+    engine.playbooks, engine.loaded = load_directory(tmp_path, registry), True
+    first = run(engine, incident(id="inc-1"))
+    second = run(engine, incident(id="inc-2"))
+    assert [r.outcome for r in first + second] == [Outcome.OK] * 3 + [Outcome.SKIPPED]
+    assert second[-1].detail == "rate limit: 3 runs against echo:default in the last hour"
+    assert calls == ["same"] * 3
+
+
+def test_rendering_keeps_only_the_params_the_author_wrote(tmp_path):
+    """Re-validating filled-in defaults would trip provider checks (a real rollback step)."""
+    from playbooks.actions import default_registry
+    from playbooks.templating import render_params
+
+    path = tmp_path / "rb.yaml"
+    path.write_text(
+        "name: rb\nmatch: {kinds: [x]}\nsteps:\n"
+        '  - rollback: {provider: http, url: "http://deployer/rollback", to_version: "{{ incident.model_version }}"}\n'
+    )
+    playbook, problems = load_file(path, default_registry())
+    assert problems == [] and playbook is not None
+    rendered = render_params(playbook.steps[0].params, {"incident": {"model_version": "6"}})
+    assert rendered.to_version == "6" and rendered.provider == "http"
