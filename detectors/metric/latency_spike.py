@@ -128,7 +128,9 @@ class LatencySpike(Detector):
         # on windows this small, and this runs every few points of every series.
         history = np.fromiter(self._history, dtype=np.float64, count=len(self._history))
         median = _median(history)
-        mad = _median(np.abs(history - median)) * _MAD_TO_SIGMA
+        # Deviations of halves, doubled after: the same numbers, but samples of
+        # opposite sign near 1e308 cannot overflow the subtraction.
+        mad = _median(np.abs(history * 0.5 - median * 0.5)) * 2.0 * _MAD_TO_SIGMA
         self._baseline = median
         self._spread = max(mad, self.min_spread * abs(median), 1e-9)
         self._baseline_version += 1
@@ -154,7 +156,9 @@ class LatencySpike(Detector):
     def _step(self, value: float, z: float, spikes: bool) -> None:
         self._cursor += 1
         self._last = value
-        self._score = z / (z + self.threshold) if z > 0 else 0.0
+        # z is +inf when value - median overflows (samples near 1e308): the score is 1
+        # then, not inf/inf = NaN.
+        self._score = (1.0 if z == math.inf else z / (z + self.threshold)) if z > 0 else 0.0
         if not spikes:
             self._history.append(value)
         if spikes == self._alarm:
@@ -217,4 +221,5 @@ def _median(values: FloatArray) -> float:
     n = values.size
     low, high = (n - 1) // 2, n // 2
     part = np.partition(values, [low, high])
-    return float((part[low] + part[high]) / 2)
+    # Halves added, not a halved sum: exact for normal floats, and no overflow near 1e308.
+    return float(part[low] * 0.5 + part[high] * 0.5)
