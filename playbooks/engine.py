@@ -26,11 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fireline.durations import human_duration as human_seconds
 from fireline.errors import ActionError, PlaybookValidationError
 from fireline.incident import Incident
 from playbooks.approvals import ApprovalRequest, Decision, VerificationDue, approval_id
 from playbooks.chat.blocks import SlackMessage
-from playbooks.chat.messages import human_duration as human_seconds
 from playbooks.expressions import incident_variables
 from playbooks.loader import load_directory, playbook_files
 from playbooks.registry import ActionContext, ActionRegistry, ActionResult

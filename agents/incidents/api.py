@@ -19,11 +19,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from agents.incidents.silences import Silence, SilenceRequest, parse_duration
+from agents.incidents.silences import Silence, SilenceRequest
 from agents.incidents.view import IncidentView
 from agents.service.runtime import Publisher
 from agents.settings import Topics
 from fireline.detections import CommandInput
+from fireline.durations import parse_duration
 from fireline.incident import Incident, Status
 from playbooks.approvals import ApprovalRequest, Decision
 

@@ -7,29 +7,15 @@ one), so every worker holds them all.
 
 from __future__ import annotations
 
-import re
 import secrets
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fireline.durations import parse_duration
 from fireline.incident import Incident
 
 MATCHABLE = ("kind", "model", "service", "model_version", "severity", "subject_key", "title")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``15m``, ``1h`` or ``2d``.
-
-    >>> parse_duration("1h"), parse_duration("90")
-    (3600.0, 90.0)
-    """
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"expected a duration like 90s, 15m, 1h or 2d, got {text!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
 def _check_matchers(matchers: dict[str, str]) -> dict[str, str]:

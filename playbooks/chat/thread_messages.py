@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fireline.durations import human_duration
 from fireline.incident import Incident
 from playbooks.chat.blocks import SlackMessage
-from playbooks.chat.messages import human_duration
 from playbooks.engine import Outcome, StepRecord
 
 # The chat action's own messages are the thread; skipped steps and pending
