@@ -12,9 +12,10 @@ records the incident revision it was last written from, durably on the
 chat-threads topic, and a root is rewritten only from a newer revision. So a
 redelivered event, the ``slack`` step that already rewrote its root for this
 event, and a restarted or second worker (which replays that topic first) all
-find the root current. The one gap: a worker that stops between ``chat.update``
-and the record reaching the topic rewrites it again on redelivery, with the
-same content.
+find the root current. The gaps, each costing one repeated rewrite with the
+same content: a worker that stops between ``chat.update`` and the record
+reaching the topic, and a new owner after a rebalance that handles a redelivered
+event before its follower has read the old owner's last record.
 """
 
 from __future__ import annotations
