@@ -30,6 +30,7 @@ from fireline.detections import ChangeInput, CommandInput, Detection, DetectionI
 from fireline.incident import Incident
 from playbooks.actions.slack import threads_of
 from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
+from playbooks.chat.root_keeper import RootKeeper
 from playbooks.engine import PlaybookEngine, StepRecord
 from playbooks.registry import ActionContext
 
@@ -71,6 +72,7 @@ class Runtime:
     view: IncidentView = field(default_factory=IncidentView)
     desk: IncidentDesk | None = None  # set by agents.service.app.wire, which owns the table
     notes: ThreadNotes | None = None  # default: from the engine's chat services and settings
+    roots: RootKeeper | None = None  # default: from the engine's chat services
 
     def __post_init__(self) -> None:
         policy = self.settings.incidents
@@ -85,6 +87,8 @@ class Runtime:
         self._label = Validator(LabelEvent, limit)
         if self.notes is None:
             self.notes = thread_notes_for(self.settings, self.engine.context)
+        if self.roots is None:
+            self.roots = root_keeper_for(self.engine.context)
 
     def handlers(self) -> dict[str, Any]:
         """Batch handler per input topic (incidents have an agent of their own)."""
@@ -148,9 +152,13 @@ class Runtime:
         await self._publish_incidents(self.desk.handle(key, value, partition))
 
     async def on_incident(self, value: bytes | None, where: str) -> None:
-        """Run the playbooks for one incident event and publish the action audit log.
+        """Run the playbooks for one incident event, keep its chat roots true, publish the audit.
 
-        Silenced or flapping incidents are recorded but notify nobody: no playbook runs.
+        Silenced or flapping incidents are recorded but notify nobody: no playbook
+        runs. Their roots, if fireline posted any, are still kept true (a
+        ``chat.update`` notifies nobody). The roots are kept after the playbooks,
+        so a ``slack`` step replies in the thread before its root changes, and
+        before the audit log, whose records then mark the event as done.
         """
         try:
             incident = Incident.model_validate_json(value or b"")
@@ -160,8 +168,11 @@ class Runtime:
         if not incident.notify:
             reason = f"silenced by {incident.silenced_by}" if incident.silenced_by else "flapping"
             log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
+            await self._roots.keep(incident)
             return
-        await self._audit(incident, await self.engine.handle(incident))
+        records = await self.engine.handle(incident)
+        await self._roots.keep(incident)
+        await self._audit(incident, records)
 
     async def on_approval(self, value: bytes | None, where: str) -> None:
         """A human decided on a waiting step: resume (or stop) its playbook."""
@@ -240,6 +251,11 @@ class Runtime:
     def _notes(self) -> ThreadNotes:
         assert self.notes is not None, "__post_init__ sets it"
         return self.notes
+
+    @property
+    def _roots(self) -> RootKeeper:
+        assert self.roots is not None, "__post_init__ sets it"
+        return self.roots
 
     async def _escalate(self, incident: Incident, record: StepRecord) -> None:
         """Ask the incident's owner to escalate it (on_failure: escalate)."""
@@ -335,6 +351,11 @@ def thread_notes_for(settings: Settings, context: ActionContext) -> ThreadNotes:
         ),
         settings.slack_step_replies,
     )
+
+
+def root_keeper_for(context: ActionContext) -> RootKeeper:
+    """The root keeper through the engine's chat sink and the slack action's thread store."""
+    return RootKeeper(context.services.get("chat"), threads_of(context))
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -2,13 +2,19 @@
 
 The first message about an incident in a channel is its root: a Block Kit
 message with the evidence, links and buttons. Later events are replies in its
-thread, and an event that changes the status or severity (acknowledged,
-resolved, escalated, reopened) also rewrites the root in place. An incident
-related to one that already has a thread in the channel (same model or
-service) joins that thread: its head message is a reply there, rewritten in
-place alike. Charts of the evidence (one PNG per series, up to three) go into
-the thread; when one cannot be drawn or uploaded, the messages still go out and
-the failure is logged.
+thread. An incident related to one that already has a thread in the channel
+(same model or service) joins that thread: its head message is a reply there.
+Charts of the evidence (one PNG per series, up to three) go into the thread;
+when one cannot be drawn or uploaded, the messages still go out and the failure
+is logged.
+
+Keeping a root true (status, severity) is not this action's job but the
+worker's :class:`~playbooks.chat.root_keeper.RootKeeper`, run for every
+incident event whether or not a playbook matched it. This action asks the same
+keeper to rewrite its channel's root right after its reply, so the thread reads
+in order and its detail says whether the root was updated; the keeper's record
+of the revision each root shows makes the worker's pass after the playbooks
+find that root current, so a root is never rewritten twice for one event.
 """
 
 from __future__ import annotations
@@ -24,24 +30,16 @@ from fireline.incident import Incident, Transition
 from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message
 from playbooks.chat.chart import render_chart
 from playbooks.chat.messages import incident_text
+from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
 from playbooks.chat.sinks import ChatSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
 from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
 
 log = logging.getLogger(__name__)
 
-# After a restart the threads topic is replayed first, so that a running
-# incident's next event replies in its thread instead of starting another.
-THREADS_LOAD_WAIT_S = 15.0
 MAX_CHARTS = 3  # the series that detected first; more would flood the thread
 
 _CALLS_AGAIN = {Transition.ESCALATED, Transition.REOPENED}
-_REWRITE_ROOT = {
-    Transition.ACKNOWLEDGED,
-    Transition.RESOLVED,
-    Transition.ESCALATED,
-    Transition.REOPENED,
-}
 
 
 class SlackParams(ActionParams):
@@ -99,19 +97,22 @@ async def _start_thread(
     threads: ThreadStore,
     incident: Incident,
     channel: str,
-    message: SlackMessage,
+    links: Links,
+    mention: str | None,
 ) -> tuple[ThreadRoot, str]:
     """Post the incident's head message: a new root, or a reply in a related incident's thread."""
     now = time.time()
+    message = root_message(incident, links, mention)
     related = _related_thread(threads, incident, channel)
     if related is None:
         ref = await sink.send(channel, message)
-        root = ThreadRoot(channel, ref, ref.ts, now)
-        detail = f"posted {ref.ts}"
+        thread_ts, detail = ref.ts, f"posted {ref.ts}"
     else:
         ref = await sink.send(related.ref.channel, message, thread_ts=related.thread_ts)
-        root = ThreadRoot(channel, ref, related.thread_ts, now)
+        thread_ts = related.thread_ts
         detail = f"posted {ref.ts} in the thread {related.thread_ts} of a related incident"
+    # What the head shows, so the root keeper rewrites it from the next transition on.
+    root = ThreadRoot(channel, ref, thread_ts, now, shown_revision=incident.revision, links=links)
     await threads.remember(incident.id, root)
     return root, detail
 
@@ -122,9 +123,8 @@ async def _continue_thread(
     root: ThreadRoot,
     incident: Incident,
     params: SlackParams,
-    links: Links,
 ) -> str:
-    """Reply in the incident's thread; rewrite its head when the status or severity changed.
+    """Reply in the incident's thread; have its head rewritten when the status or severity changed.
 
     Raises ActionError only when the reply could not be posted.
     """
@@ -135,14 +135,12 @@ async def _continue_thread(
     detail = f"posted {reply.ts} in thread {root.thread_ts}"
     if incident.transition in _CALLS_AGAIN:  # reminders start over from here
         await threads.nudged(incident.id, root, time.time())
-    if incident.transition in _REWRITE_ROOT:
-        try:
-            await sink.update(root.ref, root_message(incident, links))
-        except ActionError as exc:  # the reply went out: do not fail (a retry would repeat it)
-            log.warning("could not update the root message of %s: %s", incident.id, exc)
-            detail += f"; root not updated: {exc}"
-        else:
+    try:
+        if await RootKeeper(sink, threads).keep_root(incident, root.channel):
             detail += "; root updated"
+    except ActionError as exc:  # the reply went out: do not fail (a retry would repeat it)
+        log.warning("could not update the root message of %s: %s", incident.id, exc)
+        detail += f"; root not updated: {exc}"
     return detail
 
 
@@ -163,12 +161,13 @@ def register(registry: ActionRegistry) -> None:
         root = threads.get(incident.id, channel)
         try:
             if root is None:
-                message = root_message(incident, links, params.mention)
-                root, detail = await _start_thread(sink, threads, incident, channel, message)
+                root, detail = await _start_thread(
+                    sink, threads, incident, channel, links, params.mention
+                )
                 if params.chart:
                     detail += await _upload_charts(sink, root.thread, incident)
             else:
-                detail = await _continue_thread(sink, threads, root, incident, params, links)
+                detail = await _continue_thread(sink, threads, root, incident, params)
         except ActionError as exc:
             return ActionResult("slack", ok=False, detail=str(exc), target=channel)
         return ActionResult("slack", ok=True, detail=detail, target=channel)

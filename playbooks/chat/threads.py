@@ -11,6 +11,11 @@ raises by one) is ignored, so the follower's echo never undoes a later local
 change. Resolved incidents' records age out of the topic (compact plus delete,
 30 days), so a worker's replay stays short.
 
+Each root also records what it shows: the incident revision it was last
+written from and its links, so :mod:`playbooks.chat.root_keeper` rewrites it
+once per transition, whichever worker handles it. Records written before those
+fields existed load as "shows revision 0, no links".
+
 Memory is bounded: beyond ``limit`` incidents the least recently changed are
 forgotten (their next event would post a fresh root).
 """
@@ -25,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from playbooks.chat.blocks import Links
 from playbooks.chat.sinks import MessageRef
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,9 @@ class ThreadRoot:
     ``ref`` is the incident's head message (rewritten in place as its status
     changes); replies go under ``thread_ts``. They are the same message unless
     the incident joined a related incident's thread, where its head is a reply.
+    ``shown_revision`` is the incident revision the head was last written from
+    (0: unknown, a record older than the field); ``links`` are the ones it was
+    posted with, kept on every rewrite.
     """
 
     channel: str  # as the playbook names it (the lookup key); ref.channel is Slack's id
@@ -49,6 +58,8 @@ class ThreadRoot:
     posted_at: float
     nudged_at: float | None = None  # the latest reminder, escalation or reopening
     reminders: int = 0
+    shown_revision: int = 0
+    links: Links = field(default_factory=Links)
 
     @property
     def thread(self) -> MessageRef:
@@ -160,6 +171,12 @@ class ThreadStore:
             incident_id, replace(current, nudged_at=now, reminders=current.reminders + 1)
         )
 
+    async def shown(self, incident_id: str, channel: str, revision: int) -> None:
+        """The root in ``channel`` was rewritten from ``revision`` of the incident."""
+        current = self.get(incident_id, channel)
+        if current is not None and revision > current.shown_revision:
+            await self.remember(incident_id, replace(current, shown_revision=revision))
+
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Fold one record of the threads topic: an older version than the one held is ignored.
 
@@ -242,6 +259,8 @@ def _decode(value: bytes) -> tuple[str, _Entry]:
             posted_at=float(raw["posted_at"]),
             nudged_at=None if raw.get("nudged_at") is None else float(raw["nudged_at"]),
             reminders=int(raw.get("reminders", 0)),
+            shown_revision=int(raw.get("shown_revision", 0)),
+            links=_decode_links(raw.get("links")),
         )
         roots[root.channel] = root
     approvals = {
@@ -249,3 +268,12 @@ def _decode(value: bytes) -> tuple[str, _Entry]:
         for k, v in body.get("approvals", {}).items()
     }
     return str(body["incident_id"]), _Entry(roots, int(body["version"]), approvals)
+
+
+def _decode_links(raw: Any) -> Links:
+    if raw is None:
+        return Links()
+    runbook, dashboard = raw.get("runbook"), raw.get("dashboard")
+    return Links(
+        None if runbook is None else str(runbook), None if dashboard is None else str(dashboard)
+    )

@@ -18,6 +18,7 @@ from fireline.incident import (
 )
 from playbooks.actions import default_registry
 from playbooks.chat.chart import PNG_MAGIC
+from playbooks.chat.root_keeper import RootKeeper
 from playbooks.chat.sinks import SlackSink, make_chat_sink
 from playbooks.chat.threads import ThreadStore
 from playbooks.registry import ActionContext, ActionResult
@@ -243,3 +244,20 @@ async def test_an_escalation_restarts_the_reminder_clock(slack):
     root = store.get(OPENED.id, "#oncall")
     assert root.nudged_at is not None and root.last_nudged_at == root.nudged_at
     assert root.reminders == 0
+
+
+async def test_the_worker_keeper_after_the_slack_step__finds_the_root_current(slack):
+    ctx = context(slack)
+    await run(OPENED, ctx, runbook="https://wiki/runbooks/latency")
+    acked = later(Transition.ACKNOWLEDGED, status=Status.ACKNOWLEDGED, acknowledged_by="alice")
+    result = await run(acked, ctx)  # this step names no runbook
+    assert result.detail.endswith("root updated"), result.detail
+    keeper = RootKeeper(ctx.services["chat"], ctx.services["slack_threads"])
+    assert await keeper.keep(acked) == 0, "the step already rewrote it for this revision"
+    [update] = slack.called("chat.update")
+    assert "<https://wiki/runbooks/latency|Runbook>" in str(update["blocks"]), "as posted"
+
+    resolved = later(Transition.RESOLVED, status=Status.RESOLVED, revision=3)
+    assert await keeper.keep(resolved) == 1, "no slack step matched: the keeper alone"
+    assert (await run(resolved, ctx)).detail.endswith(f"in thread {update['ts']}")
+    assert len(slack.called("chat.update")) == 2

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
-from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.blocks import Links, SlackMessage
 from playbooks.chat.sinks import ConsoleSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
 
@@ -131,3 +132,37 @@ async def test_thread_store__approval_messages_survive_a_replay_until_forgotten(
     replica.apply(*published[-1])
     assert replica.approval_message("inc-1", "apr-1") is None
     assert store.approval_message("inc-2", "apr-1") is None
+
+
+async def test_thread_store__what_a_root_shows_survives_a_replay():
+    published: list[tuple[bytes, bytes]] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append((key, value))
+
+    store = ThreadStore(publish=publish)
+    posted = ThreadRoot(
+        "#a", MessageRef("C#a", "1.0"), "1.0", 1.0, links=Links("https://wiki/rb", None)
+    )
+    await store.remember("inc-1", posted)
+    await store.shown("inc-1", "#a", 3)
+    await store.shown("inc-1", "#a", 2)  # an older revision never lowers it
+    await store.shown("inc-1", "#b", 3)  # no root there: nothing to record
+    replica = ThreadStore()
+    for key, value in published:
+        replica.apply(key, value)
+    assert replica.get("inc-1", "#a") == replace(posted, shown_revision=3)
+    assert replica.get("inc-1", "#b") is None and len(published) == 2
+
+
+def test_thread_store__a_record_from_before_shown_revision_and_links_still_loads():
+    store = ThreadStore()
+    old = (
+        b'{"incident_id":"inc-1","version":4,"roots":[{"channel":"#a","ref":'
+        b'{"channel":"C1","ts":"1.0"},"thread_ts":"1.0","posted_at":1.0,"nudged_at":null,'
+        b'"reminders":2}],"approvals":{}}'
+    )
+    store.apply(b"inc-1", old)
+    assert store.get("inc-1", "#a") == ThreadRoot(
+        "#a", MessageRef("C1", "1.0"), "1.0", 1.0, reminders=2, shown_revision=0, links=Links()
+    )

@@ -1,0 +1,67 @@
+"""The runtime keeps an incident's chat roots true on every event, with the shipped playbooks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry
+
+from agents.metrics import Metrics
+from agents.service.runtime import OutRecord, Runtime
+from agents.settings import SHIPPED_PLAYBOOKS, Settings
+from fireline.incident import Incident, Resolution, Status, Transition
+from playbooks.actions import default_registry
+from playbooks.chat.sinks import ConsoleSink
+from playbooks.engine import PlaybookEngine
+from playbooks.registry import ActionContext
+from tests.factories import make_incident
+
+
+class Recorded:
+    """A publisher that keeps what it was given, per topic."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[OutRecord]] = {}
+
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
+        self.records.setdefault(topic, []).extend(records)
+
+
+def runtime(out: io.StringIO) -> Runtime:
+    context = ActionContext({"chat": ConsoleSink(out), "default_channel": "#oncall"})
+    engine = PlaybookEngine(default_registry(), context)
+    engine.load(SHIPPED_PLAYBOOKS)
+    return Runtime(Settings(), Metrics.create(CollectorRegistry()), engine, Recorded())
+
+
+def event(incident: Incident, transition: Transition, revision: int, **changes: object) -> bytes:
+    update = {"transition": transition, "revision": revision, **changes}
+    return incident.model_copy(update=update).model_dump_json().encode()
+
+
+async def test_on_incident__rewrites_the_root_where_no_shipped_playbook_matches():
+    out = io.StringIO()
+    worker = runtime(out)
+    opened = make_incident()  # a latency spike: latency-spike-alert matches opened, resolved
+    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    assert out.getvalue().count("[console chat → #oncall]") == 1, "the root"
+    acked = {"status": Status.ACKNOWLEDGED, "acknowledged_by": "alice"}
+    await worker.on_incident(event(opened, Transition.ACKNOWLEDGED, 2, **acked), "here")
+    await worker.on_incident(event(opened, Transition.ACKNOWLEDGED, 2, **acked), "again")
+    assert out.getvalue().count(", update console-1]") == 1, "once, though delivered twice"
+    assert "[CRITICAL: ACKNOWLEDGED]" in out.getvalue()
+
+
+async def test_on_incident__keeps_the_root_of_a_flapping_incident_that_notifies_nobody():
+    out = io.StringIO()
+    worker = runtime(out)
+    opened = make_incident()
+    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    resolved = {"status": Status.RESOLVED, "resolution": Resolution.RECOVERED, "flapping": True}
+    await worker.on_incident(event(opened, Transition.RESOLVED, 3, **resolved), "here")
+    printed = out.getvalue()
+    assert printed.count(", update console-1]") == 1 and "[RESOLVED]" in printed
+    assert printed.count("[console chat → #oncall") == 2, (
+        "no reply: a flapping event notifies nobody"
+    )
