@@ -120,10 +120,8 @@ def check_dependencies() -> None:
     for distribution, expected in PINNED.items():
         found = installed_version(distribution)
         if found != expected:
-            problems.append(
-                f"{distribution} {found or 'is not installed'}"
-                f"{' is installed' if found else ''}, expected {expected}"
-            )
+            state = f"{found} is installed" if found else "is not installed"
+            problems.append(f"{distribution} {state}, expected {expected}")
     problems += [f"{n.where} is missing" for n in PRIVATE_NAMES if not n.present()]
     if problems:
         raise DependencyMismatchError(
