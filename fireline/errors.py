@@ -5,6 +5,7 @@
     FirelineError
      ├── ConfigError (ValueError)          a setting is missing or malformed
      ├── DependencyMissingError (ImportError)  an optional extra is not installed
+ ├── DependencyMismatchError           an installed dependency is not the pinned version
      ├── BrokerError                       the Kafka broker is unreachable or refused
      ├── EventError (ValueError)           a consumed event breaks its contract
      ├── DetectorError (ValueError)        a detector was built or fed wrongly
@@ -29,6 +30,10 @@ class ConfigError(FirelineError, ValueError):
 
 class DependencyMissingError(FirelineError, ImportError):
     """An optional dependency (an extra) is needed but not installed."""
+
+
+class DependencyMismatchError(FirelineError):
+    """An installed dependency differs from the pinned version fireline relies on."""
 
 
 class BrokerError(FirelineError):

@@ -14,60 +14,44 @@ acknowledged in bulk into Faust's own ack bookkeeping, so commits (interval,
 ``broker_commit_every``, on stop) work as before. Topics without a handler
 still go through the normal per-message path, so ordinary agents keep working.
 
-It overrides ``_drain_messages`` of faust-streaming 0.15 (a private method);
-the version is pinned in pyproject.toml and the integration tests cover it.
+Every Faust internal this needs is reached through ``SeamConsumer``
+(agents.kafka.faust_seam), which pins the versions and checks them at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
-from faust.streams import _current_event
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from agents.kafka.faust_seam import SeamConsumer, check_dependencies
 from agents.pipelines.ingest import RawRecord
 
 BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread with a configurable fetch long-poll.
+class BatchConsumer(SeamConsumer):
+    """Faust's aiokafka consumer with whole-batch delivery for registered topics.
 
-    Faust hard-codes ``fetch_max_wait_ms=1500``. aiokafka keeps one fetch in
-    flight per broker, so once some assigned partitions are caught up (an idle
-    labels topic, a partition with no keys) every fetch long-polls for 1.5 s and
-    the busy partitions queue behind it: throughput collapses to bursts.
+    ``fetch_max_wait_ms``: Faust hard-codes aiokafka's fetch long-poll at 1.5 s.
+    aiokafka keeps one fetch in flight per broker, so once some assigned partitions
+    are caught up (an idle labels topic, a partition with no keys) every fetch
+    long-polls that long and the busy partitions queue behind it: throughput
+    collapses to bursts. ``install`` sets it from the worker settings.
     """
 
+    batch_handlers: ClassVar[dict[str, BatchHandler]] = {}
     fetch_max_wait_ms: ClassVar[int] = 100
 
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read by start() (aiokafka 0.14)
-        return consumer
-
-
-class BatchConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with whole-batch delivery for registered topics."""
-
-    batch_handlers: ClassVar[dict[str, BatchHandler]] = {}
-    thread_class: ClassVar[type[_ConsumerThread]] = _ConsumerThread
-
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return self.thread_class(self, loop=self.loop, beacon=self.beacon)
-
-    async def _drain_messages(self, fetcher: Any) -> None:
+    async def drain(self, fetcher: Any) -> None:
+        """Deliver each fetched partition batch until the consumer or ``fetcher`` stops."""
         handlers = self.batch_handlers
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
         try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                records, _ = await self._wait_next_records(1.0)
+            while not (self.should_stop or fetcher.should_stop):
+                records = await self.next_records(1.0)
                 await asyncio.sleep(0)  # let other tasks run between fetches
                 if not records or self.should_stop:
                     continue
@@ -77,7 +61,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         break  # a rebalance started: the rest will be fetched again
                     if batch:
                         await self._deliver(TP(tp.topic, tp.partition), batch, handlers)
-                await self._maybe_commit()
+                await self.commit_if_due()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -92,7 +76,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         # offset and "last read" after processing; like Faust's own drain loop,
         # skip only what lies before it, or the first record after every
         # rebalance would be lost.
-        read = self._read_offset[tp]
+        read = self.read_offset(tp)
         if read is not None and batch[0].offset < read:
             batch = [r for r in batch if r.offset >= read]
             if not batch:
@@ -106,18 +90,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._mark_inbound(tp)
         # A Faust event for the batch makes table writes in the handler go to the
         # changelog partition of this source partition, as in a stock agent.
-        event = self.app.create_event(None, None, {}, self._to_message(tp, batch[0]))
-        token = _current_event.set(weakref.ref(event))
-        try:
+        with self.current_event(tp, batch[0]):
             await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
-        finally:
-            _current_event.reset(token)
         if not self.flow_active or self.app.consumer_generation_id != generation:
             # A rebalance began while the handler ran and the partition may move:
             # its owner reads these again from the last commit (at-least-once)
             # rather than our acks resurrecting revoked state.
             return
-        self._ack_range(tp, batch[0].offset, batch[-1].offset)
+        self.ack_range(tp, batch[0].offset, batch[-1].offset)
 
     def _mark_inbound(self, tp: TP) -> None:
         # Faust's slow-processing check reads this (set per event by its streams);
@@ -132,50 +112,29 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # rebalancing: the rest is fetched again from the committed offset
             await self._fill_gap(tp, record.offset)
-            await self.wait_first(
-                self.callback(self._to_message(tp, record)), self.suspend_flow.wait()
-            )
-            self._read_offset[tp] = record.offset
+            await self.deliver_one(tp, record)
 
     async def _fill_gap(self, tp: TP, offset: int) -> None:
         # Offsets missing between fetches (transaction markers, compaction) must be
         # marked done or commits stop at the gap forever; Faust's own loop does this.
         # Unlike Faust's loop, the gap ends before `offset`: that record is acked
         # itself, and a duplicate in the ack list stalls the commit position.
-        read = self._read_offset[tp]
+        read = self.read_offset(tp)
         if read is not None and offset - read > 1:
-            await self._add_gap(tp, read + 1, offset - 1)
-
-    def _ack_range(self, tp: TP, first: int, last: int) -> None:
-        # Bulk form of Consumer.ack() for first..last: offsets inside one fetch that
-        # hold no record (markers, compaction) are done too, so they are included.
-        committed = self._committed_offset[tp]
-        if committed is not None:
-            first = max(first, committed)
-        index = self._acked_index[tp]
-        while first <= last and first in index:  # a re-read head record: ack it once
-            first += 1
-        offsets = range(first, last + 1)
-        self._acked[tp].extend(offsets)
-        index.update(offsets)
-        self._n_acked += len(offsets)
-        self._read_offset[tp] = last
-
-    async def _maybe_commit(self) -> None:
-        every = self._commit_every
-        if every is not None and self._n_acked >= every:
-            self._n_acked = 0
-            await self.commit()
+            await self.mark_gap(tp, read + 1, offset - 1)
 
 
 def install(app: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int = 100) -> None:
-    """Make ``app`` use a BatchConsumer that sends these topics to these handlers."""
-    thread_class = type(
-        "FirelineConsumerThread", (_ConsumerThread,), {"fetch_max_wait_ms": fetch_max_wait_ms}
-    )
+    """Make ``app`` use a BatchConsumer that sends these topics to these handlers.
+
+    Raises:
+        DependencyMismatchError: if the installed Faust or aiokafka is not the version
+            the consumer was written for (see agents.kafka.faust_seam).
+    """
+    check_dependencies()
     consumer_class = type(
         "FirelineBatchConsumer",
         (BatchConsumer,),
-        {"batch_handlers": dict(handlers), "thread_class": thread_class},
+        {"batch_handlers": dict(handlers), "fetch_max_wait_ms": fetch_max_wait_ms},
     )
     app.transport.Consumer = consumer_class

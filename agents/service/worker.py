@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
 from agents.kafka.broker import create_topics, missing_topics
+from agents.kafka.faust_seam import check_dependencies
 from agents.metrics import Metrics
 from agents.service.app import FaustPublisher, create_app, owned_partitions, wire
 from agents.service.http import HttpServer, Readiness, build_web_app
@@ -233,6 +234,7 @@ def socket_mode(settings: Settings, buttons: SlackInteractions) -> list[mode.Ser
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Create the topics, then run the worker until SIGTERM/SIGINT (commits on the way out)."""
+    check_dependencies()  # refuse a Faust it was not written for before touching the broker
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(

@@ -1,0 +1,228 @@
+"""The one place fireline touches Faust's and aiokafka's private internals, and its start-up check.
+
+fireline's batch consumer (``agents.kafka.batching``) replaces Faust's per-message
+drain loop. That needs internals no public API offers: the fetch call, the ack
+bookkeeping the commit path reads, the read offsets, the offset gaps, the
+current-event context variable and aiokafka's fetch long-poll. Every access to
+them is in this module, behind ``SeamConsumer``'s small public interface; nothing
+else in fireline names a private Faust, mode or aiokafka attribute.
+
+Internals change without notice between releases (faust-streaming 0.15 rewrote
+``Consumer.ack``), so the versions this was written against are pinned exactly
+(``PINNED``, the same pins as pyproject.toml and constraints.txt) and
+``check_dependencies()`` refuses a worker whose installed versions differ or whose
+Faust lacks one of the names used here, instead of letting it misbehave after an
+upgrade.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, Final, cast
+
+import aiokafka
+from faust import streams as faust_streams
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types import tuples as faust_tuples
+from mode.utils.futures import notify
+
+from fireline.errors import DependencyMismatchError
+
+#: The exact versions this module was written against. pyproject.toml and
+#: constraints.txt pin the same (tests/unit/agents/test_faust_seam.py checks).
+PINNED: Final[Mapping[str, str]] = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _declared(owner: object, name: str) -> bool:
+    """Whether ``owner`` (a module or class) has ``name``, or a class in its MRO annotates it.
+
+    Faust annotates the consumer's instance attributes on the class and sets them
+    in ``__init__``, so the annotation is what can be checked without an instance.
+    """
+    if hasattr(owner, name):
+        return True
+    classes = owner.__mro__ if isinstance(owner, type) else ()
+    return any(name in vars(cls).get("__annotations__", {}) for cls in classes)
+
+
+def _read_by(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function``'s own code reads or writes an attribute called ``name``."""
+    return name in function.__code__.co_names
+
+
+@dataclass(frozen=True)
+class PrivateName:
+    """One private name this module relies on, and how to see that it is still there."""
+
+    where: str
+    present: Callable[[], bool]
+
+
+def _on(owner: Any, *names: str) -> list[PrivateName]:
+    path = f"{owner.__module__}.{owner.__qualname__}" if isinstance(owner, type) else owner.__name__
+    return [PrivateName(f"{path}.{n}", partial(_declared, owner, n)) for n in names]
+
+
+#: Every private name used below; ``check_dependencies`` looks each one up.
+PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
+    *_on(
+        faust_aiokafka.Consumer,
+        "_drain_messages",  # overridden: the drain loop this seam replaces
+        "_new_consumer_thread",  # overridden: the thread with a shorter long-poll
+        "_wait_next_records",
+        "_to_message",
+        "_add_gap",
+        "_acked",
+        "_acked_index",
+        "_n_acked",
+        "_read_offset",
+        "_committed_offset",
+        "_commit_every",
+        "_waiting_for_ack",
+    ),
+    *_on(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    *_on(faust_streams, "_current_event"),
+    *_on(faust_tuples, "ack_lock"),
+    PrivateName(
+        "aiokafka.AIOKafkaConsumer._fetch_max_wait_ms (read by start())",
+        lambda: _read_by(aiokafka.AIOKafkaConsumer.start, "_fetch_max_wait_ms"),
+    ),
+]
+
+HOW_TO_FIX = (
+    "install the pinned versions (pip install -c constraints.txt -e .), or port "
+    "agents/kafka/faust_seam.py to the installed ones and update its pins together"
+)
+
+
+def check_dependencies() -> None:
+    """Refuse to run on Faust/aiokafka other than the pinned ones, or missing a name used here.
+
+    Raises:
+        DependencyMismatchError: naming each version found against the one expected,
+            and each private name that is gone.
+    """
+    problems = []
+    for distribution, expected in PINNED.items():
+        found = installed_version(distribution)
+        if found != expected:
+            state = f"{found} is installed" if found else "is not installed"
+            problems.append(f"{distribution} {state}, expected {expected}")
+    problems += [f"{n.where} is missing" for n in PRIVATE_NAMES if not n.present()]
+    if problems:
+        raise DependencyMismatchError(
+            "fireline's batch consumer relies on Faust and aiokafka internals "
+            "(agents/kafka/faust_seam.py) that these installed versions do not match:\n  "
+            + "\n  ".join(problems)
+            + f"\nTo fix: {HOW_TO_FIX}."
+        )
+
+
+class _LongPollThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with the consumer's fetch long-poll instead of Faust's 1.5 s."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes a hard-coded fetch_max_wait_ms=1500; aiokafka 0.14 reads
+        # this attribute in start(), which runs after this method returns.
+        consumer._fetch_max_wait_ms = cast("SeamConsumer", self.consumer).fetch_max_wait_ms
+        return consumer
+
+
+class SeamConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with the internals a batch drain loop needs as public methods.
+
+    Subclasses override ``drain``; by default it is Faust's own per-message loop.
+    """
+
+    #: aiokafka's fetch long-poll, in ms (see agents.kafka.batching for why it matters).
+    fetch_max_wait_ms: ClassVar[int] = 1500
+
+    def _new_consumer_thread(self) -> _LongPollThread:
+        return _LongPollThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        await self.drain(fetcher)
+
+    async def drain(self, fetcher: Any) -> None:
+        """Move fetched records to their handlers until the consumer or ``fetcher`` stops."""
+        await super()._drain_messages(fetcher)
+
+    async def next_records(self, timeout: float) -> Mapping[Any, list[Any]]:
+        """The next fetch: aiokafka records by partition (empty while paused or idle)."""
+        records, _ = await self._wait_next_records(timeout)
+        return records or {}
+
+    def read_offset(self, tp: TP) -> int | None:
+        """Faust's read offset of ``tp``: the next to read after a seek, the last read after."""
+        offset: int | None = self._read_offset[tp]
+        return offset
+
+    async def mark_gap(self, tp: TP, first: int, last: int) -> None:
+        """Offsets first..last hold no record to deliver (markers, compaction): done for commits."""
+        await self._add_gap(tp, first, last)
+
+    def ack_range(self, tp: TP, first: int, last: int) -> None:
+        """Acknowledge offsets first..last of ``tp`` as ``Consumer.ack`` would each one.
+
+        The same steps as faust-streaming 0.15.3's ``Consumer.ack(message)``, once per
+        batch: under ``ack_lock``, only for a topic with acks enabled, only offsets at
+        or after the committed one and not acknowledged yet, counted towards
+        ``broker_commit_every``, then ``wait_empty()`` woken. Its one other step,
+        dropping the message from the unacked set, has nothing to do here: batch
+        records never become Faust messages, so none was ever tracked. Offsets inside
+        a fetch that hold no record (markers, compaction) are done too, hence a range.
+        """
+        with faust_tuples.ack_lock:
+            if self.app.topics.acks_enabled_for(tp.topic):
+                try:
+                    committed = self._committed_offset[tp]
+                    if committed is not None:
+                        first = max(first, committed)
+                    index = self._acked_index[tp]
+                    fresh = [offset for offset in range(first, last + 1) if offset not in index]
+                    self._acked[tp].extend(fresh)
+                    index.update(fresh)
+                    self._n_acked += len(fresh)
+                finally:
+                    notify(self._waiting_for_ack)
+        self._read_offset[tp] = last
+
+    async def commit_if_due(self) -> None:
+        """Commit once ``broker_commit_every`` offsets were acknowledged since the last time."""
+        every = self._commit_every
+        if every is not None and self._n_acked >= every:
+            self._n_acked = 0
+            await self.commit()
+
+    async def deliver_one(self, tp: TP, record: Any) -> None:
+        """Faust's per-message path for one record: to the topic's agents, acked by their streams."""
+        await self.wait_first(self.callback(self._to_message(tp, record)), self.suspend_flow.wait())
+        self._read_offset[tp] = record.offset
+
+    @contextmanager
+    def current_event(self, tp: TP, record: Any) -> Iterator[None]:
+        """Make a Faust event of ``record`` the current one, as a stock agent's stream does.
+
+        Table writes go to the changelog partition of the current event's partition.
+        """
+        event = self.app.create_event(None, None, {}, self._to_message(tp, record))
+        token = faust_streams._current_event.set(weakref.ref(event))
+        try:
+            yield
+        finally:
+            faust_streams._current_event.reset(token)
