@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fireline.durations import human_duration
 from fireline.incident import (
     Change,
     Evidence,
@@ -34,7 +35,6 @@ from fireline.incident import (
 )
 from playbooks.chat.blocks import Block, Links, SlackMessage, dashboard_url, root_message
 from playbooks.chat.chart import render_chart
-from playbooks.chat.messages import human_duration
 
 DEFAULT_OUT_DIR = Path("docs/images")
 CHART_FILE = "evidence-chart.png"

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from agents.incidents.silences import Silence, silence_for
 from agents.settings import Incidents as IncidentPolicy
 from fireline.detections import Detection
+from fireline.durations import human_duration
 from fireline.errors import IncidentStateError
 from fireline.incident import (
     Change,
@@ -40,7 +41,6 @@ from fireline.incident import (
     fingerprint,
     incident_id,
 )
-from playbooks.chat.messages import human_duration
 
 
 class Tracked(BaseModel):

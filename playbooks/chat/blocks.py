@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
+from fireline.durations import human_duration
 from fireline.incident import Incident, Status
 from playbooks.approvals import ApprovalRequest, Decision
-from playbooks.chat.messages import detections, human_duration, incident_text
+from playbooks.chat.messages import detections, incident_text
 
 Block = dict[str, Any]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fireline.durations import human_duration
 from fireline.incident import Incident, Resolution, Signal, Transition
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
@@ -65,19 +66,6 @@ def _signal_line(signal: Signal) -> str:
 def detections(count: int) -> str:
     """``1 detection``, ``3 detections``."""
     return f"{count} detection" if count == 1 else f"{count} detections"
-
-
-def human_duration(seconds: float) -> str:
-    """Seconds as a short human duration.
-
-    >>> human_duration(42), human_duration(720), human_duration(9000)
-    ('42 s', '12 min', '2.5 h')
-    """
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _num(value: float) -> str:
