@@ -23,7 +23,7 @@ import throughput
 
 from agents.pipelines.events import MetricEvent, PredictionEvent
 from agents.pipelines.metric_pipeline import MetricPipeline
-from agents.pipelines.prediction_pipeline import PredictionPipeline
+from agents.pipelines.prediction_pipeline import PredictionPipeline, classifier_thread
 from agents.settings import DetectionSettings
 
 
@@ -45,7 +45,7 @@ def main() -> None:
         for topic, key, value in events
         if topic == throughput.TOPICS.metrics and key != b"bad"
     ]
-    prediction_pipeline = PredictionPipeline()
+    prediction_pipeline = PredictionPipeline(executor=classifier_thread())  # as the worker runs
     metric_pipeline = MetricPipeline(DetectionSettings())
     started = time.perf_counter()
     for i in range(0, len(predictions), args.batch):

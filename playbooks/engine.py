@@ -7,34 +7,38 @@ retries (exponential backoff), and ``on_failure``. A dry-run playbook (or a
 global dry run) records what it would have run and runs nothing.
 
 Idempotency: each (incident event, playbook, step) that succeeded is recorded in
-``done`` (a Faust table in the worker, so it survives restarts and is shared
-through its changelog), and a redelivered or replayed event never runs it again.
+``done`` as a :class:`~playbooks.steps.StepState` (a Faust table in the worker,
+so it survives restarts and is shared through its changelog), and a
+redelivered or replayed event never runs it again.
+
+The engine talks to no chat itself: what a dry run would have done goes to the
+:class:`DryRunNotifier` it was given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field, replace
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from fireline.durations import human_duration as human_seconds
+from fireline.durations import human_duration
 from fireline.errors import ActionError, PlaybookValidationError
 from fireline.incident import Incident
 from playbooks.approvals import ApprovalRequest, Decision, VerificationDue, approval_id
-from playbooks.chat.blocks import SlackMessage
+from playbooks.context import ActionContext
 from playbooks.expressions import incident_variables
 from playbooks.loader import load_directory, playbook_files
-from playbooks.registry import ActionContext, ActionRegistry, ActionResult
+from playbooks.registry import ActionRegistry, ActionResult
 from playbooks.schema import Mode, OnFailure, Playbook, Step
+from playbooks.steps import Outcome, StepRecord, StepState
 from playbooks.templating import RenderError, render_params
 
 log = logging.getLogger(__name__)
@@ -42,38 +46,22 @@ log = logging.getLogger(__name__)
 _SECRET_WORDS = ("token", "secret", "password", "authorization", "api_key", "routing_key")
 
 
-class Outcome(StrEnum):
-    """What became of one step."""
+class DryRunNotifier(Protocol):
+    """Tells people what a dry-run playbook would have done (the chat side implements it)."""
 
-    OK = "ok"
-    FAILED = "failed"
-    DRY_RUN = "dry_run"  # recorded, not run
-    PENDING_APPROVAL = "pending_approval"  # waits for a human; the playbook resumes after
-    REJECTED = "rejected"  # a human said no; the playbook stops there
-    SKIPPED = "skipped"  # its condition was false, a guardrail held it, or it already ran
+    async def announce_dry_run(
+        self, playbook: str, incident: Incident, records: Sequence[StepRecord]
+    ) -> None:
+        """Say it where the incident's people look; a failed post is logged, never raised."""
+        ...
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    """One step's audit entry (published to ``fireline.actions``)."""
+class Reload(StrEnum):
+    """What a poll of the playbooks directory did."""
 
-    playbook: str
-    step: str
-    action: str
-    outcome: Outcome
-    detail: str
-    params: dict[str, Any] = field(default_factory=dict)  # rendered, secrets redacted
-    target: str | None = None
-    attempts: int = 0
-    duration_s: float = 0.0
-    approved_by: str | None = None
-    approval: ApprovalRequest | None = None  # set with PENDING_APPROVAL
-    escalate: bool = False  # failed with on_failure: escalate
-
-    @property
-    def ok(self) -> bool:
-        """Did not fail."""
-        return self.outcome not in (Outcome.FAILED, Outcome.REJECTED)
+    UNCHANGED = "unchanged"
+    LOADED = "loaded"  # a new set took effect
+    REJECTED = "rejected"  # the change is invalid; the previous set stays
 
 
 @dataclass(frozen=True)
@@ -93,14 +81,16 @@ class PlaybookEngine:
         context: ActionContext,
         done: MutableMapping[bytes, bytes] | None = None,
         guardrails: Guardrails | None = None,
+        notifier: DryRunNotifier | None = None,
     ) -> None:
+        """``done``: step key → :class:`StepState` JSON; ``notifier``: None announces nothing."""
         self.registry = registry
         self.context = context
         self.done: MutableMapping[bytes, bytes] = {} if done is None else done
         self.guardrails = guardrails or Guardrails()
+        self.notifier = notifier
         self.playbooks: list[Playbook] = []
         self.loaded = False
-        self.last_error: PlaybookValidationError | None = None
         self._signature: tuple[tuple[str, float, int], ...] = ()
         self._last_run: dict[tuple[str, str], float] = {}  # (playbook, fingerprint) → time
         self._runs: defaultdict[str, deque[float]] = defaultdict(deque)  # playbook → times
@@ -115,19 +105,20 @@ class PlaybookEngine:
         signature = _signature(directory)
         try:
             playbooks = load_directory(directory, self.registry)
-        except PlaybookValidationError as exc:
-            self.last_error = exc
+        except PlaybookValidationError:
             self._signature = signature  # do not re-report the same broken files every poll
             raise
         self.playbooks = playbooks
         self.loaded = True
-        self.last_error = None
         self._signature = signature
 
-    def reload_if_changed(self, directory: Path) -> bool:
-        """Reload when a file changed; return True when a new set took effect."""
+    def reload_if_changed(self, directory: Path) -> Reload:
+        """Reload when a file changed; say whether a new set took effect or was rejected.
+
+        A rejected change is reported once: the next poll finds nothing new.
+        """
         if _signature(directory) == self._signature:
-            return False
+            return Reload.UNCHANGED
         try:
             self.load(directory)
         except PlaybookValidationError as exc:
@@ -137,9 +128,9 @@ class PlaybookEngine:
                 len(self.playbooks),
                 exc,
             )
-            return False
+            return Reload.REJECTED
         log.info("loaded %d playbooks from %s", len(self.playbooks), directory)
-        return True
+        return Reload.LOADED
 
     # -- running -----------------------------------------------------------------------
 
@@ -187,7 +178,7 @@ class PlaybookEngine:
         playbook = next((p for p in self.playbooks if p.name == due.playbook), None)
         if playbook is None or playbook.verify is None:
             return []
-        waited = human_seconds(due.deadline - due.ran_at)
+        waited = human_duration(due.deadline - due.ran_at)
         if current is not None and not current.is_open:
             detail = f"verified: the incident resolved within {waited}"
             return [StepRecord(playbook.name, "verify", "verify", Outcome.OK, detail)]
@@ -208,7 +199,7 @@ class PlaybookEngine:
                 continue
             record = await self._step(playbook, step, incident, variables, self.guardrails.dry_run)
             if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
-                self.done[key.encode()] = json.dumps({"outcome": record.outcome.value}).encode()
+                self.done[key.encode()] = StepState(outcome=record.outcome).encode()
             records.append(record)
             if record.outcome is Outcome.FAILED and step.on_failure is OnFailure.STOP:
                 break
@@ -242,7 +233,7 @@ class PlaybookEngine:
         if request.status is Decision.REJECTED:
             detail = f"rejected by {request.decided_by}"
             key = _step_key(request.incident, playbook.name, request.step_index)
-            self.done[key] = json.dumps({"outcome": Outcome.REJECTED.value}).encode()
+            self.done[key] = StepState(outcome=Outcome.REJECTED).encode()
             record = StepRecord(
                 playbook.name,
                 step,
@@ -270,27 +261,28 @@ class PlaybookEngine:
             step = playbook.steps[index]
             key = _step_key(incident, playbook.name, index)
             approved = approved_by is not None and index == start
-            done = self.done.get(key)
-            if done is not None and not (approved and b"pending_approval" in done):
-                if b"pending_approval" in done or b"rejected" in done:
+            raw = self.done.get(key)
+            state = None if raw is None else StepState.decode(raw)
+            if state is not None and not (approved and state.waits_for_approval):
+                if state.holds_the_playbook:
                     break  # still waiting for (or refused by) a human
                 continue  # already ran for this very event (a redelivery or a replay)
             if step.require_approval and not approved and not dry and step.applies(incident):
                 record = self._request_approval(playbook, step, index, incident, variables)
-                self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
+                self.done[key] = StepState(outcome=record.outcome).encode()
                 records.append(record)
                 break
             record = await self._step(playbook, step, incident, variables, dry)
             if approved:
                 record = replace(record, approved_by=approved_by)
             if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
-                self.done[key] = json.dumps({"outcome": record.outcome.value}).encode()
+                self.done[key] = StepState(outcome=record.outcome).encode()
             record = _after_failure(playbook, index, step, record)
             records.append(record)
             if record.outcome is Outcome.FAILED and step.on_failure is not OnFailure.CONTINUE:
                 break
-        if dry and records:
-            await self._announce_dry_run(playbook, incident, records)
+        if dry and records and self.notifier is not None:
+            await self.notifier.announce_dry_run(playbook.name, incident, records)
         return records
 
     def _request_approval(
@@ -395,28 +387,6 @@ class PlaybookEngine:
                 return result, attempt
             await asyncio.sleep(step.backoff * 2 ** (attempt - 1))
         return result, step.retries + 1
-
-    async def _announce_dry_run(
-        self, playbook: Playbook, incident: Incident, records: list[StepRecord]
-    ) -> None:
-        """Tell the chat what a dry-run playbook would have done (in the incident's thread)."""
-        sink = self.context.services.get("chat")
-        channel = self.context.services.get("default_channel")
-        if sink is None or channel is None:
-            return
-        threads = self.context.services.get("slack_threads")
-        thread = threads.any_thread(incident.id) if threads is not None else None
-        lines = [f"[DRY-RUN] playbook {playbook.name} for {incident.id} ({incident.title}):"]
-        for r in records:
-            verdict = "would run" if r.outcome is Outcome.DRY_RUN else r.outcome.value
-            lines.append(f"- {r.step}: {verdict} {json.dumps(r.params, default=str)}")
-        try:
-            if thread is not None:
-                await sink.send(thread.channel, SlackMessage("\n".join(lines)), thread.ts)
-            else:
-                await sink.post(str(channel), "\n".join(lines))
-        except ActionError as exc:
-            log.warning("could not post the dry-run summary of %s: %s", playbook.name, exc)
 
 
 _TARGET_FIELDS = ("channel", "url", "topic", "model", "tracking_uri", "routing_key_env", "argv")

@@ -1,22 +1,23 @@
 """The action registry: ``@registry.action("name")`` turns a typed function into an action.
 
 An action is ``async def act(incident, params, context) -> ActionResult`` where
-``params`` is annotated with the action's pydantic params model. The decorator
-checks that shape at import time, so a wrong action fails when it is written,
-not at 3 a.m. when it first runs.
+``params`` is annotated with the action's pydantic params model and ``context``
+is the :class:`~playbooks.context.ActionContext` holding the worker's
+collaborators. The decorator checks that shape at import time, so a wrong
+action fails when it is written, not at 3 a.m. when it first runs.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict
 
-from fireline.errors import ActionError
 from fireline.incident import Incident
+from playbooks.context import ActionContext
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -35,23 +36,6 @@ class ActionResult:
     ok: bool
     detail: str
     target: str | None = None
-
-
-@dataclass
-class ActionContext:
-    """The outbound clients actions use, injected so tests can point them anywhere.
-
-    ``services`` maps a service name (``"slack"``, ``"console"``) to its client.
-    """
-
-    services: dict[str, Any] = field(default_factory=dict)
-
-    def require(self, name: str) -> Any:
-        """The client registered as ``name``, or an ActionError saying what is missing."""
-        try:
-            return self.services[name]
-        except KeyError:
-            raise ActionError(f"no {name!r} client is configured for this worker") from None
 
 
 ActionFn = Callable[[Incident, Any, ActionContext], Awaitable[ActionResult]]

@@ -99,8 +99,13 @@ class MetricPipeline:
     """
 
     def __init__(
-        self, settings: DetectionSettings, refresh_s: float = 30.0, evidence_points: int = 120
+        self,
+        settings: DetectionSettings,
+        refresh_s: float = 30.0,
+        evidence_points: int = 120,
+        store: DetectorStore | None = None,
     ) -> None:
+        """``store``: where detectors are checkpointed, when the worker has a table."""
         self.settings = settings
         self.refresh_s = refresh_s
         self.evidence_points = evidence_points
@@ -118,7 +123,7 @@ class MetricPipeline:
         )
         self._watch_others = settings.watch_other_metrics
         self.detectors: dict[str, Detector] = {}
-        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
+        self.store = store
         self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
         self.unwatched = 0  # samples of series beyond max_series, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
@@ -138,6 +143,11 @@ class MetricPipeline:
             detector = restored or detector_for(name, self.settings)
             self.detectors[series] = detector
         return detector
+
+    def take_unwatched(self) -> int:
+        """The samples of series beyond max_series since the last call (the count restarts)."""
+        taken, self.unwatched = self.unwatched, 0
+        return taken
 
     def checkpoint(self) -> int:
         """Save the detectors that learnt since the last checkpoint; return how many."""

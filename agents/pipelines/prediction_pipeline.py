@@ -11,12 +11,12 @@ classifier) is never re-sent and expires.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from agents.kafka.detector_store import DetectorStore
 from agents.pipelines.events import LabelEvent, PredictionEvent
 from detectors.monitor import records
-from detectors.monitor.model_monitor import ModelMonitor
+from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from fireline.detections import Detection
 from fireline.incident import Change, Signal
@@ -24,18 +24,32 @@ from fireline.incident import Change, Signal
 FiringKey = tuple[str, str, str, str]  # model, version, kind, feature or ""
 
 
+def classifier_thread() -> ThreadPoolExecutor:
+    """A thread of its own for the domain classifier's fits (~0.1 s each).
+
+    Off the hot path, as scikit-learn releases the GIL while it fits.
+    """
+    return ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
+
+
 class PredictionPipeline:
     """Feeds the monitor in arrival order and translates what it finds."""
 
-    def __init__(self, monitor: PredictionLogMonitor | None = None, refresh_s: float = 30.0):
-        # The domain classifier's fits (~0.1 s each) run in a thread of their own:
-        # off the hot path, as scikit-learn releases the GIL while it fits.
-        self.monitor = monitor or PredictionLogMonitor(
-            executor=ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
-        )
-        self.monitor.restore = self._restore
+    def __init__(
+        self,
+        config: MonitorConfig | None = None,
+        refresh_s: float = 30.0,
+        store: DetectorStore | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        """``store``: where monitors are checkpointed, when the worker has a table.
+
+        ``executor``: where the domain classifier fits (see :func:`classifier_thread`);
+        None fits inline, on the hot path.
+        """
+        self.store = store
+        self.monitor = PredictionLogMonitor(config, executor=executor, restore=self._restore)
         self.refresh_s = refresh_s
-        self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
         self.dirty: dict[str, int] = {}  # monitor key → partition, since the last checkpoint
         self._firing: dict[FiringKey, tuple[float, records.Finding]] = {}
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
-from agents.incidents.desk import IncidentDesk
 from agents.kafka import batching
-from agents.kafka.detector_store import DetectorStore
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -113,10 +112,6 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
-    # Steps done per incident event, so a restarted or second worker never repeats one.
-    runtime.engine.done = app.Table(
-        STEPS_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
-    )
     wire_incident_manager(app, runtime)
     wire_detector_state(app, runtime)
 
@@ -142,12 +137,33 @@ def _per_event_agent(
 
 INCIDENT_TABLE = "incident-state"
 STEPS_TABLE = "playbook-steps"
+DETECTOR_TABLE = "detector-state"
+
+
+@dataclass(frozen=True)
+class WorkerTables:
+    """The worker's Faust tables; each survives restarts through its changelog topic.
+
+    Keys and values are bytes (serialised raw, the app's default): the values
+    are fireline's own JSON or checkpoints.
+    """
+
+    steps: MutableMapping[bytes, bytes]  # playbook steps done per incident event
+    incidents: MutableMapping[bytes, bytes]  # subject key → incident state
+    detectors: Any  # detector checkpoints; DetectorStore writes their changelog itself
+
+
+def create_tables(app: faust.App, settings: Settings) -> WorkerTables:
+    """Declare the tables (``<app_id>-<name>-changelog``); Faust fills them once started."""
+
+    def table(name: str) -> Any:
+        return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+
+    return WorkerTables(table(STEPS_TABLE), table(INCIDENT_TABLE), table(DETECTOR_TABLE))
 
 
 def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
-    """The incident manager: an agent on the detections topic, state in a Faust table.
-
-    The table's changelog topic is ``<app_id>-incident-state-changelog``.
+    """The incident manager: an agent on the detections topic, state in the incident table.
 
     Ticks drive the timers (auto-resolve, expiry, flapping, silences): each worker
     sends one to every detections partition it owns, so the owner applies them in
@@ -155,13 +171,6 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
     """
     settings = runtime.settings
     detections = app.topic(settings.topics.detections, partitions=settings.partitions)
-    table = app.Table(
-        INCIDENT_TABLE,
-        partitions=settings.partitions,
-        key_type=bytes,  # serialised raw, the app's default: the value is our own JSON
-        value_type=bytes,
-    )
-    runtime.desk = IncidentDesk(runtime.manager, table, runtime.view)
     tick = TickInput().model_dump_json().encode()
 
     @app.agent(detections, name="fireline-incidents")
@@ -181,19 +190,10 @@ def owned_partitions(app: faust.App, topic: str) -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
 
-DETECTOR_TABLE = "detector-state"
-
-
 def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
-    """Checkpoint the metric detectors to a Faust table (see agents.kafka.detector_store)."""
+    """Checkpoint the detectors to their table now and then (see agents.kafka.detector_store)."""
     settings = runtime.settings
-    table = app.Table(
-        DETECTOR_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
-    )
-    store = DetectorStore(table)
     pipelines = (runtime.pipeline, runtime.predictions)
-    for pipeline in pipelines:
-        pipeline.store = store
 
     def checkpoint() -> int:
         return sum(pipeline.checkpoint() for pipeline in pipelines)

@@ -11,13 +11,11 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from agents.incidents.desk import IncidentDesk
-from agents.incidents.manager import IncidentManager
 from agents.incidents.view import IncidentView
 from agents.metrics import Metrics
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
@@ -25,14 +23,13 @@ from agents.pipelines.ingest import DeadLetter, RawRecord, Validator
 from agents.pipelines.metric_pipeline import MetricPipeline
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.settings import Settings
-from agents.slack.thread_notes import ReminderPolicy, ThreadNotes
+from agents.slack.thread_notes import ThreadNotes
 from fireline.detections import ChangeInput, CommandInput, Detection, DetectionInput
 from fireline.incident import Incident
-from playbooks.actions.slack import threads_of
 from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
 from playbooks.chat.root_keeper import RootKeeper
-from playbooks.engine import PlaybookEngine, StepRecord
-from playbooks.registry import ActionContext
+from playbooks.engine import PlaybookEngine
+from playbooks.steps import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -60,35 +57,38 @@ class Publisher(Protocol):
         ...
 
 
-@dataclass
 class Runtime:
-    """Everything one worker needs, built once from settings."""
+    """Everything one worker needs, handed in built (see agents.service.worker)."""
 
-    settings: Settings
-    metrics: Metrics
-    engine: PlaybookEngine
-    publisher: Publisher
-    pipeline: MetricPipeline = field(init=False)
-    view: IncidentView = field(default_factory=IncidentView)
-    desk: IncidentDesk | None = None  # set by agents.service.app.wire, which owns the table
-    notes: ThreadNotes | None = None  # default: from the engine's chat services and settings
-    roots: RootKeeper | None = None  # default: from the engine's chat services
-
-    def __post_init__(self) -> None:
-        policy = self.settings.incidents
-        self.pipeline = MetricPipeline(
-            self.settings.detection, policy.signal_refresh_s, policy.evidence_points
-        )
-        self.manager = IncidentManager(policy)
-        self.predictions = PredictionPipeline(refresh_s=policy.signal_refresh_s)
-        limit = self.settings.max_event_bytes
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        engine: PlaybookEngine,
+        publisher: Publisher,
+        *,
+        view: IncidentView,
+        desk: IncidentDesk,
+        notes: ThreadNotes,
+        roots: RootKeeper,
+        pipeline: MetricPipeline,
+        predictions: PredictionPipeline,
+    ) -> None:
+        """``desk`` applies inputs to incident state; ``view`` is what this worker has read."""
+        self.settings = settings
+        self.metrics = metrics
+        self.engine = engine
+        self.publisher = publisher
+        self.view = view
+        self.desk = desk
+        self.notes = notes
+        self.roots = roots
+        self.pipeline = pipeline
+        self.predictions = predictions
+        limit = settings.max_event_bytes
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
         self._label = Validator(LabelEvent, limit)
-        if self.notes is None:
-            self.notes = thread_notes_for(self.settings, self.engine.context)
-        if self.roots is None:
-            self.roots = root_keeper_for(self.engine.context)
 
     def handlers(self) -> dict[str, Any]:
         """Batch handler per input topic (incidents have an agent of their own)."""
@@ -108,9 +108,8 @@ class Runtime:
         self._count(detections)
         await self._publish_detections(detections)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))
-        if self.pipeline.unwatched:
-            self.metrics.samples_unwatched.inc(self.pipeline.unwatched)
-            self.pipeline.unwatched = 0
+        if unwatched := self.pipeline.take_unwatched():
+            self.metrics.samples_unwatched.inc(unwatched)
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:
@@ -148,7 +147,6 @@ class Runtime:
         self, key: bytes | None, value: bytes | None, partition: int
     ) -> None:
         """Apply one detection, change, tick or command to incident state; publish the events."""
-        assert self.desk is not None, "wire() sets the desk before any input arrives"
         await self._publish_incidents(self.desk.handle(key, value, partition))
 
     async def on_incident(self, value: bytes | None, where: str) -> None:
@@ -168,10 +166,10 @@ class Runtime:
         if not incident.notify:
             reason = f"silenced by {incident.silenced_by}" if incident.silenced_by else "flapping"
             log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
-            await self._roots.keep(incident)
+            await self.roots.keep(incident)
             return
         records = await self.engine.handle(incident)
-        await self._roots.keep(incident)
+        await self.roots.keep(incident)
         await self._audit(incident, records)
 
     async def on_approval(self, value: bytes | None, where: str) -> None:
@@ -188,7 +186,7 @@ class Runtime:
         if request.status is Decision.PENDING:
             return  # the request itself; it was announced when it was made
         log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
-        await self._notes.approval_decided(request)
+        await self.notes.approval_decided(request)
         await self._audit(request.incident, await self.engine.resume(request))
 
     async def publish_due_verifications(self, now: float) -> None:
@@ -226,12 +224,12 @@ class Runtime:
             if record.approval is not None:
                 request = record.approval
                 requests.append((incident.id.encode(), request.model_dump_json().encode(), {}))
-                await self._notes.announce_approval(request)
+                await self.notes.announce_approval(request)
         if requests:
             await self.publisher.publish(self.settings.topics.approvals, requests)
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
-        await self._notes.step_results(incident.id, list(records))
+        await self.notes.step_results(incident.id, list(records))
 
     async def remind_unacknowledged(self, now: float, owned_partitions: set[int]) -> int:
         """Remind the threads of critical incidents nobody acknowledged (owned ones only).
@@ -239,23 +237,13 @@ class Runtime:
         Nothing until the view and the threads are replayed: a half-read view may
         still hold an old revision of an incident someone since acknowledged.
         """
-        if not (self.view.loaded and self._notes.threads.loaded):
+        if not (self.view.loaded and self.notes.threads.loaded):
             return 0
 
         def owned(incident_id: str) -> bool:
             return self.view.partitions.get(incident_id) in owned_partitions
 
-        return await self._notes.remind(self.view.incidents, now, owned)
-
-    @property
-    def _notes(self) -> ThreadNotes:
-        assert self.notes is not None, "__post_init__ sets it"
-        return self.notes
-
-    @property
-    def _roots(self) -> RootKeeper:
-        assert self.roots is not None, "__post_init__ sets it"
-        return self.roots
+        return await self.notes.remind(self.view.incidents, now, owned)
 
     async def _escalate(self, incident: Incident, record: StepRecord) -> None:
         """Ask the incident's owner to escalate it (on_failure: escalate)."""
@@ -335,27 +323,6 @@ def _dead_letter_record(letter: DeadLetter) -> OutRecord:
         headers[DLQ_KEY_TRUNCATED] = str(len(key)).encode()
         key = key[:DLQ_MAX_KEY_BYTES]
     return key, value, headers
-
-
-def thread_notes_for(settings: Settings, context: ActionContext) -> ThreadNotes:
-    """Thread notes through the engine's chat services, sharing the slack action's threads."""
-    channel = context.services.get("default_channel")
-    return ThreadNotes(
-        context.services.get("chat"),
-        threads_of(context),
-        None if channel is None else str(channel),
-        ReminderPolicy(
-            settings.slack_remind_after_s,
-            settings.slack_max_reminders,
-            settings.slack_remind_mention,
-        ),
-        settings.slack_step_replies,
-    )
-
-
-def root_keeper_for(context: ActionContext) -> RootKeeper:
-    """The root keeper through the engine's chat sink and the slack action's thread store."""
-    return RootKeeper(context.services.get("chat"), threads_of(context))
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -17,19 +17,20 @@ from agents.incidents.view import StateTopic, ViewFollower
 from agents.kafka.broker import create_topics, missing_topics
 from agents.kafka.faust_seam import check_dependencies
 from agents.metrics import Metrics
-from agents.service.app import FaustPublisher, create_app, owned_partitions, wire
+from agents.service.app import FaustPublisher, create_app, create_tables, owned_partitions, wire
 from agents.service.http import HttpServer, Readiness, build_web_app
+from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
-from fireline.errors import ConfigError, PlaybookValidationError
-from playbooks.actions import default_registry
 from playbooks.chat.pacing import ChannelPacer
+from playbooks.chat.root_keeper import RootKeeper
 from playbooks.chat.sinks import make_chat_sink
 from playbooks.chat.threads import ThreadStore
-from playbooks.engine import Guardrails, PlaybookEngine
-from playbooks.registry import ActionContext
+from playbooks.context import ActionContext
+from playbooks.engine import PlaybookEngine, Reload
+from playbooks.http_sessions import SharedSession
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,22 @@ class HttpService(mode.Service):
         await self.server.stop()
 
 
+class HttpSessionService(mode.Service):
+    """Keeps the actions' shared HTTP session open for the lifetime of the worker."""
+
+    def __init__(self, http: SharedSession, **kwargs: Any) -> None:
+        self.http = http
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        """Open it before the app starts running playbooks."""
+        await self.http.open()
+
+    async def on_stop(self) -> None:
+        """Close it after the app stopped (the worker stops its services in reverse)."""
+        await self.http.close()
+
+
 class ReadinessProbe:
     """Ready when the group is joined, the topics exist and playbooks are loaded."""
 
@@ -68,6 +85,10 @@ class ReadinessProbe:
         self.assigned = False
         self._topics_checked_at = 0.0
         self._missing: list[str] | None = None
+        app.on_partitions_assigned.connect(self._on_assigned)
+
+    async def _on_assigned(self, *_: Any, **__: Any) -> None:
+        self.assigned = True
 
     async def __call__(self) -> Readiness:
         """Run the checks (the topic check is cached for a few seconds)."""
@@ -101,30 +122,6 @@ class ReadinessProbe:
         return self._missing
 
 
-def build_engine(settings: Settings, metrics: Metrics, threads: ThreadStore) -> PlaybookEngine:
-    """The playbook engine with the worker's chat services, its playbooks loaded."""
-    pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
-    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
-    engine = PlaybookEngine(
-        default_registry(),
-        ActionContext(
-            {
-                "chat": chat,
-                "default_channel": settings.slack_channel,
-                "slack_threads": threads,
-                "dashboard_url": settings.slack_dashboard_url,
-            }
-        ),
-        guardrails=Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
-    )
-    try:
-        engine.load(settings.playbooks_dir)
-    except PlaybookValidationError as exc:
-        raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
-    metrics.playbooks_loaded.set(len(engine.playbooks))
-    return engine
-
-
 def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
     """The worker's periodic duties: verify deadlines, reminders, gauges, playbook reloads."""
     metrics, engine = runtime.metrics, runtime.engine
@@ -149,11 +146,11 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
 
     @app.timer(settings.playbooks_poll_s)
     async def reload_playbooks() -> None:
-        if engine.reload_if_changed(settings.playbooks_dir):
+        reload = engine.reload_if_changed(settings.playbooks_dir)
+        if reload is Reload.LOADED:
             metrics.playbooks_loaded.set(len(engine.playbooks))
-        elif engine.last_error is not None and engine.loaded:
-            metrics.playbook_reload_errors.inc()
-            engine.last_error = None  # count each rejected change once
+        elif reload is Reload.REJECTED and engine.loaded:
+            metrics.playbook_reload_errors.inc()  # once per rejected change
 
 
 def build_worker(
@@ -162,24 +159,33 @@ def build_worker(
     """Everything ``fireline run`` starts, ready to execute."""
     registry = CollectorRegistry()
     metrics = Metrics.create(registry)
-    threads = ThreadStore(replayed=True)
-    engine = build_engine(settings, metrics, threads)
     app = create_app(settings)
     publisher = FaustPublisher(app)
-    engine.context.services["kafka"] = publisher  # the kafka, rollback and retrain actions
+    tables = create_tables(app, settings)
 
     async def publish_thread(key: bytes, value: bytes) -> None:
         await publisher.publish(settings.topics.chat_threads, [(key, value, {})])
 
-    threads.publish = publish_thread  # roots survive restarts: followed back in below
-    runtime = Runtime(settings, metrics, engine, publisher)
+    # Roots survive restarts: published to the threads topic, followed back in below.
+    threads = ThreadStore(publish=publish_thread, replayed=True)
+    pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
+    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
+    notes = build_notes(settings, chat, threads)
+    http = SharedSession()
+    context = ActionContext(
+        chat=chat,
+        events=publisher,
+        threads=threads,
+        default_channel=settings.slack_channel,
+        dashboard_url=settings.slack_dashboard_url,
+        http=http,
+    )
+    engine = build_engine(settings, metrics, context, tables.steps, notes)
+    roots = RootKeeper(chat, threads)  # keeps every root fireline posted true
+    runtime = build_runtime(settings, metrics, engine, publisher, notes, roots, tables)
     wire(app, runtime)
     add_timers(app, settings, runtime)
     probe = ReadinessProbe(app, settings, engine)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(*_: Any, **__: Any) -> None:
-        probe.assigned = True
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
     buttons = SlackInteractions(api, settings.slack_signing_key())
@@ -202,6 +208,7 @@ def build_worker(
     worker = faust.Worker(
         app,
         HttpService(server),
+        HttpSessionService(http),
         follower,
         *socket_mode(settings, buttons),
         loop=loop,

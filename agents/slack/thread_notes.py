@@ -1,27 +1,33 @@
 """Notes in incidents' chat threads that no playbook step posts itself.
 
-Approval requests (with their buttons), what the playbook steps did, and
+Approval requests (with their buttons), what the playbook steps did, what a
+dry-run playbook would have done (the engine's dry-run notifier), and
 reminders for critical incidents nobody has acknowledged. Each goes into the
-incident's thread when it has one; approvals fall back to the default channel
-(a human must see them), the others are skipped (a playbook without a chat
-step wants no chat). A failed post is logged and never fails anything else.
+incident's thread when it has one; approvals and dry-run summaries fall back
+to the default channel (a human must see them), the others are skipped (a
+playbook without a chat step wants no chat). A failed post is logged and
+never fails anything else.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fireline.errors import ActionError
 from fireline.incident import Incident, Severity, Status
 from playbooks.approvals import ApprovalRequest
-from playbooks.chat.blocks import approval_decided_message, approval_message
+from playbooks.chat.blocks import SlackMessage, approval_decided_message, approval_message
 from playbooks.chat.sinks import ChatSink
-from playbooks.chat.thread_messages import reminder_message, step_results_message
+from playbooks.chat.thread_messages import (
+    dry_run_message,
+    reminder_message,
+    step_results_message,
+)
 from playbooks.chat.threads import ThreadRoot, ThreadStore
-from playbooks.engine import StepRecord
+from playbooks.steps import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +128,22 @@ class ThreadNotes:
             await self.sink.send(thread.channel, message, thread_ts=thread.ts)
         except ActionError as exc:
             log.warning("could not post the step results of %s: %s", incident_id, exc)
+
+    async def announce_dry_run(
+        self, playbook: str, incident: Incident, records: Sequence[StepRecord]
+    ) -> None:
+        """Say what a dry-run playbook would have done, in the thread (the channel when none)."""
+        if self.sink is None or self.default_channel is None:
+            return
+        text = dry_run_message(playbook, incident, records)
+        thread = self.threads.any_thread(incident.id)
+        try:
+            if thread is not None:
+                await self.sink.send(thread.channel, SlackMessage(text), thread.ts)
+            else:
+                await self.sink.post(self.default_channel, text)
+        except ActionError as exc:
+            log.warning("could not post the dry-run summary of %s: %s", playbook, exc)
 
     async def remind(
         self, incidents: Mapping[str, Incident], now: float, owned: Callable[[str], bool]

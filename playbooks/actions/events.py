@@ -1,30 +1,20 @@
 """Publishing action events to Kafka through the worker's publisher.
 
-``context.require("kafka")`` is whatever the worker wired in: in production the
-app's FaustPublisher (its producer, waiting for broker acks, retrying transient
-errors). Records are keyed by incident id so every event about one incident
-lands on one partition, in order.
+``context.events`` is whatever the worker gave its action context: in
+production the app's FaustPublisher (its producer, waiting for broker acks,
+retrying transient errors). Records are keyed by incident id so every event
+about one incident lands on one partition, in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from fireline.errors import BrokerError
 from fireline.incident import Incident
 from playbooks.actions.http import json_bytes
-from playbooks.registry import ActionContext, ActionResult
-
-Record = tuple[bytes | None, bytes, dict[str, bytes]]
-
-
-class EventPublisher(Protocol):
-    """Sends (key, value, headers) records to a topic and waits for the broker's acks."""
-
-    async def publish(self, topic: str, records: Sequence[Record]) -> None:
-        """Raise BrokerError when the broker does not take them."""
-        ...
+from playbooks.context import ActionContext, Record
+from playbooks.registry import ActionResult
 
 
 def incident_json(incident: Incident) -> dict[str, Any]:
@@ -36,7 +26,7 @@ async def publish_event(
     action: str, context: ActionContext, topic: str, incident: Incident, event: dict[str, Any]
 ) -> ActionResult:
     """Publish ``event`` keyed by the incident id; a broker failure is a failed result."""
-    publisher: EventPublisher = context.require("kafka")
+    publisher = context.require(context.events, "Kafka publisher")
     record: Record = (incident.id.encode(), json_bytes(event), {"fireline-action": action.encode()})
     try:
         await publisher.publish(topic, [record])

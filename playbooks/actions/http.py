@@ -1,9 +1,8 @@
 """Outbound HTTP for actions: one call, a per-call timeout, failures as values.
 
-A session comes from ``context.services["http"]`` when the worker provides an
-``aiohttp.ClientSession`` (connection reuse); otherwise each call opens and
-closes its own. Incidents are rare, so a session per call costs nothing that
-matters and keeps actions free of lifecycle hooks.
+The session comes from ``context.http``: in a worker the one session it keeps
+open from start to stop (pooled connections), elsewhere a session per call
+(see :mod:`playbooks.http_sessions`).
 
 Timeouts, refused connections and non-2xx answers are what outside systems do:
 they come back as an :class:`HttpReply` the action turns into ``ok=False``.
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from playbooks.registry import ActionContext
+from playbooks.context import ActionContext
 
 EXCERPT_CHARS = 200
 USER_AGENT = "fireline-actions"
@@ -88,11 +87,8 @@ async def request(
     if body is not None:
         sent.setdefault("Content-Type", "application/json")
     timeout = aiohttp.ClientTimeout(total=timeout_s)
-    shared = context.services.get("http")
     try:
-        if isinstance(shared, aiohttp.ClientSession):
-            return await _send(shared, method, url, body, sent, params, timeout)
-        async with aiohttp.ClientSession() as session:
+        async with context.http.session() as session:
             return await _send(session, method, url, body, sent, params, timeout)
     except TimeoutError:
         return HttpReply(0, error=f"no answer from {url_target(url)} within {timeout_s:g}s")

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from fireline.incident import Incident
 from playbooks.actions.events import incident_json, publish_event
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 
 class KafkaParams(ActionParams):

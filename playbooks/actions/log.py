@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field
 
 from fireline.incident import Incident
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 log = logging.getLogger("fireline.actions")
 

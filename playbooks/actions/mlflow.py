@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playbooks.actions.http import HttpReply, json_bytes, request
-from playbooks.registry import ActionContext
+from playbooks.context import ActionContext
 
 API = "/api/2.0/mlflow"
 PAGE = 1000

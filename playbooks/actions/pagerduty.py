@@ -10,7 +10,8 @@ from pydantic import Field, HttpUrl
 from fireline.incident import Incident, Severity, Transition
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.secrets import require_secret
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 EventAction = Literal["trigger", "acknowledge", "resolve"]
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"

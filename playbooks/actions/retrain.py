@@ -14,7 +14,8 @@ from playbooks.actions.events import incident_json, publish_event
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 _ALLOWED = {
     "http": {"url", "body", "headers", "auth", "token_env", "token_file", "timeout_s"},

@@ -15,7 +15,8 @@ from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.mlflow import MlflowFailure, MlflowRegistry, previous_version
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 _COMMON = {"model", "to_version"}
 _ALLOWED = {

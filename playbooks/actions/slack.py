@@ -33,7 +33,8 @@ from playbooks.chat.messages import incident_text
 from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
 from playbooks.chat.sinks import ChatSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,6 @@ async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident)
             uploaded += 1
     parts = ([f"{uploaded} chart(s) uploaded"] if uploaded else []) + failures
     return "".join(f"; {p}" for p in parts)
-
-
-def threads_of(context: ActionContext) -> ThreadStore:
-    """The worker's thread store (one is created on first use)."""
-    store = context.services.get("slack_threads")
-    if store is None:
-        store = context.services["slack_threads"] = ThreadStore()
-    assert isinstance(store, ThreadStore)
-    return store
 
 
 def _related_thread(threads: ThreadStore, incident: Incident, channel: str) -> ThreadRoot | None:
@@ -151,13 +143,12 @@ def register(registry: ActionRegistry) -> None:
     async def slack(
         incident: Incident, params: SlackParams, context: ActionContext
     ) -> ActionResult:
-        sink: ChatSink = context.require("chat")
-        channel = params.channel or str(context.require("default_channel"))
-        threads = threads_of(context)
+        sink = context.require(context.chat, "chat sink")
+        channel = params.channel or context.require(context.default_channel, "default chat channel")
+        threads = context.threads
         if not await threads.wait_loaded(THREADS_LOAD_WAIT_S):
             log.warning("chat threads not replayed yet; %s may get a second root", incident.id)
-        template = context.services.get("dashboard_url")
-        links = Links(params.runbook, dashboard_url(template, incident))
+        links = Links(params.runbook, dashboard_url(context.dashboard_url, incident))
         root = threads.get(incident.id, channel)
         try:
             if root is None:

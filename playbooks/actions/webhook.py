@@ -13,7 +13,8 @@ from playbooks.actions.events import incident_json
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.secrets import read_secret
 from playbooks.actions.signing import signature_headers
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 
 class WebhookParams(ActionParams):

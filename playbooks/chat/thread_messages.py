@@ -1,17 +1,19 @@
 """What fireline says in an incident's thread besides the incident's own events.
 
-Pure functions: a summary of what the playbook steps did, and a reminder that a
-critical incident is still waiting for someone to acknowledge it.
+Pure functions: a summary of what the playbook steps did, what a dry-run
+playbook would have done, and a reminder that a critical incident is still
+waiting for someone to acknowledge it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from fireline.durations import human_duration
 from fireline.incident import Incident
 from playbooks.chat.blocks import SlackMessage
-from playbooks.engine import Outcome, StepRecord
+from playbooks.steps import Outcome, StepRecord
 
 # The chat action's own messages are the thread; skipped steps and pending
 # approvals (announced with their buttons) would only repeat what is there.
@@ -40,6 +42,15 @@ def step_results_message(records: Sequence[StepRecord]) -> SlackMessage | None:
     if not lines:
         return None
     return SlackMessage("\n".join(["Playbook steps:", *lines]))
+
+
+def dry_run_message(playbook: str, incident: Incident, records: Sequence[StepRecord]) -> str:
+    """What a dry-run playbook would have run, step by step, with the rendered params."""
+    lines = [f"[DRY-RUN] playbook {playbook} for {incident.id} ({incident.title}):"]
+    for record in records:
+        verdict = "would run" if record.outcome is Outcome.DRY_RUN else record.outcome.value
+        lines.append(f"- {record.step}: {verdict} {json.dumps(record.params, default=str)}")
+    return "\n".join(lines)
 
 
 def reminder_message(incident: Incident, mention: str, now: float, reminder: int) -> SlackMessage:

@@ -18,6 +18,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # one per TCP connection: equal ports mean a reused connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -38,7 +39,11 @@ class Recorder:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.requests.append(Recorded(request.method, request.path, dict(request.headers), body))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        client_port = peer[1] if peer else 0
+        self.requests.append(
+            Recorded(request.method, request.path, dict(request.headers), body, client_port)
+        )
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         return web.json_response(self.reply, status=self.status)

@@ -10,7 +10,8 @@ import pytest
 
 from fireline.errors import ActionError
 from playbooks.actions import default_registry
-from playbooks.registry import ActionContext, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionResult
 from tests.factories import make_incident
 
 

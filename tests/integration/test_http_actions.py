@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 
 from agents.kafka.broker import free_port
+from agents.service.worker import HttpSessionService
 from fireline.errors import ActionError
 from fireline.incident import Transition
 from playbooks.actions import default_registry
-from playbooks.registry import ActionContext, ActionResult
+from playbooks.context import ActionContext
+from playbooks.http_sessions import SharedSession
+from playbooks.registry import ActionResult
 from tests.factories import make_incident
 from tests.integration.http_recorder import Recorder, recording_server
 
@@ -28,10 +31,53 @@ async def server() -> AsyncIterator[Recorder]:
         yield recorder
 
 
-async def run(action: str, params: dict[str, Any], **incident: Any) -> ActionResult:
+async def run(
+    action: str, params: dict[str, Any], context: ActionContext | None = None, **incident: Any
+) -> ActionResult:
     registered = default_registry().get(action)
     validated = registered.params_model.model_validate(params)
-    return await registered.run(make_incident(**incident), validated, ActionContext())
+    return await registered.run(make_incident(**incident), validated, context or ActionContext())
+
+
+async def test_http__the_workers_shared_session_carries_every_call(server):
+    shared = SharedSession()
+    await shared.open()
+    try:
+        context = ActionContext(http=shared)
+        for _ in range(3):
+            assert (await run("webhook", {"url": server.url("/h")}, context)).ok
+    finally:
+        await shared.close()
+    # One pooled connection for all three calls; a session per call opens one each.
+    assert len({r.client_port for r in server.requests}) == 1
+    for _ in range(2):
+        assert (await run("webhook", {"url": server.url("/h")})).ok
+    assert len({r.client_port for r in server.requests[3:]}) == 2
+
+
+async def test_http__the_worker_opens_the_shared_session_on_start_and_closes_it_on_stop(server):
+    shared = SharedSession()
+    service = HttpSessionService(shared)
+    context = ActionContext(http=shared)
+    await service.start()
+    try:
+        assert (await run("webhook", {"url": server.url("/h")}, context)).ok
+    finally:
+        await service.stop()
+    with pytest.raises(ActionError, match="the worker's HTTP session is not open"):
+        await run("webhook", {"url": server.url("/h")}, context)
+    assert len(server.requests) == 1
+
+
+async def test_http__a_closed_shared_session_is_an_action_error_not_a_new_session(server):
+    shared = SharedSession()
+    with pytest.raises(ActionError, match="the worker's HTTP session is not open"):
+        await run("webhook", {"url": server.url("/h")}, ActionContext(http=shared))
+    await shared.open()
+    await shared.close()
+    with pytest.raises(ActionError, match="the worker's HTTP session is not open"):
+        await run("webhook", {"url": server.url("/h")}, ActionContext(http=shared))
+    assert server.requests == []
 
 
 async def test_webhook__posts_the_incident_signed_over_the_exact_body(server, monkeypatch):

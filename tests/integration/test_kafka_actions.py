@@ -13,7 +13,8 @@ import pytest
 from agents.kafka.broker import create_topics
 from agents.service.app import FaustPublisher
 from playbooks.actions import default_registry
-from playbooks.registry import ActionContext, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionResult
 from tests.factories import make_incident
 from tests.integration.support import consume, unique
 
@@ -32,7 +33,7 @@ async def publisher(broker, tmp_path) -> AsyncIterator[FaustPublisher]:
 async def run(action: str, params: dict[str, Any], publisher: FaustPublisher) -> ActionResult:
     registered = default_registry().get(action)
     validated = registered.params_model.model_validate(params)
-    return await registered.run(make_incident(), validated, ActionContext({"kafka": publisher}))
+    return await registered.run(make_incident(), validated, ActionContext(events=publisher))
 
 
 async def read_one(broker, topic: str) -> Any:

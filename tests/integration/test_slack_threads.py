@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agents.slack.thread_notes import ThreadNotes
 from fireline.incident import (
     Evidence,
     EvidencePoint,
@@ -21,7 +22,9 @@ from playbooks.chat.chart import PNG_MAGIC
 from playbooks.chat.root_keeper import RootKeeper
 from playbooks.chat.sinks import SlackSink, make_chat_sink
 from playbooks.chat.threads import ThreadStore
-from playbooks.registry import ActionContext, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionResult
+from playbooks.steps import Outcome, StepRecord
 from tests.factories import make_incident
 from tests.integration.support import SLACK_TOKEN, SlackServer, channel_id
 
@@ -43,11 +46,11 @@ def slack() -> Iterator[SlackServer]:
     server.stop()
 
 
-def context(slack: SlackServer, **services: object) -> ActionContext:
+def context(slack: SlackServer, dashboard_url: str | None = None) -> ActionContext:
     sink = make_chat_sink(SLACK_TOKEN, slack.base_url)
     assert isinstance(sink, SlackSink)
     return ActionContext(
-        {"chat": sink, "default_channel": "#oncall", "slack_threads": ThreadStore(), **services}
+        chat=sink, default_channel="#oncall", threads=ThreadStore(), dashboard_url=dashboard_url
     )
 
 
@@ -83,7 +86,7 @@ async def test_later_events__reply_in_the_thread_and_resolve_updates_the_root(sl
     ctx = context(slack)
     assert (await run(OPENED, ctx)).ok
     [root] = slack.called("chat.postMessage")
-    root_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").thread_ts
+    root_ts = ctx.threads.get(OPENED.id, "#oncall").thread_ts
 
     updated = await run(later(Transition.UPDATED, count=2), ctx)
     assert updated.ok and updated.detail.endswith(f"in thread {root_ts}")
@@ -135,11 +138,11 @@ async def test_each_channel_gets_its_own_root(slack):
 
 async def test_a_failed_post_is_a_failed_action_and_no_root_is_remembered(slack):
     sink = make_chat_sink("xoxb-wrong", slack.base_url)
-    ctx = ActionContext({"chat": sink, "default_channel": "#oncall"})
+    ctx = ActionContext(chat=sink, default_channel="#oncall")
     result = await run(OPENED, ctx)
     assert not result.ok
     assert result.detail == "Slack rejected chat.postMessage to #oncall: invalid_auth"
-    assert ctx.services["slack_threads"].get(OPENED.id, "#oncall") is None
+    assert ctx.threads.get(OPENED.id, "#oncall") is None
 
 
 EVIDENCE = Evidence(
@@ -156,7 +159,7 @@ async def test_opened__uploads_the_evidence_chart_into_the_thread(slack):
     ctx = context(slack)
     result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), ctx)
     assert result.ok and result.detail.endswith("1 chart(s) uploaded"), result.detail
-    root = ctx.services["slack_threads"].get(OPENED.id, "#oncall").ref
+    root = ctx.threads.get(OPENED.id, "#oncall").ref
     [asked] = slack.called("files.getUploadURLExternal")
     assert asked["filename"] == f"{OPENED.id}.png"
     [png] = slack.uploads.values()
@@ -203,7 +206,7 @@ async def test_every_evidence_series_is_charted_up_to_three(slack):
 async def test_a_related_incident_joins_the_open_thread_and_its_head_is_updated_there(slack):
     ctx = context(slack)
     assert (await run(OPENED, ctx)).ok
-    first_ts = ctx.services["slack_threads"].get(OPENED.id, "#oncall").thread_ts
+    first_ts = ctx.threads.get(OPENED.id, "#oncall").thread_ts
     drift = make_incident(
         id="inc-feedfacefeedface",
         kind="prediction_drift",
@@ -215,7 +218,7 @@ async def test_a_related_incident_joins_the_open_thread_and_its_head_is_updated_
     head = slack.called("chat.postMessage")[1]
     assert head["thread_ts"] == first_ts and head.get("blocks"), "a full head, in the thread"
     assert f"ack:{drift.id}" in str(head["blocks"])
-    root = ctx.services["slack_threads"].get(drift.id, "#oncall")
+    root = ctx.threads.get(drift.id, "#oncall")
     assert root.joined and root.thread_ts == first_ts
 
     resolved = drift.model_copy(
@@ -236,7 +239,7 @@ async def test_a_related_incident_joins_the_open_thread_and_its_head_is_updated_
 async def test_an_escalation_restarts_the_reminder_clock(slack):
     ctx = context(slack)
     assert (await run(OPENED, ctx)).ok
-    store = ctx.services["slack_threads"]
+    store = ctx.threads
     assert store.get(OPENED.id, "#oncall").nudged_at is None
     assert (await run(later(Transition.UPDATED, count=2), ctx)).ok
     assert store.get(OPENED.id, "#oncall").nudged_at is None, "an update calls nobody"
@@ -252,7 +255,7 @@ async def test_the_worker_keeper_after_the_slack_step__finds_the_root_current(sl
     acked = later(Transition.ACKNOWLEDGED, status=Status.ACKNOWLEDGED, acknowledged_by="alice")
     result = await run(acked, ctx)  # this step names no runbook
     assert result.detail.endswith("root updated"), result.detail
-    keeper = RootKeeper(ctx.services["chat"], ctx.services["slack_threads"])
+    keeper = RootKeeper(ctx.chat, ctx.threads)
     assert await keeper.keep(acked) == 0, "the step already rewrote it for this revision"
     [update] = slack.called("chat.update")
     assert "<https://wiki/runbooks/latency|Runbook>" in str(update["blocks"]), "as posted"
@@ -261,3 +264,36 @@ async def test_the_worker_keeper_after_the_slack_step__finds_the_root_current(sl
     assert await keeper.keep(resolved) == 1, "no slack step matched: the keeper alone"
     assert (await run(resolved, ctx)).detail.endswith(f"in thread {update['ts']}")
     assert len(slack.called("chat.update")) == 2
+
+
+DRY_RECORDS = [
+    StepRecord(
+        "dry-page", "slack", "slack", Outcome.DRY_RUN, "dry-run: would run slack", {"mention": "x"}
+    ),
+    StepRecord("dry-page", "page", "pagerduty", Outcome.SKIPPED, "when is false: false"),
+]
+
+
+async def test_dry_run_summary__in_the_channel_then_in_the_incidents_thread(slack):
+    ctx = context(slack)
+    notes = ThreadNotes(ctx.chat, ctx.threads, "#oncall")
+    await notes.announce_dry_run("dry-page", OPENED, DRY_RECORDS)  # no thread yet
+    assert (await run(OPENED, ctx)).ok
+    await notes.announce_dry_run("dry-page", OPENED, DRY_RECORDS)
+    alone, root, in_thread = slack.called("chat.postMessage")
+    assert alone["channel"] == "#oncall" and "thread_ts" not in alone
+    assert alone["text"].splitlines() == [
+        f"[DRY-RUN] playbook dry-page for {OPENED.id} ({OPENED.title}):",
+        '- slack: would run {"mention": "x"}',
+        "- page: skipped {}",
+    ]
+    assert "thread_ts" not in root
+    assert in_thread["thread_ts"] == ctx.threads.get(OPENED.id, "#oncall").thread_ts
+    assert in_thread["text"] == alone["text"]
+
+
+async def test_dry_run_summary__a_refused_post_is_logged_not_raised(slack, caplog):
+    sink = make_chat_sink("xoxb-wrong", slack.base_url)
+    notes = ThreadNotes(sink, ThreadStore(), "#oncall")
+    await notes.announce_dry_run("dry-page", OPENED, DRY_RECORDS)
+    assert "could not post the dry-run summary of dry-page: Slack rejected" in caplog.text

@@ -113,6 +113,7 @@ def test_pipeline__series_beyond_max_series_are_counted_not_watched():
     pipeline.process(events)
     assert len(pipeline.detectors) == 2
     assert pipeline.unwatched == 30
+    assert (pipeline.take_unwatched(), pipeline.take_unwatched()) == (30, 0)  # read once
 
 
 def test_pipeline__adopted_level_resolves_as_new_normal():
@@ -160,16 +161,14 @@ def test_pipeline__checkpointed_detectors_resume_where_they_were():
     from agents.kafka.detector_store import DetectorStore
 
     table = FakeTable()
-    first = MetricPipeline(DetectionSettings())
-    first.store = DetectorStore(table)
+    first = MetricPipeline(DetectionSettings(), store=DetectorStore(table))
     rng = np.random.default_rng(5)
     first.process(metric_batch(rng.normal(50, 2, 300).tolist()), partition=3)
     assert first.checkpoint() == 1 and first.checkpoint() == 0  # only what changed
     (series,) = first.detectors
     assert table.sent == [(3, series.encode())]
 
-    restarted = MetricPipeline(DetectionSettings())
-    restarted.store = DetectorStore(table)
+    restarted = MetricPipeline(DetectionSettings(), store=DetectorStore(table))
     spike = restarted.process(metric_batch([400.0] * 5, start=300), partition=3)
     assert [(d.cleared, d.signal.at) for d in spike] == [(False, 302.0)]  # no new warm-up
     fresh = MetricPipeline(DetectionSettings())
@@ -180,13 +179,11 @@ def test_pipeline__a_restored_alarm_keeps_being_re_sent():
     from agents.kafka.detector_store import DetectorStore
 
     table = FakeTable()
-    first = MetricPipeline(DetectionSettings(), refresh_s=10.0)
-    first.store = DetectorStore(table)
+    first = MetricPipeline(DetectionSettings(), refresh_s=10.0, store=DetectorStore(table))
     rng = np.random.default_rng(5)
     first.process(metric_batch([*rng.normal(50, 2, 300).tolist(), *[400.0] * 5]), partition=0)
     first.checkpoint()
-    restarted = MetricPipeline(DetectionSettings(), refresh_s=10.0)
-    restarted.store = DetectorStore(table)
+    restarted = MetricPipeline(DetectionSettings(), refresh_s=10.0, store=DetectorStore(table))
     (refresh,) = restarted.process(metric_batch([400.0] * 2, start=305), partition=0)
     assert (refresh.refresh, refresh.cleared) == (True, False)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from agents.kafka.detector_store import DetectorStore
 from agents.pipelines.events import LabelEvent, PredictionEvent
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from detectors.monitor.model_monitor import MonitorConfig
@@ -23,9 +24,9 @@ def predictions(n: int, start: int, version: str, shift: float, seed: int) -> li
     ]
 
 
-def pipeline() -> PredictionPipeline:
+def pipeline(store: DetectorStore | None = None) -> PredictionPipeline:
     config = MonitorConfig(warmup=100, reference_size=1000, window=200, step=50)
-    return PredictionPipeline(PredictionLogMonitor(config), refresh_s=10.0)
+    return PredictionPipeline(config, refresh_s=10.0, store=store)
 
 
 def test_a_shift_raises_covariate_drift_on_the_feature_and_is_re_sent_while_on():
@@ -75,7 +76,7 @@ def test_a_classifier_that_scikit_learn_refuses_is_disabled_not_fatal(monkeypatc
 
     monkeypatch.setattr(DomainClassifier, "prepare", lambda self: refuse)
     config = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
-    p = PredictionPipeline(PredictionLogMonitor(config))
+    p = PredictionPipeline(config)
     p.process(predictions(1000, 0, "7", 0.0, seed=1))
     p.process(predictions(600, 1000, "7", 0.0, seed=2))  # the classifier's turn comes
     assert "domain classifier disabled" in caplog.text
@@ -109,18 +110,15 @@ def test_the_classifier_runs_off_the_hot_path_with_the_same_outcome():
 
 
 def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
-    from agents.kafka.detector_store import DetectorStore
     from tests.unit.agents.test_pipeline import FakeTable
 
     table = FakeTable()
-    first = pipeline()
-    first.store = DetectorStore(table)
+    first = pipeline(DetectorStore(table))
     first.process(predictions(1500, 0, "7", 0.0, seed=1), partition=2)
     assert first.checkpoint() == 1
     assert table.sent == [(2, b"monitor|fraud|7")]
 
-    restarted = pipeline()
-    restarted.store = DetectorStore(table)
+    restarted = pipeline(DetectorStore(table))
     found, changes = restarted.process(predictions(400, 1500, "7", 15.0, seed=2), partition=2)
     assert changes == []  # the same version resumed: not a deploy
     assert any(d.kind == "covariate_drift" for d in found)

@@ -7,14 +7,22 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
+from agents.incidents.desk import IncidentDesk
+from agents.incidents.manager import IncidentManager
+from agents.incidents.view import IncidentView
 from agents.metrics import Metrics
+from agents.pipelines.metric_pipeline import MetricPipeline
+from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import SHIPPED_PLAYBOOKS, Settings
+from agents.slack.thread_notes import ThreadNotes
 from fireline.incident import Incident, Resolution, Status, Transition
 from playbooks.actions import default_registry
+from playbooks.chat.root_keeper import RootKeeper
 from playbooks.chat.sinks import ConsoleSink
+from playbooks.chat.threads import ThreadStore
+from playbooks.context import ActionContext
 from playbooks.engine import PlaybookEngine
-from playbooks.registry import ActionContext
 from tests.factories import make_incident
 
 
@@ -29,10 +37,26 @@ class Recorded:
 
 
 def runtime(out: io.StringIO) -> Runtime:
-    context = ActionContext({"chat": ConsoleSink(out), "default_channel": "#oncall"})
-    engine = PlaybookEngine(default_registry(), context)
+    settings = Settings()
+    chat, threads = ConsoleSink(out), ThreadStore()
+    context = ActionContext(chat=chat, threads=threads, default_channel="#oncall")
+    notes = ThreadNotes(chat, threads, "#oncall")
+    engine = PlaybookEngine(default_registry(), context, notifier=notes)
     engine.load(SHIPPED_PLAYBOOKS)
-    return Runtime(Settings(), Metrics.create(CollectorRegistry()), engine, Recorded())
+    view = IncidentView()
+    policy = settings.incidents
+    return Runtime(
+        settings,
+        Metrics.create(CollectorRegistry()),
+        engine,
+        Recorded(),
+        view=view,
+        desk=IncidentDesk(IncidentManager(policy), {}, view),
+        notes=notes,
+        roots=RootKeeper(chat, threads),
+        pipeline=MetricPipeline(settings.detection),
+        predictions=PredictionPipeline(refresh_s=policy.signal_refresh_s),
+    )
 
 
 def event(incident: Incident, transition: Transition, revision: int, **changes: object) -> bytes:

@@ -7,7 +7,7 @@ from fireline.incident import Severity, Status
 from playbooks.chat.sinks import MessageRef
 from playbooks.chat.thread_messages import reminder_message, step_results_message
 from playbooks.chat.threads import ThreadRoot
-from playbooks.engine import Outcome, StepRecord
+from playbooks.steps import Outcome, StepRecord
 from tests.factories import make_incident
 
 POLICY = ReminderPolicy(after_s=600.0, limit=2, mention="<!here>")

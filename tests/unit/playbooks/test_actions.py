@@ -20,7 +20,8 @@ from playbooks.actions.retrain import RetrainParams, airflow_body
 from playbooks.actions.rollback import RollbackParams, rollback_target
 from playbooks.actions.secrets import read_secret, require_secret
 from playbooks.actions.signing import signature, signature_headers, verify
-from playbooks.registry import ActionContext
+from playbooks.chat.sinks import ConsoleSink
+from playbooks.context import ActionContext
 from tests.factories import make_incident
 
 
@@ -190,8 +191,17 @@ async def test_log_action__logs_the_incident_at_the_level(caplog):
 async def test_kafka_action__without_a_publisher_is_an_action_error():
     action = default_registry().get("kafka")
     params = action.params_model.model_validate({"topic": "t"})
-    with pytest.raises(ActionError, match="no 'kafka' client is configured"):
+    with pytest.raises(ActionError, match=r"^no Kafka publisher is configured for this worker$"):
         await action.run(make_incident(), params, ActionContext())
+
+
+async def test_slack_action__without_a_chat_sink_or_channel_names_what_is_missing():
+    action = default_registry().get("slack")
+    params = action.params_model.model_validate({})
+    with pytest.raises(ActionError, match=r"^no chat sink is configured for this worker$"):
+        await action.run(make_incident(), params, ActionContext())
+    with pytest.raises(ActionError, match=r"^no default chat channel is configured for this"):
+        await action.run(make_incident(), params, ActionContext(chat=ConsoleSink()))
 
 
 class RefusingPublisher:
@@ -204,7 +214,7 @@ class RefusingPublisher:
 async def test_kafka_action__broker_failure_is_a_failed_result():
     action = default_registry().get("kafka")
     params = action.params_model.model_validate({"topic": "t"})
-    context = ActionContext({"kafka": RefusingPublisher()})
+    context = ActionContext(events=RefusingPublisher())
     result = await action.run(make_incident(), params, context)
     assert not result.ok
     assert result.target == "t"

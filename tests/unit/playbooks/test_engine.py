@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
 from fireline.incident import Incident, Severity, Status, Transition
-from playbooks.engine import Guardrails, Outcome, PlaybookEngine, redact
+from playbooks.context import ActionContext
+from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine, Reload, redact
 from playbooks.loader import load_file
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.steps import Outcome, StepRecord
 
 
 class EchoParams(ActionParams):
@@ -66,13 +69,15 @@ def incident(**update: object) -> Incident:
 
 
 def engine_for(
-    tmp_path: Path, yaml_text: str, **guardrails: bool
+    tmp_path: Path, yaml_text: str, notifier: DryRunNotifier | None = None, **guardrails: bool
 ) -> tuple[PlaybookEngine, list[str]]:
     registry, calls = registry_with_calls()
     (tmp_path / "p.yaml").write_text(yaml_text)
     playbook, problems = load_file(tmp_path / "p.yaml", registry)
     assert problems == [] and playbook is not None
-    engine = PlaybookEngine(registry, ActionContext(), guardrails=Guardrails(**guardrails))
+    engine = PlaybookEngine(
+        registry, ActionContext(), guardrails=Guardrails(**guardrails), notifier=notifier
+    )
     engine.playbooks, engine.loaded = [playbook], True
     return engine, calls
 
@@ -213,6 +218,35 @@ def test_dry_run_playbook_and_global_dry_run_run_nothing(tmp_path):
     assert calls == calls2 == []
 
 
+class HeardDryRuns:
+    """A dry-run notifier that keeps what it is told, in memory."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str, list[StepRecord]]] = []
+
+    async def announce_dry_run(self, playbook, incident, records) -> None:
+        self.heard.append((playbook, incident.id, list(records)))
+
+
+def test_dry_run__the_notifier_hears_what_would_have_run(tmp_path):
+    notifier = HeardDryRuns()
+    dry = BASIC.replace("name: basic", "name: basic\nmode: dry-run")
+    engine, calls = engine_for(tmp_path, dry, notifier)
+    records = run(engine, incident())
+    assert notifier.heard == [("basic", "inc-1", records)]
+    assert [r.outcome for r in records] == [Outcome.DRY_RUN] and calls == []
+    assert run(engine, incident()) == [] and len(notifier.heard) == 1  # a redelivery: silent
+
+
+def test_dry_run__a_live_run_announces_nothing_and_no_notifier_is_fine(tmp_path):
+    notifier = HeardDryRuns()
+    engine, calls = engine_for(tmp_path, BASIC, notifier)
+    assert [r.outcome for r in run(engine, incident())] == [Outcome.OK]
+    assert notifier.heard == [] and len(calls) == 1
+    silent, _ = engine_for(tmp_path, BASIC, dry_run=True)  # nobody to tell: records only
+    assert [r.outcome for r in run(silent, incident())] == [Outcome.DRY_RUN]
+
+
 def test_kill_switch_runs_nothing(tmp_path):
     engine, calls = engine_for(tmp_path, BASIC, actions_enabled=False)
     (record,) = run(engine, incident())
@@ -314,6 +348,62 @@ def test_approval__a_rejection_stops_the_playbook(tmp_path):
     )
     assert run(engine, incident()) == []
     assert calls == ["before"]
+
+
+def test_step_state__written_as_a_typed_json_record(tmp_path):
+    engine, _ = engine_for(tmp_path, GATED)
+    run(engine, incident())
+    assert engine.done == {
+        b"inc-1|1|gated|0": b'{"outcome":"ok"}',
+        b"inc-1|1|gated|1": b'{"outcome":"pending_approval"}',
+    }
+
+
+def as_previous_version_wrote(raw: bytes) -> bytes:
+    """The previous engine wrote ``json.dumps({"outcome": ...})``: a space after the colon."""
+    return json.dumps({"outcome": json.loads(raw)["outcome"]}).encode()
+
+
+def test_step_state__records_of_the_previous_version_wait_and_resume(tmp_path):
+    from playbooks.approvals import Decision
+
+    engine, calls = engine_for(tmp_path, GATED)
+    request = run(engine, incident())[1].approval
+    assert request is not None
+    for key, raw in list(engine.done.items()):
+        engine.done[key] = as_previous_version_wrote(raw)
+    assert b'{"outcome": "pending_approval"}' in engine.done.values()
+    assert run(engine, incident()) == []  # the first step ran, the second still waits
+    resumed = asyncio.run(engine.resume(request.decided(Decision.APPROVED, "alice", 2.0)))
+    assert [r.outcome for r in resumed] == [Outcome.OK, Outcome.OK]
+    assert calls == ["before", "roll back fraud", "after"]
+
+
+def test_step_state__a_rejection_of_the_previous_version_still_stops(tmp_path):
+    engine, calls = engine_for(tmp_path, GATED)
+    engine.done[b"inc-1|1|gated|0"] = b'{"outcome": "ok"}'
+    engine.done[b"inc-1|1|gated|1"] = b'{"outcome": "rejected"}'
+    assert run(engine, incident()) == []
+    assert calls == []
+
+
+def test_step_state__an_unreadable_record_counts_as_done(tmp_path, caplog):
+    engine, calls = engine_for(tmp_path, BASIC)
+    engine.done[b"inc-1|1|basic|0"] = b"\x00not json"
+    assert run(engine, incident()) == []  # never run twice for want of a readable record
+    assert calls == [] and "unreadable playbook step state" in caplog.text
+
+
+def test_reload__a_change_takes_effect_and_a_broken_one_is_reported_once(tmp_path):
+    registry, _ = registry_with_calls()
+    (tmp_path / "p.yaml").write_text(BASIC)
+    engine = PlaybookEngine(registry, ActionContext())
+    assert engine.reload_if_changed(tmp_path) is Reload.LOADED
+    assert engine.reload_if_changed(tmp_path) is Reload.UNCHANGED
+    (tmp_path / "p.yaml").write_text("name: [broken\n")
+    assert engine.reload_if_changed(tmp_path) is Reload.REJECTED
+    assert engine.reload_if_changed(tmp_path) is Reload.UNCHANGED  # not reported again
+    assert [p.name for p in engine.playbooks] == ["basic"]  # the previous set stays
 
 
 def test_approval__dry_run_never_asks(tmp_path):

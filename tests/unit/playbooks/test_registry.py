@@ -1,7 +1,8 @@
 import pytest
 
 from fireline.incident import Incident
-from playbooks.registry import ActionContext, ActionParams, ActionRegistry, ActionResult
+from playbooks.context import ActionContext
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult
 
 
 class EchoParams(ActionParams):

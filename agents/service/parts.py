@@ -1,0 +1,94 @@
+"""The worker's parts, each built from settings and the parts it is given.
+
+``agents.service.worker.build_worker`` calls these in dependency order: the
+Faust app, its publisher and tables first, then the chat and the action
+context, then the engine, then the runtime. Nothing is set on a part after it
+is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+from agents.incidents.desk import IncidentDesk
+from agents.incidents.manager import IncidentManager
+from agents.incidents.view import IncidentView
+from agents.kafka.detector_store import DetectorStore
+from agents.metrics import Metrics
+from agents.pipelines.metric_pipeline import MetricPipeline
+from agents.pipelines.prediction_pipeline import PredictionPipeline, classifier_thread
+from agents.service.app import FaustPublisher, WorkerTables
+from agents.service.runtime import Runtime
+from agents.settings import Settings
+from agents.slack.thread_notes import ReminderPolicy, ThreadNotes
+from fireline.errors import ConfigError, PlaybookValidationError
+from playbooks.actions import default_registry
+from playbooks.chat.root_keeper import RootKeeper
+from playbooks.chat.sinks import ChatSink
+from playbooks.chat.threads import ThreadStore
+from playbooks.context import ActionContext
+from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine
+
+
+def build_notes(settings: Settings, chat: ChatSink, threads: ThreadStore) -> ThreadNotes:
+    """Thread notes through the actions' chat sink, in the slack action's threads."""
+    reminders = ReminderPolicy(
+        settings.slack_remind_after_s, settings.slack_max_reminders, settings.slack_remind_mention
+    )
+    return ThreadNotes(
+        chat, threads, settings.slack_channel, reminders, settings.slack_step_replies
+    )
+
+
+def build_engine(
+    settings: Settings,
+    metrics: Metrics,
+    context: ActionContext,
+    done: MutableMapping[bytes, bytes],
+    notifier: DryRunNotifier,
+) -> PlaybookEngine:
+    """The playbook engine acting through ``context``, its playbooks loaded."""
+    engine = PlaybookEngine(
+        default_registry(),
+        context,
+        done,
+        Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
+        notifier,
+    )
+    try:
+        engine.load(settings.playbooks_dir)
+    except PlaybookValidationError as exc:
+        raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
+    metrics.playbooks_loaded.set(len(engine.playbooks))
+    return engine
+
+
+def build_runtime(
+    settings: Settings,
+    metrics: Metrics,
+    engine: PlaybookEngine,
+    publisher: FaustPublisher,
+    notes: ThreadNotes,
+    roots: RootKeeper,
+    tables: WorkerTables,
+) -> Runtime:
+    """The incident desk and the detection pipelines on the worker's tables, in a Runtime."""
+    policy = settings.incidents
+    view = IncidentView()
+    checkpoints = DetectorStore(tables.detectors)
+    return Runtime(
+        settings,
+        metrics,
+        engine,
+        publisher,
+        view=view,
+        desk=IncidentDesk(IncidentManager(policy), tables.incidents, view),
+        notes=notes,
+        roots=roots,
+        pipeline=MetricPipeline(
+            settings.detection, policy.signal_refresh_s, policy.evidence_points, checkpoints
+        ),
+        predictions=PredictionPipeline(
+            refresh_s=policy.signal_refresh_s, store=checkpoints, executor=classifier_thread()
+        ),
+    )
