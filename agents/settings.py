@@ -3,9 +3,9 @@
 Precedence, highest first: constructor arguments, environment variables, the YAML
 file named by ``FIRELINE_CONFIG`` (or ``fireline --config``), field defaults. Nested
 fields use ``__`` in the environment: ``FIRELINE_TOPICS__METRICS=prod.metrics``.
-Secrets (the Slack tokens and signing secret, the API token) come from the environment
-or from files named by ``*_file`` settings and are held as ``SecretStr`` so they never
-print; an empty one counts as unset.
+Secrets (the Slack tokens and signing secret, the API and Alertmanager tokens) come from
+the environment or from files named by ``*_file`` settings and are held as ``SecretStr``
+so they never print; an empty one counts as unset.
 """
 
 from __future__ import annotations
@@ -385,6 +385,12 @@ class Settings(BaseSettings):
     http_port: int = Field(default=6066, ge=0, le=65535)
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    alertmanager_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Alertmanager sends to POST /webhooks/alertmanager "
+        "(http_config.authorization); unset: the intake answers 401.",
+    )
+    alertmanager_token_file: Path | None = None
     max_event_bytes: int = Field(
         default=65536, ge=256, description="Larger events are dead-lettered."
     )
@@ -442,6 +448,12 @@ class Settings(BaseSettings):
     def api_secret(self) -> str | None:
         """The HTTP API bearer token from FIRELINE_API_TOKEN or the file it names."""
         return _secret(self.api_token, self.api_token_file, "api_token_file")
+
+    def alertmanager_secret(self) -> str | None:
+        """The Alertmanager webhook's bearer token, from the setting or its file (None: off)."""
+        return _secret(
+            self.alertmanager_token, self.alertmanager_token_file, "alertmanager_token_file"
+        )
 
 
 def _env_config_file() -> Path | None:

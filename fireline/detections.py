@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from fireline.incident import Change, EvidencePoint, Signal
+from fireline.incident import Change, EvidencePoint, Severity, Signal
 
 
 class Detection(BaseModel):
@@ -30,6 +30,10 @@ class Detection(BaseModel):
     adapted: bool = False  # cleared because the level became the detector's new normal
     refresh: bool = False  # the alarm is still on: re-sent so a lost alarm can expire
     evidence: list[EvidencePoint] = Field(default_factory=list)
+    # A source that judges for itself (an Alertmanager alert) sets these; detectors
+    # leave them empty and the incident manager derives both.
+    severity: Severity | None = None  # else from observed vs. baseline
+    fingerprint: str = ""  # the source's identity of the problem, else kind|subject|version|series
 
     @property
     def subject_key(self) -> str:

@@ -245,14 +245,30 @@ class IncidentApi:
         return web.json_response(self.view.approvals[approval_id].model_dump(mode="json"))
 
     def _authorize(self, request: web.Request) -> web.Response | None:
-        if self.api_token is None:
-            return error(401, "changes are disabled: set FIRELINE_API_TOKEN (or api_token_file)")
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error(401, "missing Authorization: Bearer <api token>")
-        if not hmac.compare_digest(token.strip().encode(), self.api_token.encode()):
-            return error(401, "wrong API token")
-        return None
+        return bearer_denied(
+            request,
+            self.api_token,
+            disabled="changes are disabled: set FIRELINE_API_TOKEN (or api_token_file)",
+            label="API token",
+        )
+
+
+def bearer_denied(
+    request: web.Request, expected: str | None, *, disabled: str, label: str
+) -> web.Response | None:
+    """A 401 unless the request carries ``Authorization: Bearer <expected>``; None if it does.
+
+    ``disabled`` is the answer when no token is configured; ``label`` names the
+    token in the other answers (``API token``: ``wrong API token``).
+    """
+    if expected is None:
+        return error(401, disabled)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return error(401, f"missing Authorization: Bearer <{label.lower()}>")
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        return error(401, f"wrong {label}")
+    return None
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:

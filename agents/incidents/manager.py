@@ -88,7 +88,9 @@ class IncidentManager:
         """Fold one detection into the subject's incidents."""
         labels = detection.labels
         subject = labels.get("service") or labels.get("model") or detection.series
-        key = fingerprint(detection.kind, subject, labels.get("model_version"), detection.series)
+        key = detection.fingerprint or fingerprint(
+            detection.kind, subject, labels.get("model_version"), detection.series
+        )
         signal = detection.signal.model_copy(
             update={"kind": detection.kind, "fingerprint": key, "cleared": detection.cleared}
         )
@@ -219,7 +221,7 @@ class IncidentManager:
             transition=Transition.OPENED,
             status=Status.OPEN,
             severity=Severity.INFO,
-            title=f"{detection.kind.replace('_', ' ').capitalize()} on "
+            title=f"{_kind_words(detection.kind)} on "
             f"{labels.get('service') or labels.get('model') or detection.series}",
             service=labels.get("service"),
             model=labels.get("model"),
@@ -347,6 +349,8 @@ class IncidentManager:
         return len(times) > self.policy.flap_threshold
 
     def _severity(self, detection: Detection) -> Severity:
+        if detection.severity is not None:  # the source judged it (an alert's severity label)
+            return detection.severity
         signal = detection.signal
         if signal.baseline > 0 and signal.observed / signal.baseline >= self.policy.critical_ratio:
             return Severity.CRITICAL
@@ -379,3 +383,13 @@ def _resolution(tracked: Tracked) -> Resolution:
     if tracked.expired:
         return Resolution.QUIET
     return Resolution.NEW_NORMAL if tracked.new_normal else Resolution.RECOVERED
+
+
+def _kind_words(kind: str) -> str:
+    """A kind as the start of a title, its case kept (alert names are CamelCase).
+
+    >>> _kind_words("latency_spike"), _kind_words("alert:HighErrorRate")
+    ('Latency spike', 'Alert: HighErrorRate')
+    """
+    words = kind.replace("_", " ").replace(":", ": ")
+    return words[:1].upper() + words[1:]

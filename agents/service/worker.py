@@ -12,6 +12,7 @@ import mode
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
 from agents.kafka.broker import create_topics, missing_topics
@@ -189,10 +190,14 @@ def build_worker(
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
     buttons = SlackInteractions(api, settings.slack_signing_key())
+    alerts = AlertIntake(
+        runtime.publisher, settings.topics.detections, settings.alertmanager_secret()
+    )
 
     def add_routes(web_app: web.Application) -> None:
         api.add_routes(web_app)
         buttons.add_routes(web_app)
+        alerts.add_routes(web_app)
 
     server = HttpServer(
         build_web_app(registry, probe, add_routes), settings.http_host, settings.http_port

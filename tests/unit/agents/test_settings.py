@@ -92,6 +92,25 @@ def test_settings__slack_app_token_from_the_environment_never_prints(monkeypatch
     assert "xapp-1-secret-value" not in settings.model_dump_json()
 
 
+def test_settings__alertmanager_token_from_the_environment_or_a_file_never_prints(
+    tmp_path, monkeypatch
+):
+    assert load_settings().alertmanager_secret() is None  # no token: the intake answers 401
+    monkeypatch.setenv("FIRELINE_ALERTMANAGER_TOKEN", "am-secret-value")
+    settings = load_settings()
+    assert settings.alertmanager_secret() == "am-secret-value"
+    assert "am-secret-value" not in repr(settings)
+    assert "am-secret-value" not in settings.model_dump_json()
+    token_file = tmp_path / "alertmanager-token"
+    token_file.write_text("am-file-secret\n")
+    monkeypatch.delenv("FIRELINE_ALERTMANAGER_TOKEN")
+    monkeypatch.setenv("FIRELINE_ALERTMANAGER_TOKEN_FILE", str(token_file))
+    assert load_settings().alertmanager_secret() == "am-file-secret"
+    monkeypatch.setenv("FIRELINE_ALERTMANAGER_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"setting alertmanager_token_file: cannot read"):
+        load_settings().alertmanager_secret()
+
+
 def test_settings__unreadable_app_token_file_names_the_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("FIRELINE_SLACK_APP_TOKEN_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match=r"setting slack_app_token_file: cannot read .*missing"):
