@@ -63,11 +63,11 @@ class Signal(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    detector: str
+    detector: str = Field(description="Which detector fired, e.g. latency_spike.")
     series: str = Field(description="The metric series or feature the detector watched.")
-    observed: float
-    baseline: float
-    score: float = Field(ge=0, le=1)
+    observed: float = Field(description="The value (or test statistic) that raised it.")
+    baseline: float = Field(description="What the detector took as normal; 0 if no level.")
+    score: float = Field(ge=0, le=1, description="How anomalous, 0 to 1.")
     at: float = Field(description="Event time of the detection, epoch seconds.")
     kind: str = Field(default="", description="What the detector found, e.g. latency_spike.")
     fingerprint: str = Field(default="", description="The problem this signal belongs to.")
@@ -80,8 +80,8 @@ class EvidencePoint(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    at: float
-    value: float
+    at: float = Field(description="Event time, epoch seconds.")
+    value: float = Field(description="The series' value then.")
 
 
 class Evidence(BaseModel):
@@ -89,10 +89,10 @@ class Evidence(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    series: str
-    baseline: float
-    detected_at: float
-    points: list[EvidencePoint] = Field(default_factory=list)
+    series: str = Field(description="The series the points belong to.")
+    baseline: float = Field(description="The normal level the detector judged them by.")
+    detected_at: float = Field(description="Event time of the detection, epoch seconds.")
+    points: list[EvidencePoint] = Field(default_factory=list, description="Oldest first.")
 
 
 class Change(BaseModel):
@@ -101,10 +101,10 @@ class Change(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: str = Field(description="e.g. model_version_change.")
-    model: str | None = None
-    service: str | None = None
-    version: str | None = None
-    previous_version: str | None = None
+    model: str | None = Field(default=None, description="The model that changed, if any.")
+    service: str | None = Field(default=None, description="The service that changed, if any.")
+    version: str | None = Field(default=None, description="The version now live.")
+    previous_version: str | None = Field(default=None, description="The version it replaced.")
     at: float = Field(description="Event time of the first event showing the change.")
 
     def describe(self) -> str:
@@ -119,34 +119,39 @@ class Change(BaseModel):
 class Incident(BaseModel):
     """One real problem, as the incident manager tracks it."""
 
-    id: str
+    id: str = Field(description="Stable: from the first signal's fingerprint and event time.")
     fingerprint: str = Field(description="The fingerprint of the signal that opened it.")
     kind: str = Field(description="What broke, e.g. latency_spike (the first signal's kind).")
-    transition: Transition
-    status: Status
-    severity: Severity
-    title: str
-    service: str | None = None
-    model: str | None = None
-    model_version: str | None = None
+    transition: Transition = Field(description="The state change this event announces.")
+    status: Status = Field(description="Where it is in its life; acknowledged is still open.")
+    severity: Severity = Field(description="The peak over its signals.")
+    title: str = Field(description="One line for humans, e.g. Latency spike on fraud-api.")
+    service: str | None = Field(default=None, description="The service label of its signal.")
+    model: str | None = Field(default=None, description="The model label of its signal.")
+    model_version: str | None = Field(default=None, description="The model's version label.")
     subject_key: str = Field(default="", description="The correlation group: model or service.")
-    first_seen: float
-    last_seen: float
+    first_seen: float = Field(description="Event time of the first signal, epoch seconds.")
+    last_seen: float = Field(description="Event time of the latest signal, epoch seconds.")
     count: int = Field(default=1, ge=1, description="Detections folded into this incident.")
     revision: int = Field(default=1, ge=0, description="Grows by one with every state change.")
     fingerprints: list[str] = Field(default_factory=list, description="Every problem grouped in.")
     signals: list[Signal] = Field(default_factory=list, description="Latest first-class signals.")
     evidence: list[Evidence] = Field(default_factory=list, description="Per series, for charts.")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="The labels of the series that opened it."
+    )
     changes: list[Change] = Field(default_factory=list, description="Changes shortly before it.")
-    likely_cause: str | None = Field(default=None, description="A change that came first.")
+    likely_cause: str | None = Field(
+        default=None,
+        description="The change that came first: fraud v2 went live (was v1) 9 min before.",
+    )
     related: list[str] = Field(default_factory=list, description="Ids of related incidents.")
     flapping: bool = Field(default=False, description="Opening and clearing too often.")
     silenced_by: str | None = Field(default=None, description="Id of the matching silence.")
-    acknowledged_by: str | None = None
-    acknowledged_at: float | None = None
-    resolved_at: float | None = None
-    resolved_by: str | None = None
+    acknowledged_by: str | None = Field(default=None, description="Who acknowledged it.")
+    acknowledged_at: float | None = Field(default=None, description="When, epoch seconds.")
+    resolved_at: float | None = Field(default=None, description="When it resolved, epoch seconds.")
+    resolved_by: str | None = Field(default=None, description="Who resolved it by hand.")
     resolution: Resolution | None = Field(default=None, description="Set when resolved.")
     reopened: int = Field(default=0, ge=0, description="Times it recurred after resolving.")
 

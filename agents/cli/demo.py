@@ -1,13 +1,22 @@
-"""``fireline demo``: embedded broker + worker + traffic with an injected latency spike."""
+"""``fireline demo``: embedded broker + worker + traffic with an injected latency spike.
+
+The worker is a child process with its own data directory (removed at the end,
+like the broker's topics). If it dies, the demo stops everything and exits 1
+with one line saying why, or which setting to change when it is the HTTP port.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +24,7 @@ from agents.cli.simulator import TrafficProfile, TrafficSimulator
 from agents.kafka.broker import EmbeddedBroker, create_topics, free_port
 from agents.kafka.processes import stop_process_group
 from agents.settings import Settings
+from fireline.errors import ConfigError
 
 # Demo-only: the embedded broker completes a group join in half the session timeout.
 DEMO_ENV = {
@@ -25,7 +35,71 @@ DEMO_ENV = {
 
 
 def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) -> int:
-    """Run the whole loop until Ctrl-C (or ``duration_s``); return an exit code."""
+    """Run the whole loop until Ctrl-C (or ``duration_s``); return an exit code.
+
+    Raises ConfigError before starting anything when the worker could not serve
+    HTTP or keep its data; a worker that dies later makes it return 1.
+    """
+    problem = http_port_problem(settings.http_host, settings.http_port)
+    if problem:
+        raise ConfigError(problem)
+    data_dir = _own_data_dir(settings.data_dir)
+    try:
+        died = _run(settings.model_copy(update={"data_dir": data_dir}), spike_at_s, duration_s)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if died is None:
+        return 0
+    print(f"fireline demo: error: {died}", file=sys.stderr, flush=True)
+    return 1
+
+
+def http_port_problem(host: str, port: int) -> str | None:
+    """Why a worker could not listen on ``host:port`` now, naming the setting to change."""
+    if port == 0:  # any free port
+        return None
+    exc = _bind_error(host, port)
+    if exc is None:
+        return None
+    if exc.errno == errno.EADDRINUSE:
+        nearby = range(port + 1, min(port + 100, 65536))
+        free = next((p for p in nearby if _bind_error(host, p) is None), None)
+        example = f", e.g. FIRELINE_HTTP_PORT={free}" if free else ""
+        return (
+            f"port {port} is already in use (another fireline?); "
+            f"set FIRELINE_HTTP_PORT to a free port{example}"
+        )
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port}; set FIRELINE_HTTP_PORT above 1023"
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); check FIRELINE_HTTP_HOST"
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the worker's server does: a closing connection (TIME_WAIT) is no conflict.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:  # socket.gaierror too: a host that does not resolve
+        return exc
+    return None
+
+
+def _own_data_dir(parent: Path) -> Path:
+    """A fresh directory under ``parent``: the demo's state never mixes with a real worker's."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="demo-", dir=parent))
+    except OSError as exc:
+        raise ConfigError(
+            f"setting data_dir (FIRELINE_DATA_DIR): cannot create a directory in {parent}: "
+            f"{exc.strerror or exc}"
+        ) from exc
+
+
+def _run(settings: Settings, spike_at_s: float, duration_s: float | None) -> str | None:
+    """The demo itself; returns why the worker died, or None."""
     port = free_port()
     broker = EmbeddedBroker(port).start()
     settings = settings.model_copy(update={"broker_url": broker.url})
@@ -48,23 +122,34 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
         profile = TrafficProfile(spike_at_s=spike_at_s)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_traffic(settings, profile, duration_s, worker))
-        return 0
+        code = worker.poll()  # None: still running, stopped by us below
     finally:
         print("\nfireline demo: stopping worker and broker...", flush=True)
         if worker is not None:
             stop_process_group(worker, timeout_s=15.0)
         broker.stop()
         print("fireline demo: stopped.", flush=True)
+    return None if code is None else _why_it_died(code, settings)
+
+
+def _why_it_died(code: int, settings: Settings) -> str:
+    port = http_port_problem(settings.http_host, settings.http_port)
+    if port:  # someone else has the port now: what the worker tripped over
+        return f"the worker stopped: {port}"
+    if code < 0:
+        return f"the worker was killed by {signal.Signals(-code).name}"
+    return f"the worker exited with code {code} (its log is above)"
 
 
 def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = {**os.environ, **DEMO_ENV, "FIRELINE_BROKER_URL": settings.broker_url}
     env["FIRELINE_HTTP_PORT"] = str(settings.http_port)
+    env["FIRELINE_DATA_DIR"] = str(settings.data_dir)
     # Demo-only default: show the resolution 10 s after the spike ends, not a minute.
     env.setdefault("FIRELINE_INCIDENTS__QUIET_PERIOD_S", "10")
     env["FIRELINE_PLAYBOOKS_DIR"] = str(Path(settings.playbooks_dir).resolve())
     return subprocess.Popen(
-        [sys.executable, "-m", "agents.cli.main", "run", "--loglevel", "warning"],
+        [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],
         env=env,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches us; we stop the worker cleanly ourselves
@@ -83,8 +168,7 @@ async def _traffic(
     state = {"last_report": -10.0, "spiking": False}
 
     def on_tick(elapsed: float, spiking: bool) -> None:
-        if worker.poll() is not None:
-            print(f"fireline demo: worker exited with code {worker.returncode}", flush=True)
+        if worker.poll() is not None:  # run_demo says why once everything has stopped
             stop.set()
         if spiking != state["spiking"]:
             state["spiking"] = spiking

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.cli.incidents import add_commands as add_incident_commands
+from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings
 from fireline import __version__
 from fireline.errors import FirelineError, PlaybookValidationError
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay_metrics.add_argument("file", type=Path)
     replay_metrics.add_argument("--out", type=Path, help="output CSV (default: stdout)")
+    _add_progress_flag(replay_metrics)
     replay_metrics.set_defaults(handler=_replay_metrics)
     _add_replay_predictions(replay_sub)
 
@@ -138,14 +140,33 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.cli.replay import read_metric_csv, replay_values, write_replay_csv
 
     timestamps, values = read_metric_csv(args.file)
-    rows = replay_values(timestamps, values, settings.detection)
-    if args.out is None:
-        write_replay_csv(rows, sys.stdout)
-    else:
-        with args.out.open("w", newline="", encoding="utf-8") as out:
-            count = write_replay_csv(rows, out)
+    progress = _progress(args.progress, "replay metrics", len(values), "rows")
+    rows = progress.track(replay_values(timestamps, values, settings.detection))
+    try:
+        if args.out is None:
+            write_replay_csv(rows, sys.stdout)
+        else:
+            with args.out.open("w", newline="", encoding="utf-8") as out:
+                count = write_replay_csv(rows, out)
+    finally:
+        progress.close()
+    if args.out is not None:
         print(f"{count} rows scored into {args.out}", file=sys.stderr)
     return 0
+
+
+def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def _progress(asked: bool | None, label: str, total: int, unit: str) -> Progress:
+    stream = sys.stderr if progress_wanted(asked, sys.stderr) else None
+    # Asked for: shown from the start; on a terminal by default: only if the run is long.
+    return Progress(label, total, unit, stream, delay_s=0.0 if asked else 1.0)
 
 
 # -- fireline replay predictions (prediction-log detectors) -------------------------
@@ -158,19 +179,29 @@ def _add_replay_predictions(replay_sub: argparse._SubParsersAction[Any]) -> None
     )
     predictions.add_argument("file", type=Path)
     predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
+    _add_progress_flag(predictions)
     predictions.set_defaults(handler=_replay_predictions)
 
 
 def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     from agents.cli.replay import read_prediction_log, replay_predictions, write_detections
 
-    events = read_prediction_log(args.file, settings.max_event_bytes)
+    try:
+        size = args.file.stat().st_size
+    except OSError:
+        size = 0  # read_prediction_log says what is wrong with the file
+    progress = _progress(args.progress, "replay predictions", size, "bytes")
+    events = read_prediction_log(args.file, settings.max_event_bytes, on_bytes=progress.advance)
     detections = replay_predictions(events)
-    if args.out is None:
-        write_detections(detections, sys.stdout)
-    else:
-        with args.out.open("w", encoding="utf-8") as out:
-            count = write_detections(detections, out)
+    try:
+        if args.out is None:
+            write_detections(detections, sys.stdout)
+        else:
+            with args.out.open("w", encoding="utf-8") as out:
+                count = write_detections(detections, out)
+    finally:
+        progress.close()
+    if args.out is not None:
         print(f"{count} detection(s) written to {args.out}", file=sys.stderr)
     return 0
 

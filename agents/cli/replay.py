@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -88,17 +88,22 @@ def write_replay_csv(rows: Iterator[ReplayRow], out: TextIO) -> int:
 # -- replay predictions ------------------------------------------------------------
 
 
-def read_prediction_log(path: Path, max_bytes: int = 65_536) -> Iterator[Prediction | Label]:
+def read_prediction_log(
+    path: Path, max_bytes: int = 65_536, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[Prediction | Label]:
     """Events of a JSON-lines file, in file order; a bad line stops with ``file:line``.
 
     A line with ``label`` and no ``features`` is a label event, any other a
     prediction event; both are checked by the topics' validators (agents.pipelines.events).
+    ``on_bytes`` is told the size of each line read (a progress bar's measure).
     """
     predictions = Validator(PredictionEvent, max_bytes)
     labels = Validator(LabelEvent, max_bytes)
     try:
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
+                if on_bytes is not None:
+                    on_bytes(len(line))
                 if not line.strip():
                     continue
                 record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))

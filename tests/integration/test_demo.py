@@ -1,10 +1,12 @@
-"""The README's first command: the demo shows the whole loop and Ctrl-C leaves nothing behind."""
+"""The README's first command: the demo shows the whole loop and Ctrl-C leaves nothing behind;
+a worker that cannot run or dies ends the demo with one line saying why."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,26 +16,50 @@ from pathlib import Path
 import pytest
 
 from agents.kafka.broker import free_port
-from tests.integration.support import processes_mentioning
+from tests.integration.support import processes_mentioning, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
+def demo_env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
-    env["FIRELINE_HTTP_PORT"] = str(free_port())
+    env["FIRELINE_HTTP_PORT"] = str(port)
     env["FIRELINE_DATA_DIR"] = str(tmp_path / "data")
     env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    return env
+
+
+def start_demo(
+    tmp_path: Path, env: dict[str, str], stderr: int = subprocess.STDOUT
+) -> subprocess.Popen[str]:
     workdir = tmp_path / "cwd"
     workdir.mkdir()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli.main", "demo", "--spike-at", "8"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "demo", "--spike-at", "8"],
         env=env,
         cwd=workdir,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
     )
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
+    demo = start_demo(tmp_path, demo_env(tmp_path, free_port()))
+    workdir = tmp_path / "cwd"
     try:
         lines: list[str] = []
         reader = threading.Thread(
@@ -48,6 +74,8 @@ def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
         assert "[console chat → #fireline-alerts]" in output, output
         broker = re.search(r"embedded broker on 127\.0\.0\.1:(\d+)", output)
         assert broker, output
+        # The worker keeps its data in a directory of its own under FIRELINE_DATA_DIR.
+        assert [p.parent.name[:5] for p in (tmp_path / "data").glob("*/fireline-data")] == ["demo-"]
 
         demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert demo.wait(30) == 0
@@ -72,4 +100,57 @@ def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
     time.sleep(0.5)
     assert processes_mentioning(f"127.0.0.1:{broker.group(1)}") == []
     assert list(workdir.iterdir()) == []  # nothing left in the user's working directory
-    assert (tmp_path / "data" / "fireline-data").is_dir()
+    assert list((tmp_path / "data").iterdir()) == []  # nor of the demo's data
+
+
+def test_demo__a_busy_http_port_is_one_line_naming_the_setting(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        demo = start_demo(tmp_path, demo_env(tmp_path, port), stderr=subprocess.PIPE)
+        out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 2
+    assert out == ""  # nothing was started
+    (line,) = err.splitlines()
+    assert re.fullmatch(
+        rf"fireline: error: port {port} is already in use \(another fireline\?\); "
+        r"set FIRELINE_HTTP_PORT to a free port, e\.g\. FIRELINE_HTTP_PORT=\d+",
+        line,
+    ), line
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+
+
+def test_demo__a_worker_that_dies_ends_the_demo_with_exit_1_and_why(tmp_path):
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "demo", "--spike-at", "8"],
+            env=demo_env(tmp_path, free_port()),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=err,
+        )
+    try:
+        workers: list[int] = []
+
+        def worker_started() -> bool:
+            assert demo.poll() is None, out_path.read_text() + err_path.read_text()
+            workers[:] = [
+                pid
+                for pid in child_pids(demo.pid)
+                if b"run" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ]
+            return bool(workers) and "worker starting" in out_path.read_text()
+
+        wait_for(worker_started, 60, "the demo's worker process")
+        os.kill(workers[0], signal.SIGKILL)
+        assert demo.wait(60) == 1
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert out_path.read_text().rstrip().endswith("fireline demo: stopped.")
+    last = err_path.read_text().splitlines()[-1]
+    assert last == "fireline demo: error: the worker was killed by SIGKILL"
+    assert list((tmp_path / "data").iterdir()) == []

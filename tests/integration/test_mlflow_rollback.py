@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agents.kafka.broker import free_port
 from fireline.errors import ActionError
+from fireline.incident import Incident
 from playbooks.actions import default_registry
 from playbooks.context import ActionContext
+from playbooks.loader import load_file
 from playbooks.registry import ActionResult
 from tests.factories import make_incident
 from tests.integration.mlflow_server import MlflowServer
 from tests.integration.support import unique
+
+ROOT = Path(__file__).parents[2]
+SEED = ROOT / "deploy" / "mlflow" / "seed.py"
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +97,56 @@ async def test_rollback_mlflow__no_tracking_uri_is_an_action_error(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(ActionError, match="set tracking_uri or the MLFLOW_TRACKING_URI"):
         await rollback({})
+
+
+def seed(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """deploy/mlflow/seed.py as docker-compose runs it (its own process, stdlib only)."""
+    return subprocess.run(
+        [sys.executable, str(SEED), "--url", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_seed__the_shipped_playbook_rolls_the_example_incident_back_on_it(
+    mlflow, monkeypatch
+):
+    first = seed(mlflow.url)  # compose's defaults: fraud, 2 versions, champion
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "mlflow seed: created registered model fraud",
+        "mlflow seed: registered fraud v1",
+        "mlflow seed: registered fraud v2",
+        "mlflow seed: fraud@champion → v2",
+    ]
+    assert mlflow.alias_version("fraud", "champion") == "2"
+
+    playbook, problems = load_file(
+        ROOT / "playbooks" / "library" / "prediction-drift-rollback.yaml", default_registry()
+    )
+    assert problems == [] and playbook is not None
+    (step,) = [s for s in playbook.steps if s.action == "rollback"]
+    incident = Incident.model_validate_json((ROOT / "docs/examples/incident.json").read_text())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.url)  # as compose sets it
+    result = await default_registry().get("rollback").run(incident, step.params, ActionContext())
+    assert result == ActionResult(
+        "rollback", ok=True, detail="fraud@champion: v2 → v1", target="fraud"
+    )
+
+    again = seed(mlflow.url)  # the next `docker compose up`: the rollback stays
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == ["mlflow seed: fraud@champion already points at v1"]
+    assert mlflow.alias_version("fraud", "champion") == "1"
+    versions = mlflow.call("GET", "model-versions/search", {"filter": "name='fraud'"})
+    assert sorted(v["version"] for v in versions["model_versions"]) == ["1", "2"]
+
+
+def test_seed__an_unreachable_server_is_one_line_and_exit_1():
+    url = f"http://127.0.0.1:{free_port()}"
+    result = seed(url, "--wait", "0")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"mlflow seed: error: MLflow at {url} did not answer within 0 s: ")
