@@ -16,12 +16,15 @@ from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
 from agents.kafka.broker import create_topics, missing_topics
 from agents.kafka.faust_seam import check_dependencies
+from agents.kafka.lag import GroupOffsets
 from agents.metrics import Metrics
+from agents.pipelines.ingest import REASONS
 from agents.service.app import FaustPublisher, create_app, create_tables, owned_partitions, wire
 from agents.service.http import HttpServer, Readiness, build_web_app
 from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
+from agents.slack.counted_chat import CountedChat
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
 from playbooks.chat.pacing import ChannelPacer
@@ -35,6 +38,9 @@ from playbooks.http_sessions import SharedSession
 log = logging.getLogger(__name__)
 
 TOPIC_CHECK_TTL_S = 5.0
+# How often the consumer lag and the readiness gauges are refreshed for /metrics
+# (agents/kafka/lag.py says why by a timer rather than on scrape).
+HEALTH_REFRESH_S = 5.0
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
 
@@ -153,6 +159,27 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
             metrics.playbook_reload_errors.inc()  # once per rejected change
 
 
+def add_health_reports(
+    app: faust.App, runtime: Runtime, probe: ReadinessProbe, refresh_s: float = HEALTH_REFRESH_S
+) -> None:
+    """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
+    metrics, topics = runtime.metrics, runtime.settings.topics
+    consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
+    offsets = GroupOffsets(app, consumed, timeout_s=refresh_s)
+
+    @app.timer(refresh_s)
+    async def refresh_consumer_lag() -> None:
+        if not app.rebalancing:  # the assignment is changing: ask again after it
+            await metrics.consumer_lag.refresh(offsets)
+
+    @app.timer(refresh_s)
+    async def report_readiness() -> None:
+        report = await probe()
+        metrics.ready.set(report.ready)
+        for check, passed in report.checks.items():
+            metrics.readiness_checks.labels(check).set(passed)
+
+
 def build_worker(
     settings: Settings, loop: asyncio.AbstractEventLoop, loglevel: str = "info"
 ) -> faust.Worker:
@@ -169,7 +196,10 @@ def build_worker(
     # Roots survive restarts: published to the threads topic, followed back in below.
     threads = ThreadStore(publish=publish_thread, replayed=True)
     pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
-    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
+    chat = CountedChat(
+        make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer),
+        metrics.chat_calls,
+    )
     notes = build_notes(settings, chat, threads)
     http = SharedSession()
     context = ActionContext(
@@ -183,9 +213,11 @@ def build_worker(
     engine = build_engine(settings, metrics, context, tables.steps, notes)
     roots = RootKeeper(chat, threads)  # keeps every root fireline posted true
     runtime = build_runtime(settings, metrics, engine, publisher, notes, roots, tables)
+    metrics.start_at_zero(runtime.handlers(), REASONS, engine.registry.names())
     wire(app, runtime)
     add_timers(app, settings, runtime)
     probe = ReadinessProbe(app, settings, engine)
+    add_health_reports(app, runtime, probe)
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
     buttons = SlackInteractions(api, settings.slack_signing_key())
