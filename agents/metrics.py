@@ -31,6 +31,7 @@ class Metrics:
     actions: Counter
     playbooks_loaded: Gauge
     playbook_reload_errors: Counter
+    playbooks_rejected: Gauge
     series_tracked: Gauge
     samples_unwatched: Counter
     incidents_open: Gauge
@@ -103,6 +104,11 @@ class Metrics:
             playbook_reload_errors=Counter(
                 f"{prefix}_playbook_reload_errors",
                 "Playbook directory loads rejected for errors.",
+                registry=registry,
+            ),
+            playbooks_rejected=Gauge(
+                f"{prefix}_playbooks_rejected",
+                "1 while the playbook directory holds a rejected change (the last good set runs).",
                 registry=registry,
             ),
             series_tracked=Gauge(

@@ -155,8 +155,10 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
         reload = engine.reload_if_changed(settings.playbooks_dir)
         if reload is Reload.LOADED:
             metrics.playbooks_loaded.set(len(engine.playbooks))
+            metrics.playbooks_rejected.set(0)
         elif reload is Reload.REJECTED and engine.loaded:
             metrics.playbook_reload_errors.inc()  # once per rejected change
+            metrics.playbooks_rejected.set(1)  # until a change loads
 
 
 def add_health_reports(

@@ -40,7 +40,7 @@ def test_compose__config_is_valid_and_wires_fireline_to_kafka():
 
 
 def test_prometheus__config_is_valid_and_scrapes_fireline():
-    config_file = ROOT / "deploy" / "prometheus.yml"
+    config_file = ROOT / "deploy" / "prometheus" / "prometheus.yml"
     result = subprocess.run(
         [tool("promtool", "prometheus"), "check", "config", str(config_file)],
         capture_output=True,
