@@ -1,17 +1,22 @@
-"""fireline's own alert rules: valid, loaded by the compose Prometheus, and unit-tested.
+"""fireline watched by Prometheus: its alert rules, their wiring in compose, its dashboard.
 
 ``promtool test rules`` runs each rule's unit tests (deploy/prometheus/tests/); the
 tests here run it, check every rule has a case where it fires and one where it does
-not, and show that a changed rule fails them.
+not, and show that a changed rule fails them. test_deploy.py checks that every metric
+the dashboard queries is one the worker exports.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
+
+from detectors.monitor import records
 
 ROOT = Path(__file__).parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -102,3 +107,33 @@ def test_alert_rules__a_changed_rule_fails_its_unit_test(tmp_path):
     result = promtool("test", "rules", str(tests / RULE_TESTS.name))
     assert result.returncode != 0
     assert "alertname: FirelineDown, time: 4m" in result.stderr.decode()
+
+
+def dashboard_exprs() -> dict[str, list[str]]:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/fireline.json").read_text())
+    return {p["title"]: [t["expr"] for t in p["targets"]] for p in dashboard["panels"]}
+
+
+def test_dashboard__shows_lag_last_event_readiness_and_slack_outcomes():
+    used = " ".join(e for exprs in dashboard_exprs().values() for e in exprs)
+    for metric in (
+        "fireline_consumer_lag",
+        "fireline_last_event_timestamp_seconds",
+        "fireline_ready",
+        "fireline_readiness_check",
+        "fireline_chat_calls_total",
+        "fireline_playbooks_rejected",
+    ):
+        assert metric in used
+
+
+def test_dashboard__model_panel_names_only_kinds_the_model_monitor_emits():
+    (expr,) = dashboard_exprs()["Model monitoring: detections by kind (all models)"]
+    (kinds,) = re.findall(r'kind=~"([^"]+)"', expr)
+    emitted = {
+        value
+        for name, value in vars(records).items()
+        if name.isupper() and isinstance(value, str) and name != "MODEL_VERSION_CHANGE"
+    }
+    assert set(kinds.split("|")) <= emitted
+    assert {"covariate_drift", "prediction_drift", "performance_drift"} <= set(kinds.split("|"))
