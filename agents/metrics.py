@@ -150,7 +150,7 @@ class Metrics:
             ),
             ready=Gauge(
                 f"{prefix}_ready",
-                "1 when /readyz would answer 200, else 0 (refreshed every few seconds).",
+                "1 when /readyz would answer 200, else 0 (refreshed every 15 s).",
                 registry=registry,
             ),
             readiness_checks=Gauge(

@@ -38,9 +38,10 @@ from playbooks.http_sessions import SharedSession
 log = logging.getLogger(__name__)
 
 TOPIC_CHECK_TTL_S = 5.0
-# How often the consumer lag and the readiness gauges are refreshed for /metrics
-# (agents/kafka/lag.py says why by a timer rather than on scrape).
-HEALTH_REFRESH_S = 5.0
+# How often /metrics' consumer lag is refreshed (agents/kafka/lag.py: why by a timer),
+# and its readiness gauges: less often, as the topic check opens an admin connection.
+LAG_REFRESH_S = 5.0
+READINESS_REFRESH_S = 15.0
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
 
@@ -161,20 +162,18 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
             metrics.playbooks_rejected.set(1)  # until a change loads
 
 
-def add_health_reports(
-    app: faust.App, runtime: Runtime, probe: ReadinessProbe, refresh_s: float = HEALTH_REFRESH_S
-) -> None:
+def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
     """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
     metrics, topics = runtime.metrics, runtime.settings.topics
     consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
-    offsets = GroupOffsets(app, consumed, timeout_s=refresh_s)
+    offsets = GroupOffsets(app, consumed, timeout_s=LAG_REFRESH_S)
 
-    @app.timer(refresh_s)
+    @app.timer(LAG_REFRESH_S)
     async def refresh_consumer_lag() -> None:
         if not app.rebalancing:  # the assignment is changing: ask again after it
             await metrics.consumer_lag.refresh(offsets)
 
-    @app.timer(refresh_s)
+    @app.timer(READINESS_REFRESH_S)
     async def report_readiness() -> None:
         report = await probe()
         metrics.ready.set(report.ready)
