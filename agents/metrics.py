@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from agents.kafka.lag import ConsumerLag
 from fireline import __version__
 
 # Seconds to process one micro-batch: sub-millisecond for small batches up to a
@@ -29,17 +31,25 @@ class Metrics:
     actions: Counter
     playbooks_loaded: Gauge
     playbook_reload_errors: Counter
+    playbooks_rejected: Gauge
     series_tracked: Gauge
     samples_unwatched: Counter
     incidents_open: Gauge
     action_seconds: Histogram
     silences_active: Gauge
+    consumer_lag: ConsumerLag
+    last_event: Gauge
+    ready: Gauge
+    readiness_checks: Gauge
+    chat_calls: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
         """Register every metric on ``registry`` (never the global one)."""
         info = Info(f"{prefix}_build", "fireline build information.", registry=registry)
         info.info({"version": __version__})
+        consumer_lag = ConsumerLag(f"{prefix}_consumer_lag")
+        registry.register(consumer_lag)  # computed from the last refresh on each scrape
         return cls(
             registry=registry,
             events_consumed=Counter(
@@ -96,6 +106,11 @@ class Metrics:
                 "Playbook directory loads rejected for errors.",
                 registry=registry,
             ),
+            playbooks_rejected=Gauge(
+                f"{prefix}_playbooks_rejected",
+                "1 while the playbook directory holds a rejected change (the last good set runs).",
+                registry=registry,
+            ),
             series_tracked=Gauge(
                 f"{prefix}_series_tracked",
                 "Metric series with a live detector on this worker.",
@@ -124,4 +139,47 @@ class Metrics:
                 "Silences in force now (every worker sees them all: use max()).",
                 registry=registry,
             ),
+            consumer_lag=consumer_lag,
+            # A timestamp rather than an age, as Prometheus advises: time() - it is
+            # the age, and it stays right between scrapes and after the worker stops.
+            last_event=Gauge(
+                f"{prefix}_last_event_timestamp_seconds",
+                "Unix time this worker last finished a batch of an input topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            ready=Gauge(
+                f"{prefix}_ready",
+                "1 when /readyz would answer 200, else 0 (refreshed every 15 s).",
+                registry=registry,
+            ),
+            readiness_checks=Gauge(
+                f"{prefix}_readiness_check",
+                "1 when this /readyz check passes (broker, topics, consumer_group, playbooks).",
+                ["check"],
+                registry=registry,
+            ),
+            chat_calls=Counter(
+                f"{prefix}_chat_calls",
+                "Calls to Slack's Web API (or the console sink) by outcome "
+                "(ok, rejected, unreachable, failed).",
+                ["method", "outcome"],
+                registry=registry,
+            ),
         )
+
+    def start_at_zero(
+        self, input_topics: Iterable[str], reasons: Iterable[str], actions: Iterable[str]
+    ) -> None:
+        """Create the failure series the alert rules watch, at 0.
+
+        A labelled counter's series is born at its first increment, and Prometheus's
+        ``increase()`` cannot see a series born at 1: the first dead letter or failed
+        step of a kind would never alert. ``deploy/prometheus/rules`` relies on this.
+        """
+        reasons = list(reasons)
+        for topic in input_topics:
+            for reason in reasons:
+                self.events_invalid.labels(topic, reason)
+        for action in actions:
+            self.actions.labels(action, "failed")

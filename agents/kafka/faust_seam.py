@@ -3,7 +3,9 @@
 fireline's batch consumer (``agents.kafka.batching``) replaces Faust's per-message
 drain loop. That needs internals no public API offers: the fetch call, the ack
 bookkeeping the commit path reads, the read offsets, the offset gaps, the
-current-event context variable and aiokafka's fetch long-poll. Every access to
+current-event context variable and aiokafka's fetch long-poll. The consumer-lag
+metric (``agents.kafka.lag``) needs one more: the aiokafka consumer inside Faust's
+consumer thread, to ask it for offsets on its own connections. Every access to
 them is in this module, behind ``SeamConsumer``'s small public interface; nothing
 else in fireline names a private Faust, mode or aiokafka attribute.
 
@@ -17,9 +19,10 @@ upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -93,8 +96,9 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
         "_committed_offset",
         "_commit_every",
         "_waiting_for_ack",
+        "_thread",  # the consumer thread, where the aiokafka consumer lives
     ),
-    *_on(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    *_on(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", "_ensure_consumer"),
     *_on(faust_streams, "_current_event"),
     *_on(faust_tuples, "ack_lock"),
     PrivateName(
@@ -130,6 +134,15 @@ def check_dependencies() -> None:
             + "\n  ".join(problems)
             + f"\nTo fix: {HOW_TO_FIX}."
         )
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """What the broker says of one partition, for the consumer group."""
+
+    start: int  # the log start offset: where a group with no commit begins ("earliest")
+    end: int  # the offset the next record will get
+    committed: int | None  # the group's committed offset (the next to consume); None if never
 
 
 class _LongPollThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -226,3 +239,39 @@ class SeamConsumer(faust_aiokafka.Consumer):
             yield
         finally:
             faust_streams._current_event.reset(token)
+
+    async def partition_offsets(
+        self, partitions: Collection[TP], timeout_s: float
+    ) -> dict[TP, PartitionOffsets]:
+        """Log start, end and the group's committed offset of each partition, from the broker.
+
+        Asked by the aiokafka consumer on its own thread and connections, through its
+        public ``committed``, ``end_offsets`` and ``beginning_offsets`` (the last only
+        for partitions with no commit). The whole exchange is bounded by ``timeout_s``
+        on that thread: ``committed`` retries forever while the group has no
+        coordinator, and an unbounded call would hold one of the thread's two
+        method-queue workers, which its fetches need too.
+
+        Raises:
+            TimeoutError: if the broker did not answer within ``timeout_s``.
+            aiokafka.errors.KafkaError: if it refused.
+        """
+        thread = self._thread
+        wanted = list(partitions)
+
+        async def ask() -> dict[TP, PartitionOffsets]:
+            consumer = thread._ensure_consumer()
+            committed = await asyncio.gather(*(consumer.committed(tp) for tp in wanted))
+            ends = await consumer.end_offsets(wanted)
+            fresh = [tp for tp, offset in zip(wanted, committed, strict=True) if offset is None]
+            starts = await consumer.beginning_offsets(fresh) if fresh else {}
+            return {
+                tp: PartitionOffsets(starts.get(tp, 0), ends[tp], offset)
+                for tp, offset in zip(wanted, committed, strict=True)
+            }
+
+        async def bounded() -> dict[TP, PartitionOffsets]:
+            return await asyncio.wait_for(ask(), timeout_s)
+
+        offsets: dict[TP, PartitionOffsets] = await thread.call_thread(bounded)
+        return offsets

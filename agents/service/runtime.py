@@ -304,6 +304,7 @@ class Runtime:
         self.metrics.events_consumed.labels(topic).inc(len(records))
         self.metrics.batch_size.labels(topic).observe(len(records))
         self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
+        self.metrics.last_event.labels(topic).set(time.time())
 
 
 def _dead_letter_record(letter: DeadLetter) -> OutRecord:

@@ -17,12 +17,15 @@ from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
 from agents.kafka.broker import create_topics, missing_topics
 from agents.kafka.faust_seam import check_dependencies
+from agents.kafka.lag import GroupOffsets
 from agents.metrics import Metrics
+from agents.pipelines.ingest import REASONS
 from agents.service.app import FaustPublisher, create_app, create_tables, owned_partitions, wire
 from agents.service.http import HttpServer, Readiness, build_web_app
 from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
+from agents.slack.counted_chat import CountedChat
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
 from playbooks.chat.pacing import ChannelPacer
@@ -36,6 +39,10 @@ from playbooks.http_sessions import SharedSession
 log = logging.getLogger(__name__)
 
 TOPIC_CHECK_TTL_S = 5.0
+# How often /metrics' consumer lag is refreshed (agents/kafka/lag.py: why by a timer),
+# and its readiness gauges: less often, as the topic check opens an admin connection.
+LAG_REFRESH_S = 5.0
+READINESS_REFRESH_S = 15.0
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
 
@@ -150,8 +157,29 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
         reload = engine.reload_if_changed(settings.playbooks_dir)
         if reload is Reload.LOADED:
             metrics.playbooks_loaded.set(len(engine.playbooks))
+            metrics.playbooks_rejected.set(0)
         elif reload is Reload.REJECTED and engine.loaded:
             metrics.playbook_reload_errors.inc()  # once per rejected change
+            metrics.playbooks_rejected.set(1)  # until a change loads
+
+
+def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
+    """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
+    metrics, topics = runtime.metrics, runtime.settings.topics
+    consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
+    offsets = GroupOffsets(app, consumed, timeout_s=LAG_REFRESH_S)
+
+    @app.timer(LAG_REFRESH_S)
+    async def refresh_consumer_lag() -> None:
+        if not app.rebalancing:  # the assignment is changing: ask again after it
+            await metrics.consumer_lag.refresh(offsets)
+
+    @app.timer(READINESS_REFRESH_S)
+    async def report_readiness() -> None:
+        report = await probe()
+        metrics.ready.set(report.ready)
+        for check, passed in report.checks.items():
+            metrics.readiness_checks.labels(check).set(passed)
 
 
 def build_worker(
@@ -170,7 +198,10 @@ def build_worker(
     # Roots survive restarts: published to the threads topic, followed back in below.
     threads = ThreadStore(publish=publish_thread, replayed=True)
     pacer = ChannelPacer(settings.slack_channel_rate_per_s, settings.slack_channel_burst)
-    chat = make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer)
+    chat = CountedChat(
+        make_chat_sink(settings.slack_secret(), settings.slack_base_url, pacer=pacer),
+        metrics.chat_calls,
+    )
     notes = build_notes(settings, chat, threads)
     http = SharedSession()
     context = ActionContext(
@@ -184,9 +215,11 @@ def build_worker(
     engine = build_engine(settings, metrics, context, tables.steps, notes)
     roots = RootKeeper(chat, threads)  # keeps every root fireline posted true
     runtime = build_runtime(settings, metrics, engine, publisher, notes, roots, tables)
+    metrics.start_at_zero(runtime.handlers(), REASONS, engine.registry.names())
     wire(app, runtime)
     add_timers(app, settings, runtime)
     probe = ReadinessProbe(app, settings, engine)
+    add_health_reports(app, runtime, probe)
 
     api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
     buttons = SlackInteractions(api, settings.slack_signing_key())

@@ -117,7 +117,7 @@ def test_compose__the_simulator_runs_the_image_compose_builds():
 
 
 def test_prometheus__config_is_valid_and_scrapes_fireline():
-    config_file = ROOT / "deploy" / "prometheus.yml"
+    config_file = ROOT / "deploy" / "prometheus" / "prometheus.yml"
     result = subprocess.run(
         [tool("promtool", "prometheus"), "check", "config", str(config_file)],
         capture_output=True,

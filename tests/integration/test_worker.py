@@ -229,6 +229,7 @@ def test_worker__bad_playbook_change_keeps_previous_set(broker, worker, slack, p
             in worker.log()
         )
         assert worker.metric("fireline_playbooks_loaded") == 1
+        assert worker.metric("fireline_playbooks_rejected") == 1
         produce(
             broker.bootstrap_servers,
             worker.topic("metrics"),
@@ -240,8 +241,14 @@ def test_worker__bad_playbook_change_keeps_previous_set(broker, worker, slack, p
             30,
             "the previous playbook set to still answer",
         )
-    finally:
         (playbooks_dir / "broken.yaml").unlink()
+        wait_for(
+            lambda: worker.metric("fireline_playbooks_rejected") == 0,
+            15,
+            "the fixed directory to load and clear fireline_playbooks_rejected",
+        )
+    finally:
+        (playbooks_dir / "broken.yaml").unlink(missing_ok=True)
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:

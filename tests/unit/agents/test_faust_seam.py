@@ -18,6 +18,7 @@ import aiokafka
 import faust
 import pytest
 from faust.transport.consumer import Consumer as FaustBaseConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 from faust.types import tuples as faust_tuples
@@ -94,8 +95,14 @@ async def _start_without_reading_the_long_poll(self: Any) -> None:
             "__annotations__",
             "faust.transport.drivers.aiokafka.Consumer._acked_index",
         ),
+        # What the consumer-lag metric asks its offsets through.
+        (
+            AIOKafkaConsumerThread,
+            "_ensure_consumer",
+            "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+        ),
     ],
-    ids=["module-variable", "lock", "method", "instance-attribute"],
+    ids=["module-variable", "lock", "method", "instance-attribute", "lag-consumer"],
 )
 def test_check_dependencies__a_missing_private_name_is_refused_naming_it(
     monkeypatch, owner, name, named
