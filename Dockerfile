@@ -26,8 +26,9 @@ RUN /opt/fireline/bin/pip install --no-deps -c constraints.txt . \
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="fireline" \
       org.opencontainers.image.description="Event-driven AIOps incident responder for ML platforms"
-# A fixed uid (10001) so Kubernetes' runAsNonRoot can check it; the data directory
-# is the one path fireline writes (a volume in deploy/k8s, with a read-only root).
+# A fixed uid (10001) so Kubernetes' runAsNonRoot can check it. fireline writes only
+# its data directory and /tmp (matplotlib's font cache): volumes in deploy/k8s, where
+# the root filesystem is read-only.
 RUN groupadd --system --gid 10001 fireline \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/fireline fireline \
     && mkdir -p /var/lib/fireline \
@@ -38,7 +39,8 @@ ENV PATH=/opt/fireline/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     FIRELINE_HTTP_HOST=0.0.0.0 \
     FIRELINE_HTTP_PORT=6066 \
-    FIRELINE_DATA_DIR=/var/lib/fireline
+    FIRELINE_DATA_DIR=/var/lib/fireline \
+    MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
 WORKDIR /home/fireline
 EXPOSE 6066

@@ -281,6 +281,7 @@ def test_deployment__non_root_read_only_root_with_writable_data_and_tmp():
     assert mounts()["data"]["mountPath"] == env()["FIRELINE_DATA_DIR"]
     assert mounts()["tmp"]["mountPath"] == "/tmp"
     assert "emptyDir" in volumes()["data"] and "emptyDir" in volumes()["tmp"]
+    assert "MPLCONFIGDIR=/tmp/" in (ROOT / "Dockerfile").read_text()  # matplotlib's cache
     assert not mounts()["data"].get("readOnly")
 
 
