@@ -131,7 +131,13 @@ def test_prometheus__config_is_valid_and_scrapes_fireline():
 
 
 @pytest.mark.parametrize(
-    "instruction", ["USER fireline", "HEALTHCHECK", "FROM python:3.11-slim AS build"]
+    "instruction",
+    [
+        "USER 10001:10001",
+        "HEALTHCHECK",
+        "ARG BASE_IMAGE=python:3.11-slim",
+        "FROM ${BASE_IMAGE} AS build",
+    ],
 )
 def test_dockerfile__is_multi_stage_non_root_with_healthcheck(instruction):
     assert instruction in (ROOT / "Dockerfile").read_text()
