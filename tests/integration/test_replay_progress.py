@@ -6,6 +6,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,24 @@ def write_series(path: Path, rows: int) -> None:
 
 def test_replay__on_a_terminal_the_bar_shows_by_itself_and_stdout_stays_clean(tmp_path):
     source = tmp_path / "in.csv"
-    write_series(source, 30_000)  # a few seconds: longer than the bar's 1 s delay
+    write_series(source, 200_000)  # ~4 s of replay here: well past the bar's 1 s delay
     leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        # Read while the replay runs: a pty holds little, and once its last writer is
+        # gone Linux may answer EIO before the rest was read.
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the writer is gone and everything was read
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
     try:
         process = subprocess.run(
             [sys.executable, "-m", "agents.cli", "replay", "metrics", str(source)],
@@ -34,22 +51,12 @@ def test_replay__on_a_terminal_the_bar_shows_by_itself_and_stdout_stays_clean(tm
             timeout=120,
             check=False,
         )
-        os.close(follower)
-        follower = -1
-        terminal = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the writer is gone and everything was read
-                break
-            if not chunk:
-                break
-            terminal += chunk
     finally:
-        if follower != -1:
-            os.close(follower)
+        os.close(follower)
+        reader.join(timeout=10)
         os.close(leader)
+    terminal = b"".join(chunks)
     assert process.returncode == 0, terminal.decode()
-    assert process.stdout.count(b"\n") == 30_001 and b"\r" not in process.stdout
+    assert process.stdout.count(b"\n") == 200_001 and b"\r" not in process.stdout
     assert b"\rreplay metrics [" in terminal
-    assert terminal.rstrip().endswith(b"100% 30,000/30,000 rows")
+    assert terminal.rstrip().endswith(b"100% 200,000/200,000 rows")
