@@ -46,7 +46,7 @@ class RegisteredAction:
     """An action function with its params model."""
 
     name: str
-    params_model: type[BaseModel]
+    params_model: type[ActionParams]
     run: ActionFn
 
 
@@ -80,7 +80,7 @@ class ActionRegistry:
         return sorted(self._actions)
 
 
-def _params_model(name: str, fn: ActionFn) -> type[BaseModel]:
+def _params_model(name: str, fn: ActionFn) -> type[ActionParams]:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"action {name!r}: {fn.__qualname__} must be an async function")
     hints = get_type_hints(fn)

@@ -62,19 +62,25 @@ def _render(value: Any, variables: dict[str, Any], where: tuple[str, ...]) -> An
     return value
 
 
-def template_strings(params: BaseModel) -> list[str]:
-    """Every string in ``params`` that uses template syntax (for load-time checks)."""
-    found: list[str] = []
+def template_strings(params: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string in ``params`` (as written) that uses template syntax, with where it is.
 
-    def walk(value: Any) -> None:
+    For load-time checks, which run even when other params are wrong.
+
+    >>> template_strings({"text": "plain", "tags": ["a", "{{ incident.model }}"]})
+    [(('tags', 1), '{{ incident.model }}')]
+    """
+    found: list[tuple[tuple[str | int, ...], str]] = []
+
+    def walk(value: Any, where: tuple[str | int, ...]) -> None:
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            found.append(value)
+            found.append((where, value))
         elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
+            for key, item in value.items():
+                walk(item, (*where, str(key)))
         elif isinstance(value, list):
-            for item in value:
-                walk(item)
+            for index, item in enumerate(value):
+                walk(item, (*where, index))
 
-    walk(params.model_dump(mode="python"))
+    walk(params, ())
     return found
