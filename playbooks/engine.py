@@ -342,7 +342,8 @@ class PlaybookEngine:
         if (held := self._target_held(playbook, target)) is not None:
             return record(Outcome.SKIPPED, held, params=shown, target=target)
         started = time.perf_counter()
-        result, attempts = await self._attempts(step, incident, params)
+        context = self.context.for_playbook(playbook.runbook_url)
+        result, attempts = await self._attempts(step, incident, params, context)
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,
             result.detail,
@@ -365,15 +366,13 @@ class PlaybookEngine:
         return None
 
     async def _attempts(
-        self, step: Step, incident: Incident, params: BaseModel
+        self, step: Step, incident: Incident, params: BaseModel, context: ActionContext
     ) -> tuple[ActionResult, int]:
         action = self.registry.get(step.action)
         result = ActionResult(step.action, ok=False, detail="not run")
         for attempt in range(1, step.retries + 2):
             try:
-                result = await asyncio.wait_for(
-                    action.run(incident, params, self.context), step.timeout
-                )
+                result = await asyncio.wait_for(action.run(incident, params, context), step.timeout)
             except TimeoutError:
                 result = ActionResult(
                     step.action, ok=False, detail=f"timed out after {step.timeout}s"

@@ -334,7 +334,10 @@ class Playbook(BaseModel):
     owner: str | None = Field(default=None, description="Who to ask about it.")
     enabled: bool = Field(default=True, description="false: loaded and checked, never run.")
     mode: Mode = Field(default=Mode.ACTIVE, description="dry-run records, runs nothing.")
-    runbook_url: str | None = Field(default=None, description="Linked from messages.")
+    runbook_url: str | None = Field(
+        default=None,
+        description="Linked from its chat messages (its slack steps' default runbook).",
+    )
     match: Match
     cooldown: float | None = Field(
         default=None, ge=0, description="Run at most once per incident fingerprint this often."

@@ -290,6 +290,39 @@ def test_an_undefined_template_name_fails_the_step_not_the_worker(tmp_path):
     assert calls == []
 
 
+def test_an_empty_field_renders_as_an_empty_string_never_none(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        BASIC.replace(
+            "{{ incident.title }} in {{ incident.labels.env }}",
+            "@oncall {{ incident.likely_cause }}|{{ incident.likely_cause or 'no deploy' }}",
+        ),
+    )
+    (record,) = run(engine, incident(likely_cause=None))
+    assert record.outcome is Outcome.OK
+    assert calls == ["@oncall |no deploy"]
+
+
+def test_the_playbooks_runbook_reaches_its_actions(tmp_path):
+    registry = ActionRegistry()
+    seen: list[str | None] = []
+
+    @registry.action("look")
+    async def look(incident: Incident, params: EchoParams, context: ActionContext) -> ActionResult:
+        seen.append(context.runbook_url)
+        return ActionResult("look", ok=True, detail="")
+
+    for name, runbook in (("with", "runbook_url: https://wiki/lat\n"), ("without", "")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"name: {name}\n{runbook}match: {{kinds: [x]}}\nsteps:\n  - look: {{}}\n")
+        playbook, problems = load_file(path, registry)
+        assert problems == [] and playbook is not None
+        engine = PlaybookEngine(registry, ActionContext(runbook_url=None))
+        engine.playbooks, engine.loaded = [playbook], True
+        run(engine, incident(kind="x"))
+    assert seen == ["https://wiki/lat", None]
+
+
 def test_redact_hides_secret_looking_values():
     assert redact(EchoParams(text="x", token="xoxb-123")) == {"text": "x", "token": "<redacted>"}
 
