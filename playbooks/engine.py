@@ -294,7 +294,9 @@ class PlaybookEngine:
         variables: dict[str, Any],
     ) -> StepRecord:
         try:
-            shown = redact(render_params(step.params, variables))
+            context = self.context.for_playbook(playbook.runbook_url)
+            # What the human approves: the params as the action will act with them.
+            shown = redact(render_params(step.params, variables).resolved(incident, context))
         except (RenderError, ValueError) as exc:
             shown = {"error": f"params would fail: {exc}"}
         request = ApprovalRequest(
@@ -335,14 +337,14 @@ class PlaybookEngine:
             params = render_params(step.params, variables)
         except (RenderError, ValueError) as exc:
             return record(Outcome.FAILED, f"params: {exc}")
-        shown = redact(params)
+        context = self.context.for_playbook(playbook.runbook_url)
+        shown = redact(params.resolved(incident, context))  # the defaults shown, not None
         if dry:
             return record(Outcome.DRY_RUN, f"dry-run: would run {step.action}", params=shown)
         target = target_of(step.action, params)
         if (held := self._target_held(playbook, target)) is not None:
             return record(Outcome.SKIPPED, held, params=shown, target=target)
         started = time.perf_counter()
-        context = self.context.for_playbook(playbook.runbook_url)
         result, attempts = await self._attempts(step, incident, params, context)
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,
