@@ -93,12 +93,12 @@ def _cleared(incident: Incident, raised: Signal) -> Signal | None:
 
 
 def _recovery_line(raised: Signal, cleared: Signal) -> str:
-    if cleared.message and cleared.baseline <= 0:
-        now = f"cleared ({cleared.message})"
-    else:
-        now = f"back to {_num(cleared.observed)} vs normal {_num(cleared.baseline)}"
+    if raised.baseline <= 0 or cleared.baseline <= 0:  # no level to compare (an alert, a test)
+        words = f" ({cleared.message})" if cleared.message else ""
+        return f"{series_name(raised)}: cleared{words}, detector {raised.detector}"
     return (
-        f"{series_name(raised)}: {now}; {_num(raised.observed)} when detected, "
+        f"{series_name(raised)}: back to {_num(cleared.observed)} vs normal "
+        f"{_num(cleared.baseline)}; {_num(raised.observed)} when detected, "
         f"detector {raised.detector}"
     )
 

@@ -217,7 +217,7 @@ def test_library__no_shipped_message_says_none_when_a_field_is_empty():
         for step in plan.steps
         if step.runs
     ]
-    assert any(p.get("mention") == "@oncall" for p in rendered)  # the rollback playbook's
+    assert any(p.get("mention") == "@oncall after a deploy:" for p in rendered)  # the rollback's
     assert not [p for p in rendered if "None" in json.dumps(p)]
 
 

@@ -169,3 +169,26 @@ def test_shown_series__an_evidence_series_by_its_signals_selector():
     named = SIGNAL.model_copy(update={"selector": 'latency_ms{service="fraud-api"}'})
     assert shown_series(incident(signals=[named]), evidence) == 'latency_ms{service="fraud-api"}'
     assert shown_series(incident(signals=[SIGNAL]), evidence) == "latency_ms{service=fraud-api}"
+
+
+def test_incident_text__a_resolved_alert_says_it_cleared_having_no_level_to_compare():
+    from playbooks.chat.messages import incident_text
+
+    firing = Signal(
+        detector="alertmanager",
+        series='ALERTS{alertname="HighErrorRate"}',
+        observed=1.0,
+        baseline=0.0,
+        score=1.0,
+        at=1795255200.0,
+        message="Error rate above 5%",
+        fingerprint="a",
+    )
+    cleared = firing.model_copy(update={"observed": 0.0, "cleared": True})
+    resolved = incident(
+        signals=[firing, cleared], transition=Transition.RESOLVED, status=Status.RESOLVED
+    )
+    assert (
+        'ALERTS{alertname="HighErrorRate"}: cleared (Error rate above 5%), detector alertmanager'
+        in incident_text(resolved).splitlines()
+    )
