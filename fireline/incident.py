@@ -73,6 +73,11 @@ class Signal(BaseModel):
     fingerprint: str = Field(default="", description="The problem this signal belongs to.")
     cleared: bool = Field(default=False, description="The detector's alarm cleared here.")
     message: str = Field(default="", description="The detector's own words, if it has any.")
+    selector: str = Field(
+        default="",
+        description="The series as a PromQL selector to paste into Prometheus, e.g. "
+        'latency_ms{model="fraud"}; empty when it is not a Prometheus series.',
+    )
 
 
 class EvidencePoint(BaseModel):

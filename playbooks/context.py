@@ -10,7 +10,7 @@ step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from fireline.errors import ActionError
@@ -41,6 +41,11 @@ class ActionContext:
     default_channel: str | None = None  # where chat goes when a step names no channel
     dashboard_url: str | None = None  # template linked from root messages ({model}, {service})
     http: HttpSessions = field(default_factory=SessionPerCall)  # outbound HTTP's session
+    runbook_url: str | None = None  # the running playbook's, linked from chat messages
+
+    def for_playbook(self, runbook_url: str | None) -> ActionContext:
+        """This context as one playbook's steps see it: with its runbook, when it has one."""
+        return self if runbook_url is None else replace(self, runbook_url=runbook_url)
 
     def require(self, collaborator: T | None, what: str) -> T:
         """``collaborator`` (one of this context's fields), or an ActionError naming ``what``.

@@ -294,7 +294,9 @@ class PlaybookEngine:
         variables: dict[str, Any],
     ) -> StepRecord:
         try:
-            shown = redact(render_params(step.params, variables))
+            context = self.context.for_playbook(playbook.runbook_url)
+            # What the human approves: the params as the action will act with them.
+            shown = redact(render_params(step.params, variables).resolved(incident, context))
         except (RenderError, ValueError) as exc:
             shown = {"error": f"params would fail: {exc}"}
         request = ApprovalRequest(
@@ -335,14 +337,15 @@ class PlaybookEngine:
             params = render_params(step.params, variables)
         except (RenderError, ValueError) as exc:
             return record(Outcome.FAILED, f"params: {exc}")
-        shown = redact(params)
+        context = self.context.for_playbook(playbook.runbook_url)
+        shown = redact(params.resolved(incident, context))  # the defaults shown, not None
         if dry:
             return record(Outcome.DRY_RUN, f"dry-run: would run {step.action}", params=shown)
         target = target_of(step.action, params)
         if (held := self._target_held(playbook, target)) is not None:
             return record(Outcome.SKIPPED, held, params=shown, target=target)
         started = time.perf_counter()
-        result, attempts = await self._attempts(step, incident, params)
+        result, attempts = await self._attempts(step, incident, params, context)
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,
             result.detail,
@@ -365,15 +368,13 @@ class PlaybookEngine:
         return None
 
     async def _attempts(
-        self, step: Step, incident: Incident, params: BaseModel
+        self, step: Step, incident: Incident, params: BaseModel, context: ActionContext
     ) -> tuple[ActionResult, int]:
         action = self.registry.get(step.action)
         result = ActionResult(step.action, ok=False, detail="not run")
         for attempt in range(1, step.retries + 2):
             try:
-                result = await asyncio.wait_for(
-                    action.run(incident, params, self.context), step.timeout
-                )
+                result = await asyncio.wait_for(action.run(incident, params, context), step.timeout)
             except TimeoutError:
                 result = ActionResult(
                     step.action, ok=False, detail=f"timed out after {step.timeout}s"

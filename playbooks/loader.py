@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from fireline.errors import PlaybookValidationError
 from playbooks.registry import ActionRegistry
-from playbooks.schema import Playbook, StepParamsError
+from playbooks.schema import Playbook, StepError
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -87,7 +87,8 @@ def load_file(path: Path, registry: ActionRegistry) -> tuple[Playbook | None, li
     try:
         playbook = Playbook.model_validate(document.value, context={"registry": registry})
     except ValidationError as exc:
-        return None, list(_describe(path, document, exc))
+        located = sorted(_describe(document, exc))  # in the order of the file
+        return None, [f"{path}:{line}:{col}: {text}" for line, col, text in located]
     return playbook, []
 
 
@@ -96,22 +97,22 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-def _describe(path: Path, document: _Located, exc: ValidationError) -> Iterator[str]:
+def _describe(document: _Located, exc: ValidationError) -> Iterator[tuple[int, int, str]]:
     for error in exc.errors(include_url=False):
         loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, StepParamsError):
-            # Point into the step's params rather than at the step as a whole.
-            for inner in cause.errors:
-                yield _line(path, document, (*loc, cause.action, *inner["loc"]), inner["msg"])
+        if isinstance(cause, StepError):
+            # Each of the step's problems at its own place, not the step as a whole.
+            for inner, message in cause.located:
+                yield _placed(document, (*loc, *inner), message)
         else:
-            yield _line(path, document, loc, error["msg"])
+            yield _placed(document, loc, error["msg"])
 
 
-def _line(path: Path, document: _Located, loc: tuple[str | int, ...], message: str) -> str:
+def _placed(document: _Located, loc: tuple[str | int, ...], message: str) -> tuple[int, int, str]:
     line, col = document.place(loc)
     field = ".".join(str(p) for p in loc) or "<playbook>"
-    return f"{path}:{line}:{col}: {field}: {message}"
+    return line, col, f"{field}: {message}"
 
 
 def _compose(text: str) -> _Located:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, Self, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +26,14 @@ class ActionParams(BaseModel):
     """Base of every params model: unknown keys are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def resolved(self, incident: Incident, context: ActionContext) -> Self:
+        """These params with the defaults the action takes from the incident or the worker.
+
+        The action acts with them, and ``playbooks test`` shows them, so both say the
+        same (e.g. the worker's default channel rather than ``None``). No defaults here.
+        """
+        return self
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class RegisteredAction:
     """An action function with its params model."""
 
     name: str
-    params_model: type[BaseModel]
+    params_model: type[ActionParams]
     run: ActionFn
 
 
@@ -80,7 +88,7 @@ class ActionRegistry:
         return sorted(self._actions)
 
 
-def _params_model(name: str, fn: ActionFn) -> type[BaseModel]:
+def _params_model(name: str, fn: ActionFn) -> type[ActionParams]:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"action {name!r}: {fn.__qualname__} must be an async function")
     hints = get_type_hints(fn)

@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from fireline.errors import PlaybookValidationError
 from fireline.incident import Incident, Severity, Transition
 from playbooks.expressions import Expression, incident_variables
 from playbooks.registry import ActionParams, ActionRegistry
@@ -171,28 +172,26 @@ class Match(BaseModel):
         return reasons
 
 
-class StepParamsError(ValueError):
-    """A step's params failed their action's model; keeps the nested errors for locating."""
-
-    def __init__(self, action: str, error: ValidationError) -> None:
-        self.action = action
-        self.errors = error.errors(include_url=False)
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in self.errors
-        )
-        super().__init__(f"{action}: {details}")
+Loc = tuple[str | int, ...]
 
 
-STEP_OPTIONS = ("name", "when", "timeout", "retries", "backoff", "on_failure", "require_approval")
+class StepError(PlaybookValidationError):
+    """Every problem of one step, each located within the step, for the loader to place.
+
+    A step is checked as a whole (its action, its params, their templates and its
+    options) so that one bad value does not hide the others.
+    """
+
+    def __init__(self, located: list[tuple[Loc, str]]) -> None:
+        super().__init__([f"{_dotted(loc) or 'step'}: {message}" for loc, message in located])
+        self.located = located
 
 
-class Step(BaseModel):
-    """One action with its validated params, written ``{action_name: params, <options>}``."""
+class StepOptions(BaseModel):
+    """What a step may say besides its action: when it runs, how it is retried, who approves."""
 
     model_config = ConfigDict(frozen=True)
 
-    action: str
-    params: ActionParams
     name: str | None = Field(default=None, description="A label for the audit log.")
     when: str | None = Field(default=None, description="A CEL condition; false skips the step.")
     timeout: float = Field(default=30.0, gt=0, description="Seconds per attempt (or 10s, 2m).")
@@ -208,6 +207,28 @@ class Step(BaseModel):
         description="stop the playbook, continue with the next step, or escalate: stop and "
         "make the incident critical (an `escalated` event other playbooks can answer).",
     )
+
+    @field_validator("timeout", "backoff", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            Expression(value)
+        return value
+
+
+STEP_OPTIONS = tuple(StepOptions.model_fields)
+
+
+class Step(StepOptions):
+    """One action with its validated params, written ``{action_name: params, <options>}``."""
+
+    action: str
+    params: ActionParams
     _condition: Expression | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -222,34 +243,16 @@ class Step(BaseModel):
         options = {k: v for k, v in raw.items() if k in STEP_OPTIONS}
         actions = [k for k in raw if k not in STEP_OPTIONS]
         if len(actions) != 1:
-            raise ValueError(
+            problem = (
                 f"expected exactly one action key besides the options {list(STEP_OPTIONS)}, "
                 f"got {actions or 'none'}"
             )
+            raise StepError([((), _value_error(problem)), *_option_problems(options)])
         (name,) = actions
-        try:
-            action = registry.get(str(name))
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-        try:
-            validated = action.params_model.model_validate(raw[name] or {})
-        except ValidationError as exc:
-            raise StepParamsError(str(name), exc) from None
-        for text in template_strings(validated):
-            check_template(text)
-        return {"action": name, "params": validated, **options}
-
-    @field_validator("timeout", "backoff", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
-
-    @field_validator("when")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            Expression(value)
-        return value
+        params, problems = _params(registry, str(name), raw[name])
+        if params is None:
+            raise StepError([*problems, *_option_problems(options)])
+        return {"action": name, "params": params, **options}
 
     def model_post_init(self, context: Any, /) -> None:
         """Compile the condition once."""
@@ -263,6 +266,46 @@ class Step(BaseModel):
     def label(self) -> str:
         """How the audit log names the step."""
         return self.name or self.action
+
+
+def _params(
+    registry: ActionRegistry, action: str, raw: Any
+) -> tuple[ActionParams | None, list[tuple[Loc, str]]]:
+    """A step's params validated by its action's model, or None and every problem in them."""
+    problems: list[tuple[Loc, str]] = []
+    for where, text in template_strings(raw):
+        try:
+            check_template(text)
+        except ValueError as exc:
+            problems.append(((action, *where), _value_error(str(exc))))
+    try:
+        model = registry.get(action).params_model
+    except KeyError as exc:
+        return None, [((), _value_error(exc.args[0])), *problems]
+    try:
+        params = model.model_validate(raw or {})
+    except ValidationError as exc:
+        problems += [((action, *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+        return None, problems
+    return (None, problems) if problems else (params, [])
+
+
+def _option_problems(options: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """The problems of a step's options, checked on their own (its action may be broken)."""
+    try:
+        StepOptions.model_validate(options)
+    except ValidationError as exc:
+        return [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+    return []
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _value_error(text: str) -> str:
+    """A problem worded as pydantic words a ValueError, like the problems next to it."""
+    return f"Value error, {text}"
 
 
 class Verify(BaseModel):
@@ -291,7 +334,10 @@ class Playbook(BaseModel):
     owner: str | None = Field(default=None, description="Who to ask about it.")
     enabled: bool = Field(default=True, description="false: loaded and checked, never run.")
     mode: Mode = Field(default=Mode.ACTIVE, description="dry-run records, runs nothing.")
-    runbook_url: str | None = Field(default=None, description="Linked from messages.")
+    runbook_url: str | None = Field(
+        default=None,
+        description="Linked from its chat messages (its slack steps' default runbook).",
+    )
     match: Match
     cooldown: float | None = Field(
         default=None, ge=0, description="Run at most once per incident fingerprint this often."

@@ -4,17 +4,30 @@ Every string in a step's params may use ``{{ incident.model }}`` and friends.
 The sandbox refuses attribute tricks (``__class__`` and the like), and an
 undefined name is an error rather than an empty string, so a typo cannot
 silently post an empty message or roll back the wrong model.
+
+A field that is defined but empty (``None``, e.g. ``incident.likely_cause`` when
+no change came first) renders as an empty string, never as the word ``None``;
+``{{ incident.likely_cause or "no deploy before it" }}`` gives a fallback.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+def _none_as_empty(value: Any) -> Any:
+    """What ``{{ ... }}`` prints: a missing value is an empty string, not ``None``."""
+    return "" if value is None else value
+
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_none_as_empty)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RenderError(ValueError):
@@ -29,7 +42,7 @@ def check_template(text: str) -> None:
         raise ValueError(f"template {text!r}: {exc}") from None
 
 
-def render_params(params: BaseModel, variables: dict[str, Any]) -> BaseModel:
+def render_params(params: M, variables: dict[str, Any]) -> M:
     """A copy of ``params`` with every string rendered, re-validated by its model.
 
     >>> from pydantic import BaseModel
@@ -38,6 +51,8 @@ def render_params(params: BaseModel, variables: dict[str, Any]) -> BaseModel:
     ...     channel: str | None = None
     >>> render_params(P(text="{{ incident.title }}!"), {"incident": {"title": "Down"}}).text
     'Down!'
+    >>> render_params(P(text="@oncall {{ incident.cause }}"), {"incident": {"cause": None}}).text
+    '@oncall '
     """
     # Only what the author wrote: re-validating filled-in defaults would trip models
     # that check which fields go together (e.g. a provider's params).
@@ -62,19 +77,25 @@ def _render(value: Any, variables: dict[str, Any], where: tuple[str, ...]) -> An
     return value
 
 
-def template_strings(params: BaseModel) -> list[str]:
-    """Every string in ``params`` that uses template syntax (for load-time checks)."""
-    found: list[str] = []
+def template_strings(params: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string in ``params`` (as written) that uses template syntax, with where it is.
 
-    def walk(value: Any) -> None:
+    For load-time checks, which run even when other params are wrong.
+
+    >>> template_strings({"text": "plain", "tags": ["a", "{{ incident.model }}"]})
+    [(('tags', 1), '{{ incident.model }}')]
+    """
+    found: list[tuple[tuple[str | int, ...], str]] = []
+
+    def walk(value: Any, where: tuple[str | int, ...]) -> None:
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            found.append(value)
+            found.append((where, value))
         elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
+            for key, item in value.items():
+                walk(item, (*where, str(key)))
         elif isinstance(value, list):
-            for item in value:
-                walk(item)
+            for index, item in enumerate(value):
+                walk(item, (*where, index))
 
-    walk(params.model_dump(mode="python"))
+    walk(params, ())
     return found

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fireline import promql
 from fireline.durations import human_duration
 from fireline.incident import (
     Change,
@@ -96,6 +97,7 @@ def example_incident() -> Incident:
         at=DETECTED_AT,
         kind="latency_spike",
         fingerprint=key,
+        selector=promql.selector("latency_ms", LABELS),  # as the metric pipeline names it
     )
     deploy = Change(
         kind="model_version_change",

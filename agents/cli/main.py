@@ -232,6 +232,7 @@ def _test_playbooks(args: argparse.Namespace, settings: Settings) -> int:
 
     from fireline.incident import Incident
     from playbooks.actions import default_registry
+    from playbooks.context import ActionContext
     from playbooks.loader import load_directory
     from playbooks.tools.explain import explain, render_report
 
@@ -249,7 +250,10 @@ def _test_playbooks(args: argparse.Namespace, settings: Settings) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    plans = explain(playbooks, incident)
+    defaults = ActionContext(
+        default_channel=settings.slack_channel, dashboard_url=settings.slack_dashboard_url
+    )
+    plans = explain(playbooks, incident, defaults)
     if args.json:
         print(json.dumps([dataclasses.asdict(p) for p in plans], indent=2))
     else:

@@ -17,6 +17,7 @@ from detectors import (
     SeasonalBaseline,
     TailLatency,
 )
+from fireline import promql
 from fireline.detections import Detection
 from fireline.incident import EvidencePoint, Signal
 
@@ -261,6 +262,7 @@ class MetricPipeline:
             baseline=baseline,
             score=score,
             at=sample.timestamp,
+            selector=promql.selector(sample.name, sample.labels),  # to paste into Prometheus
         )
         kind = _KINDS.get(type(detector), METRIC_ANOMALY)
         return Detection(

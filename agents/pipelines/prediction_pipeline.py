@@ -18,6 +18,7 @@ from agents.pipelines.events import LabelEvent, PredictionEvent
 from detectors.monitor import records
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
+from fireline import promql
 from fireline.detections import Detection
 from fireline.incident import Change, Signal
 
@@ -130,6 +131,7 @@ def _detection(finding: records.Finding, refresh_at: float | None = None) -> Det
         score=min(max(finding.score, 0.0), 1.0),
         at=refresh_at if refresh_at is not None else finding.timestamp,
         message=finding.message,
+        selector=_selector(finding),
     )
     return Detection(
         kind=finding.kind,
@@ -139,6 +141,13 @@ def _detection(finding: records.Finding, refresh_at: float | None = None) -> Det
         cleared=finding.cleared,
         refresh=refresh_at is not None,
     )
+
+
+def _selector(finding: records.Finding) -> str:
+    """The log's latency is the model's ``latency_ms`` series; drift has no Prometheus series."""
+    if finding.kind == records.LATENCY_SPIKE:
+        return promql.selector("latency_ms", {"model": finding.model})
+    return ""
 
 
 def _change(finding: records.Finding) -> Change:

@@ -52,6 +52,10 @@ class RollbackParams(ActionParams):
     timeout_s: float = Field(default=10.0, gt=0, le=300, description="Per-request timeout.")
     topic: str | None = Field(default=None, description="kafka: where the command goes.")
 
+    def resolved(self, incident: Incident, context: ActionContext) -> Self:
+        """The model defaults to the incident's."""
+        return self.model_copy(update={"model": self.model or incident.model})
+
     @model_validator(mode="after")
     def _fits_provider(self) -> Self:
         check_provider_fields(self, self.provider, _ALLOWED, _REQUIRED)
@@ -73,7 +77,7 @@ def rollback_target(incident: Incident, model: str, to_version: str | None) -> s
 
 
 def _model(incident: Incident, params: RollbackParams) -> str:
-    model = params.model or incident.model
+    model = params.model
     if not model:
         raise ActionError(
             f"rollback: incident {incident.id} names no model; set the step's model param"
@@ -88,6 +92,7 @@ def register(registry: ActionRegistry) -> None:
     async def rollback(
         incident: Incident, params: RollbackParams, context: ActionContext
     ) -> ActionResult:
+        params = params.resolved(incident, context)
         model = _model(incident, params)
         if params.provider == "mlflow":
             return await _mlflow(incident, params, context, model)

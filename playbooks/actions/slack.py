@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Self
 
 from pydantic import Field
 
@@ -29,7 +30,7 @@ from fireline.errors import ActionError, ChartError
 from fireline.incident import Incident, Transition
 from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message
 from playbooks.chat.chart import render_chart
-from playbooks.chat.messages import incident_text
+from playbooks.chat.messages import incident_text, shown_series
 from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
 from playbooks.chat.sinks import ChatSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
@@ -57,8 +58,18 @@ class SlackParams(ActionParams):
         description="Upload charts of the evidence (up to 3 series) into the new thread.",
     )
     runbook: str | None = Field(
-        default=None, description="Runbook URL, linked from the incident's root message."
+        default=None,
+        description="Runbook URL, linked from the incident's root message; default: the "
+        "playbook's runbook_url.",
     )
+
+    def resolved(self, incident: Incident, context: ActionContext) -> Self:
+        """The channel defaults to the worker's ``slack_channel``, the runbook to the playbook's."""
+        defaults = {
+            "channel": self.channel or context.default_channel,
+            "runbook": self.runbook or context.runbook_url,
+        }
+        return self.model_copy(update=defaults)
 
 
 async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident) -> str:
@@ -68,7 +79,7 @@ async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident)
         try:
             png = await asyncio.to_thread(render_chart, evidence, incident.title)
             name = f"{incident.id}-{index + 1}.png" if index else f"{incident.id}.png"
-            await sink.upload(thread, name, png, f"{evidence.series}: evidence")
+            await sink.upload(thread, name, png, f"{shown_series(incident, evidence)}: evidence")
         except (ChartError, ActionError) as exc:
             log.warning("no evidence chart of %s for %s: %s", evidence.series, incident.id, exc)
             failures.append(f"no chart of {evidence.series}: {exc}")
@@ -144,7 +155,8 @@ def register(registry: ActionRegistry) -> None:
         incident: Incident, params: SlackParams, context: ActionContext
     ) -> ActionResult:
         sink = context.require(context.chat, "chat sink")
-        channel = params.channel or context.require(context.default_channel, "default chat channel")
+        params = params.resolved(incident, context)
+        channel = context.require(params.channel, "default chat channel")
         threads = context.threads
         if not await threads.wait_loaded(THREADS_LOAD_WAIT_S):
             log.warning("chat threads not replayed yet; %s may get a second root", incident.id)

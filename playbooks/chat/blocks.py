@@ -15,7 +15,7 @@ from typing import Any
 from fireline.durations import human_duration
 from fireline.incident import Incident, Status
 from playbooks.approvals import ApprovalRequest, Decision
-from playbooks.chat.messages import detections, incident_text
+from playbooks.chat.messages import detections, incident_text, series_name
 
 Block = dict[str, Any]
 
@@ -109,7 +109,7 @@ def detected_text(incident: Incident) -> str | None:
     ratio = f" ({signal.observed / signal.baseline:.1f}x)" if signal.baseline else ""
     words = f" ({signal.message})" if signal.message else ""
     return (
-        f"`{signal.series}` observed *{_num(signal.observed)}* vs baseline "
+        f"`{series_name(signal)}` observed *{_num(signal.observed)}* vs baseline "
         f"{_num(signal.baseline)}{ratio}, detector `{signal.detector}`{words}"
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fireline.durations import human_duration
-from fireline.incident import Incident, Resolution, Signal, Transition
+from fireline.incident import Evidence, Incident, Resolution, Signal, Transition
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 
@@ -27,7 +27,7 @@ def incident_text(incident: Incident) -> str:
     if incident.likely_cause:
         lines.append(f"Likely cause: {incident.likely_cause}")
     if incident.signals:
-        lines.append(_signal_line(incident.signals[0]))
+        lines.append(_signal_line(incident))
     lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
     return "\n".join(lines)
 
@@ -39,7 +39,7 @@ def _resolved_head(incident: Incident) -> list[str]:
         return [
             f":warning: [RESOLVED: NEW LEVEL] {incident.title} after {took}",
             (
-                f"It did not come back: {last.series} settled at {_num(last.observed)} "
+                f"It did not come back: {series_name(last)} settled at {_num(last.observed)} "
                 f"(normal was {_num(last.baseline)}) and is now treated as normal. Is that acceptable?"
             ),
         ]
@@ -53,13 +53,53 @@ def _resolved_head(incident: Incident) -> list[str]:
     return [f":white_check_mark: [RESOLVED] {incident.title} after {took}"]
 
 
-def _signal_line(signal: Signal) -> str:
+def series_name(signal: Signal) -> str:
+    """The signal's series as people look it up: its PromQL selector when it has one."""
+    return signal.selector or signal.series
+
+
+def shown_series(incident: Incident, evidence: Evidence) -> str:
+    """An evidence series named as its signal names it (its PromQL selector, if any)."""
+    signal = next((s for s in incident.signals if s.series == evidence.series), None)
+    return evidence.series if signal is None else series_name(signal)
+
+
+def _signal_line(incident: Incident) -> str:
+    """What was detected; once resolved, what the series came back to."""
+    signal = incident.signals[0]
+    if incident.transition is Transition.RESOLVED:
+        cleared = _cleared(incident, signal)
+        if cleared is not None:
+            return _recovery_line(signal, cleared)
     if signal.message and signal.baseline <= 0:  # no meaningful ratio: the detector's words
-        return f"{signal.series}: {signal.message}, detector {signal.detector}"
+        return f"{series_name(signal)}: {signal.message}, detector {signal.detector}"
     ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
     return (
-        f"{signal.series}: observed {_num(signal.observed)} vs normal "
+        f"{series_name(signal)}: observed {_num(signal.observed)} vs normal "
         f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
+    )
+
+
+def _cleared(incident: Incident, raised: Signal) -> Signal | None:
+    """The latest clearing of the problem ``raised`` opened, if the incident kept one."""
+    return next(
+        (
+            s
+            for s in reversed(incident.signals)
+            if s.cleared and s.fingerprint == raised.fingerprint and s.series == raised.series
+        ),
+        None,
+    )
+
+
+def _recovery_line(raised: Signal, cleared: Signal) -> str:
+    if raised.baseline <= 0 or cleared.baseline <= 0:  # no level to compare (an alert, a test)
+        words = f" ({cleared.message})" if cleared.message else ""
+        return f"{series_name(raised)}: cleared{words}, detector {raised.detector}"
+    return (
+        f"{series_name(raised)}: back to {_num(cleared.observed)} vs normal "
+        f"{_num(cleared.baseline)}; {_num(raised.observed)} when detected, "
+        f"detector {raised.detector}"
     )
 
 

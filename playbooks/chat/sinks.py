@@ -148,11 +148,21 @@ def _slack_error(exc: SlackApiError) -> str:
 
 
 class ConsoleSink:
-    """Prints the message instead, for running without a Slack token."""
+    """Prints the message instead, for running without a Slack token.
+
+    The console is read top to bottom, so each thing shows once: a message it
+    printed and that is then rewritten in place (a root turning resolved) shows
+    as its new first line only, the new status; the details are in the thread
+    reply that comes with it. A rewrite of a message it never printed (after a
+    restart) shows whole.
+    """
+
+    REMEMBERED = 10_000  # messages whose rewrites print short; the oldest are forgotten
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
         self.sent = 0
+        self._printed: dict[MessageRef, None] = {}  # insertion-ordered, bounded
 
     async def post(self, channel: str, text: str) -> str:
         """Print a framed message and return a console reference."""
@@ -171,11 +181,20 @@ class ConsoleSink:
         if thread_ts and broadcast:
             where += ", also in the channel"
         self._print(f"[console chat → {where}]", message.text)
-        return MessageRef(channel, f"console-{self.sent}")
+        ref = MessageRef(channel, f"console-{self.sent}")
+        self._remember(ref)
+        return ref
 
     async def update(self, ref: MessageRef, message: SlackMessage) -> None:
-        """Print the new text of message ``ref``."""
-        self._print(f"[console chat → {ref.channel}, update {ref.ts}]", message.text)
+        """Print the new first line of message ``ref`` (all of it if never printed here)."""
+        text = message.text.split("\n", 1)[0] if ref in self._printed else message.text
+        self._print(f"[console chat → {ref.channel}, update {ref.ts}]", text)
+        self._remember(ref)
+
+    def _remember(self, ref: MessageRef) -> None:
+        self._printed[ref] = None
+        if len(self._printed) > self.REMEMBERED:
+            del self._printed[next(iter(self._printed))]
 
     async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
         """Print that a file would be uploaded (the console shows no pictures)."""

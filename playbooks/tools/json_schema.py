@@ -9,18 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from playbooks.registry import ActionRegistry
-from playbooks.schema import STEP_OPTIONS, Playbook, Step
+from playbooks.schema import Playbook, StepOptions
 
 
 def playbook_schema(registry: ActionRegistry) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one playbook file."""
     schema = Playbook.model_json_schema(mode="validation")
     defs: dict[str, Any] = schema.setdefault("$defs", {})
-    options = {
-        name: prop
-        for name, prop in Step.model_json_schema(mode="validation")["properties"].items()
-        if name in STEP_OPTIONS
-    }
+    options = dict(StepOptions.model_json_schema(mode="validation")["properties"])
     for name in ("timeout", "backoff"):
         options[name] = {
             "anyOf": [

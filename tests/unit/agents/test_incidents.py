@@ -163,6 +163,18 @@ def test_auto_resolve__after_every_signal_cleared_and_the_quiet_period():
     assert desk.tick(250.0) == []
 
 
+def test_auto_resolve__the_resolution_shows_what_the_series_came_back_to_not_the_peak():
+    desk = Desk()
+    desk.detect(100.0, observed=400.0)
+    desk.detect(130.0, observed=52.5, cleared=True)
+    (resolved,) = desk.tick(190.0)
+    lines = incident_text(resolved).splitlines()
+    assert lines[3] == (
+        f"{LATENCY}: back to 52.5 vs normal 50.0; 400.0 when detected, detector LatencySpike"
+    )
+    assert not any("observed 400.0" in line for line in lines)
+
+
 def test_auto_resolve__a_signal_that_stops_being_re_sent_expires_and_resolves_quiet():
     desk = Desk()
     desk.detect(100.0)  # raised, then its detector is lost (worker restart, series gone)

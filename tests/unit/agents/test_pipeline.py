@@ -33,6 +33,19 @@ def test_pipeline__one_detection_per_spike_per_series():
     assert [(d.cleared, d.signal.at) for d in clear] == [(True, 307.0)]
 
 
+def test_pipeline__names_the_series_as_prometheus_does_keeping_its_key():
+    pipeline = MetricPipeline(DetectionSettings())
+    pipeline.process(metric_batch(np.random.default_rng(5).normal(50, 2, 300).tolist()))
+    (rise,) = pipeline.process(metric_batch([400.0, 420.0, 410.0], start=300))
+    assert rise.signal.selector == 'latency_ms{model="fraud",model_version="7",service="fraud-api"}'
+    assert (
+        rise.series
+        == rise.signal.series
+        == "latency_ms{model=fraud,model_version=7,service=fraud-api}"
+    )
+    assert "latency_ms{model=fraud,model_version=7,service=fraud-api}" in pipeline.detectors
+
+
 @pytest.mark.parametrize("batch_size", [1, 7, 100, 1000])
 def test_pipeline__detections_do_not_depend_on_batch_size(batch_size):
     rng = np.random.default_rng(9)

@@ -45,6 +45,33 @@ def test_a_shift_raises_covariate_drift_on_the_feature_and_is_re_sent_while_on()
     assert any(d.refresh and d.series == "fraud:amount" for d in later)
 
 
+def test_a_latency_spike_in_the_log_names_the_models_latency_series_for_prometheus():
+    rng = np.random.default_rng(1)
+    events = [
+        PredictionEvent(
+            timestamp=1795255200.0 + i * 0.1,
+            model="fraud",
+            model_version="7",
+            prediction_id=f"p-{i}",
+            features={"amount": 1.0},
+            prediction=0.5,
+            latency_ms=float(rng.normal(45, 2)) if i < 2000 else 400.0,
+        )
+        for i in range(2300)
+    ]
+    found, _ = pipeline().process(events)
+    spikes = [d for d in found if d.kind == "latency_spike"]  # raised, then re-sent
+    assert spikes and {d.signal.selector for d in spikes} == {'latency_ms{model="fraud"}'}
+    assert {d.series for d in spikes} == {"fraud:latency_spike"}  # what incidents key on
+
+
+def test_drift_has_no_prometheus_series_to_name():
+    p = pipeline()
+    p.process(predictions(1500, 0, "7", 0.0, seed=1))
+    found, _ = p.process(predictions(400, 1500, "7", 15.0, seed=2))
+    assert found and all(d.signal.selector == "" for d in found)
+
+
 def test_a_new_version_is_a_change_not_a_detection():
     p = pipeline()
     p.process(predictions(200, 0, "7", 0.0, seed=1))

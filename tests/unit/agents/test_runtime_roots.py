@@ -16,7 +16,7 @@ from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import SHIPPED_PLAYBOOKS, Settings
 from agents.slack.thread_notes import ThreadNotes
-from fireline.incident import Incident, Resolution, Status, Transition
+from fireline.incident import Incident, Resolution, Signal, Status, Transition
 from playbooks.actions import default_registry
 from playbooks.chat.root_keeper import RootKeeper
 from playbooks.chat.sinks import ConsoleSink
@@ -89,3 +89,41 @@ async def test_on_incident__keeps_the_root_of_a_flapping_incident_that_notifies_
     assert printed.count("[console chat → #oncall") == 2, (
         "no reply: a flapping event notifies nobody"
     )
+
+
+async def test_on_incident__the_console_shows_a_resolution_once_and_the_roots_new_status():
+    out = io.StringIO()
+    worker = runtime(out)
+    signal = Signal(
+        detector="LatencySpike",
+        series="latency_ms{service=fraud-api}",
+        selector='latency_ms{service="fraud-api"}',
+        observed=250.0,
+        baseline=50.0,
+        score=0.9,
+        at=1795255200.0,
+        fingerprint="f",
+    )
+    back = signal.model_copy(update={"observed": 51.0, "cleared": True, "at": 1795255230.0})
+    opened = make_incident(signals=[signal])
+    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    resolved = {
+        "status": Status.RESOLVED,
+        "resolution": Resolution.RECOVERED,
+        "signals": [signal, back],
+    }
+    await worker.on_incident(event(opened, Transition.RESOLVED, 2, **resolved), "here")
+    frames = [f.strip("\n") for f in out.getvalue().split("─" * 72) if f.strip()]
+    root, reply, update = frames
+    assert root.startswith("[console chat → #oncall]\n")
+    assert reply.startswith(
+        "[console chat → #oncall, thread console-1]\n:white_check_mark: [RESOLVED]"
+    )
+    assert (
+        'latency_ms{service="fraud-api"}: back to 51.0 vs normal 50.0; 250.0 when detected, '
+        "detector LatencySpike"
+    ) in reply.splitlines()
+    assert update.splitlines() == [
+        "[console chat → #oncall, update console-1]",
+        ":white_check_mark: [RESOLVED] latency_ms of fraud-api is 5x its baseline after 60 s",
+    ]

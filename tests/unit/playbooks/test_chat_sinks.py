@@ -24,6 +24,21 @@ async def test_console_sink__prints_roots_replies_and_updates_with_their_text():
     assert await sink.post("#x", "plain") == "console-3"
 
 
+async def test_console_sink__a_rewrite_shows_its_new_first_line_once_printed_whole_before():
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    root = await sink.send("#oncall", SlackMessage("[OPEN] spike\nSubject: fraud\nIncident 1"))
+    await sink.update(root, SlackMessage("[RESOLVED] spike\nSubject: fraud\nIncident 1"))
+    assert out.getvalue().endswith(
+        "[console chat → #oncall, update console-1]\n[RESOLVED] spike\n" + "─" * 72 + "\n"
+    )
+    unseen = MessageRef("#oncall", "1795255200.000100")  # posted before a restart
+    await sink.update(unseen, SlackMessage("[RESOLVED] spike\nSubject: fraud"))
+    assert out.getvalue().endswith(
+        "update 1795255200.000100]\n[RESOLVED] spike\nSubject: fraud\n" + "─" * 72 + "\n"
+    )
+
+
 def root(channel: str, ts: str, at: float, thread_ts: str | None = None) -> ThreadRoot:
     return ThreadRoot(channel, MessageRef(f"C{channel}", ts), thread_ts or ts, at)
 

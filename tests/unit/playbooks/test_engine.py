@@ -290,6 +290,69 @@ def test_an_undefined_template_name_fails_the_step_not_the_worker(tmp_path):
     assert calls == []
 
 
+def test_an_empty_field_renders_as_an_empty_string_never_none(tmp_path):
+    engine, calls = engine_for(
+        tmp_path,
+        BASIC.replace(
+            "{{ incident.title }} in {{ incident.labels.env }}",
+            "@oncall {{ incident.likely_cause }}|{{ incident.likely_cause or 'no deploy' }}",
+        ),
+    )
+    (record,) = run(engine, incident(likely_cause=None))
+    assert record.outcome is Outcome.OK
+    assert calls == ["@oncall |no deploy"]
+
+
+def test_the_playbooks_runbook_reaches_its_actions(tmp_path):
+    registry = ActionRegistry()
+    seen: list[str | None] = []
+
+    @registry.action("look")
+    async def look(incident: Incident, params: EchoParams, context: ActionContext) -> ActionResult:
+        seen.append(context.runbook_url)
+        return ActionResult("look", ok=True, detail="")
+
+    for name, runbook in (("with", "runbook_url: https://wiki/lat\n"), ("without", "")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"name: {name}\n{runbook}match: {{kinds: [x]}}\nsteps:\n  - look: {{}}\n")
+        playbook, problems = load_file(path, registry)
+        assert problems == [] and playbook is not None
+        engine = PlaybookEngine(registry, ActionContext(runbook_url=None))
+        engine.playbooks, engine.loaded = [playbook], True
+        run(engine, incident(kind="x"))
+    assert seen == ["https://wiki/lat", None]
+
+
+class ModelParams(ActionParams):
+    model: str | None = None
+
+    def resolved(self, incident: Incident, context: ActionContext) -> ModelParams:
+        return self.model_copy(update={"model": self.model or incident.model})
+
+
+def test_approvals_and_dry_runs_show_the_defaults_the_action_fills_in(tmp_path):
+    registry = ActionRegistry()
+
+    @registry.action("act")
+    async def act(incident: Incident, params: ModelParams, context: ActionContext) -> ActionResult:
+        return ActionResult("act", ok=True, detail=str(params.resolved(incident, context).model))
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: p\nmatch: {kinds: [x]}\nsteps:\n  - act: {}\n    require_approval: true\n"
+    )
+    playbook, problems = load_file(path, registry)
+    assert problems == [] and playbook is not None
+    engine = PlaybookEngine(registry, ActionContext())
+    engine.playbooks, engine.loaded = [playbook], True
+    (waiting,) = run(engine, incident(kind="x"))
+    assert waiting.approval is not None and waiting.approval.params == {"model": "fraud"}
+    dry = PlaybookEngine(registry, ActionContext(), guardrails=Guardrails(dry_run=True))
+    dry.playbooks, dry.loaded = [playbook], True
+    (would,) = run(dry, incident(kind="x"))
+    assert (would.outcome, would.params) == (Outcome.DRY_RUN, {"model": "fraud"})
+
+
 def test_redact_hides_secret_looking_values():
     assert redact(EchoParams(text="x", token="xoxb-123")) == {"text": "x", "token": "<redacted>"}
 

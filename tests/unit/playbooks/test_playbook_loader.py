@@ -67,6 +67,62 @@ def test_load_file__a_param_of_another_provider_is_named():
     ]
 
 
+def test_load_file__every_problem_of_a_step_at_once_in_file_order(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "name: many\n"
+        "match: {kinds: [latency_spike]}\n"
+        "steps:\n"
+        "  - slack: {chart: maybe, mention: '{{ incident.title '}\n"
+        "    timeout: forever\n"
+        "    retries: many\n"
+        "  - rollbak: {}\n"
+        "    on_failure: explode\n"
+        "verify:\n"
+        "  resolved_within: 10m\n"
+        "  on_unverified:\n"
+        "    - log: {level: loud}\n"
+        "      backoff: -1\n"
+    )
+    playbook, problems = load_file(path, default_registry())
+    assert playbook is None
+    assert [p.removeprefix(f"{path}:") for p in problems] == [
+        "4:20: steps.0.slack.chart: Input should be a valid boolean, unable to interpret input",
+        (
+            "4:36: steps.0.slack.mention: Value error, template '{{ incident.title ': unexpected "
+            "end of template, expected 'end of print statement'."
+        ),
+        "5:14: steps.0.timeout: Value error, expected a duration like 30s, 10m or 1h, got 'forever'",
+        "6:14: steps.0.retries: Input should be a valid integer, unable to parse string as an integer",
+        (
+            "7:5: steps.1: Value error, unknown action 'rollbak'; known actions: kafka, log, "
+            "pagerduty, retrain, rollback, slack, webhook"
+        ),
+        "8:17: steps.1.on_failure: Input should be 'stop', 'continue' or 'escalate'",
+        (
+            "12:20: verify.on_unverified.0.log.level: Input should be 'debug', 'info', 'warning', "
+            "'error' or 'critical'"
+        ),
+        "13:16: verify.on_unverified.0.backoff: Input should be greater than or equal to 0",
+    ]
+
+
+def test_load_file__a_step_with_two_actions_still_has_its_options_checked(tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        "name: two\nmatch: {kinds: [x]}\nsteps:\n  - {slack: {}, log: {}, retries: 11}\n"
+    )
+    _, problems = load_file(path, default_registry())
+    assert [p.removeprefix(f"{path}:") for p in problems] == [
+        (
+            "4:5: steps.0: Value error, expected exactly one action key besides the options "
+            "['name', 'when', 'timeout', 'retries', 'backoff', 'require_approval', 'on_failure'], "
+            "got ['slack', 'log']"
+        ),
+        "4:35: steps.0.retries: Input should be less than or equal to 10",
+    ]
+
+
 def test_load_file__yaml_syntax_error_has_line():
     assert problems_of("invalid_syntax.yaml") == [
         "4:6: YAML syntax: expected ',' or ']', but got ':'"
@@ -128,6 +184,23 @@ def test_cli_validate__lists_every_problem_and_fails(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == "6 problem(s) found"
     assert any("invalid_unknown_action.yaml:6:5: steps.1" in line for line in err)
+
+
+def test_cli_validate__prints_each_problem_of_one_step_with_its_line(tmp_path, capsys):
+    from agents.cli.main import main
+
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nmatch: {kinds: [x]}\nsteps:\n"
+        "  - slack: {chart: maybe}\n    retries: many\n    timeout: forever\n"
+    )
+    assert main(["playbooks", "validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[0].removeprefix(str(tmp_path)) for line in err] == [
+        "/p.yaml:4:20",
+        "/p.yaml:5:14",
+        "/p.yaml:6:14",
+        "3 problem(s) found",
+    ]
 
 
 def test_cli_validate__valid_directory_passes(capsys):

@@ -75,14 +75,78 @@ def test_cli_test__prints_the_plan_and_runs_nothing(playbook_dir, tmp_path, caps
     assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event)]) == 0
     out = capsys.readouterr().out
     assert "✓ fraud-page: matches" in out
-    assert (
-        "1. slack → slack {'channel': '#fraud-oncall', 'mention': '@here', 'chart': True, 'runbook': None}"
-        in out
-    )
+    assert "1. slack → slack {'channel': '#fraud-oncall', 'mention': '@here', 'chart': True}" in out
     assert "1 of 1 playbook(s) match; nothing was executed." in out
     assert main(["playbooks", "test", str(playbook_dir), "--incident", str(event), "--json"]) == 0
     (plan,) = json.loads(capsys.readouterr().out)
     assert plan["playbook"] == "fraud-page" and plan["steps"][0]["runs"] is True
+
+
+GATED = """\
+name: fraud-rollback
+runbook_url: https://wiki/runbooks/fraud
+match: {kinds: [prediction_drift]}
+steps:
+  - slack: {mention: "@oncall {{ incident.likely_cause }}"}
+  - rollback: {provider: mlflow}
+    require_approval: true
+    timeout: 60s
+    retries: 1
+    on_failure: escalate
+verify:
+  resolved_within: 15m
+  on_unverified:
+    - pagerduty: {routing_key_env: PD_KEY}
+"""
+
+
+def test_cli_test__shows_approval_gates_verify_and_the_defaults_the_actions_fill_in(
+    tmp_path, capsys
+):
+    (tmp_path / "rollback.yaml").write_text(GATED)
+    event = tmp_path / "incident.json"
+    event.write_text(incident(kind="prediction_drift", likely_cause=None).model_dump_json())
+    args = ["playbooks", "test", str(tmp_path), "--incident", str(event)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ fraud-rollback: matches",
+        (
+            "    1. slack → slack {'channel': '#fireline-alerts', 'mention': '@oncall ', 'chart': True, "
+            "'runbook': 'https://wiki/runbooks/fraud'}"
+        ),
+        (
+            "    2. rollback → waits for a human's approval, then rollback {'provider': 'mlflow', "
+            "'model': 'fraud', 'alias': 'champion', 'check_version': True, 'headers': {}, "
+            "'timeout_s': 10.0} [timeout 60 s, 1 retry, on failure: escalate]"
+        ),
+        "    then verify: resolved within 15 min, or else:",
+        (
+            "       1. pagerduty → pagerduty {'routing_key_env': 'PD_KEY', "
+            "'url': 'https://events.pagerduty.com/v2/enqueue', 'timeout_s': 10.0}"
+        ),
+        "1 of 1 playbook(s) match; nothing was executed.",
+    ]
+    assert main([*args, "--json"]) == 0
+    (plan,) = json.loads(capsys.readouterr().out)
+    rollback = plan["steps"][1]
+    assert (rollback["require_approval"], rollback["on_failure"], rollback["retries"]) == (
+        True,
+        "escalate",
+        1,
+    )
+    assert rollback["params"]["to_version"] is None  # unset: the JSON keeps every param
+    assert plan["verify"]["resolved_within_s"] == 900
+    assert plan["verify"]["on_unverified"][0]["action"] == "pagerduty"
+
+
+def test_cli_test__a_dry_run_playbook_asks_no_approval(tmp_path, capsys):
+    (tmp_path / "rollback.yaml").write_text(GATED.replace("match:", "mode: dry-run\nmatch:"))
+    event = tmp_path / "incident.json"
+    event.write_text(incident(kind="prediction_drift").model_dump_json())
+    assert main(["playbooks", "test", str(tmp_path), "--incident", str(event)]) == 0
+    out = capsys.readouterr().out
+    assert "✓ fraud-rollback: matches (dry-run: would only be recorded)" in out
+    assert "2. rollback → (no approval asked in dry-run) rollback {" in out
 
 
 def test_cli_test__a_bad_incident_file_is_a_clear_error(playbook_dir, tmp_path, capsys):
@@ -137,6 +201,24 @@ def test_library__every_shipped_playbook_loads_and_answers_its_kind():
     assert [p.playbook for p in explain(library, anomaly) if p.matches] == ["metric-anomaly-alert"]
     no_deploy = incident(kind="prediction_drift")
     assert not any(plan.matches for plan in explain(library, no_deploy))
+
+
+def test_library__no_shipped_message_says_none_when_a_field_is_empty():
+    from fireline.incident import Change
+    from playbooks.loader import load_directory
+
+    library = load_directory(LIBRARY, default_registry())
+    deploy = Change(kind="model_version_change", model="fraud", version="8", at=0.0)
+    kinds = {k for p in library for k in p.match.kinds}
+    rendered = [
+        step.params
+        for kind in sorted(kinds)
+        for plan in explain(library, incident(kind=kind, changes=[deploy], likely_cause=None))
+        for step in plan.steps
+        if step.runs
+    ]
+    assert any(p.get("mention") == "@oncall after a deploy:" for p in rendered)  # the rollback's
+    assert not [p for p in rendered if "None" in json.dumps(p)]
 
 
 def test_reference__the_authors_guide_is_current():

@@ -69,6 +69,13 @@ def test_root_message__says_what_how_bad_since_when_why_and_where_to_look():
     ]
 
 
+def test_root_message__names_the_series_as_a_selector_to_paste_into_prometheus():
+    signal = SIGNAL.model_copy(update={"selector": 'latency_ms{service="fraud-api"}'})
+    message = root_message(incident(signals=[signal]))
+    assert 'latency_ms{service="fraud-api"}: observed 250.0 vs normal 50.0' in message.text
+    assert '`latency_ms{service=\\"fraud-api\\"}` observed *250.0*' in json.dumps(message.blocks)
+
+
 def test_root_message__a_mention_comes_first_in_text_and_blocks():
     message = root_message(incident(), mention="<!subteam^S0123>")
     assert message.text.startswith("<!subteam^S0123> :rotating_light: [CRITICAL]")
@@ -152,3 +159,36 @@ def test_parse_action_id__verb_and_target_or_value_error():
     assert parse_action_id("silence1h:inc-1") == ("silence1h", "inc-1")
     with pytest.raises(ValueError, match="not a fireline action id"):
         parse_action_id("nonsense")
+
+
+def test_shown_series__an_evidence_series_by_its_signals_selector():
+    from fireline.incident import Evidence
+    from playbooks.chat.messages import shown_series
+
+    evidence = Evidence(series=SIGNAL.series, baseline=50.0, detected_at=1795255200.0)
+    named = SIGNAL.model_copy(update={"selector": 'latency_ms{service="fraud-api"}'})
+    assert shown_series(incident(signals=[named]), evidence) == 'latency_ms{service="fraud-api"}'
+    assert shown_series(incident(signals=[SIGNAL]), evidence) == "latency_ms{service=fraud-api}"
+
+
+def test_incident_text__a_resolved_alert_says_it_cleared_having_no_level_to_compare():
+    from playbooks.chat.messages import incident_text
+
+    firing = Signal(
+        detector="alertmanager",
+        series='ALERTS{alertname="HighErrorRate"}',
+        observed=1.0,
+        baseline=0.0,
+        score=1.0,
+        at=1795255200.0,
+        message="Error rate above 5%",
+        fingerprint="a",
+    )
+    cleared = firing.model_copy(update={"observed": 0.0, "cleared": True})
+    resolved = incident(
+        signals=[firing, cleared], transition=Transition.RESOLVED, status=Status.RESOLVED
+    )
+    assert (
+        'ALERTS{alertname="HighErrorRate"}: cleared (Error rate above 5%), detector alertmanager'
+        in incident_text(resolved).splitlines()
+    )
