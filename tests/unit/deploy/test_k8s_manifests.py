@@ -29,10 +29,7 @@ VALIDATE = Path(sysconfig.get_path("scripts")) / "kubernetes-validate"
 # The oldest and the newest Kubernetes whose schemas kubernetes-validate ships.
 KUBERNETES_VERSIONS = ["1.25.0", "1.37.0"]
 CRD_MANIFESTS = {"scaledobject.yaml"}
-REGENERATE_PLAYBOOKS = (
-    "kubectl create configmap fireline-playbooks --from-file=playbooks/library "
-    "--dry-run=client -o yaml > deploy/k8s/playbooks.yaml"
-)
+REGENERATE_PLAYBOOKS = ".venv/bin/python scripts/k8s_playbooks.py"
 
 
 def manifest_files() -> list[Path]:
