@@ -2,8 +2,8 @@
 
 For each detector: false alarms on long stationary streams of its input family,
 then the delay (in points, from the change) on a stream with a change, and the
-cost per point fed in 1,000-point batches. The README's "Metric detectors" figures
-come from here.
+cost per point fed in 1,000-point batches. The "Metric detectors" figures in
+docs/detectors.md come from here.
 
     .venv/bin/python bench/metric_detectors.py [--points N]
 """

@@ -69,7 +69,7 @@ def latency_detector(settings: DetectionSettings) -> LatencySpike:
 
 
 def detector_for(name: str, settings: DetectionSettings) -> Detector:
-    """The detector a series of metric ``name`` gets (see the README's "Metric detectors")."""
+    """The detector a series of metric ``name`` gets (see docs/detectors.md, "Metric detectors")."""
     if name in settings.metric_names:
         return latency_detector(settings)
     if name in settings.count_names:

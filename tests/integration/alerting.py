@@ -184,7 +184,7 @@ def alertmanager(
 ) -> AbstractContextManager[Daemon]:
     """Alertmanager sending every alert to ``webhook_url`` with the bearer ``token``.
 
-    Group timings are seconds (minutes in production, see the README), and
+    Group timings are seconds (minutes in production, see docs/alerts.md), and
     ``repeat_interval`` re-sends a firing alert every few seconds, as fireline
     needs it re-sent within ``incidents.signal_expiry_s``.
     """

@@ -311,11 +311,11 @@ def test_deployment__secrets_are_files_from_the_secret_named_by_file_settings():
         directory, _, key = path.rpartition("/")
         assert directory == secret_mount["mountPath"]
         keys.append(key)
-    # The README's command creates the Secret with every key (an empty one counts as unset).
-    readme = (ROOT / "README.md").read_text()
-    assert f"create secret generic {secret['secretName']}" in readme
+    # The documented command creates the Secret with every key (an empty one counts as unset).
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert f"create secret generic {secret['secretName']}" in guide
     for key in keys:
-        assert f"--from-literal={key}=" in readme, key
+        assert f"--from-literal={key}=" in guide, key
 
 
 def test_settings__every_variable_is_a_fireline_setting_that_loads(monkeypatch):
