@@ -97,7 +97,14 @@ def test_an_acknowledged_incident_is_not_reminded(broker, worker, slack):
     def reminders() -> list[str]:
         return [m for m in slack.messages(opened["id"]) if "Reminder" in m]
 
-    # The answer waits until the worker's view shows the acknowledgement.
+    # The worker's view follows the incidents topic: wait until it has the incident
+    # (this test read it from the topic first), then acknowledge. The answer waits
+    # until the view shows the acknowledgement.
+    wait_for(
+        lambda: worker.request("GET", f"/incidents/{opened['id']}", token=TOKEN)[0] == 200,
+        30,
+        "the incident in the worker's view",
+    )
     status, acked = worker.request("POST", f"/incidents/{opened['id']}/ack", {"by": "bob"}, TOKEN)
     assert (status, acked["status"]) == (200, "acknowledged")
     before = len(reminders())  # one may have been due before the acknowledgement
