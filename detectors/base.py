@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.params import DetectorParams
 from fireline.errors import DetectorError
+
+P = TypeVar("P", bound=DetectorParams)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -33,10 +36,20 @@ class AlarmChange:
     adapted: bool = False  # cleared because the level became the new normal, not a recovery
 
 
-class Detector(abc.ABC):
-    """A streaming detector over one numeric series."""
+class Detector(abc.ABC, Generic[P]):
+    """A streaming detector over one numeric series.
 
-    def __init__(self) -> None:
+    Its parameters are one frozen :attr:`Params` model (see
+    :mod:`detectors.params`): ``Detector(params)`` shares the instance,
+    ``Detector(window=50)`` validates the keywords against the defaults, and a bad
+    value raises a DetectorError naming the parameter and the rule.
+    """
+
+    #: The model that declares this detector's parameters.
+    Params: ClassVar[type[DetectorParams]]
+
+    def __init__(self, params: P | None = None, /, **overrides: Any) -> None:
+        self.params = cast(P, self.Params.of(params, overrides, type(self).__name__))
         self._reset_common()
 
     def reset(self) -> None:
@@ -134,18 +147,22 @@ class Detector(abc.ABC):
         """Finite values learned since construction or the last reset."""
         return self._seen
 
+    @classmethod
+    def conformance_params(cls) -> Iterator[dict[str, Any]]:
+        """Parameters the conformance tests build this detector with (river's idea).
+
+        The generic checks feed each a spike stream: a detector that needs other
+        parameters to show its alarm on it says so here.
+        """
+        yield {}
+
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({params})"
+        return self.Params.render(type(self).__name__, self.params)
 
-    def _params(self) -> dict[str, object]:
-        return {}
-
-
-def require(ok: bool, message: str) -> None:
-    """Raise a DetectorError with ``message`` unless ``ok`` (constructor parameter checks)."""
-    if not ok:
-        raise DetectorError(message)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "params" not in state:  # pickled by an older fireline: start afresh
+            raise DetectorError(f"{type(self).__name__}: a checkpoint without parameters")
+        self.__dict__.update(state)
 
 
 def _as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:
