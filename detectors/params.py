@@ -166,12 +166,13 @@ class Violation:
 
     ``rule`` is phrased to follow the parameter's name ("must be at least 10");
     when pydantic's own message had to be kept (a wrong type), ``phrased`` is
-    False and ``rule`` is that message.
+    False and ``rule`` is that message. ``kind`` is pydantic's error type.
     """
 
     path: tuple[str, ...]
     rule: str
     value: Any
+    kind: str
     phrased: bool = True
 
     @property
@@ -191,7 +192,17 @@ def violations(exc: ValidationError) -> list[Violation]:
     A cross-field rule broken inside a nested model names the other field
     with the same path (``detection.tail_latency.window``).
     """
-    return [_violation(error) for error in exc.errors()]
+    errors = exc.errors()
+    # A tuple whose items failed is also reported too short ("0 items after
+    # validation"): the items' own errors say what is wrong.
+    failed_items = {
+        error["loc"][:-1] for error in errors if error["loc"] and isinstance(error["loc"][-1], int)
+    }
+    return [
+        _violation(error)
+        for error in errors
+        if not (error["type"] == "too_short" and error["loc"] in failed_items)
+    ]
 
 
 def _violation(error: ErrorDetails) -> Violation:
@@ -200,11 +211,12 @@ def _violation(error: ErrorDetails) -> Violation:
     if error["type"] == RULE_ERROR:
         other = ".".join((*loc, ctx["other"]))
         rule = f"must be {ctx['relation']} {other} ({_number(ctx['bound'])})"
-        return Violation((*loc, ctx["field"]), rule, ctx["value"])
-    phrase = _phrase(error["type"], ctx)
+        return Violation((*loc, ctx["field"]), rule, ctx["value"], RULE_ERROR)
+    kind = error["type"]
+    phrase = _phrase(kind, ctx)
     if phrase is None:
-        return Violation(loc, error["msg"], error.get("input"), phrased=False)
-    return Violation(loc, phrase, error.get("input"))
+        return Violation(loc, error["msg"], error.get("input"), kind, phrased=False)
+    return Violation(loc, phrase, error.get("input"), kind)
 
 
 def _phrase(kind: str, ctx: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from agents.kafka.detector_store import DetectorStore
 from agents.pipelines.events import MetricEvent
-from agents.settings import DetectionSettings
+from agents.settings import DetectionSettings, DetectorRoute
 from detectors import (
     CountSpike,
     Detector,
@@ -37,55 +37,6 @@ _KINDS: dict[type[Detector], str] = {
 }
 
 
-def metric_detector(settings: DetectionSettings) -> MetricEnsemble:
-    """The default detector for a metric series; `fireline replay` builds the same one."""
-    ensemble = settings.ensemble
-    return MetricEnsemble(
-        threshold=ensemble.threshold,
-        rest=ensemble.rest,
-        window=ensemble.window,
-        min_spread=ensemble.min_spread,
-        grids=ensemble.grids,
-        order=ensemble.order,
-        max_contexts=ensemble.max_contexts,
-        margin=ensemble.margin,
-        warmup=ensemble.warmup,
-        consecutive=ensemble.consecutive,
-        adapt_after=ensemble.adapt_after,
-    )
-
-
-def latency_detector(settings: DetectionSettings) -> LatencySpike:
-    """The detector for a series named in ``detection.metric_names``."""
-    return LatencySpike(
-        window=settings.window,
-        threshold=settings.threshold,
-        min_ratio=settings.min_ratio,
-        min_delta=settings.min_delta,
-        consecutive=settings.consecutive,
-        warmup=settings.warmup,
-    )
-
-
-def detector_for(name: str, settings: DetectionSettings) -> Detector:
-    """The detector a series of metric ``name`` gets (see the README's "Metric detectors")."""
-    if name in settings.metric_names:
-        return latency_detector(settings)
-    if name in settings.count_names:
-        return CountSpike()
-    if name in settings.ratio_names:
-        return ErrorRatio()
-    if name in settings.tail_latency_names:
-        return TailLatency(
-            quantile=settings.tail_quantile, window=settings.tail_window, step=settings.tail_step
-        )
-    if name in settings.seasonal_names:
-        return SeasonalBaseline(
-            season=settings.seasonal_season, utc_offset_hours=settings.seasonal_utc_offset_hours
-        )
-    return metric_detector(settings)
-
-
 class MetricPipeline:
     """Routes metric samples to one detector per series, batch by batch.
 
@@ -95,7 +46,9 @@ class MetricPipeline:
     latency samples (``tail_latency_names``) a TailLatency (``tail_latency``),
     ``seasonal_names`` a SeasonalBaseline; every other series, unless
     ``watch_other_metrics`` is off, the default MetricEnsemble (these two
-    ``metric_anomaly``). Detectors get the samples' event times.
+    ``metric_anomaly``). Each detector is built from its section of the
+    settings (:meth:`DetectionSettings.routes`), every series of a kind sharing
+    one parameter instance. Detectors get the samples' event times.
     """
 
     def __init__(
@@ -107,15 +60,12 @@ class MetricPipeline:
         # series in alarm → (event time last reported, baseline), to re-send every refresh_s
         self._firing: dict[str, tuple[float, float]] = {}
         self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
-        self._named = frozenset(
-            [
-                *settings.metric_names,
-                *settings.count_names,
-                *settings.ratio_names,
-                *settings.tail_latency_names,
-                *settings.seasonal_names,
-            ]
-        )
+        routes = settings.routes()
+        self._routes: dict[str, DetectorRoute] = {
+            name: route for route in routes for name in route.names
+        }
+        self._default = routes[-1]  # every other metric
+        self._named = frozenset(self._routes)
         self._watch_others = settings.watch_other_metrics
         self.detectors: dict[str, Detector] = {}
         self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
@@ -135,7 +85,7 @@ class MetricPipeline:
             if restored is not None and restored.alarm:
                 # Still in alarm when saved: keep re-sending it, or its incident would expire.
                 self._firing[series] = (float("-inf"), 0.0)
-            detector = restored or detector_for(name, self.settings)
+            detector = restored or self._routes.get(name, self._default).build()
             self.detectors[series] = detector
         return detector
 
