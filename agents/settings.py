@@ -32,9 +32,9 @@ from pydantic_settings import (
 
 from detectors import (
     CountSpike,
-    Detector,
     ErrorRatio,
     LatencySpike,
+    MetricDetector,
     MetricEnsemble,
     SeasonalBaseline,
     TailLatency,
@@ -96,10 +96,10 @@ class DetectorRoute(NamedTuple):
 
     names_setting: str  # the DetectionSettings field listing the names ("" for the default)
     names: tuple[str, ...]
-    detector: type[Detector[Any]]
+    detector: type[MetricDetector[Any]]
     params: DetectorParams
 
-    def build(self) -> Detector[Any]:
+    def build(self) -> MetricDetector[Any]:
         """A fresh detector for one series (every series shares the parameters)."""
         return self.detector(self.params)
 

@@ -10,9 +10,9 @@ from agents.pipelines.events import MetricEvent
 from agents.settings import DetectionSettings, DetectorRoute
 from detectors import (
     CountSpike,
-    Detector,
     ErrorRatio,
     LatencySpike,
+    MetricDetector,
     MetricEnsemble,
     SeasonalBaseline,
     TailLatency,
@@ -27,7 +27,7 @@ TAIL_LATENCY = "tail_latency"
 
 # Incident kind by detector: counts and ratios are both "errors went up"; a seasonal
 # anomaly is a metric anomaly judged against its hour (the detector names which).
-_KINDS: dict[type[Detector], str] = {
+_KINDS: dict[type[MetricDetector], str] = {
     LatencySpike: LATENCY_SPIKE,
     CountSpike: ERROR_SPIKE,
     ErrorRatio: ERROR_SPIKE,
@@ -67,7 +67,7 @@ class MetricPipeline:
         self._default = routes[-1]  # every other metric
         self._named = frozenset(self._routes)
         self._watch_others = settings.watch_other_metrics
-        self.detectors: dict[str, Detector] = {}
+        self.detectors: dict[str, MetricDetector] = {}
         self.store: DetectorStore | None = None  # checkpoints, when the worker has a table
         self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
         self.unwatched = 0  # samples of series beyond max_series, since the last read
@@ -75,13 +75,13 @@ class MetricPipeline:
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str, name: str) -> Detector | None:
+    def _detector(self, series: str, name: str) -> MetricDetector | None:
         detector = self.detectors.get(series)
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
             state = self.store.load(series) if self.store is not None else None
-            restored = state if isinstance(state, Detector) else None
+            restored = state if isinstance(state, MetricDetector) else None
             if restored is not None and restored.alarm:
                 # Still in alarm when saved: keep re-sending it, or its incident would expire.
                 self._firing[series] = (float("-inf"), 0.0)
@@ -167,7 +167,7 @@ class MetricPipeline:
         return [EvidencePoint(at=at, value=value) for at, value in points]
 
     def _refreshes(
-        self, detector: Detector, series: str, samples: Sequence[MetricEvent]
+        self, detector: MetricDetector, series: str, samples: Sequence[MetricEvent]
     ) -> list[Detection]:
         """Re-send an alarm that is still on, so the incident knows its signal is alive."""
         firing = self._firing.get(series)
@@ -186,7 +186,7 @@ class MetricPipeline:
 
     @staticmethod
     def _detection(
-        detector: Detector,
+        detector: MetricDetector,
         series: str,
         sample: MetricEvent,
         observed: float,

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from detectors.base import AlarmChange, FloatArray
+from detectors.base import AlarmChange, Detector, FloatArray, Timestamps, check_timestamps
 from detectors.params import DetectorParams, at_most
 from fireline.errors import DetectorError
 
@@ -80,35 +80,24 @@ DP = TypeVar("DP", bound=DriftParams)
 WP = TypeVar("WP", bound=WindowDriftParams)
 
 
-class DriftDetector(abc.ABC, Generic[DP]):
+class DriftDetector(Detector[DP]):
     """A detector that compares recent values with a reference captured first.
 
-    Parameters: a :class:`DriftParams` model (see :mod:`detectors.params`).
+    Its :attr:`changes` give the statistic as ``observed`` and the threshold as
+    ``baseline``; :attr:`score` is ``statistic / (statistic + threshold)`` at the
+    last check. Parameters: a :class:`DriftParams` model (see :mod:`detectors.params`).
     """
-
-    #: "numeric" (finite floats), "binary" (0/1 floats) or "categorical" (strings).
-    input_kind: ClassVar[str] = "numeric"
-    #: The model that declares this detector's parameters.
-    Params: ClassVar[type[DriftParams]]
-
-    def __init__(self, params: DP | None = None, /, **overrides: Any) -> None:
-        self.params = cast(DP, self.Params.of(params, overrides, type(self).__name__))
-        self.reset()
 
     # -- lifecycle -----------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget everything, including the reference, as if just constructed."""
-        self._alarm = False
-        self._score = 0.0
         self._statistic = 0.0
         self._threshold = math.nan
-        self._seen = 0
         self._run = 0  # checks in a row that disagree with the alarm state
         self._since_check = 0
-        self._changes: list[AlarmChange] = []
         self._reference: list[Any] | None = []  # raw values until fitted, then None
-        self._reset_state()
+        super().reset()
 
     @property
     def fitted(self) -> bool:
@@ -130,12 +119,16 @@ class DriftDetector(abc.ABC, Generic[DP]):
 
     # -- hot path --------------------------------------------------------------------
 
-    def update(self, values: Any) -> Self:
+    def update(self, values: Any, timestamps: Timestamps | None = None) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
 
         Invalid values (NaN, infinities, None; for numeric detectors also
-        strings) are skipped: a missing value is data quality's business.
+        strings) are skipped: a missing value is data quality's business. Checks
+        happen at counts of valid values, so ``timestamps`` are only checked
+        (one per value), not read.
         """
+        if timestamps is not None:
+            check_timestamps(timestamps, _length(values))
         batch, positions = self._valid(values)
         self._feed(batch, positions)
         return self
@@ -238,16 +231,6 @@ class DriftDetector(abc.ABC, Generic[DP]):
     # -- read-outs -------------------------------------------------------------------
 
     @property
-    def alarm(self) -> bool:
-        """Whether the detector currently signals drift."""
-        return self._alarm
-
-    @property
-    def score(self) -> float:
-        """``statistic / (statistic + threshold)`` at the last check, in [0, 1]."""
-        return self._score
-
-    @property
     def statistic(self) -> float:
         """The statistic of the last check (0 before the first)."""
         return self._statistic
@@ -256,33 +239,6 @@ class DriftDetector(abc.ABC, Generic[DP]):
     def threshold(self) -> float:
         """The calibrated threshold of the statistic; NaN until the reference is fitted."""
         return self._threshold
-
-    @property
-    def seen(self) -> int:
-        """Valid values learned since construction or the last reset."""
-        return self._seen
-
-    @property
-    def changes(self) -> list[AlarmChange]:
-        """Rises and clears of the alarm during the last update.
-
-        ``observed`` is the statistic, ``baseline`` the threshold and ``index`` the
-        position in that update's batch.
-        """
-        return list(self._changes)
-
-    @classmethod
-    def conformance_params(cls) -> Iterator[dict[str, Any]]:
-        """Parameters the conformance tests build this detector with (river's idea)."""
-        yield {}
-
-    def __repr__(self) -> str:
-        return self.Params.render(type(self).__name__, self.params)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "params" not in state:  # pickled by an older fireline: start afresh
-            raise DetectorError(f"{type(self).__name__}: a checkpoint without parameters")
-        self.__dict__.update(state)
 
 
 class WindowDriftDetector(DriftDetector[WP]):
@@ -318,6 +274,15 @@ class WindowDriftDetector(DriftDetector[WP]):
     def recent(self) -> npt.NDArray[Any]:
         """The recent window (unordered)."""
         return self._ring[: self._filled]
+
+
+def _length(values: Any) -> int:
+    """How many values a scalar or 1-D batch holds."""
+    if isinstance(values, np.ndarray):
+        return values.size
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        return 1
+    return len(values)
 
 
 def _valid_numeric(array: npt.NDArray[Any]) -> tuple[FloatArray, IntArray]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
 
 from pydantic import Field
 
-from detectors.base import Detector
+from detectors.metric.base import MetricDetector
 from detectors.metric.contextual import ContextModel, ContextModelParams
 from detectors.params import larger_than
 
@@ -55,7 +54,7 @@ class MetricEnsembleParams(ContextModelParams):
     rules = (larger_than("adapt_after", "consecutive"),)
 
 
-class MetricEnsemble(Detector[MetricEnsembleParams]):
+class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
     """Context novelty, range breaks and an anomaly likelihood, for any metric series.
 
     Three signals, each cheap and each from the past only:
@@ -106,11 +105,9 @@ class MetricEnsemble(Detector[MetricEnsembleParams]):
 
     Params = MetricEnsembleParams
 
-    def __init__(self, params: MetricEnsembleParams | None = None, /, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
+    def _prepare(self) -> None:
         self._model = ContextModel(self.params)  # shares the parameters it needs
         self._block = self.params.window // _BLOCKS
-        self.reset()
 
     def _reset_state(self) -> None:
         self._model.reset()

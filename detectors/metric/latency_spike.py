@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from detectors.base import Detector, FloatArray
+from detectors.base import FloatArray
+from detectors.metric.base import MetricDetector
 from detectors.params import DetectorParams, at_most, larger_than
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed data.
@@ -47,7 +47,7 @@ class LatencySpikeParams(DetectorParams):
     rules = (at_most("warmup", "window"), larger_than("adapt_after", "consecutive"))
 
 
-class LatencySpike(Detector[LatencySpikeParams]):
+class LatencySpike(MetricDetector[LatencySpikeParams]):
     """Flags latency that jumps well above its recent robust baseline.
 
     The baseline is the median of the last ``window`` normal points; the spread is
@@ -78,13 +78,11 @@ class LatencySpike(Detector[LatencySpikeParams]):
 
     Params = LatencySpikeParams
 
-    def __init__(self, params: LatencySpikeParams | None = None, /, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
+    def _prepare(self) -> None:
         window = self.params.window
         adapt_after = self.params.adapt_after
         self._adapt_after = adapt_after if adapt_after is not None else 5 * window
         self._refresh_every = max(1, window // 8)
-        self.reset()
 
     def _reset_state(self) -> None:
         self._history: deque[float] = deque(maxlen=self.params.window)

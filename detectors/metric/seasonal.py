@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from detectors.base import Detector
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
 from detectors.params import DetectorParams, at_most, larger_than
 
@@ -67,7 +67,7 @@ class SeasonalBaselineParams(DetectorParams):
     rules = (at_most("warmup", "window"), larger_than("adapt_after", "consecutive"))
 
 
-class SeasonalBaseline(Detector[SeasonalBaselineParams]):
+class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
     """Judges each point against the normal level of its hour of the day (or week).
 
     CPU, memory and throughput follow the clock: a nightly batch job or the
@@ -120,10 +120,8 @@ class SeasonalBaseline(Detector[SeasonalBaselineParams]):
 
     Params = SeasonalBaselineParams
 
-    def __init__(self, params: SeasonalBaselineParams | None = None, /, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
+    def _prepare(self) -> None:
         self._buckets = _BUCKETS[self.params.season]
-        self.reset()
 
     def _reset_state(self) -> None:
         n = self._buckets

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from detectors.base import Detector
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
 from detectors.params import DetectorParams, at_most, larger_than
 
@@ -55,7 +55,7 @@ class TailLatencyParams(DetectorParams):
     )
 
 
-class TailLatency(Detector[TailLatencyParams]):
+class TailLatency(MetricDetector[TailLatencyParams]):
     """Flags a regression of the latency tail that the median barely shows.
 
     Input: raw latency samples, one per request. Every ``step`` samples, once
@@ -100,11 +100,9 @@ class TailLatency(Detector[TailLatencyParams]):
 
     Params = TailLatencyParams
 
-    def __init__(self, params: TailLatencyParams | None = None, /, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
+    def _prepare(self) -> None:
         adapt_after = self.params.adapt_after
         self._adapt_after = adapt_after if adapt_after is not None else 5 * self.params.history
-        self.reset()
 
     @classmethod
     def conformance_params(cls) -> Iterator[dict[str, Any]]:

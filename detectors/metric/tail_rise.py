@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import Field
 
-from detectors.base import Detector
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
 from detectors.params import DetectorParams, at_most, larger_than
 
@@ -54,7 +54,7 @@ class TailRiseParams(DetectorParams):
 TP = TypeVar("TP", bound=TailRiseParams)
 
 
-class TailRiseDetector(Detector[TP]):
+class TailRiseDetector(MetricDetector[TP]):
     """A rise judged by the upper-tail probability ``P(X >= value)`` of a learnt law.
 
     A value spikes when its tail is at most ``p_value`` *and* it is at least
@@ -66,13 +66,11 @@ class TailRiseDetector(Detector[TP]):
     lasted ``adapt_after`` points, when their level becomes the new normal.
     """
 
-    def __init__(self, params: TP | None = None, /, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
+    def _prepare(self) -> None:
         window, adapt_after = self.params.window, self.params.adapt_after
         self._adapt_after = adapt_after if adapt_after is not None else 5 * window
         self._decay = 1.0 - 1.0 / window
         self._log_p = -math.log10(self.params.p_value)
-        self.reset()
 
     @abc.abstractmethod
     def _upper_tail(self, value: float, baseline: float) -> float:

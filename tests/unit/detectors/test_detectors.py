@@ -1,8 +1,9 @@
 """Conformance checks run over every registered detector, plus LatencySpike specifics.
 
-Univariate metric detectors (``Detector``) and reference-vs-window drift detectors
-(``DriftDetector``) get the same kinds of checks, each fed a stream of its input
-kind; the drift family's are in test_drift_detectors.py.
+Every detector is a ``Detector`` (checked here for all of them); metric detectors
+(``MetricDetector``) and reference-vs-window drift detectors (``DriftDetector``) get
+the same kinds of checks, each fed a stream of its input kind; the drift family's
+are in test_drift_detectors.py.
 """
 
 import copy
@@ -14,21 +15,45 @@ import pytest
 from pydantic import ValidationError
 
 import detectors
-from detectors import Detector, ErrorRatio, LatencySpike, MetricEnsemble
+from detectors import (
+    Detector,
+    DriftDetector,
+    ErrorRatio,
+    LatencySpike,
+    MetricDetector,
+    MetricEnsemble,
+)
 from detectors.metric.contextual import ContextModel
 from fireline.errors import DetectorError
 
-ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, Detector)]
+ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, MetricDetector)]
+BASES = {"Detector", "MetricDetector", "DriftDetector"}
 
 
 def test_registry_names_every_exported_detector_class():
     exported = {
         name
         for name in detectors.__all__
-        if isinstance(getattr(detectors, name), type) and name not in {"Detector", "DriftDetector"}
+        if isinstance(getattr(detectors, name), type) and name not in BASES
     }
     assert exported == set(detectors.REGISTRY)
     assert all(name == cls.__name__ for name, cls in detectors.REGISTRY.items())
+
+
+@pytest.mark.parametrize("cls", detectors.REGISTRY.values(), ids=lambda c: c.__name__)
+def test_every_detector_has_the_one_root_and_its_update(cls):
+    assert issubclass(cls, Detector)
+    assert issubclass(cls, MetricDetector) != issubclass(cls, DriftDetector)  # one family
+    detector = cls()
+    value = "a" if cls.input_kind == "categorical" else 0.0
+    assert detector.update([value, value], [1.8e9, 1.8e9 + 60]) is detector
+    assert (detector.seen, detector.alarm, detector.score, detector.changes) == (2, False, 0.0, [])
+    with pytest.raises(DetectorError, match="expected one timestamp per value, got 1 for 2"):
+        cls().update([value, value], [1.8e9])
+    with pytest.raises(DetectorError, match="timestamps must be finite epoch seconds"):
+        cls().update([value], [float("nan")])
+    detector.reset()
+    assert detector.seen == 0
 
 
 def spike_stream(seed: int = 3) -> np.ndarray:
