@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -30,7 +30,23 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from fireline.errors import ConfigError
+from detectors import (
+    CountSpike,
+    ErrorRatio,
+    LatencySpike,
+    MetricDetector,
+    MetricEnsemble,
+    SeasonalBaseline,
+    TailLatency,
+)
+from detectors.metric.count_spike import CountSpikeParams
+from detectors.metric.ensemble import MetricEnsembleParams
+from detectors.metric.error_ratio import ErrorRatioParams
+from detectors.metric.latency_spike import LatencySpikeParams
+from detectors.metric.seasonal import SeasonalBaselineParams
+from detectors.metric.tail_latency import TailLatencyParams
+from detectors.params import DetectorParams, violations
+from fireline.errors import ConfigError, DetectorError
 
 CONFIG_FILE_ENV = "FIRELINE_CONFIG"
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks" / "library"
@@ -75,98 +91,50 @@ class Topics(BaseModel):
         return [self.predictions, self.labels, self.metrics]
 
 
-class Ensemble(BaseModel):
-    """Parameters of the default metric detector (detectors.MetricEnsemble)."""
+class DetectorRoute(NamedTuple):
+    """The detector the series of some metric names get, built from its settings section."""
 
-    model_config = ConfigDict(extra="forbid")
+    names_setting: str  # the DetectionSettings field listing the names ("" for the default)
+    names: tuple[str, ...]
+    detector: type[MetricDetector[Any]]
+    params: DetectorParams
 
-    threshold: float = Field(
-        default=0.75,
-        gt=0,
-        le=1,
-        description="Anomaly score that counts as a detection (starts a rest, makes a point hot).",
-    )
-    rest: int = Field(
-        default=75,
-        ge=0,
-        description="Points scored 0 after a detection: one detection per episode.",
-    )
-    window: int = Field(
-        default=2000,
-        ge=40,
-        description="Points over which the context novelty's mean and spread are estimated.",
-    )
-    min_spread: float = Field(
-        default=0.03, gt=0, description="Floor of the context novelty's standard deviation."
-    )
-    grids: tuple[int, ...] = Field(
-        default=(3, 5, 8),
-        min_length=1,
-        description="Bins of each coarse grid over the running range (context model).",
-    )
-    order: int = Field(
-        default=6, ge=1, le=8, description="Longest context of the context model, in points."
-    )
-    max_contexts: int = Field(
-        default=8192, ge=16, description="Symbol sequences remembered per series at most."
-    )
-    margin: float = Field(
-        default=0.05,
-        ge=0,
-        description="A value beyond the range seen by this fraction of its width is a range break.",
-    )
-    warmup: int = Field(default=100, ge=10, description="Points learned before any score or alarm.")
-    consecutive: int = Field(
-        default=3,
-        ge=1,
-        description="Hot (or normal) points in a row to raise (or clear) the alarm.",
-    )
-    adapt_after: int = Field(
-        default=500, ge=2, description="Alarmed points after which the new level becomes normal."
-    )
-
-    @field_validator("grids")
-    @classmethod
-    def _check_grids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(not 2 <= bins <= 64 for bins in value):
-            raise ValueError("every grid needs between 2 and 64 bins")
-        return value
-
-    @model_validator(mode="after")
-    def _adapt_after_consecutive(self) -> Ensemble:
-        if self.adapt_after <= self.consecutive:
-            raise ValueError("adapt_after must be larger than consecutive")
-        return self
+    def build(self) -> MetricDetector[Any]:
+        """A fresh detector for one series (every series shares the parameters)."""
+        return self.detector(self.params)
 
 
-class DetectionSettings(BaseModel):
+class DetectionSettings(LatencySpikeParams):
     """Metric detection: which detector each metric name gets, and their parameters.
 
-    Latency series get LatencySpike, error counts CountSpike, error ratios
-    ErrorRatio, raw latency samples TailLatency, opted-in series SeasonalBaseline
-    and every other series the default MetricEnsemble.
+    Latency series get LatencySpike (its parameters are this section's own:
+    ``detection.window``, ``detection.warmup``...), error counts CountSpike
+    (``detection.count_spike``), error ratios ErrorRatio (``detection.error_ratio``),
+    raw latency samples TailLatency (``detection.tail_latency``), opted-in series
+    SeasonalBaseline (``detection.seasonal``) and every other series the default
+    MetricEnsemble (``detection.ensemble``). Each section is the detector's own
+    parameter model, so its rules are the detector's; on top, one detector of each
+    kind is built when the settings load.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    metric_names: list[str] = Field(
-        default=["latency_ms", "latency_p99_ms", "http_request_duration_ms"],
+    metric_names: tuple[str, ...] = Field(
+        default=("latency_ms", "latency_p99_ms", "http_request_duration_ms"),
         description="Metric names treated as latencies (LatencySpike, incident kind latency_spike).",
     )
-    count_names: list[str] = Field(
-        default=["errors_total", "http_errors", "error_count"],
+    count_names: tuple[str, ...] = Field(
+        default=("errors_total", "http_errors", "error_count"),
         description="Per-interval error counts (CountSpike, kind error_spike).",
     )
-    ratio_names: list[str] = Field(
-        default=["error_rate", "error_ratio", "http_error_ratio"],
+    ratio_names: tuple[str, ...] = Field(
+        default=("error_rate", "error_ratio", "http_error_ratio"),
         description="Error ratios in [0, 1] (ErrorRatio, kind error_spike).",
     )
-    tail_latency_names: list[str] = Field(
-        default=["request_latency_ms", "latency_sample_ms"],
+    tail_latency_names: tuple[str, ...] = Field(
+        default=("request_latency_ms", "latency_sample_ms"),
         description="Raw per-request latency samples (TailLatency, kind tail_latency).",
     )
-    seasonal_names: list[str] = Field(
-        default=[],
+    seasonal_names: tuple[str, ...] = Field(
+        default=(),
         description="Series judged per hour of the day/week (SeasonalBaseline, kind metric_anomaly).",
     )
     watch_other_metrics: bool = Field(
@@ -177,19 +145,6 @@ class DetectionSettings(BaseModel):
         default=True,
         description="Run the prediction-log detectors (drift, data quality, error rate).",
     )
-    ensemble: Ensemble = Ensemble()
-    window: int = Field(default=120, ge=10, description="Points in the rolling baseline.")
-    threshold: float = Field(
-        default=6.0, gt=0, description="Robust z-score that counts as a spike."
-    )
-    min_ratio: float = Field(
-        default=1.5, ge=1, description="Observed/baseline ratio also required."
-    )
-    min_delta: float = Field(
-        default=1.0, ge=0, description="Observed minus baseline also required (ms)."
-    )
-    consecutive: int = Field(default=3, ge=1, description="Spiking points needed to alarm.")
-    warmup: int = Field(default=30, ge=5, description="Points seen before any alarm.")
     checkpoint_s: float = Field(
         default=10.0,
         gt=0,
@@ -200,37 +155,52 @@ class DetectionSettings(BaseModel):
         ge=1,
         description="Series with a detector per worker; more are counted, not watched.",
     )
-    tail_quantile: float = Field(
-        default=0.99, gt=0, lt=1, description="Tail quantile TailLatency watches."
-    )
-    tail_window: int = Field(default=500, ge=10, description="Samples per TailLatency window.")
-    tail_step: int = Field(
-        default=50, ge=1, description="Samples between TailLatency window values."
-    )
-    seasonal_season: Literal["day", "week"] = Field(
-        default="day", description="SeasonalBaseline buckets: hour of the day or of the week."
-    )
-    seasonal_utc_offset_hours: float = Field(
-        default=0.0, gt=-24, lt=24, description="The clock seasonal buckets follow (UTC offset)."
-    )
+    count_spike: CountSpikeParams = CountSpikeParams()
+    error_ratio: ErrorRatioParams = ErrorRatioParams()
+    tail_latency: TailLatencyParams = TailLatencyParams()
+    seasonal: SeasonalBaselineParams = SeasonalBaselineParams()
+    ensemble: MetricEnsembleParams = MetricEnsembleParams()
 
     @model_validator(mode="after")
     def _names_are_routed_once(self) -> DetectionSettings:
         seen: dict[str, str] = {}
-        for field in (
-            "metric_names",
-            "count_names",
-            "ratio_names",
-            "tail_latency_names",
-            "seasonal_names",
-        ):
-            for name in getattr(self, field):
+        for route in self.routes():
+            for name in route.names:
                 if name in seen:
-                    raise ValueError(f"metric {name!r} is in both {seen[name]} and {field}")
-                seen[name] = field
-        if self.tail_step > self.tail_window:
-            raise ValueError("tail_step must not exceed tail_window")
+                    raise ValueError(
+                        f"metric {name!r} is in both {seen[name]} and {route.names_setting}"
+                    )
+                seen[name] = route.names_setting
         return self
+
+    @model_validator(mode="after")
+    def _every_detector_builds(self) -> DetectionSettings:
+        # The sections are the detectors' own models; building one of each checks
+        # whatever a detector verifies beyond them, now rather than at the first event.
+        for route in self.routes():
+            try:
+                route.build()
+            except DetectorError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    def latency(self) -> LatencySpikeParams:
+        """LatencySpike's parameters: the fields this section inherits from its model."""
+        fields = LatencySpikeParams.model_fields
+        return LatencySpikeParams(**{name: getattr(self, name) for name in fields})
+
+    def routes(self) -> list[DetectorRoute]:
+        """Each detector kind with the names routed to it; the default (no names) last."""
+        return [
+            DetectorRoute("metric_names", self.metric_names, LatencySpike, self.latency()),
+            DetectorRoute("count_names", self.count_names, CountSpike, self.count_spike),
+            DetectorRoute("ratio_names", self.ratio_names, ErrorRatio, self.error_ratio),
+            DetectorRoute(
+                "tail_latency_names", self.tail_latency_names, TailLatency, self.tail_latency
+            ),
+            DetectorRoute("seasonal_names", self.seasonal_names, SeasonalBaseline, self.seasonal),
+            DetectorRoute("", (), MetricEnsemble, self.ensemble),
+        ]
 
 
 class Incidents(BaseModel):
@@ -494,18 +464,41 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 _SECRET_WORDS = {"token", "secret", "password", "key", "credentials"}
 
+# Settings renamed when each detector got its own section: named in the error.
+_RENAMED = {
+    "detection.tail_quantile": "detection.tail_latency.quantile",
+    "detection.tail_window": "detection.tail_latency.window",
+    "detection.tail_step": "detection.tail_latency.step",
+    "detection.seasonal_season": "detection.seasonal.season",
+    "detection.seasonal_utc_offset_hours": "detection.seasonal.utc_offset_hours",
+}
+
+
+def env_name(path: str) -> str:
+    """The environment variable of a dotted setting, e.g. ``FIRELINE_DETECTION__WARMUP``.
+
+    An item of a list setting (``detection.ensemble.grids.0``) is set by the list's.
+    """
+    parts = [part for part in path.split(".") if not part.isdigit()]
+    return "FIRELINE_" + "__".join(parts).upper()
+
 
 def _describe(exc: ValidationError) -> str:
     lines = ["invalid fireline settings:"]
-    for error in exc.errors():
-        path = [str(part) for part in error["loc"]]
-        env_name = "FIRELINE_" + "__".join(path).upper()
+    for problem in violations(exc):
+        name = problem.name
         # Echo a value only for a known, non-secret setting: an unknown key may be a
         # misspelt secret (slack_tokn: xoxb-...), and a long value is cut.
-        if error["type"] == "extra_forbidden" or _SECRET_WORDS & set(path[-1].lower().split("_")):
+        if problem.kind == "extra_forbidden" or _SECRET_WORDS & set(
+            problem.path[-1].lower().split("_")
+        ):
             shown = "<hidden>"
         else:
-            shown = repr(error.get("input"))
+            shown = repr(problem.value)
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        lines.append(f"  {'.'.join(path)} ({env_name}): {error['msg']}; got {shown}")
+        joint = " " if problem.phrased else ": "
+        line = f"  {name} ({env_name(name)}){joint}{problem.rule}; got {shown}"
+        if name in _RENAMED:
+            line += f"; renamed {_RENAMED[name]} ({env_name(_RENAMED[name])})"
+        lines.append(line)
     return "\n".join(lines)

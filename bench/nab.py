@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import nab_scoring
 
 from agents.cli.replay import replay_values
-from agents.pipelines.metric_pipeline import metric_detector
 from agents.settings import DetectionSettings
+from detectors import MetricEnsemble
 
 SCOREBOARD_ROWS = [
     "numenta",
@@ -58,7 +58,7 @@ def main() -> None:
         rows += len(values)
     elapsed = time.perf_counter() - started
     detector_only = _detector_cost(corpus, settings)
-    name = type(metric_detector(settings)).__name__
+    name = MetricEnsemble.__name__
     print(f"fireline default metric detector ({name}) over {len(corpus)} files, {rows:,} rows")
     print(
         f"cost through the replay path: {elapsed / rows * 1e6:.1f} µs per event, one event at a "
@@ -104,7 +104,7 @@ def _detector_cost(
         for _ in range(3):
             started = time.perf_counter()
             for series in values:
-                detector = metric_detector(settings)
+                detector = MetricEnsemble(settings.ensemble)
                 if how == "in one batch":
                     detector.update(series)
                 else:

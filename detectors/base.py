@@ -1,24 +1,35 @@
-"""The small base every detector builds on.
+"""The root every detector builds on: parameters, one ``update``, an alarm and a score.
 
 A detector is a plain, picklable object. Feed it with :meth:`Detector.update`, one
-value or a NumPy micro-batch, then read :attr:`alarm` (with hysteresis) and
-:attr:`score` (in [0, 1], higher is more anomalous). No Kafka, no Faust, no I/O.
+value or a NumPy micro-batch (with optional event times), then read
+:attr:`~Detector.alarm` (with hysteresis), :attr:`~Detector.score` (in [0, 1],
+higher is more anomalous) and :attr:`~Detector.changes` (where the alarm rose or
+cleared in that batch). No Kafka, no Faust, no I/O.
+
+Two families extend it: the metric detectors
+(:class:`detectors.metric.base.MetricDetector`: one numeric series, judged point
+by point) and the drift detectors (:class:`detectors.drift.base.DriftDetector`:
+recent values against a reference captured first).
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Self
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.params import DetectorParams
 from fireline.errors import DetectorError
 
+P = TypeVar("P", bound=DetectorParams)
+
 FloatArray = npt.NDArray[np.float64]
+Timestamps = float | Sequence[float] | npt.NDArray[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,74 +44,65 @@ class AlarmChange:
     adapted: bool = False  # cleared because the level became the new normal, not a recovery
 
 
-class Detector(abc.ABC):
-    """A streaming detector over one numeric series."""
+class Detector(abc.ABC, Generic[P]):
+    """A streaming detector: one parameter model, one ``update``, an alarm and a score.
 
-    def __init__(self) -> None:
-        self._reset_common()
+    Its parameters are one frozen :attr:`Params` model (see
+    :mod:`detectors.params`): ``Detector(params)`` shares the instance,
+    ``Detector(window=50)`` validates the keywords against the defaults, and a bad
+    value raises a DetectorError naming the parameter and the rule. A subclass
+    derives what its parameters imply in :meth:`_prepare` and its state in
+    :meth:`_reset_state`.
+    """
+
+    #: The model that declares this detector's parameters.
+    Params: ClassVar[type[DetectorParams]]
+    #: What update() takes: "numeric" (floats), "binary" (0/1) or "categorical" (strings).
+    input_kind: ClassVar[str] = "numeric"
+
+    def __init__(self, params: P | None = None, /, **overrides: Any) -> None:
+        self.params = cast(P, self.Params.of(params, overrides, type(self).__name__))
+        self._prepare()
+        self.reset()
+
+    def _prepare(self) -> None:
+        """Derive what the parameters imply (fixed for the detector's life)."""
 
     def reset(self) -> None:
         """Forget everything learned, as if just constructed."""
-        self._reset_common()
-        self._reset_state()
-
-    def _reset_common(self) -> None:
         self._alarm = False
         self._score = 0.0
         self._seen = 0
         self._changes: list[AlarmChange] = []
-        self._cursor = -1  # position of the point being learned within the current update
-        # Event times (epoch seconds) of the finite values of the current update, when
-        # the caller gave them; only during _update_batch (never part of the state).
-        self._batch_times: list[float] | None = None
+        self._reset_state()
 
-    def update(
-        self,
-        values: float | Sequence[float] | npt.NDArray[Any],
-        timestamps: float | Sequence[float] | npt.NDArray[Any] | None = None,
-    ) -> Self:
+    @abc.abstractmethod
+    def _reset_state(self) -> None:
+        """Forget the subclass's own state (the root resets alarm, score and counts)."""
+
+    @abc.abstractmethod
+    def update(self, values: Any, timestamps: Timestamps | None = None) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
 
-        NaN and infinite values are skipped: a gap in a metric is not a spike.
-        ``timestamps`` (epoch seconds, one per value) are optional; detectors that
-        use event time (seasonal baselines) read those of the kept values from
-        ``self._batch_times``; the others ignore them.
+        Invalid values (NaN, infinities; what else depends on the family) are
+        skipped. ``timestamps`` (epoch seconds, one per value) are optional and
+        only read by detectors that judge by event time.
         """
-        batch = _as_floats(values)
-        times = None if timestamps is None else _as_floats(timestamps)
-        if times is not None:
-            if len(times) != len(batch):
-                raise DetectorError(
-                    f"expected one timestamp per value, got {len(times)} for {len(batch)} values"
-                )
-            if not all(math.isfinite(t) for t in times):
-                raise DetectorError("timestamps must be finite epoch seconds")
-        # Plain floats, not NumPy scalars: the per-point bookkeeping of small
-        # micro-batches (a few points per series) is faster in Python.
-        finite = [v for v in batch if math.isfinite(v)]
-        self._changes = []
-        if finite:
-            self._cursor = -1
-            if times is not None and len(finite) != len(batch):
-                times = [t for t, v in zip(times, batch, strict=True) if math.isfinite(v)]
-            self._batch_times = times
-            try:
-                self._update_batch(finite)
-            finally:
-                self._batch_times = None
-            self._seen += len(finite)
-            if len(finite) != len(batch):  # report positions in the caller's batch
-                kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
-                self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
-        return self
 
-    def _note_change(
-        self, raised: bool, observed: float, baseline: float, adapted: bool = False
-    ) -> None:
-        """Subclasses call this when the alarm rises or clears at the current point."""
-        self._changes.append(
-            AlarmChange(self._cursor, raised, observed, baseline, self._score, adapted)
-        )
+    @property
+    def alarm(self) -> bool:
+        """Whether the detector currently signals an anomaly."""
+        return self._alarm
+
+    @property
+    def score(self) -> float:
+        """How anomalous the latest value (or check) is, in [0, 1]."""
+        return self._score
+
+    @property
+    def seen(self) -> int:
+        """Valid values learned since construction or the last reset."""
+        return self._seen
 
     @property
     def changes(self) -> list[AlarmChange]:
@@ -111,44 +113,38 @@ class Detector(abc.ABC):
         """
         return list(self._changes)
 
-    @abc.abstractmethod
-    def _update_batch(self, batch: list[float]) -> None:
-        """Learn from a non-empty batch of finite values, oldest first."""
+    @classmethod
+    def conformance_params(cls) -> Iterator[dict[str, Any]]:
+        """Parameters the conformance tests build this detector with (river's idea).
 
-    @abc.abstractmethod
-    def _reset_state(self) -> None:
-        """Forget the subclass's own state (the base resets alarm, score and counts)."""
-
-    @property
-    def alarm(self) -> bool:
-        """Whether the detector currently signals an anomaly."""
-        return self._alarm
-
-    @property
-    def score(self) -> float:
-        """How anomalous the latest value is, in [0, 1]."""
-        return self._score
-
-    @property
-    def seen(self) -> int:
-        """Finite values learned since construction or the last reset."""
-        return self._seen
+        The generic checks feed each a stream of its input kind with a change in
+        it: a detector that needs other parameters to show its alarm there says so.
+        """
+        yield {}
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({params})"
+        return self.Params.render(type(self).__name__, self.params)
 
-    def _params(self) -> dict[str, object]:
-        return {}
-
-
-def require(ok: bool, message: str) -> None:
-    """Raise a DetectorError with ``message`` unless ``ok`` (constructor parameter checks)."""
-    if not ok:
-        raise DetectorError(message)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "params" not in state:  # pickled by an older fireline: start afresh
+            raise DetectorError(f"{type(self).__name__}: a checkpoint without parameters")
+        self.__dict__.update(state)
 
 
-def _as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:
+def check_timestamps(timestamps: Timestamps, count: int) -> list[float]:
+    """The event times of a batch of ``count`` values, checked: one each, finite."""
+    times = as_floats(timestamps)
+    if len(times) != count:
+        raise DetectorError(
+            f"expected one timestamp per value, got {len(times)} for {count} values"
+        )
+    if not all(math.isfinite(t) for t in times):
+        raise DetectorError("timestamps must be finite epoch seconds")
+    return times
+
+
+def as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:
+    """One value or a 1-D batch as plain floats (NaN kept)."""
     if isinstance(values, int | float | np.number):
         return [float(values)]
     if isinstance(values, np.ndarray):

@@ -21,8 +21,8 @@ from typing import TextIO
 
 from agents.pipelines.events import LabelEvent, PredictionEvent
 from agents.pipelines.ingest import Record, Validator
-from agents.pipelines.metric_pipeline import metric_detector
 from agents.settings import DetectionSettings
+from detectors import MetricEnsemble
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Label, Prediction
@@ -43,7 +43,7 @@ def replay_values(
     timestamps: list[str], values: list[float], settings: DetectionSettings
 ) -> Iterator[ReplayRow]:
     """Feed values in order; yield each row's score and alarm state after it."""
-    detector = metric_detector(settings)
+    detector = MetricEnsemble(settings.ensemble)  # what the worker runs on such a series
     for timestamp, value in zip(timestamps, values, strict=True):
         detector.update(value)
         score = detector.score if math.isfinite(value) else 0.0

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from agents.kafka.detector_store import DetectorStore
 from agents.pipelines.events import MetricEvent
-from agents.settings import DetectionSettings
+from agents.settings import DetectionSettings, DetectorRoute
 from detectors import (
     CountSpike,
-    Detector,
     ErrorRatio,
     LatencySpike,
+    MetricDetector,
     MetricEnsemble,
     SeasonalBaseline,
     TailLatency,
@@ -28,7 +28,7 @@ TAIL_LATENCY = "tail_latency"
 
 # Incident kind by detector: counts and ratios are both "errors went up"; a seasonal
 # anomaly is a metric anomaly judged against its hour (the detector names which).
-_KINDS: dict[type[Detector], str] = {
+_KINDS: dict[type[MetricDetector], str] = {
     LatencySpike: LATENCY_SPIKE,
     CountSpike: ERROR_SPIKE,
     ErrorRatio: ERROR_SPIKE,
@@ -36,55 +36,6 @@ _KINDS: dict[type[Detector], str] = {
     SeasonalBaseline: METRIC_ANOMALY,
     MetricEnsemble: METRIC_ANOMALY,
 }
-
-
-def metric_detector(settings: DetectionSettings) -> MetricEnsemble:
-    """The default detector for a metric series; `fireline replay` builds the same one."""
-    ensemble = settings.ensemble
-    return MetricEnsemble(
-        threshold=ensemble.threshold,
-        rest=ensemble.rest,
-        window=ensemble.window,
-        min_spread=ensemble.min_spread,
-        grids=ensemble.grids,
-        order=ensemble.order,
-        max_contexts=ensemble.max_contexts,
-        margin=ensemble.margin,
-        warmup=ensemble.warmup,
-        consecutive=ensemble.consecutive,
-        adapt_after=ensemble.adapt_after,
-    )
-
-
-def latency_detector(settings: DetectionSettings) -> LatencySpike:
-    """The detector for a series named in ``detection.metric_names``."""
-    return LatencySpike(
-        window=settings.window,
-        threshold=settings.threshold,
-        min_ratio=settings.min_ratio,
-        min_delta=settings.min_delta,
-        consecutive=settings.consecutive,
-        warmup=settings.warmup,
-    )
-
-
-def detector_for(name: str, settings: DetectionSettings) -> Detector:
-    """The detector a series of metric ``name`` gets (see docs/detectors.md, "Metric detectors")."""
-    if name in settings.metric_names:
-        return latency_detector(settings)
-    if name in settings.count_names:
-        return CountSpike()
-    if name in settings.ratio_names:
-        return ErrorRatio()
-    if name in settings.tail_latency_names:
-        return TailLatency(
-            quantile=settings.tail_quantile, window=settings.tail_window, step=settings.tail_step
-        )
-    if name in settings.seasonal_names:
-        return SeasonalBaseline(
-            season=settings.seasonal_season, utc_offset_hours=settings.seasonal_utc_offset_hours
-        )
-    return metric_detector(settings)
 
 
 class MetricPipeline:
@@ -96,7 +47,9 @@ class MetricPipeline:
     latency samples (``tail_latency_names``) a TailLatency (``tail_latency``),
     ``seasonal_names`` a SeasonalBaseline; every other series, unless
     ``watch_other_metrics`` is off, the default MetricEnsemble (these two
-    ``metric_anomaly``). Detectors get the samples' event times.
+    ``metric_anomaly``). Each detector is built from its section of the
+    settings (:meth:`DetectionSettings.routes`), every series of a kind sharing
+    one parameter instance. Detectors get the samples' event times.
     """
 
     def __init__(
@@ -113,17 +66,14 @@ class MetricPipeline:
         # series in alarm → (event time last reported, baseline), to re-send every refresh_s
         self._firing: dict[str, tuple[float, float]] = {}
         self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
-        self._named = frozenset(
-            [
-                *settings.metric_names,
-                *settings.count_names,
-                *settings.ratio_names,
-                *settings.tail_latency_names,
-                *settings.seasonal_names,
-            ]
-        )
+        routes = settings.routes()
+        self._routes: dict[str, DetectorRoute] = {
+            name: route for route in routes for name in route.names
+        }
+        self._default = routes[-1]  # every other metric
+        self._named = frozenset(self._routes)
         self._watch_others = settings.watch_other_metrics
-        self.detectors: dict[str, Detector] = {}
+        self.detectors: dict[str, MetricDetector] = {}
         self.store = store
         self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
         self.unwatched = 0  # samples of series beyond max_series, since the last read
@@ -131,17 +81,17 @@ class MetricPipeline:
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str, name: str) -> Detector | None:
+    def _detector(self, series: str, name: str) -> MetricDetector | None:
         detector = self.detectors.get(series)
         if detector is None:
             if len(self.detectors) >= self.settings.max_series:
                 return None  # a label with unbounded values must not exhaust memory
             state = self.store.load(series) if self.store is not None else None
-            restored = state if isinstance(state, Detector) else None
+            restored = state if isinstance(state, MetricDetector) else None
             if restored is not None and restored.alarm:
                 # Still in alarm when saved: keep re-sending it, or its incident would expire.
                 self._firing[series] = (float("-inf"), 0.0)
-            detector = restored or detector_for(name, self.settings)
+            detector = restored or self._routes.get(name, self._default).build()
             self.detectors[series] = detector
         return detector
 
@@ -228,7 +178,7 @@ class MetricPipeline:
         return [EvidencePoint(at=at, value=value) for at, value in points]
 
     def _refreshes(
-        self, detector: Detector, series: str, samples: Sequence[MetricEvent]
+        self, detector: MetricDetector, series: str, samples: Sequence[MetricEvent]
     ) -> list[Detection]:
         """Re-send an alarm that is still on, so the incident knows its signal is alive."""
         firing = self._firing.get(series)
@@ -247,7 +197,7 @@ class MetricPipeline:
 
     @staticmethod
     def _detection(
-        detector: Detector,
+        detector: MetricDetector,
         series: str,
         sample: MetricEvent,
         observed: float,

@@ -23,68 +23,81 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
-from detectors.base import AlarmChange, FloatArray
+from detectors.base import AlarmChange, Detector, FloatArray, Timestamps, check_timestamps
+from detectors.params import DetectorParams, at_most
 from fireline.errors import DetectorError
 
 IntArray = npt.NDArray[np.int64]
 ObjectArray = npt.NDArray[np.object_]
 
 
-class DriftDetector(abc.ABC):
-    """A detector that compares recent values with a reference captured first."""
+class DriftParams(DetectorParams):
+    """Parameters every drift detector has."""
 
-    #: "numeric" (finite floats), "binary" (0/1 floats) or "categorical" (strings).
-    input_kind: ClassVar[str] = "numeric"
+    reference_size: int = Field(
+        default=2000, ge=20, description="Valid values captured as the reference."
+    )
+    step: int = Field(default=100, ge=1, description="Valid values between checks.")
+    false_alarm_rate: float = Field(
+        default=1e-9,
+        gt=0,
+        lt=0.01,
+        description="Expected false alarms per value of a stationary stream.",
+    )
+    consecutive: int = Field(
+        default=2, ge=1, description="Checks in a row at or above the threshold to raise."
+    )
+    clear_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Checks below this fraction of the threshold clear (as many in a row).",
+    )
+    min_reference: int = Field(
+        default=100, ge=2, description="Valid values a reference given to fit() needs."
+    )
 
-    def __init__(
-        self,
-        *,
-        reference_size: int = 2000,
-        step: int = 100,
-        false_alarm_rate: float = 1e-9,
-        consecutive: int = 2,
-        clear_ratio: float = 0.8,
-        min_reference: int = 100,
-    ) -> None:
-        _check(reference_size >= 20, f"reference_size must be at least 20; got {reference_size}.")
-        _check(step >= 1, f"step must be at least 1; got {step}.")
-        _check(
-            0.0 < false_alarm_rate < 0.01,
-            f"false_alarm_rate must be in (0, 0.01) per value; got {false_alarm_rate}.",
-        )
-        _check(consecutive >= 1, f"consecutive must be at least 1; got {consecutive}.")
-        _check(0.0 < clear_ratio <= 1.0, f"clear_ratio must be in (0, 1]; got {clear_ratio}.")
-        _check(
-            2 <= min_reference <= reference_size,
-            f"min_reference must be between 2 and reference_size; got {min_reference}.",
-        )
-        self.reference_size = reference_size
-        self.step = step
-        self.false_alarm_rate = false_alarm_rate
-        self.consecutive = consecutive
-        self.clear_ratio = clear_ratio
-        self.min_reference = min_reference
-        self.reset()
+    rules = (at_most("min_reference", "reference_size"),)
+
+
+class WindowDriftParams(DriftParams):
+    """Parameters of a drift detector whose recent state is a sliding window."""
+
+    window: int = Field(
+        default=500, ge=10, description="Recent values compared with the reference."
+    )
+
+    rules = (at_most("step", "window"),)
+
+
+DP = TypeVar("DP", bound=DriftParams)
+WP = TypeVar("WP", bound=WindowDriftParams)
+
+
+class DriftDetector(Detector[DP]):
+    """A detector that compares recent values with a reference captured first.
+
+    Its :attr:`changes` give the statistic as ``observed`` and the threshold as
+    ``baseline``; :attr:`score` is ``statistic / (statistic + threshold)`` at the
+    last check. Parameters: a :class:`DriftParams` model (see :mod:`detectors.params`).
+    """
 
     # -- lifecycle -----------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget everything, including the reference, as if just constructed."""
-        self._alarm = False
-        self._score = 0.0
         self._statistic = 0.0
         self._threshold = math.nan
-        self._seen = 0
         self._run = 0  # checks in a row that disagree with the alarm state
         self._since_check = 0
-        self._changes: list[AlarmChange] = []
         self._reference: list[Any] | None = []  # raw values until fitted, then None
-        self._reset_state()
+        super().reset()
 
     @property
     def fitted(self) -> bool:
@@ -94,10 +107,10 @@ class DriftDetector(abc.ABC):
     def fit(self, reference: Sequence[Any] | npt.NDArray[Any]) -> Self:
         """Capture ``reference`` (invalid values dropped) as the reference now."""
         values, _ = self._valid(reference)
-        if values.size < self.min_reference:
+        if values.size < self.params.min_reference:
             raise DetectorError(
-                f"{type(self).__name__}: the reference needs at least {self.min_reference} "
-                f"valid values; got {values.size}."
+                f"{type(self).__name__}: the reference needs at least "
+                f"{self.params.min_reference} valid values; got {values.size}."
             )
         self._reset_state()
         self._threshold = float(self._fit(values))
@@ -106,12 +119,16 @@ class DriftDetector(abc.ABC):
 
     # -- hot path --------------------------------------------------------------------
 
-    def update(self, values: Any) -> Self:
+    def update(self, values: Any, timestamps: Timestamps | None = None) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
 
         Invalid values (NaN, infinities, None; for numeric detectors also
-        strings) are skipped: a missing value is data quality's business.
+        strings) are skipped: a missing value is data quality's business. Checks
+        happen at counts of valid values, so ``timestamps`` are only checked
+        (one per value), not read.
         """
+        if timestamps is not None:
+            check_timestamps(timestamps, _length(values))
         batch, positions = self._valid(values)
         self._feed(batch, positions)
         return self
@@ -123,16 +140,17 @@ class DriftDetector(abc.ABC):
         (the :class:`~detectors.monitor.model_monitor.ModelMonitor` does).
         """
         self._changes = []
+        step = self.params.step
         start = 0
         while start < batch.size:
             if self._reference is not None:
                 start += self._capture(batch[start:])
                 continue
-            take = min(batch.size - start, self.step - self._since_check)
+            take = min(batch.size - start, step - self._since_check)
             self._absorb(self._encode(batch[start : start + take]))
             self._since_check += take
             start += take
-            if self._since_check == self.step:
+            if self._since_check == step:
                 self._since_check = 0
                 if self._ready():
                     self._judge(start - 1 if positions is None else int(positions[start - 1]))
@@ -140,9 +158,10 @@ class DriftDetector(abc.ABC):
 
     def _capture(self, values: npt.NDArray[Any]) -> int:
         assert self._reference is not None
-        take = min(values.size, self.reference_size - len(self._reference))
+        size = self.params.reference_size
+        take = min(values.size, size - len(self._reference))
         self._reference.extend(values[:take].tolist())
-        if len(self._reference) == self.reference_size:
+        if len(self._reference) == size:
             self.fit(np.asarray(self._reference, dtype=values.dtype))
         return take
 
@@ -152,11 +171,13 @@ class DriftDetector(abc.ABC):
         self._statistic = stat
         self._score = stat / (stat + self._threshold) if stat > 0 else 0.0
         crossing = (
-            stat < self._threshold * self.clear_ratio if self._alarm else stat >= self._threshold
+            stat < self._threshold * self.params.clear_ratio
+            if self._alarm
+            else stat >= self._threshold
         )
         if crossing:
             self._run += 1
-            if self._run >= self.consecutive:
+            if self._run >= self.params.consecutive:
                 self._alarm = not self._alarm
                 self._run = 0
                 self._changes.append(
@@ -210,16 +231,6 @@ class DriftDetector(abc.ABC):
     # -- read-outs -------------------------------------------------------------------
 
     @property
-    def alarm(self) -> bool:
-        """Whether the detector currently signals drift."""
-        return self._alarm
-
-    @property
-    def score(self) -> float:
-        """``statistic / (statistic + threshold)`` at the last check, in [0, 1]."""
-        return self._score
-
-    @property
     def statistic(self) -> float:
         """The statistic of the last check (0 before the first)."""
         return self._statistic
@@ -229,36 +240,8 @@ class DriftDetector(abc.ABC):
         """The calibrated threshold of the statistic; NaN until the reference is fitted."""
         return self._threshold
 
-    @property
-    def seen(self) -> int:
-        """Valid values learned since construction or the last reset."""
-        return self._seen
 
-    @property
-    def changes(self) -> list[AlarmChange]:
-        """Rises and clears of the alarm during the last update.
-
-        ``observed`` is the statistic, ``baseline`` the threshold and ``index`` the
-        position in that update's batch.
-        """
-        return list(self._changes)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({params})"
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "reference_size": self.reference_size,
-            "step": self.step,
-            "false_alarm_rate": self.false_alarm_rate,
-            "consecutive": self.consecutive,
-            "clear_ratio": self.clear_ratio,
-            "min_reference": self.min_reference,
-        }
-
-
-class WindowDriftDetector(DriftDetector):
+class WindowDriftDetector(DriftDetector[WP]):
     """A drift detector whose recent state is a sliding window of ``window`` values.
 
     The statistics used here do not depend on the order inside the window, so the
@@ -267,38 +250,39 @@ class WindowDriftDetector(DriftDetector):
 
     ring_dtype: ClassVar[type] = np.float64
 
-    def __init__(self, *, window: int = 500, **kwargs: Any) -> None:
-        _check(window >= 10, f"window must be at least 10; got {window}.")
-        self.window = window
-        super().__init__(**kwargs)
-        _check(self.step <= window, f"step must not exceed window; got {self.step} > {window}.")
-
     def _reset_state(self) -> None:
-        self._ring: npt.NDArray[Any] = np.zeros(self.window, dtype=self.ring_dtype)
+        self._ring: npt.NDArray[Any] = np.zeros(self.params.window, dtype=self.ring_dtype)
         self._filled = 0
         self._pos = 0
 
     def _absorb(self, values: npt.NDArray[Any]) -> None:
         n = values.size
+        window = self.params.window
         end = self._pos + n
-        if end <= self.window:
+        if end <= window:
             self._ring[self._pos : end] = values
         else:
-            split = self.window - self._pos
+            split = window - self._pos
             self._ring[self._pos :] = values[:split]
             self._ring[: n - split] = values[split:]
-        self._pos = end % self.window
-        self._filled = min(self.window, self._filled + n)
+        self._pos = end % window
+        self._filled = min(window, self._filled + n)
 
     def _ready(self) -> bool:
-        return self._filled == self.window
+        return self._filled == self.params.window
 
     def recent(self) -> npt.NDArray[Any]:
         """The recent window (unordered)."""
         return self._ring[: self._filled]
 
-    def _params(self) -> dict[str, object]:
-        return {"window": self.window, **super()._params()}
+
+def _length(values: Any) -> int:
+    """How many values a scalar or 1-D batch holds."""
+    if isinstance(values, np.ndarray):
+        return values.size
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        return 1
+    return len(values)
 
 
 def _valid_numeric(array: npt.NDArray[Any]) -> tuple[FloatArray, IntArray]:
@@ -319,9 +303,4 @@ def _valid_numeric(array: npt.NDArray[Any]) -> tuple[FloatArray, IntArray]:
     return floats[finite], np.flatnonzero(finite)
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise DetectorError(message)
-
-
-__all__ = ["DriftDetector", "WindowDriftDetector"]
+__all__ = ["DriftDetector", "DriftParams", "WindowDriftDetector", "WindowDriftParams"]

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy.stats import chi2
 
-from detectors.drift.base import IntArray, WindowDriftDetector
+from detectors.drift.base import IntArray, WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import per_check_alpha
 from fireline.errors import DetectorError
 
 
-class CategoricalDriftDetector(WindowDriftDetector):
+class CategoricalDriftParams(WindowDriftParams):
+    """Parameters of the categorical drift detectors."""
+
+    max_categories: int = Field(
+        default=50, ge=1, description="Categories tested one by one, the most frequent first."
+    )
+    min_expected: float = Field(
+        default=5.0,
+        gt=0,
+        description="Smallest expected window count of a category tested alone.",
+    )
+
+
+CP = TypeVar("CP", bound=CategoricalDriftParams)
+
+
+class CategoricalDriftDetector(WindowDriftDetector[CP]):
     """A window detector over categories (strings; numbers are taken as their text).
 
     The reference becomes a table of its categories frequent enough to be tested
@@ -26,15 +43,6 @@ class CategoricalDriftDetector(WindowDriftDetector):
 
     input_kind: ClassVar[str] = "categorical"
     ring_dtype: ClassVar[type] = np.int64
-
-    def __init__(self, *, max_categories: int = 50, min_expected: float = 5.0, **kwargs: Any):
-        if max_categories < 1:
-            raise DetectorError(f"max_categories must be at least 1; got {max_categories}.")
-        if not min_expected > 0:
-            raise DetectorError(f"min_expected must be positive; got {min_expected}.")
-        self.max_categories = max_categories
-        self.min_expected = min_expected
-        super().__init__(**kwargs)
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -57,8 +65,9 @@ class CategoricalDriftDetector(WindowDriftDetector):
     def _fit(self, reference: npt.NDArray[Any]) -> float:
         names, counts = np.unique(reference.astype(str), return_counts=True)
         order = np.argsort(-counts, kind="stable")
-        floor = self.min_expected * reference.size / self.window
-        kept = [int(i) for i in order[: self.max_categories] if counts[i] >= floor]
+        params = self.params
+        floor = params.min_expected * reference.size / params.window
+        kept = [int(i) for i in order[: params.max_categories] if counts[i] >= floor]
         self._codes = {str(names[i]): code for code, i in enumerate(kept)}
         self._ref_counts = np.bincount(self._encode(reference), minlength=len(kept) + 1)
         return self._fit_table(self._ref_counts.astype(np.float64), names, counts)
@@ -74,7 +83,7 @@ class CategoricalDriftDetector(WindowDriftDetector):
 
         Both chi-square and the G-test (hence Jensen-Shannon) follow it under no change.
         """
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
+        alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
         return float(chi2.isf(alpha, max(ref_counts.size - 1, 1)))
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -91,13 +100,6 @@ class CategoricalDriftDetector(WindowDriftDetector):
     def categories(self) -> list[str]:
         """The categories tested one by one (the rest share the "other" cell)."""
         return list(self._codes)
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "max_categories": self.max_categories,
-            "min_expected": self.min_expected,
-            **super()._params(),
-        }
 
 
 def _is_category(value: object) -> bool:

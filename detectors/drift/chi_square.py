@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.drift.base import IntArray
-from detectors.drift.categorical import CategoricalDriftDetector
+from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
 
 
-class ChiSquareDrift(CategoricalDriftDetector):
+class ChiSquareDrift(CategoricalDriftDetector[CategoricalDriftParams]):
     """Flags a categorical feature (or class mix) whose frequencies moved.
 
     Pearson's chi-square of the 2 x C table (reference counts, window counts)
@@ -20,11 +20,7 @@ class ChiSquareDrift(CategoricalDriftDetector):
     categories share the "other" cell so no cell has a tiny expectation (which
     would give the statistic a far heavier tail than chi-square).
 
-    Args:
-        max_categories: categories tested one by one, the most frequent first.
-        min_expected: smallest expected window count of a category tested alone.
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`~detectors.drift.categorical.CategoricalDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -38,6 +34,8 @@ class ChiSquareDrift(CategoricalDriftDetector):
         ...         print(f"mix changed at {start + change.index}")
         mix changed at 3399
     """
+
+    Params = CategoricalDriftParams
 
     def _fit_table(
         self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray

@@ -5,15 +5,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from detectors.drift.budget import per_check_alpha
+from detectors.params import DetectorParams
 from fireline.errors import DetectorError
+
+
+class DomainClassifierParams(DetectorParams):
+    """Parameters of :class:`DomainClassifier`."""
+
+    rows: int = Field(
+        default=1000,
+        ge=100,
+        description="Reference and recent rows per run (half train, half test).",
+    )
+    every: int = Field(
+        default=20_000, ge=1, description="Events between runs (for the false-alarm budget only)."
+    )
+    false_alarm_rate: float = Field(
+        default=1e-9, gt=0, lt=0.01, description="False alarms per event allowed to this test."
+    )
+    consecutive: int = Field(default=1, ge=1, description="Runs in a row to raise or clear.")
+    seed: int = Field(default=0, description="Seed of the split and the classifier.")
 
 
 class DomainClassifier:
@@ -33,12 +53,7 @@ class DomainClassifier:
     Hysteresis: ``consecutive`` runs above the threshold to raise, as many below
     the midpoint of 0.5 and the threshold to clear.
 
-    Args:
-        rows: reference and recent rows per run (half train, half test).
-        every: events between runs (used for the false-alarm budget only).
-        false_alarm_rate: false alarms per event allowed to this test.
-        consecutive: runs in a row to raise or clear.
-        seed: seed of the split and the classifier.
+    Parameters: :class:`DomainClassifierParams`.
 
     Example:
         >>> import numpy as np
@@ -54,31 +69,12 @@ class DomainClassifier:
         (True, 'd')
     """
 
-    def __init__(
-        self,
-        rows: int = 1000,
-        every: int = 20_000,
-        false_alarm_rate: float = 1e-9,
-        consecutive: int = 1,
-        seed: int = 0,
-    ) -> None:
-        if rows < 100:
-            raise DetectorError(f"rows must be at least 100; got {rows}.")
-        if every < 1:
-            raise DetectorError(f"every must be at least 1; got {every}.")
-        if not 0.0 < false_alarm_rate < 0.01:
-            raise DetectorError(
-                f"false_alarm_rate must be in (0, 0.01) per event; got {false_alarm_rate}."
-            )
-        if consecutive < 1:
-            raise DetectorError(f"consecutive must be at least 1; got {consecutive}.")
-        self.rows = rows
-        self.every = every
-        self.false_alarm_rate = false_alarm_rate
-        self.consecutive = consecutive
-        self.seed = seed
-        half = rows // 2
-        z = float(norm.isf(per_check_alpha(false_alarm_rate, every)))
+    Params: ClassVar[type[DomainClassifierParams]] = DomainClassifierParams
+
+    def __init__(self, params: DomainClassifierParams | None = None, /, **overrides: Any) -> None:
+        self.params = DomainClassifierParams.of(params, overrides, "DomainClassifier")
+        half = self.params.rows // 2
+        z = float(norm.isf(per_check_alpha(self.params.false_alarm_rate, self.params.every)))
         self.threshold = 0.5 + z * math.sqrt((2 * half + 1) / (12 * half * half))
         self.reset()
 
@@ -106,12 +102,12 @@ class DomainClassifier:
                 f"the reference must be at least 100 rows of {len(names)} columns; "
                 f"got shape {reference.shape}."
             )
-        rng = np.random.default_rng(self.seed)
-        take = rng.permutation(reference.shape[0])[: self.rows]
+        rng = np.random.default_rng(self.params.seed)
+        take = rng.permutation(reference.shape[0])[: self.params.rows]
         self._reference = reference[take]
         self._names = list(names)
         self._categorical = list(categorical or [False] * len(names))
-        self._ring = np.zeros((self.rows, len(names)))
+        self._ring = np.zeros((self.params.rows, len(names)))
         return self
 
     def update(self, rows: npt.NDArray[Any]) -> Self:
@@ -121,12 +117,13 @@ class DomainClassifier:
             raise DetectorError(
                 f"expected rows of the {len(self._names)} fitted columns; got shape {batch.shape}."
             )
-        batch = batch[-self.rows :]
+        size = self.params.rows
+        batch = batch[-size:]
         n = batch.shape[0]
-        index = (self._pos + np.arange(n)) % self.rows
+        index = (self._pos + np.arange(n)) % size
         self._ring[index] = batch
-        self._pos = (self._pos + n) % self.rows
-        self._filled = min(self.rows, self._filled + n)
+        self._pos = (self._pos + n) % size
+        self._filled = min(size, self._filled + n)
         return self
 
     def run(self) -> bool:
@@ -143,20 +140,21 @@ class DomainClassifier:
         rows while it runs; :meth:`finish` applies its outcome. None when the
         recent ring is not full yet.
         """
-        if self._reference is None or self._filled < self.rows:
+        rows, seed = self.params.rows, self.params.seed
+        if self._reference is None or self._filled < rows:
             return None
-        rng = np.random.default_rng(self.seed + self._runs)
+        rng = np.random.default_rng(seed + self._runs)
         self._runs += 1
         x = np.vstack([self._reference, self._ring])
-        y = np.repeat([0, 1], self.rows)
+        y = np.repeat([0, 1], rows)
         train = np.zeros(x.shape[0], dtype=bool)
-        for part in (np.arange(self.rows), self.rows + np.arange(self.rows)):
-            train[rng.permutation(part)[: self.rows // 2]] = True
+        for part in (np.arange(rows), rows + np.arange(rows)):
+            train[rng.permutation(part)[: rows // 2]] = True
         # Whether a high AUC would raise the alarm is known now: only then are the
         # (costly) importances worth computing.
-        raising = not self._alarm and self._run + 1 >= self.consecutive
+        raising = not self._alarm and self._run + 1 >= self.params.consecutive
         categorical = np.array(self._categorical) if any(self._categorical) else None
-        names, seed, threshold = list(self._names), self.seed, self.threshold
+        names, threshold = list(self._names), self.threshold
 
         def job() -> Outcome:
             from sklearn.ensemble import HistGradientBoostingClassifier
@@ -185,7 +183,7 @@ class DomainClassifier:
         clear_at = (0.5 + self.threshold) / 2
         crossing = self._auc < clear_at if self._alarm else self._auc >= self.threshold
         self._run = self._run + 1 if crossing else 0
-        if self._run >= self.consecutive:
+        if self._run >= self.params.consecutive:
             self._alarm, self._run = not self._alarm, 0
             self._top = list(outcome.top or []) if self._alarm else []
         return self._alarm
@@ -212,11 +210,7 @@ class DomainClassifier:
         return list(self._top)
 
     def __repr__(self) -> str:
-        return (
-            f"DomainClassifier(rows={self.rows}, every={self.every}, "
-            f"false_alarm_rate={self.false_alarm_rate!r}, consecutive={self.consecutive}, "
-            f"seed={self.seed})"
-        )
+        return DomainClassifierParams.render("DomainClassifier", self.params)
 
 
 @dataclass(frozen=True, slots=True)

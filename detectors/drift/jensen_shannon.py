@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.drift.base import IntArray
-from detectors.drift.categorical import CategoricalDriftDetector
+from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
 
 
-class JensenShannonDrift(CategoricalDriftDetector):
+class JensenShannonDrift(CategoricalDriftDetector[CategoricalDriftParams]):
     """Flags a categorical feature whose frequencies moved, in nats of divergence.
 
     The statistic is the Jensen-Shannon divergence of the reference and window
@@ -21,11 +21,7 @@ class JensenShannonDrift(CategoricalDriftDetector):
     threshold. Unlike chi-square it stays finite and bounded (by ln 2) however
     lopsided the change.
 
-    Args:
-        max_categories: categories tested one by one, the most frequent first.
-        min_expected: smallest expected window count of a category tested alone.
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`~detectors.drift.categorical.CategoricalDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -40,10 +36,12 @@ class JensenShannonDrift(CategoricalDriftDetector):
         mix changed at 3499
     """
 
+    Params = CategoricalDriftParams
+
     def _fit_table(
         self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray
     ) -> float:
-        total = ref_counts.sum() + self.window
+        total = ref_counts.sum() + self.params.window
         return self._table_quantile(ref_counts) / (2 * total)
 
     def _compute(self) -> float:

@@ -7,13 +7,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.base import WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import kolmogorov_c, per_check_alpha
-from fireline.errors import DetectorError
 
 
-class KSDrift(WindowDriftDetector):
+class KSDriftParams(WindowDriftParams):
+    """Parameters of :class:`KSDrift`."""
+
+    sketch_size: int = Field(default=256, ge=16, description="Quantiles kept of the reference.")
+
+
+class KSDrift(WindowDriftDetector[KSDriftParams]):
     """Flags a numeric feature whose recent distribution moved away from the reference.
 
     The reference is kept as ``sketch_size`` quantiles (bounded memory whatever
@@ -23,10 +29,7 @@ class KSDrift(WindowDriftDetector):
     ``1/sketch_size``, where ``alpha`` is the per-check share of
     ``false_alarm_rate``. Sensitive to any change of shape: location, spread, skew.
 
-    Args:
-        sketch_size: quantiles kept of the reference.
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`KSDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -39,11 +42,7 @@ class KSDrift(WindowDriftDetector):
         drift at 3399, D=0.25
     """
 
-    def __init__(self, *, sketch_size: int = 256, **kwargs: Any) -> None:
-        if sketch_size < 16:
-            raise DetectorError(f"sketch_size must be at least 16; got {sketch_size}.")
-        self.sketch_size = sketch_size
-        super().__init__(**kwargs)
+    Params = KSDriftParams
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -51,13 +50,14 @@ class KSDrift(WindowDriftDetector):
         self._sketch_cdf = np.zeros(0)
 
     def _fit(self, reference: npt.NDArray[Any]) -> float:
-        probs = (np.arange(self.sketch_size) + 0.5) / self.sketch_size
+        params = self.params
+        probs = (np.arange(params.sketch_size) + 0.5) / params.sketch_size
         self._sketch = np.quantile(reference, probs)
         # The sketch's own ECDF at its points (ties: after the last copy), fixed from here on.
         self._sketch_cdf = np.searchsorted(self._sketch, self._sketch, side="right") / probs.size
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        n_inv = 1.0 / self.window + 1.0 / reference.size
-        return kolmogorov_c(alpha) * math.sqrt(n_inv) + 1.0 / self.sketch_size
+        alpha = per_check_alpha(params.false_alarm_rate, params.step)
+        n_inv = 1.0 / params.window + 1.0 / reference.size
+        return kolmogorov_c(alpha) * math.sqrt(n_inv) + 1.0 / params.sketch_size
 
     def _compute(self) -> float:
         return self._compute_sorted(np.sort(self._ring))
@@ -77,6 +77,3 @@ class KSDrift(WindowDriftDetector):
             ends = np.flatnonzero(np.append(last, True))
             f_recent, f_ref = (ends + 1) / n, f_ref[ends]
         return float(max(np.abs(at_sketch).max(), np.abs(f_recent - f_ref).max()))
-
-    def _params(self) -> dict[str, object]:
-        return {"sketch_size": self.sketch_size, **super()._params()}

@@ -7,12 +7,32 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
-from detectors.drift.base import DriftDetector
-from fireline.errors import DetectorError
+from detectors.drift.base import DriftDetector, DriftParams
 
 
-class MeanShift(DriftDetector):
+class MeanShiftParams(DriftParams):
+    """Parameters of :class:`MeanShift`."""
+
+    consecutive: int = Field(
+        default=1,
+        ge=1,
+        description="Checks in a row at or above the threshold to raise (the CUSUM already "
+        "accumulates evidence).",
+    )
+    shift: float = Field(
+        default=0.5,
+        ge=0.05,
+        le=5,
+        description="The smallest shift worth detecting, in reference standard deviations.",
+    )
+    clip: float = Field(
+        default=3.0, ge=1, description="Standardised values are clipped to [-clip, clip]."
+    )
+
+
+class MeanShift(DriftDetector[MeanShiftParams]):
     """Flags a lasting shift of a numeric feature's mean, fast.
 
     Values are standardised with the reference's mean and standard deviation,
@@ -30,10 +50,7 @@ class MeanShift(DriftDetector):
     ``2 h / shift`` values: ~200 for half a standard deviation); it does not see
     changes of spread or shape (KS, PSI and Wasserstein do).
 
-    Args:
-        shift: the smallest shift worth detecting, in reference standard deviations.
-        clip: standardised values are clipped to [-clip, clip].
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`MeanShiftParams`.
 
     Example:
         >>> import numpy as np
@@ -46,15 +63,7 @@ class MeanShift(DriftDetector):
         shift at 3099, CUSUM=40
     """
 
-    def __init__(self, *, shift: float = 0.5, clip: float = 3.0, **kwargs: Any) -> None:
-        if not 0.05 <= shift <= 5:
-            raise DetectorError(f"shift must be between 0.05 and 5 (sigmas); got {shift}.")
-        if not clip >= 1:
-            raise DetectorError(f"clip must be at least 1 (sigma); got {clip}.")
-        self.shift = shift
-        self.clip = clip
-        kwargs.setdefault("consecutive", 1)  # the CUSUM already accumulates evidence
-        super().__init__(**kwargs)
+    Params = MeanShiftParams
 
     def _reset_state(self) -> None:
         self._center = 0.0
@@ -69,16 +78,18 @@ class MeanShift(DriftDetector):
         self._center = float(reference.mean())
         std = float(reference.std())
         self._scale = std if std > 0 else max(abs(self._center) * 1e-6, 1e-12)
-        z = np.clip((reference - self._center) / self._scale, -self.clip, self.clip)
+        clip = self.params.clip
+        z = np.clip((reference - self._center) / self._scale, -clip, clip)
         self._z_center = float(z.mean())
         z_std = float(z.std())
         self._z_scale = z_std if z_std > 0 else 1.0
-        return _cusum_threshold(self.shift / 2, 2.0 / self.false_alarm_rate)
+        return _cusum_threshold(self.params.shift / 2, 2.0 / self.params.false_alarm_rate)
 
     def _absorb(self, values: npt.NDArray[Any]) -> None:
-        z = np.clip((values - self._center) / self._scale, -self.clip, self.clip)
+        clip = self.params.clip
+        z = np.clip((values - self._center) / self._scale, -clip, clip)
         z = (z - self._z_center) / self._z_scale
-        allowance = self.shift / 2
+        allowance = self.params.shift / 2
         # Both CUSUMs in one pass of NumPy calls: rows are upward, downward.
         increments = np.empty((2, z.size))
         np.subtract(z, allowance, out=increments[0])
@@ -92,9 +103,6 @@ class MeanShift(DriftDetector):
         cap = 2 * self._threshold
         self._up, self._down = min(self._up, cap), min(self._down, cap)
         return peak
-
-    def _params(self) -> dict[str, object]:
-        return {"shift": self.shift, "clip": self.clip, **super()._params()}
 
 
 def _lindley(

@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import binom
 
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.base import WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import per_check_alpha
 
 
-class OutOfRange(WindowDriftDetector):
+class OutOfRange(WindowDriftDetector[WindowDriftParams]):
     """Flags a numeric feature whose values leave the range seen in the reference.
 
     A new value of an exchangeable stream falls outside the minimum..maximum of
@@ -20,9 +20,7 @@ class OutOfRange(WindowDriftDetector):
     The count of such values in the window is checked against the binomial
     ``1 - alpha`` quantile; the statistic is the count above its expectation.
 
-    Args:
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`~detectors.drift.base.WindowDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -35,6 +33,8 @@ class OutOfRange(WindowDriftDetector):
         out of range at 3199
     """
 
+    Params = WindowDriftParams
+
     def _reset_state(self) -> None:
         super()._reset_state()
         self._low = 0.0
@@ -44,9 +44,10 @@ class OutOfRange(WindowDriftDetector):
     def _fit(self, reference: npt.NDArray[Any]) -> float:
         self._low, self._high = float(reference.min()), float(reference.max())
         p = 2.0 / (reference.size + 1)
-        self._expected = self.window * p
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        return float(binom.isf(alpha, self.window, p)) + 1 - self._expected
+        window = self.params.window
+        self._expected = window * p
+        alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
+        return float(binom.isf(alpha, window, p)) + 1 - self._expected
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return ((values < self._low) | (values > self._high)).astype(np.float64)

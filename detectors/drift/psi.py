@@ -6,14 +6,22 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy.stats import chi2
 
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.base import WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import per_check_alpha
-from fireline.errors import DetectorError
 
 
-class PSIDrift(WindowDriftDetector):
+class PSIDriftParams(WindowDriftParams):
+    """Parameters of :class:`PSIDrift`."""
+
+    bins: int = Field(
+        default=10, ge=2, le=100, description="Quantile bins of the reference (before merging)."
+    )
+
+
+class PSIDrift(WindowDriftDetector[PSIDriftParams]):
     """Flags a numeric feature whose mass moved between the reference's quantile bins.
 
     The bins are cut at the reference's ``bins``-quantiles (duplicates merged,
@@ -24,10 +32,7 @@ class PSIDrift(WindowDriftDetector):
     freedom, which sets the threshold for the per-check share of
     ``false_alarm_rate`` (not the folklore 0.1/0.25, which ignores sample sizes).
 
-    Args:
-        bins: quantile bins of the reference (before merging duplicates).
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`PSIDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -40,11 +45,7 @@ class PSIDrift(WindowDriftDetector):
         drift at 3199, PSI=0.26
     """
 
-    def __init__(self, *, bins: int = 10, **kwargs: Any) -> None:
-        if not 2 <= bins <= 100:
-            raise DetectorError(f"bins must be between 2 and 100; got {bins}.")
-        self.bins = bins
-        super().__init__(**kwargs)
+    Params = PSIDriftParams
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -53,7 +54,8 @@ class PSIDrift(WindowDriftDetector):
         self._floor = 0.0
 
     def _fit(self, reference: npt.NDArray[Any]) -> float:
-        inner = np.unique(np.quantile(reference, np.arange(1, self.bins) / self.bins))
+        bins = self.params.bins
+        inner = np.unique(np.quantile(reference, np.arange(1, bins) / bins))
         # Bin 0 is below the minimum, the last bin above the maximum: values the
         # reference never had are their own evidence.
         edges = np.unique(np.concatenate([[reference.min()], inner, [reference.max()]]))
@@ -64,8 +66,8 @@ class PSIDrift(WindowDriftDetector):
         self._floor = 0.5 / reference.size
         self._ref_p = self._smooth(counts)
         dof = max(int(np.count_nonzero(counts)) - 1, 1) + 2  # + the two outer bins
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        n_eff_inv = 1.0 / self.window + 1.0 / reference.size
+        alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
+        n_eff_inv = 1.0 / self.params.window + 1.0 / reference.size
         return float(chi2.isf(alpha, dof)) * n_eff_inv
 
     def _counts(self, values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
@@ -95,6 +97,3 @@ class PSIDrift(WindowDriftDetector):
         bounds[-1] = ordered.size
         p = self._smooth(np.diff(bounds).astype(np.float64))
         return float(np.sum((p - self._ref_p) * np.log(p / self._ref_p)))
-
-    def _params(self) -> dict[str, object]:
-        return {"bins": self.bins, **super()._params()}

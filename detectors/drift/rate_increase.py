@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import betabinom
 
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.base import WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import per_check_alpha
 
 
-class RateIncrease(WindowDriftDetector):
+class RateIncrease(WindowDriftDetector[WindowDriftParams]):
     """Flags a rate of ones (errors, missing values, ...) above the reference rate.
 
     Values are outcomes: 1 (an error, a null) or 0; anything above 0.5 counts as 1.
@@ -25,9 +25,7 @@ class RateIncrease(WindowDriftDetector):
     the score is near 0 on a stationary stream. A sliding-window rate test in the
     spirit of ADWIN/DDM, with a threshold calibrated to the false-alarm budget.
 
-    Args:
-        window: recent outcomes compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`~detectors.drift.base.WindowDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -41,6 +39,7 @@ class RateIncrease(WindowDriftDetector):
     """
 
     input_kind: ClassVar[str] = "binary"
+    Params = WindowDriftParams
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -54,9 +53,10 @@ class RateIncrease(WindowDriftDetector):
         ones = int(np.count_nonzero(reference > 0.5))
         m = reference.size
         self._reference_rate = ones / m
-        self._expected = self.window * (ones + 1) / (m + 2)
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        limit = float(betabinom.isf(alpha, self.window, ones + 1, m - ones + 1))
+        window = self.params.window
+        self._expected = window * (ones + 1) / (m + 2)
+        alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
+        limit = float(betabinom.isf(alpha, window, ones + 1, m - ones + 1))
         return max(limit + 1 - self._expected, 1.0)
 
     def _compute(self) -> float:

@@ -6,14 +6,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy.stats import binom
 
 from detectors.drift.base import IntArray
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.categorical import CategoricalDriftDetector
+from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
 
 
-class UnseenCategories(CategoricalDriftDetector):
+class UnseenCategoriesParams(CategoricalDriftParams):
+    """Parameters of :class:`UnseenCategories`."""
+
+    max_categories: int = Field(
+        default=1000, ge=1, description="Known categories kept (bounded memory)."
+    )
+
+
+class UnseenCategories(CategoricalDriftDetector[UnseenCategoriesParams]):
     """Flags a categorical feature that starts taking values the reference never had.
 
     Good-Turing: the chance that a new value is a category unseen in ``m``
@@ -23,10 +32,7 @@ class UnseenCategories(CategoricalDriftDetector):
     checked against the binomial ``1 - alpha`` quantile; the statistic is the
     count above its expectation.
 
-    Args:
-        max_categories: known categories kept (bounded memory).
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`UnseenCategoriesParams`.
 
     Example:
         >>> import numpy as np
@@ -41,8 +47,7 @@ class UnseenCategories(CategoricalDriftDetector):
         new categories from 3199
     """
 
-    def __init__(self, *, max_categories: int = 1000, **kwargs: Any) -> None:
-        super().__init__(max_categories=max_categories, **kwargs)
+    Params = UnseenCategoriesParams
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -51,14 +56,15 @@ class UnseenCategories(CategoricalDriftDetector):
 
     def _fit(self, reference: npt.NDArray[Any]) -> float:
         names, counts = np.unique(reference.astype(str), return_counts=True)
-        order = np.argsort(-counts, kind="stable")[: self.max_categories]
+        order = np.argsort(-counts, kind="stable")[: self.params.max_categories]
         self._known = frozenset(str(names[i]) for i in order)
         dropped = int(reference.size - counts[order].sum())
         singletons = int(np.count_nonzero(counts[order] == 1))
         p = min((singletons + dropped + 1) / (reference.size + 1), 1.0)
-        self._expected = self.window * p
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        return max(float(binom.isf(alpha, self.window, p)) + 1 - self._expected, 1.0)
+        window = self.params.window
+        self._expected = window * p
+        alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
+        return max(float(binom.isf(alpha, window, p)) + 1 - self._expected, 1.0)
 
     def _fit_table(
         self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray

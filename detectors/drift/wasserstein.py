@@ -7,16 +7,27 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy.stats import t as student_t
 
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.base import WindowDriftDetector, WindowDriftParams
 from detectors.drift.budget import per_check_alpha
-from fireline.errors import DetectorError
 
 _TRIM = 0.02
 
 
-class WassersteinDrift(WindowDriftDetector):
+class WassersteinDriftParams(WindowDriftParams):
+    """Parameters of :class:`WassersteinDrift`."""
+
+    sketch_size: int = Field(default=128, ge=16, description="Quantiles kept of the reference.")
+    min_shift: float = Field(
+        default=0.1, gt=0, description="The smallest threshold, in reference standard deviations."
+    )
+    draws: int = Field(default=64, ge=16, description="Resampled windows for the calibration.")
+    seed: int = Field(default=0, description="Seed of the calibration's resampling.")
+
+
+class WassersteinDrift(WindowDriftDetector[WassersteinDriftParams]):
     """Flags a numeric feature whose values moved, by how far they moved.
 
     ``W1 = mean |Q_recent(u) - Q_ref(u)|`` over ``sketch_size`` quantile levels,
@@ -30,13 +41,7 @@ class WassersteinDrift(WindowDriftDetector):
     resampling a discrete feature often gives W1 = 0 exactly, and a spread of 0
     says nothing about the tail.
 
-    Args:
-        sketch_size: quantiles kept of the reference.
-        min_shift: the smallest threshold, in reference standard deviations.
-        draws: resampled windows for the calibration.
-        seed: seed of the calibration's resampling.
-        window: recent values compared with the reference.
-        **kwargs: see :class:`detectors.drift.base.DriftDetector`.
+    Parameters: :class:`WassersteinDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -49,26 +54,7 @@ class WassersteinDrift(WindowDriftDetector):
         drift at 3299, W1=0.38 sigma
     """
 
-    def __init__(
-        self,
-        *,
-        sketch_size: int = 128,
-        min_shift: float = 0.1,
-        draws: int = 64,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        if sketch_size < 16:
-            raise DetectorError(f"sketch_size must be at least 16; got {sketch_size}.")
-        if not min_shift > 0:
-            raise DetectorError(f"min_shift must be positive; got {min_shift}.")
-        if draws < 16:
-            raise DetectorError(f"draws must be at least 16; got {draws}.")
-        self.sketch_size = sketch_size
-        self.min_shift = min_shift
-        self.draws = draws
-        self.seed = seed
-        super().__init__(**kwargs)
+    Params = WassersteinDriftParams
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -79,25 +65,24 @@ class WassersteinDrift(WindowDriftDetector):
     def _fit(self, reference: npt.NDArray[Any]) -> float:
         # The central 96% only: the extreme quantiles of a window of heavy-tailed
         # values swing too much to calibrate, and a shift moves the middle too.
-        probs = _TRIM + (1 - 2 * _TRIM) * (np.arange(self.sketch_size) + 0.5) / self.sketch_size
+        params = self.params
+        size, window, draws = params.sketch_size, params.window, params.draws
+        probs = _TRIM + (1 - 2 * _TRIM) * (np.arange(size) + 0.5) / size
         self._sketch = np.quantile(reference, probs)
         std = float(reference.std())
         self._scale = std if std > 0 else max(abs(float(reference.mean())) * 1e-6, 1e-12)
-        self._levels = (probs * self.window).astype(np.int64)
-        rng = np.random.default_rng(self.seed)
+        self._levels = (probs * window).astype(np.int64)
+        rng = np.random.default_rng(params.seed)
         null = np.array(
-            [
-                self._distance(rng.choice(reference, self.window, replace=True))
-                for _ in range(self.draws)
-            ]
+            [self._distance(rng.choice(reference, window, replace=True)) for _ in range(draws)]
         )
         # Resampling from the reference misses the reference's own noise: widen by
         # sqrt(1 + n/m), the ratio of two-sample to one-sample spread.
-        widen = math.sqrt(1.0 + self.window / reference.size)
+        widen = math.sqrt(1.0 + window / reference.size)
         # Student's t, not the normal: the spread is itself estimated from `draws`.
-        alpha = per_check_alpha(self.false_alarm_rate, self.step)
-        z = float(student_t.isf(alpha, self.draws - 1)) * math.sqrt(1 + 1 / self.draws)
-        return max(float(null.mean() + z * widen * null.std(ddof=1)), self.min_shift)
+        alpha = per_check_alpha(params.false_alarm_rate, params.step)
+        z = float(student_t.isf(alpha, draws - 1)) * math.sqrt(1 + 1 / draws)
+        return max(float(null.mean() + z * widen * null.std(ddof=1)), params.min_shift)
 
     def _distance(self, values: npt.NDArray[Any]) -> float:
         return self._compute_sorted(np.sort(values))
@@ -107,12 +92,3 @@ class WassersteinDrift(WindowDriftDetector):
 
     def _compute_sorted(self, ordered: npt.NDArray[np.float64]) -> float:
         return float(np.abs(ordered[self._levels] - self._sketch).mean() / self._scale)
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "sketch_size": self.sketch_size,
-            "min_shift": self.min_shift,
-            "draws": self.draws,
-            "seed": self.seed,
-            **super()._params(),
-        }

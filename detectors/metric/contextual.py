@@ -11,7 +11,36 @@ no alarm of its own and is not a :class:`detectors.base.Detector`.
 
 from __future__ import annotations
 
-from fireline.errors import DetectorError
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from detectors.params import DetectorParams
+
+
+class ContextModelParams(DetectorParams):
+    """Parameters of :class:`ContextModel` (and of the ensemble that owns one)."""
+
+    grids: tuple[Annotated[int, Field(ge=2, le=64)], ...] = Field(
+        default=(3, 5, 8),
+        min_length=1,
+        description="Bins of each coarse grid over the running range (context model).",
+    )
+    order: int = Field(
+        default=6, ge=1, le=8, description="Longest context, in preceding symbols (context model)."
+    )
+    max_contexts: int = Field(
+        default=8192, ge=16, description="Symbol sequences remembered per series at most."
+    )
+    margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="A value beyond the range seen by this fraction of its width is a range "
+        "break (spatial anomaly).",
+    )
+    warmup: int = Field(
+        default=100, ge=1, description="Points seen before spatial anomalies are reported."
+    )
 
 
 class ContextModel:
@@ -34,13 +63,7 @@ class ContextModel:
     otherwise grow the memory without bound); beyond that, unseen sequences
     still count as new but are not stored.
 
-    Args:
-        grids: bins of each grid over the running range, each at least 2.
-        order: longest context, in preceding symbols (1 to 8).
-        max_contexts: sequences remembered at most.
-        margin: how far past the running range, as a fraction of its width, a
-            value must be to count as a spatial anomaly.
-        warmup: points seen before spatial anomalies are reported.
+    Parameters: :class:`ContextModelParams`.
 
     Example:
         >>> model = ContextModel()
@@ -60,40 +83,27 @@ class ContextModel:
         "_hi",
         "_history",
         "_lo",
+        "_margin",
+        "_max_contexts",
+        "_order",
         "_plan",
         "_seen",
+        "_warmup",
         "_widened_at",
-        "grids",
-        "margin",
-        "max_contexts",
-        "order",
-        "warmup",
+        "params",
     )
 
-    def __init__(
-        self,
-        grids: tuple[int, ...] = (3, 5, 8),
-        order: int = 6,
-        max_contexts: int = 8192,
-        margin: float = 0.05,
-        warmup: int = 100,
-    ) -> None:
-        grids = tuple(grids)
-        if not grids or any(not isinstance(b, int) or not 2 <= b <= 64 for b in grids):
-            raise DetectorError("grids must be one or more bin counts between 2 and 64.")
-        if not 1 <= order <= 8:
-            raise DetectorError("order must be between 1 and 8.")
-        if max_contexts < 16:
-            raise DetectorError("max_contexts must be at least 16.")
-        if margin < 0:
-            raise DetectorError("margin must not be negative.")
-        if warmup < 1:
-            raise DetectorError("warmup must be at least 1.")
-        self.grids = grids
-        self.order = order
-        self.max_contexts = max_contexts
-        self.margin = margin
-        self.warmup = warmup
+    Params: ClassVar[type[ContextModelParams]] = ContextModelParams
+
+    def __init__(self, params: ContextModelParams | None = None, /, **overrides: Any) -> None:
+        # ``params`` may be a model extending ContextModelParams (the ensemble's): shared.
+        self.params = ContextModelParams.of(params, overrides, "ContextModel")
+        grids, order = self.params.grids, self.params.order
+        # Read on every point: kept at hand rather than behind self.params.
+        self._order = order
+        self._max_contexts = self.params.max_contexts
+        self._margin = self.params.margin
+        self._warmup = self.params.warmup
         # A context is the latest order+1 symbols of a grid (each 0..bins) as one
         # integer in base bins+1; its suffix of length k+1 is that integer modulo
         # base**(k+1). Keys of different grids and lengths are tagged apart.
@@ -114,7 +124,7 @@ class ContextModel:
         self._hi = float("nan")
         self._seen = 0
         self._widened_at = 0  # the point at which the range last widened
-        self._history = [0] * len(self.grids)  # the latest order+1 symbols per grid
+        self._history = [0] * len(self.params.grids)  # the latest order+1 symbols per grid
         self._contexts: set[int] = set()
 
     def step(self, x: float) -> tuple[float, bool]:
@@ -123,9 +133,8 @@ class ContextModel:
         if seen == 0:
             lo = hi = x
         width = hi - lo
-        spatial = seen >= self.warmup and (
-            x > hi + self.margin * width or x < lo - self.margin * width
-        )
+        margin = self._margin
+        spatial = seen >= self._warmup and (x > hi + margin * width or x < lo - margin * width)
         if x < lo:
             lo = x
             self._widened_at = seen
@@ -136,25 +145,26 @@ class ContextModel:
         width = hi - lo
         scale = 1.0 / width if width > 0 else 0.0
         contexts = self._contexts
-        room = len(contexts) < self.max_contexts
-        depth = min(self.order, seen)  # contexts that exist yet
+        max_contexts = self._max_contexts
+        room = len(contexts) < max_contexts
+        depth = min(self._order, seen)  # contexts that exist yet
         novel = 0
         history = self._history
         for g, (bins, base, top, suffixes) in enumerate(self._plan):
             symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
             context = (history[g] * base + symbol) % top
             history[g] = context
-            for tag, modulus in suffixes if depth == self.order else suffixes[:depth]:
+            for tag, modulus in suffixes if depth == self._order else suffixes[:depth]:
                 key = tag | (context % modulus)
                 if key not in contexts:
                     novel += 1
                     if room:
                         contexts.add(key)
-                        room = len(contexts) < self.max_contexts
+                        room = len(contexts) < max_contexts
         self._seen = seen + 1
         if depth == 0:
             return 0.0, spatial
-        return novel / (depth * len(self.grids)), spatial
+        return novel / (depth * len(history)), spatial
 
     @property
     def low(self) -> float:
@@ -184,7 +194,4 @@ class ContextModel:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        return (
-            f"ContextModel(grids={self.grids!r}, order={self.order!r}, "
-            f"max_contexts={self.max_contexts!r}, margin={self.margin!r}, warmup={self.warmup!r})"
-        )
+        return ContextModelParams.render("ContextModel", self.params)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from scipy.special import betainc
 
-from detectors.metric.tail_rise import TailRiseDetector
-from fireline.errors import DetectorError
+from detectors.metric.tail_rise import TailRiseDetector, TailRiseParams
 
 _PRIOR_SHAPE = 0.5  # Jeffreys prior on the Poisson rate: an all-zero history is not certainty
 
 
-class CountSpike(TailRiseDetector):
+class CountSpikeParams(TailRiseParams):
+    """Parameters of :class:`CountSpike`."""
+
+
+class CountSpike(TailRiseDetector[CountSpikeParams]):
     """Flags per-interval counts well above what the series' count law predicts.
 
     Error counts are not Gaussian levels: they are small, skewed and often zero,
@@ -38,15 +41,7 @@ class CountSpike(TailRiseDetector):
     the start of an incident) until the alarm has lasted ``adapt_after`` points, when their level
     becomes the new normal.
 
-    Args:
-        window: memory of the decayed baseline, in points.
-        p_value: upper-tail probability at or below which a count spikes.
-        min_ratio: count/baseline ratio also required.
-        min_delta: count minus baseline also required.
-        consecutive: spiking (or normal) points in a row to raise (or clear).
-        warmup: points learned before any alarm.
-        adapt_after: alarmed points before their level becomes the baseline
-            (default: five windows).
+    Parameters: :class:`CountSpikeParams`.
 
     Example:
         >>> import numpy as np
@@ -59,20 +54,7 @@ class CountSpike(TailRiseDetector):
         errors up at 502: 7 vs 0.28
     """
 
-    def __init__(
-        self,
-        window: int = 120,
-        p_value: float = 0.01,
-        min_ratio: float = 1.5,
-        min_delta: float = 2.0,
-        consecutive: int = 3,
-        warmup: int = 30,
-        adapt_after: int | None = None,
-    ) -> None:
-        if min_delta < 0:
-            raise DetectorError(f"min_delta must not be negative; got {min_delta}.")
-        super().__init__(window, p_value, min_ratio, min_delta, consecutive, warmup, adapt_after)
-        self.reset()
+    Params = CountSpikeParams
 
     def _upper_tail(self, count: float, mean: float) -> float:
         """``P(X >= count)`` under the negative-binomial predictive law."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from detectors.base import Detector
-from detectors.metric.contextual import ContextModel
-from fireline.errors import DetectorError
+from pydantic import Field
+
+from detectors.metric.base import MetricDetector
+from detectors.metric.contextual import ContextModel, ContextModelParams
+from detectors.params import larger_than
 
 _SQRT2 = math.sqrt(2.0)
 # The anomaly likelihood is reported on a log scale: a tail probability of 1e-10
@@ -17,7 +19,42 @@ _LOG_TAIL_FLOOR = math.log(_TAIL_FLOOR)
 _BLOCKS = 20  # the likelihood window is kept as this many block sums
 
 
-class MetricEnsemble(Detector):
+class MetricEnsembleParams(ContextModelParams):
+    """Parameters of :class:`MetricEnsemble`; its context model takes the inherited ones."""
+
+    threshold: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="Anomaly score that counts as a detection (starts a rest, makes a point hot).",
+    )
+    rest: int = Field(
+        default=75,
+        ge=0,
+        description="Points scored 0 after a detection: one detection per episode.",
+    )
+    window: int = Field(
+        default=2000,
+        ge=2 * _BLOCKS,
+        description="Points over which the context novelty's mean and spread are estimated.",
+    )
+    min_spread: float = Field(
+        default=0.03, gt=0, description="Floor of the context novelty's standard deviation."
+    )
+    warmup: int = Field(default=100, ge=10, description="Points learned before any score or alarm.")
+    consecutive: int = Field(
+        default=3,
+        ge=1,
+        description="Hot (or normal) points in a row to raise (or clear) the alarm.",
+    )
+    adapt_after: int = Field(
+        default=500, description="Alarmed points after which the new level becomes normal."
+    )
+
+    rules = (larger_than("adapt_after", "consecutive"),)
+
+
+class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
     """Context novelty, range breaks and an anomaly likelihood, for any metric series.
 
     Three signals, each cheap and each from the past only:
@@ -48,18 +85,7 @@ class MetricEnsemble(Detector):
     points, when the new level is taken as normal. No score and no alarm in the
     first ``warmup`` points.
 
-    Args:
-        threshold: score that counts as a detection (starts a rest; makes a point hot).
-        rest: points reported as 0 after a detection.
-        window: points over which the novelty's mean and spread are estimated.
-        min_spread: floor of the novelty's standard deviation.
-        grids: bins of each grid of the context model.
-        order: longest context of the context model, in preceding symbols.
-        max_contexts: symbol sequences the context model remembers at most.
-        margin: range break margin, as a fraction of the range's width.
-        warmup: points learned before any score or alarm.
-        consecutive: hot (or normal) points in a row to raise (or clear) the alarm.
-        adapt_after: alarmed points after which the new level becomes normal.
+    Parameters: :class:`MetricEnsembleParams`.
 
     Example:
         >>> import numpy as np
@@ -69,7 +95,7 @@ class MetricEnsemble(Detector):
         >>> detector = MetricEnsemble()
         >>> for i, x in enumerate(np.concatenate([normal, shifted])):
         ...     _ = detector.update(x)
-        ...     if detector.score >= detector.threshold:
+        ...     if detector.score >= detector.params.threshold:
         ...         print(f"detection at {i}, score {detector.score:.2f}")
         ...     for change in detector.changes:
         ...         print(f"alarm {'raised' if change.raised else 'cleared'} at {i}")
@@ -77,47 +103,11 @@ class MetricEnsemble(Detector):
         alarm raised at 602
     """
 
-    def __init__(
-        self,
-        threshold: float = 0.75,
-        rest: int = 75,
-        window: int = 2000,
-        min_spread: float = 0.03,
-        grids: tuple[int, ...] = (3, 5, 8),
-        order: int = 6,
-        max_contexts: int = 8192,
-        margin: float = 0.05,
-        warmup: int = 100,
-        consecutive: int = 3,
-        adapt_after: int = 500,
-    ) -> None:
-        super().__init__()
-        if not 0 < threshold <= 1:
-            raise DetectorError("threshold must be in (0, 1].")
-        if rest < 0:
-            raise DetectorError("rest must not be negative.")
-        if window < 2 * _BLOCKS:
-            raise DetectorError(f"window must be at least {2 * _BLOCKS}.")
-        if min_spread <= 0:
-            raise DetectorError("min_spread must be positive.")
-        if warmup < 10:
-            raise DetectorError("warmup must be at least 10.")
-        if consecutive < 1:
-            raise DetectorError("consecutive must be at least 1.")
-        if adapt_after <= consecutive:
-            raise DetectorError("adapt_after must be larger than consecutive.")
-        self.threshold = threshold
-        self.rest = rest
-        self.window = window
-        self.min_spread = min_spread
-        self.margin = margin
-        self.warmup = warmup
-        self.consecutive = consecutive
-        self.adapt_after = adapt_after
-        # Validates its own parameters (grids, order, max_contexts, margin).
-        self._model = ContextModel(grids, order, max_contexts, margin, warmup)
-        self._block = window // _BLOCKS
-        self.reset()
+    Params = MetricEnsembleParams
+
+    def _prepare(self) -> None:
+        self._model = ContextModel(self.params)  # shares the parameters it needs
+        self._block = self.params.window // _BLOCKS
 
     def _reset_state(self) -> None:
         self._model.reset()
@@ -144,8 +134,9 @@ class MetricEnsemble(Detector):
 
     def _update_batch(self, batch: list[float]) -> None:
         step = self._model.step
-        warmup, threshold, block = self.warmup, self.threshold, self._block
-        min_spread, order = self.min_spread, self._model.order
+        params = self.params
+        warmup, threshold, block = params.warmup, params.threshold, self._block
+        min_spread, order = params.min_spread, params.order
         erfc, log, sqrt = math.erfc, math.log, math.sqrt
         for x in batch:
             self._cursor += 1
@@ -179,7 +170,7 @@ class MetricEnsemble(Detector):
                 self._score = score
             hot = False
             if score >= threshold:
-                self._resting = self.rest
+                self._resting = params.rest
                 # Right after the range widened every context looks new (the grids
                 # stretched): that alone must not raise the alarm, a range break does.
                 hot = self._model.steady > order
@@ -211,7 +202,7 @@ class MetricEnsemble(Detector):
     def _widen_envelope(self, lo: float, hi: float) -> None:
         self._env_lo = min(self._env_lo, lo)
         self._env_hi = max(self._env_hi, hi)
-        slack = self.margin * (self._env_hi - self._env_lo)
+        slack = self.params.margin * (self._env_hi - self._env_lo)
         self._normal_lo = self._env_lo - slack
         self._normal_hi = self._env_hi + slack
 
@@ -224,7 +215,7 @@ class MetricEnsemble(Detector):
             self._run += 1
             if self._run == 1 or abs(x - self._baseline) > abs(self._run_peak - self._baseline):
                 self._run_peak = x
-            if self._run >= self.consecutive:
+            if self._run >= self.params.consecutive:
                 self._run = 0
                 self._alarm = hot
                 self._alarmed_for = 0
@@ -234,7 +225,7 @@ class MetricEnsemble(Detector):
             self._alarm_lo = min(self._alarm_lo, x)
             self._alarm_hi = max(self._alarm_hi, x)
             self._alarmed_for += 1
-            if self._alarmed_for >= self.adapt_after:
+            if self._alarmed_for >= self.params.adapt_after:
                 # Too long for an episode: the new level is the new normal.
                 self._widen_envelope(self._alarm_lo, self._alarm_hi)
                 self._baseline = x
@@ -251,18 +242,3 @@ class MetricEnsemble(Detector):
     def model(self) -> ContextModel:
         """The context model (read it, do not feed it)."""
         return self._model
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "threshold": self.threshold,
-            "rest": self.rest,
-            "window": self.window,
-            "min_spread": self.min_spread,
-            "grids": self._model.grids,
-            "order": self._model.order,
-            "max_contexts": self._model.max_contexts,
-            "margin": self.margin,
-            "warmup": self.warmup,
-            "consecutive": self.consecutive,
-            "adapt_after": self.adapt_after,
-        }

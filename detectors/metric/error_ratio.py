@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import Field
 from scipy.special import betainc, betaln, gammaln
 
-from detectors.metric.tail_rise import TailRiseDetector
-from fireline.errors import DetectorError
+from detectors.metric.tail_rise import TailRiseDetector, TailRiseParams
 
 _PRIOR = 0.5  # Jeffreys prior on the rate: an all-zero history is not certainty
 # Below this many expected errors per interval the ratio is visibly discrete (0, 1/n,
@@ -18,7 +18,24 @@ _DISCRETE_BELOW = 50.0
 _EXACT_ABOVE = 0.1  # the continuous form decides the bulk; the exact sum only the tail
 
 
-class ErrorRatio(TailRiseDetector):
+class ErrorRatioParams(TailRiseParams):
+    """Parameters of :class:`ErrorRatio`."""
+
+    min_delta: float = Field(
+        default=0.001,
+        ge=0,
+        lt=1,
+        description="Ratio minus baseline also required (0.001 = 0.1 points).",
+    )
+    max_trials: float = Field(
+        default=100_000.0,
+        ge=2,
+        description="Cap of the effective sample size per interval (the requests per "
+        "interval, if known).",
+    )
+
+
+class ErrorRatio(TailRiseDetector[ErrorRatioParams]):
     """Flags an error ratio (errors / requests per interval) above its learnt rate.
 
     A ratio is a proportion ``k / n``: its spread depends on the rate and on the
@@ -42,16 +59,7 @@ class ErrorRatio(TailRiseDetector):
     as 100%: feed fractions). Score, hysteresis and adaptation are those of
     :class:`~detectors.metric.count_spike.CountSpike`.
 
-    Args:
-        window: memory of the decayed baseline, in points.
-        p_value: upper-tail probability at or below which a ratio spikes.
-        min_ratio: ratio/baseline also required.
-        min_delta: ratio minus baseline also required (0.001 = 0.1 points).
-        max_trials: cap of the effective sample size per interval.
-        consecutive: spiking (or normal) points in a row to raise (or clear).
-        warmup: points learned before any alarm.
-        adapt_after: alarmed points before their level becomes the baseline
-            (default: five windows).
+    Parameters: :class:`ErrorRatioParams`.
 
     Example:
         >>> import numpy as np
@@ -68,24 +76,7 @@ class ErrorRatio(TailRiseDetector):
         learnt n_eff ~ 2200 requests
     """
 
-    def __init__(
-        self,
-        window: int = 120,
-        p_value: float = 0.01,
-        min_ratio: float = 1.5,
-        min_delta: float = 0.001,
-        max_trials: float = 100_000.0,
-        consecutive: int = 3,
-        warmup: int = 30,
-        adapt_after: int | None = None,
-    ) -> None:
-        if not 0 <= min_delta < 1:
-            raise DetectorError(f"min_delta must be in [0, 1); got {min_delta}.")
-        if max_trials < 2:
-            raise DetectorError(f"max_trials must be at least 2; got {max_trials}.")
-        super().__init__(window, p_value, min_ratio, min_delta, consecutive, warmup, adapt_after)
-        self.max_trials = max_trials
-        self.reset()
+    Params = ErrorRatioParams
 
     def _clip(self, value: float) -> float:
         return min(max(value, 0.0), 1.0)
@@ -93,8 +84,9 @@ class ErrorRatio(TailRiseDetector):
     def _trials(self, rate: float) -> float:
         var = self._s2 / self._n - rate * rate
         binomial = rate * (1.0 - rate)
-        if var * self.max_trials <= binomial:  # as steady as max_trials trials, or steadier
-            return self.max_trials
+        max_trials = self.params.max_trials
+        if var * max_trials <= binomial:  # as steady as max_trials trials, or steadier
+            return max_trials
         return max(binomial / var, 2.0)  # one trial has no continuous form
 
     def _upper_tail(self, ratio: float, rate: float) -> float:
@@ -120,11 +112,6 @@ class ErrorRatio(TailRiseDetector):
     def effective_trials(self) -> float:
         """The effective sample size per interval learnt from the dispersion (NaN before)."""
         return self._trials(self._s1 / self._n) if self._n else math.nan
-
-    def _params(self) -> dict[str, object]:
-        params = super()._params()
-        head = {k: params.pop(k) for k in ("window", "p_value", "min_ratio", "min_delta")}
-        return {**head, "max_trials": self.max_trials, **params}
 
 
 def _beta_binomial_tail(ratio: float, trials: float, a: float, b: float) -> float:

@@ -6,15 +6,48 @@ import math
 from collections import deque
 
 import numpy as np
+from pydantic import Field
 
-from detectors.base import Detector, FloatArray
-from fireline.errors import DetectorError
+from detectors.base import FloatArray
+from detectors.metric.base import MetricDetector
+from detectors.params import DetectorParams, at_most, larger_than
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed data.
 _MAD_TO_SIGMA = 1.4826
 
 
-class LatencySpike(Detector):
+class LatencySpikeParams(DetectorParams):
+    """Parameters of :class:`LatencySpike`."""
+
+    window: int = Field(default=120, ge=10, description="Points in the rolling baseline.")
+    threshold: float = Field(
+        default=6.0, gt=0, description="Robust z-score that counts as a spike."
+    )
+    min_ratio: float = Field(
+        default=1.5, ge=1, description="Observed/baseline ratio also required for a spike."
+    )
+    min_delta: float = Field(
+        default=1.0,
+        ge=0,
+        description="Observed minus baseline also required, in the series' unit (ms).",
+    )
+    consecutive: int = Field(
+        default=3, ge=1, description="Spiking (or normal) points in a row to raise (or clear)."
+    )
+    warmup: int = Field(default=30, ge=1, description="Points learned before any alarm.")
+    min_spread: float = Field(
+        default=0.05, ge=0, description="Floor of the spread, as a fraction of the baseline."
+    )
+    adapt_after: int | None = Field(
+        default=None,
+        description="Alarmed points before the level becomes the new baseline "
+        "(default: five windows).",
+    )
+
+    rules = (at_most("warmup", "window"), larger_than("adapt_after", "consecutive"))
+
+
+class LatencySpike(MetricDetector[LatencySpikeParams]):
     """Flags latency that jumps well above its recent robust baseline.
 
     The baseline is the median of the last ``window`` normal points; the spread is
@@ -28,16 +61,7 @@ class LatencySpike(Detector):
     has lasted ``adapt_after`` points: then the level is taken as the new normal
     (a lasting shift, not a spike) and the alarm clears.
 
-    Args:
-        window: points in the rolling baseline.
-        threshold: robust z-score that counts as a spike.
-        min_ratio: observed/baseline ratio also required for a spike.
-        min_delta: observed minus baseline also required, in the series' unit.
-        consecutive: spiking (or normal) points in a row to raise (or clear).
-        warmup: points learned before any alarm.
-        min_spread: floor of the spread, as a fraction of the baseline.
-        adapt_after: alarmed points before the level becomes the new baseline
-            (default: five windows).
+    Parameters: :class:`LatencySpikeParams`.
 
     Example:
         >>> import numpy as np
@@ -52,49 +76,17 @@ class LatencySpike(Detector):
         alarm at 302, baseline 50 ms
     """
 
-    def __init__(
-        self,
-        window: int = 120,
-        threshold: float = 6.0,
-        min_ratio: float = 1.5,
-        min_delta: float = 1.0,
-        consecutive: int = 3,
-        warmup: int = 30,
-        min_spread: float = 0.05,
-        adapt_after: int | None = None,
-    ) -> None:
-        super().__init__()
-        if window < 10:
-            raise DetectorError("window must be at least 10.")
-        if threshold <= 0:
-            raise DetectorError("threshold must be positive.")
-        if min_ratio < 1:
-            raise DetectorError("min_ratio must be at least 1.")
-        if min_delta < 0:
-            raise DetectorError("min_delta must not be negative.")
-        if consecutive < 1:
-            raise DetectorError("consecutive must be at least 1.")
-        if not 1 <= warmup <= window:
-            raise DetectorError("warmup must be between 1 and window.")
-        if min_spread < 0:
-            raise DetectorError("min_spread must not be negative.")
-        if adapt_after is not None and adapt_after <= consecutive:
-            raise DetectorError("adapt_after must be larger than consecutive.")
-        self.window = window
-        self.threshold = threshold
-        self.min_ratio = min_ratio
-        self.min_delta = min_delta
-        self.consecutive = consecutive
-        self.warmup = warmup
-        self.min_spread = min_spread
-        self.adapt_after = adapt_after
+    Params = LatencySpikeParams
+
+    def _prepare(self) -> None:
+        window = self.params.window
+        adapt_after = self.params.adapt_after
         self._adapt_after = adapt_after if adapt_after is not None else 5 * window
         self._refresh_every = max(1, window // 8)
-        self.reset()
 
     def _reset_state(self) -> None:
-        self._history: deque[float] = deque(maxlen=self.window)
-        self._recent: deque[float] = deque(maxlen=self.window)  # values while alarmed
+        self._history: deque[float] = deque(maxlen=self.params.window)
+        self._recent: deque[float] = deque(maxlen=self.params.window)  # values while alarmed
         self._run = 0  # points in a row that disagree with the alarm state
         self._alarmed_for = 0
         self._last = float("nan")
@@ -112,7 +104,7 @@ class LatencySpike(Detector):
         # spread over many series costs no more than one baseline per refresh.
         start = 0
         while start < len(batch):
-            missing = self.warmup - len(self._history)
+            missing = self.params.warmup - len(self._history)
             if missing > 0:  # warm-up: learn, judge nothing
                 for value in batch[start : start + missing]:
                     self._step(value, 0.0, spikes=False)
@@ -132,7 +124,7 @@ class LatencySpike(Detector):
         # opposite sign near 1e308 cannot overflow the subtraction.
         mad = _median(np.abs(history * 0.5 - median * 0.5)) * 2.0 * _MAD_TO_SIGMA
         self._baseline = median
-        self._spread = max(mad, self.min_spread * abs(median), 1e-9)
+        self._spread = max(mad, self.params.min_spread * abs(median), 1e-9)
         self._baseline_version += 1
         self._judged_since_refresh = 0
 
@@ -144,11 +136,13 @@ class LatencySpike(Detector):
         batch ended there: results never depend on batch boundaries.
         """
         median, spread, version = self._baseline, self._spread, self._baseline_version
-        floor = max(self.min_ratio * median, median + self.min_delta)
+        params = self.params
+        floor = max(params.min_ratio * median, median + params.min_delta)
+        threshold = params.threshold
         for count, value in enumerate(values, 1):
             z = (value - median) / spread
             self._judged_since_refresh += 1  # before the step: adopting resets it to 0
-            self._step(value, z, z > self.threshold and value >= floor)
+            self._step(value, z, z > threshold and value >= floor)
             if self._baseline_version != version:
                 return count
         return len(values)
@@ -158,7 +152,7 @@ class LatencySpike(Detector):
         self._last = value
         # z is +inf when value - median overflows (samples near 1e308): the score is 1
         # then, not inf/inf = NaN.
-        self._score = (1.0 if z == math.inf else z / (z + self.threshold)) if z > 0 else 0.0
+        self._score = (1.0 if z == math.inf else z / (z + self.params.threshold)) if z > 0 else 0.0
         if not spikes:
             self._history.append(value)
         if spikes == self._alarm:
@@ -166,7 +160,7 @@ class LatencySpike(Detector):
         else:
             self._run += 1
             self._run_peak = value if self._run == 1 else max(self._run_peak, value)
-            if self._run >= self.consecutive:
+            if self._run >= self.params.consecutive:
                 self._set_alarm(spikes, self._run_peak if spikes else value)
         if self._alarm:
             self._peak = max(self._peak, value)
@@ -185,7 +179,7 @@ class LatencySpike(Detector):
 
     def _adopt_recent_level(self, value: float) -> None:
         # The alarm has lasted too long to be a spike: what it sees is the new normal.
-        self._history = deque(self._recent, maxlen=self.window)
+        self._history = deque(self._recent, maxlen=self.params.window)
         self._set_alarm(False, value, adapted=True)
         self._refresh_baseline()
 
@@ -203,18 +197,6 @@ class LatencySpike(Detector):
     def peak(self) -> float:
         """The highest value of the current alarm; NaN when not alarmed."""
         return self._peak
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "window": self.window,
-            "threshold": self.threshold,
-            "min_ratio": self.min_ratio,
-            "min_delta": self.min_delta,
-            "consecutive": self.consecutive,
-            "warmup": self.warmup,
-            "min_spread": self.min_spread,
-            "adapt_after": self.adapt_after,
-        }
 
 
 def _median(values: FloatArray) -> float:

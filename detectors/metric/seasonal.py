@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Literal
 
-from detectors.base import Detector, require
+from pydantic import Field
+
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
+from detectors.params import DetectorParams, at_most, larger_than
 
 _MAD_TO_SIGMA = 1.4826  # 1.4826 * MAD estimates the standard deviation of normal data
 _MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2)  # the same for the mean absolute deviation
@@ -15,7 +19,55 @@ _HOUR = 3600.0
 _MONDAY = 72  # hours from Monday 00:00 to the epoch (a Thursday)
 
 
-class SeasonalBaseline(Detector):
+class SeasonalBaselineParams(DetectorParams):
+    """Parameters of :class:`SeasonalBaseline`."""
+
+    season: Literal["day", "week"] = Field(
+        default="day", description="Buckets by hour of the day or of the week."
+    )
+    min_bucket_points: int = Field(
+        default=20, ge=5, description="Values a bucket needs before it judges."
+    )
+    memory: int = Field(
+        default=60, ge=5, description="Memory of a ready bucket's baseline, in its points."
+    )
+    window: int = Field(default=240, ge=10, description="Memory of the global baseline, in points.")
+    warmup: int = Field(default=30, ge=5, description="Points before the global baseline judges.")
+    threshold: float = Field(default=5.0, gt=0, description="Robust z-score of a hot point.")
+    min_delta: float = Field(
+        default=0.0,
+        ge=0,
+        description="Distance from the baseline also required, in the series' unit.",
+    )
+    min_spread: float = Field(
+        default=0.02, ge=0, description="Floor of the spread, as a fraction of the level."
+    )
+    clip: float = Field(
+        default=3.0, gt=0, description="Baseline updates are clipped at this many spreads (Huber)."
+    )
+    direction: Literal["both", "up", "down"] = Field(
+        default="both", description="Which deviations count."
+    )
+    consecutive: int = Field(
+        default=3, ge=1, description="Hot (or normal) points in a row to raise (or clear)."
+    )
+    adapt_after: int = Field(
+        default=500, description="Alarmed points before the level shift is adopted."
+    )
+    utc_offset_hours: float = Field(
+        default=0.0,
+        gt=-24,
+        lt=24,
+        description="The clock the buckets follow, as an offset from UTC.",
+    )
+    interval: float = Field(
+        default=60.0, gt=0, description="Seconds between points when no timestamps are given."
+    )
+
+    rules = (at_most("warmup", "window"), larger_than("adapt_after", "consecutive"))
+
+
+class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
     """Judges each point against the normal level of its hour of the day (or week).
 
     CPU, memory and throughput follow the clock: a nightly batch job or the
@@ -42,21 +94,7 @@ class SeasonalBaseline(Detector):
     State: two floats and a count per bucket, plus the warm-up values of the
     buckets not ready yet.
 
-    Args:
-        season: ``"day"`` (hour of day) or ``"week"`` (hour of week).
-        min_bucket_points: values a bucket needs before it judges.
-        memory: memory of a ready bucket's baseline, in its points.
-        window: memory of the global baseline, in points.
-        warmup: points before the global baseline judges.
-        threshold: robust z-score of a hot point.
-        min_delta: distance from the baseline also required, in the series' unit.
-        min_spread: floor of the spread, as a fraction of the level.
-        clip: updates are clipped at this many spreads (Huber).
-        direction: ``"both"``, ``"up"`` or ``"down"``.
-        consecutive: hot (or normal) points in a row to raise (or clear).
-        adapt_after: alarmed points before the level shift is adopted.
-        utc_offset_hours: the clock the buckets follow, as an offset from UTC.
-        interval: seconds between points when no timestamps are given.
+    Parameters: :class:`SeasonalBaselineParams`.
 
     Example (5-minute CPU samples; a nightly job at 02:00, then a real incident):
         >>> import numpy as np
@@ -80,63 +118,10 @@ class SeasonalBaseline(Detector):
     nights at 5-minute samples), then never again; the same level at 14:00 does.
     """
 
-    def __init__(
-        self,
-        season: str = "day",
-        min_bucket_points: int = 20,
-        memory: int = 60,
-        window: int = 240,
-        warmup: int = 30,
-        threshold: float = 5.0,
-        min_delta: float = 0.0,
-        min_spread: float = 0.02,
-        clip: float = 3.0,
-        direction: str = "both",
-        consecutive: int = 3,
-        adapt_after: int = 500,
-        utc_offset_hours: float = 0.0,
-        interval: float = 60.0,
-    ) -> None:
-        super().__init__()
-        require(season in _BUCKETS, f"season must be 'day' or 'week'; got {season!r}.")
-        require(
-            min_bucket_points >= 5,
-            f"min_bucket_points must be at least 5; got {min_bucket_points}.",
-        )
-        require(memory >= 5, f"memory must be at least 5; got {memory}.")
-        require(window >= 10, f"window must be at least 10; got {window}.")
-        require(5 <= warmup <= window, f"warmup must be between 5 and window; got {warmup}.")
-        require(threshold > 0, f"threshold must be positive; got {threshold}.")
-        require(clip > 0, f"clip must be positive; got {clip}.")
-        require(min_delta >= 0, f"min_delta must not be negative; got {min_delta}.")
-        require(min_spread >= 0, f"min_spread must not be negative; got {min_spread}.")
-        require(
-            direction in ("both", "up", "down"),
-            f"direction must be 'both', 'up' or 'down'; got {direction!r}.",
-        )
-        require(consecutive >= 1, f"consecutive must be at least 1; got {consecutive}.")
-        require(adapt_after > consecutive, "adapt_after must be larger than consecutive.")
-        require(
-            -24 < utc_offset_hours < 24,
-            f"utc_offset_hours must be between -24 and 24; got {utc_offset_hours}.",
-        )
-        require(interval > 0, f"interval must be positive; got {interval}.")
-        self.season = season
-        self.min_bucket_points = min_bucket_points
-        self.memory = memory
-        self.window = window
-        self.warmup = warmup
-        self.threshold = threshold
-        self.min_delta = min_delta
-        self.min_spread = min_spread
-        self.clip = clip
-        self.direction = direction
-        self.consecutive = consecutive
-        self.adapt_after = adapt_after
-        self.utc_offset_hours = utc_offset_hours
-        self.interval = interval
-        self._buckets = _BUCKETS[season]
-        self.reset()
+    Params = SeasonalBaselineParams
+
+    def _prepare(self) -> None:
+        self._buckets = _BUCKETS[self.params.season]
 
     def _reset_state(self) -> None:
         n = self._buckets
@@ -147,22 +132,24 @@ class SeasonalBaseline(Detector):
         self._global_loc = math.nan
         self._global_scale = math.nan
         self._global_pending: list[float] = []
-        self._time = -self.interval  # event time of the last point
-        self._hysteresis = Hysteresis(self.consecutive)
+        self._time = -self.params.interval  # event time of the last point
+        self._hysteresis = Hysteresis(self.params.consecutive)
         self._offset_sum = 0.0  # sum of (value - baseline) while alarmed
 
     def _update_batch(self, batch: list[float]) -> None:
         times = self._batch_times
-        offset = self.utc_offset_hours * _HOUR
+        offset = self.params.utc_offset_hours * _HOUR
+        interval = self.params.interval
         for i, value in enumerate(batch):
             self._cursor += 1
-            self._time = times[i] if times is not None else self._time + self.interval
+            self._time = times[i] if times is not None else self._time + interval
             hours = math.floor((self._time + offset) / _HOUR)
             bucket = (hours + (_MONDAY if self._buckets == 168 else 0)) % self._buckets
             self._step(value, bucket)
 
     def _step(self, value: float, bucket: int) -> None:
-        ready = self._count[bucket] >= self.min_bucket_points
+        params = self.params
+        ready = self._count[bucket] >= params.min_bucket_points
         if ready:
             loc, scale = self._loc[bucket], self._scale[bucket]
         else:
@@ -172,19 +159,22 @@ class SeasonalBaseline(Detector):
             self._score = 0.0
             self._warm_global(value)
             return
-        spread = max(scale, self.min_spread * abs(loc), 1e-9)
+        spread = max(scale, params.min_spread * abs(loc), 1e-9)
         z = (value - loc) / spread
-        signed = z if self.direction == "up" else -z if self.direction == "down" else abs(z)
-        self._score = signed / (signed + self.threshold) if signed > 0 else 0.0
-        hot = signed > self.threshold and abs(value - loc) >= self.min_delta
+        direction = params.direction
+        signed = z if direction == "up" else -z if direction == "down" else abs(z)
+        self._score = signed / (signed + params.threshold) if signed > 0 else 0.0
+        hot = signed > params.threshold and abs(value - loc) >= params.min_delta
         if not hot:
             if ready:
-                self._loc[bucket], self._scale[bucket] = self._huber(loc, scale, value, self.memory)
+                self._loc[bucket], self._scale[bucket] = self._huber(
+                    loc, scale, value, params.memory
+                )
             if math.isnan(self._global_loc):
                 self._warm_global(value)
             else:
                 self._global_loc, self._global_scale = self._huber(
-                    self._global_loc, self._global_scale, value, self.window
+                    self._global_loc, self._global_scale, value, params.window
                 )
         if self._hysteresis.step(self._alarm, hot, value, signed):
             self._alarm = hot
@@ -192,26 +182,26 @@ class SeasonalBaseline(Detector):
             self._note_change(hot, self._hysteresis.peak if hot else value, loc)
         if self._alarm:
             self._offset_sum += value - loc
-            if self._hysteresis.alarmed_for >= self.adapt_after:
+            if self._hysteresis.alarmed_for >= params.adapt_after:
                 self._adopt_shift(value, loc)
 
     def _warm_bucket(self, bucket: int, value: float) -> None:
         pending = self._pending.setdefault(bucket, [])
         pending.append(value)
         self._count[bucket] += 1
-        if self._count[bucket] >= self.min_bucket_points:
+        if self._count[bucket] >= self.params.min_bucket_points:
             self._loc[bucket], self._scale[bucket] = _median_mad(self._pending.pop(bucket))
 
     def _warm_global(self, value: float) -> None:
         self._global_pending.append(value)
-        if len(self._global_pending) >= self.warmup:
+        if len(self._global_pending) >= self.params.warmup:
             self._global_loc, self._global_scale = _median_mad(self._global_pending)
             self._global_pending = []
 
     def _huber(self, loc: float, scale: float, value: float, memory: int) -> tuple[float, float]:
         # Clipped updates: one odd-but-not-hot point moves the baseline a bounded amount.
         rate = 1.0 / memory
-        limit = self.clip * max(scale, self.min_spread * abs(loc), 1e-9)
+        limit = self.params.clip * max(scale, self.params.min_spread * abs(loc), 1e-9)
         deviation = min(max(value - loc, -limit), limit)
         loc += rate * deviation
         scale += rate * (abs(deviation) * _MEAN_ABS_TO_SIGMA - scale)
@@ -229,29 +219,12 @@ class SeasonalBaseline(Detector):
     @property
     def ready_buckets(self) -> int:
         """Buckets with enough points to judge on their own."""
-        return sum(c >= self.min_bucket_points for c in self._count)
+        minimum = self.params.min_bucket_points
+        return sum(c >= minimum for c in self._count)
 
     def bucket_baseline(self, bucket: int) -> float:
         """The level of one bucket (NaN until it is ready)."""
         return self._loc[bucket]
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "season": self.season,
-            "min_bucket_points": self.min_bucket_points,
-            "memory": self.memory,
-            "window": self.window,
-            "warmup": self.warmup,
-            "threshold": self.threshold,
-            "min_delta": self.min_delta,
-            "min_spread": self.min_spread,
-            "clip": self.clip,
-            "direction": self.direction,
-            "consecutive": self.consecutive,
-            "adapt_after": self.adapt_after,
-            "utc_offset_hours": self.utc_offset_hours,
-            "interval": self.interval,
-        }
 
 
 def _median_mad(values: list[float]) -> tuple[float, float]:

@@ -5,14 +5,57 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
-from detectors.base import Detector, require
+from pydantic import Field
+
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
+from detectors.params import DetectorParams, at_most, larger_than
 
 _MAD_TO_SIGMA = 1.4826  # 1.4826 * MAD estimates the standard deviation of normal data
 
 
-class TailLatency(Detector):
+class TailLatencyParams(DetectorParams):
+    """Parameters of :class:`TailLatency`."""
+
+    quantile: float = Field(default=0.99, gt=0, lt=1, description="The tail quantile watched.")
+    window: int = Field(default=500, ge=10, description="Samples per window.")
+    step: int = Field(
+        default=50, ge=1, description="Samples between window values (`window`: tumbling)."
+    )
+    history: int = Field(default=30, ge=5, description="Window values in the baseline.")
+    threshold: float = Field(default=6.0, gt=0, description="Robust z-score of a hot window.")
+    min_ratio: float = Field(
+        default=1.3, ge=1, description="Quantile/baseline ratio also required."
+    )
+    min_delta: float = Field(
+        default=1.0,
+        ge=0,
+        description="Quantile minus baseline also required, in the samples' unit.",
+    )
+    consecutive: int = Field(
+        default=2, ge=1, description="Hot (or normal) windows in a row to raise (or clear)."
+    )
+    warmup: int = Field(default=10, ge=1, description="Window values learned before any alarm.")
+    min_spread: float = Field(
+        default=0.05, ge=0, description="Floor of the spread, as a fraction of the baseline."
+    )
+    adapt_after: int | None = Field(
+        default=None,
+        description="Alarmed windows before their level becomes the baseline "
+        "(default: five histories).",
+    )
+
+    rules = (
+        at_most("step", "window"),
+        at_most("warmup", "history"),
+        larger_than("adapt_after", "consecutive"),
+    )
+
+
+class TailLatency(MetricDetector[TailLatencyParams]):
     """Flags a regression of the latency tail that the median barely shows.
 
     Input: raw latency samples, one per request. Every ``step`` samples, once
@@ -35,19 +78,7 @@ class TailLatency(Detector):
     completed the window, with the window's quantile as ``observed`` and the
     baseline quantile as ``baseline``; :attr:`score` is that of the latest window.
 
-    Args:
-        quantile: the tail quantile, in (0, 1).
-        window: samples per window.
-        step: samples between window values (``window``: tumbling).
-        history: window values in the baseline.
-        threshold: robust z-score of a hot window.
-        min_ratio: quantile/baseline ratio also required.
-        min_delta: quantile minus baseline also required, in the samples' unit.
-        consecutive: hot (or normal) windows in a row to raise (or clear).
-        warmup: window values learned before any alarm.
-        min_spread: floor of the spread, as a fraction of the baseline.
-        adapt_after: alarmed windows before their level becomes the baseline
-            (default: five histories).
+    Parameters: :class:`TailLatencyParams`.
 
     Example:
         >>> import numpy as np
@@ -67,61 +98,35 @@ class TailLatency(Detector):
         median 40 ms before, 40 ms after
     """
 
-    def __init__(
-        self,
-        quantile: float = 0.99,
-        window: int = 500,
-        step: int = 50,
-        history: int = 30,
-        threshold: float = 6.0,
-        min_ratio: float = 1.3,
-        min_delta: float = 1.0,
-        consecutive: int = 2,
-        warmup: int = 10,
-        min_spread: float = 0.05,
-        adapt_after: int | None = None,
-    ) -> None:
-        super().__init__()
-        require(0 < quantile < 1, f"quantile must be in (0, 1); got {quantile}.")
-        require(window >= 10, f"window must be at least 10 samples; got {window}.")
-        require(1 <= step <= window, f"step must be between 1 and window; got {step}.")
-        require(history >= 5, f"history must be at least 5 windows; got {history}.")
-        require(threshold > 0, f"threshold must be positive; got {threshold}.")
-        require(min_ratio >= 1, f"min_ratio must be at least 1; got {min_ratio}.")
-        require(min_delta >= 0, f"min_delta must not be negative; got {min_delta}.")
-        require(consecutive >= 1, f"consecutive must be at least 1; got {consecutive}.")
-        require(1 <= warmup <= history, f"warmup must be between 1 and history; got {warmup}.")
-        require(min_spread >= 0, f"min_spread must not be negative; got {min_spread}.")
-        require(
-            adapt_after is None or adapt_after > consecutive,
-            "adapt_after must be larger than consecutive.",
-        )
-        self.quantile = quantile
-        self.window = window
-        self.step = step
-        self.history = history
-        self.threshold = threshold
-        self.min_ratio = min_ratio
-        self.min_delta = min_delta
-        self.consecutive = consecutive
-        self.warmup = warmup
-        self.min_spread = min_spread
-        self.adapt_after = adapt_after
-        self._adapt_after = adapt_after if adapt_after is not None else 5 * history
-        self.reset()
+    Params = TailLatencyParams
+
+    def _prepare(self) -> None:
+        adapt_after = self.params.adapt_after
+        self._adapt_after = adapt_after if adapt_after is not None else 5 * self.params.history
+
+    @classmethod
+    def conformance_params(cls) -> Iterator[dict[str, Any]]:
+        """A one-sample stride and a window short enough for a 3-sample spike to move its p99.
+
+        The conformance checks then see the window-level hysteresis at the same
+        positions as the point detectors'.
+        """
+        yield {"window": 50, "step": 1, "consecutive": 3}
 
     def _reset_state(self) -> None:
-        self._samples: deque[float] = deque(maxlen=self.window)  # arrival order
+        params = self.params
+        self._samples: deque[float] = deque(maxlen=params.window)  # arrival order
         self._sorted: list[float] = []  # the same samples, sorted: a quantile is O(1)
         self._since = 0  # samples since the last window value
-        self._history: deque[float] = deque(maxlen=self.history)  # normal window values
-        self._recent: deque[float] = deque(maxlen=self.history)  # window values while alarmed
-        self._hysteresis = Hysteresis(self.consecutive)
+        self._history: deque[float] = deque(maxlen=params.history)  # normal window values
+        self._recent: deque[float] = deque(maxlen=params.history)  # window values while alarmed
+        self._hysteresis = Hysteresis(params.consecutive)
         self._last = math.nan
         self._baseline = math.nan
 
     def _update_batch(self, batch: list[float]) -> None:
-        samples, ordered, window = self._samples, self._sorted, self.window
+        samples, ordered = self._samples, self._sorted
+        window, step = self.params.window, self.params.step
         for value in batch:
             self._cursor += 1
             if len(samples) == window:
@@ -129,33 +134,35 @@ class TailLatency(Detector):
             samples.append(value)
             bisect.insort(ordered, value)
             self._since += 1
-            if len(samples) == window and self._since >= self.step:
+            if len(samples) == window and self._since >= step:
                 self._since = 0
                 self._judge(self._window_quantile())
 
     def _window_quantile(self) -> float:
-        position = self.quantile * (self.window - 1)
+        window = self.params.window
+        position = self.params.quantile * (window - 1)
         low = int(position)
-        high = min(low + 1, self.window - 1)
+        high = min(low + 1, window - 1)
         frac = position - low
         return self._sorted[low] + frac * (self._sorted[high] - self._sorted[low])
 
     def _judge(self, value: float) -> None:
         self._last = value
-        if len(self._history) < self.warmup:
+        params = self.params
+        if len(self._history) < params.warmup:
             self._history.append(value)
             return
         values = sorted(self._history)
         median = _sorted_median(values)
         mad = _sorted_median(sorted(abs(v - median) for v in values)) * _MAD_TO_SIGMA
-        spread = max(mad, self.min_spread * abs(median), 1e-9)
+        spread = max(mad, params.min_spread * abs(median), 1e-9)
         self._baseline = median
         z = (value - median) / spread
-        self._score = z / (z + self.threshold) if z > 0 else 0.0
+        self._score = z / (z + params.threshold) if z > 0 else 0.0
         hot = (
-            z > self.threshold
-            and value >= self.min_ratio * median
-            and value >= median + self.min_delta
+            z > params.threshold
+            and value >= params.min_ratio * median
+            and value >= median + params.min_delta
         )
         if not hot:
             self._history.append(value)
@@ -167,7 +174,7 @@ class TailLatency(Detector):
             self._recent.append(value)
             if self._hysteresis.alarmed_for >= self._adapt_after:
                 # Too long for an episode: the tail's new level is the new normal.
-                self._history = deque(self._recent, maxlen=self.history)
+                self._history = deque(self._recent, maxlen=params.history)
                 self._alarm = False
                 self._hysteresis.reset()
                 self._note_change(False, value, median, adapted=True)
@@ -181,21 +188,6 @@ class TailLatency(Detector):
     def last(self) -> float:
         """The latest window quantile; NaN before the first full window."""
         return self._last
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "quantile": self.quantile,
-            "window": self.window,
-            "step": self.step,
-            "history": self.history,
-            "threshold": self.threshold,
-            "min_ratio": self.min_ratio,
-            "min_delta": self.min_delta,
-            "consecutive": self.consecutive,
-            "warmup": self.warmup,
-            "min_spread": self.min_spread,
-            "adapt_after": self.adapt_after,
-        }
 
 
 def _sorted_median(values: list[float]) -> float:

@@ -11,17 +11,50 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import TypeVar
 
-from detectors.base import Detector
+from pydantic import Field
+
+from detectors.metric.base import MetricDetector
 from detectors.metric.hysteresis import Hysteresis
-from fireline.errors import DetectorError
+from detectors.params import DetectorParams, at_most, larger_than
 
 # Values this far in the upper tail stay out of the baseline even below the alarm
 # threshold: the first intervals of an incident must not teach it that errors are normal.
 _LEARN_TAIL = 0.01
 
 
-class TailRiseDetector(Detector):
+class TailRiseParams(DetectorParams):
+    """Parameters shared by the detectors of a rise in the upper tail of a learnt law."""
+
+    window: int = Field(
+        default=120, ge=10, description="Memory of the decayed baseline, in points."
+    )
+    p_value: float = Field(
+        default=0.01,
+        gt=0,
+        lt=0.5,
+        description="Upper-tail probability at or below which a value spikes.",
+    )
+    min_ratio: float = Field(default=1.5, ge=1, description="Value/baseline ratio also required.")
+    min_delta: float = Field(default=2.0, ge=0, description="Value minus baseline also required.")
+    consecutive: int = Field(
+        default=3, ge=1, description="Spiking (or normal) points in a row to raise (or clear)."
+    )
+    warmup: int = Field(default=30, ge=1, description="Points learned before any alarm.")
+    adapt_after: int | None = Field(
+        default=None,
+        description="Alarmed points before their level becomes the baseline "
+        "(default: five windows).",
+    )
+
+    rules = (at_most("warmup", "window"), larger_than("adapt_after", "consecutive"))
+
+
+TP = TypeVar("TP", bound=TailRiseParams)
+
+
+class TailRiseDetector(MetricDetector[TP]):
     """A rise judged by the upper-tail probability ``P(X >= value)`` of a learnt law.
 
     A value spikes when its tail is at most ``p_value`` *and* it is at least
@@ -33,39 +66,11 @@ class TailRiseDetector(Detector):
     lasted ``adapt_after`` points, when their level becomes the new normal.
     """
 
-    def __init__(
-        self,
-        window: int,
-        p_value: float,
-        min_ratio: float,
-        min_delta: float,
-        consecutive: int,
-        warmup: int,
-        adapt_after: int | None,
-    ) -> None:
-        super().__init__()
-        if window < 10:
-            raise DetectorError(f"window must be at least 10; got {window}.")
-        if not 0 < p_value < 0.5:
-            raise DetectorError(f"p_value must be in (0, 0.5); got {p_value}.")
-        if min_ratio < 1:
-            raise DetectorError(f"min_ratio must be at least 1; got {min_ratio}.")
-        if consecutive < 1:
-            raise DetectorError(f"consecutive must be at least 1; got {consecutive}.")
-        if not 1 <= warmup <= window:
-            raise DetectorError(f"warmup must be between 1 and window ({window}); got {warmup}.")
-        if adapt_after is not None and adapt_after <= consecutive:
-            raise DetectorError("adapt_after must be larger than consecutive.")
-        self.window = window
-        self.p_value = p_value
-        self.min_ratio = min_ratio
-        self.min_delta = min_delta
-        self.consecutive = consecutive
-        self.warmup = warmup
-        self.adapt_after = adapt_after
+    def _prepare(self) -> None:
+        window, adapt_after = self.params.window, self.params.adapt_after
         self._adapt_after = adapt_after if adapt_after is not None else 5 * window
         self._decay = 1.0 - 1.0 / window
-        self._log_p = -math.log10(p_value)
+        self._log_p = -math.log10(self.params.p_value)
 
     @abc.abstractmethod
     def _upper_tail(self, value: float, baseline: float) -> float:
@@ -81,17 +86,24 @@ class TailRiseDetector(Detector):
         self._s1 = 0.0
         self._s2 = 0.0
         self._learned = 0
-        self._hysteresis = Hysteresis(self.consecutive)
+        self._hysteresis = Hysteresis(self.params.consecutive)
         # Plain sums of the values seen while alarmed, to adopt a lasting level.
         self._alarm_n = 0
         self._alarm_s1 = 0.0
         self._alarm_s2 = 0.0
 
     def _update_batch(self, batch: list[float]) -> None:
+        params = self.params
+        warmup, p_value, min_ratio, min_delta = (
+            params.warmup,
+            params.p_value,
+            params.min_ratio,
+            params.min_delta,
+        )
         for raw in batch:
             self._cursor += 1
             value = self._clip(raw)
-            if self._learned < self.warmup:
+            if self._learned < warmup:
                 self._score = 0.0
                 self._learn(value)
                 continue
@@ -99,11 +111,7 @@ class TailRiseDetector(Detector):
             tail = self._upper_tail(value, mean)
             strength = 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
             self._score = strength / (strength + self._log_p)
-            hot = (
-                tail <= self.p_value
-                and value >= self.min_ratio * mean
-                and value >= mean + self.min_delta
-            )
+            hot = tail <= p_value and value >= min_ratio * mean and value >= mean + min_delta
             if tail >= _LEARN_TAIL:
                 self._learn(value)
             if self._hysteresis.step(self._alarm, hot, value, value):
@@ -126,7 +134,7 @@ class TailRiseDetector(Detector):
 
     def _adopt_alarmed_level(self, value: float, baseline: float) -> None:
         # Too long for a spike: the alarmed values are the new normal.
-        weight = min(self._alarm_n, self.window) / self._alarm_n
+        weight = min(self._alarm_n, self.params.window) / self._alarm_n
         self._n = self._alarm_n * weight
         self._s1 = self._alarm_s1 * weight
         self._s2 = self._alarm_s2 * weight
@@ -138,14 +146,3 @@ class TailRiseDetector(Detector):
     def baseline(self) -> float:
         """The baseline mean; NaN before the first point."""
         return self._s1 / self._n if self._n else math.nan
-
-    def _params(self) -> dict[str, object]:
-        return {
-            "window": self.window,
-            "p_value": self.p_value,
-            "min_ratio": self.min_ratio,
-            "min_delta": self.min_delta,
-            "consecutive": self.consecutive,
-            "warmup": self.warmup,
-            "adapt_after": self.adapt_after,
-        }

@@ -321,7 +321,7 @@ class ModelMonitor:
         for rate, what in ((column.missing, "null/missing"), (column.wrong_type, "wrong-type")):
             for change in rate._changes:
                 message = (
-                    f"{what} rate {rate.recent_rate:.1%} over the last {rate.window} "
+                    f"{what} rate {rate.recent_rate:.1%} over the last {rate.params.window} "
                     f"events (reference {rate.reference_rate:.1%})"
                 )
                 found.append(
@@ -432,8 +432,8 @@ class ModelMonitor:
         test = self._classifier
         top = ", ".join(test.top_features) or "none singled out"
         message = (
-            f"a classifier tells the last {test.rows} events from the reference: held-out AUC "
-            f"{test.auc:.3f} >= {test.threshold:.3f}; moved most: {top}"
+            f"a classifier tells the last {test.params.rows} events from the reference: "
+            f"held-out AUC {test.auc:.3f} >= {test.threshold:.3f}; moved most: {top}"
         )
         feature = test.top_features[0] if test.top_features else None
         return [self._detection(event, MULTIVARIATE_DRIFT, feature, test.score, message)]
@@ -462,7 +462,7 @@ class ModelMonitor:
                 PERFORMANCE_DRIFT,
                 None,
                 c.score,
-                f"error rate {detector.recent_rate:.1%} over the last {detector.window} labelled "
+                f"error rate {detector.recent_rate:.1%} over the last {detector.params.window} labelled "
                 f"predictions (reference {detector.reference_rate:.1%})",
                 not c.raised,
             )

@@ -65,11 +65,11 @@ class NumericDetectors(NamedTuple):
 
     def phase(self) -> tuple[int, ...] | None:
         """Where the detectors are in their rings and steps; None if not all alike."""
-        key = (self.ks._since_check, self.ks._pos, self.ks._filled, self.ks.step)
+        key = (self.ks._since_check, self.ks._pos, self.ks._filled, self.ks.params.step)
         for d in self[1:]:
             ring = (d._pos, d._filled) if isinstance(d, WindowDriftDetector) else key[1:3]
-            if (d._since_check, *ring, d.step) != key or (
-                isinstance(d, WindowDriftDetector) and d.window != self.ks.window
+            if (d._since_check, *ring, d.params.step) != key or (
+                isinstance(d, WindowDriftDetector) and d.params.window != self.ks.params.window
             ):
                 return None
         return key
@@ -81,7 +81,7 @@ def feed_group(group: list[NumericDetectors], block: FloatArray) -> None:
     Every member must have the same :meth:`NumericDetectors.phase`.
     """
     first = group[0].ks
-    step, window = first.step, first.window
+    step, window = first.params.step, first.params.window
     since, pos, filled = first._since_check, first._pos, first._filled
     detectors = [d for members in group for d in members]
     windows: list[WindowDriftDetector] = [
@@ -94,10 +94,10 @@ def feed_group(group: list[NumericDetectors], block: FloatArray) -> None:
     ms = [m.mean_shift for m in group]
     ms_center = np.array([[d._center] for d in ms])
     ms_scale = np.array([[d._scale] for d in ms])
-    ms_clip = np.array([[d.clip] for d in ms])
+    ms_clip = np.array([[d.params.clip] for d in ms])
     ms_z_center = np.array([[d._z_center] for d in ms])
     ms_z_scale = np.array([[d._z_scale] for d in ms])
-    ms_allowance = np.array([[d.shift / 2] for d in ms])
+    ms_allowance = np.array([[d.params.shift / 2] for d in ms])
     low = np.array([[m.out_of_range._low] for m in group])
     high = np.array([[m.out_of_range._high] for m in group])
     n = block.shape[1]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -75,3 +77,31 @@ def test_broker_and_simulate__topics_created_traffic_flows_ctrl_c_stops(tmp_path
             broker.stdout.close()
     assert f"use FIRELINE_BROKER_URL=kafka://{bootstrap}" in output
     assert processes_mentioning(f"tcp://{bootstrap}") == []
+
+
+def test_run__an_invalid_detector_setting_exits_2_before_touching_the_broker():
+    # A listener stands in for the broker: after the process has exited, a
+    # connection it made would be waiting in the listener's backlog.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELINE_")}
+    env["FIRELINE_BROKER_URL"] = f"kafka://127.0.0.1:{listener.getsockname()[1]}"
+    env["FIRELINE_DETECTION__WARMUP"] = "200"
+    with listener:
+        result = subprocess.run(  # the exit code is asserted below
+            [sys.executable, "-m", "agents.cli", "run"],
+            cwd=Path(__file__).parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert result.stderr == (
+            "fireline: error: invalid fireline settings:\n"
+            "  detection.warmup (FIRELINE_DETECTION__WARMUP) must be at most detection.window "
+            "(120); got 200\n"
+        )
+        with pytest.raises(BlockingIOError):  # nothing connected to the broker
+            listener.accept()

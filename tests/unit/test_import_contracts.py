@@ -47,7 +47,7 @@ def test_contracts__hold_on_the_tree(tree):
 @pytest.mark.parametrize(
     ("module", "bad_import", "contract"),
     [
-        ("detectors/base.py", "agents.settings", "one way: agents -> detectors | playbooks"),
+        ("detectors/base.py", "agents.kafka.processes", "one way: agents -> detectors | playbooks"),
         ("playbooks/engine.py", "detectors", "one way: agents -> detectors | playbooks"),
         ("fireline/errors.py", "playbooks.registry", "one way: agents -> detectors | playbooks"),
         ("detectors/metric/__init__.py", "detectors.drift", "detectors: monitor -> metric | drift"),

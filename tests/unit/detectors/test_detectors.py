@@ -1,8 +1,9 @@
 """Conformance checks run over every registered detector, plus LatencySpike specifics.
 
-Univariate metric detectors (``Detector``) and reference-vs-window drift detectors
-(``DriftDetector``) get the same kinds of checks, each fed a stream of its input
-kind; the drift family's are in test_drift_detectors.py.
+Every detector is a ``Detector`` (checked here for all of them); metric detectors
+(``MetricDetector``) and reference-vs-window drift detectors (``DriftDetector``) get
+the same kinds of checks, each fed a stream of its input kind; the drift family's
+are in test_drift_detectors.py.
 """
 
 import copy
@@ -11,23 +12,48 @@ import re
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 import detectors
-from detectors import Detector, ErrorRatio, LatencySpike, MetricEnsemble, TailLatency
+from detectors import (
+    Detector,
+    DriftDetector,
+    ErrorRatio,
+    LatencySpike,
+    MetricDetector,
+    MetricEnsemble,
+)
 from detectors.metric.contextual import ContextModel
 from fireline.errors import DetectorError
 
-ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, Detector)]
+ALL = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, MetricDetector)]
+BASES = {"Detector", "MetricDetector", "DriftDetector"}
 
 
 def test_registry_names_every_exported_detector_class():
     exported = {
         name
         for name in detectors.__all__
-        if isinstance(getattr(detectors, name), type) and name not in {"Detector", "DriftDetector"}
+        if isinstance(getattr(detectors, name), type) and name not in BASES
     }
     assert exported == set(detectors.REGISTRY)
     assert all(name == cls.__name__ for name, cls in detectors.REGISTRY.items())
+
+
+@pytest.mark.parametrize("cls", detectors.REGISTRY.values(), ids=lambda c: c.__name__)
+def test_every_detector_has_the_one_root_and_its_update(cls):
+    assert issubclass(cls, Detector)
+    assert issubclass(cls, MetricDetector) != issubclass(cls, DriftDetector)  # one family
+    detector = cls()
+    value = "a" if cls.input_kind == "categorical" else 0.0
+    assert detector.update([value, value], [1.8e9, 1.8e9 + 60]) is detector
+    assert (detector.seen, detector.alarm, detector.score, detector.changes) == (2, False, 0.0, [])
+    with pytest.raises(DetectorError, match="expected one timestamp per value, got 1 for 2"):
+        cls().update([value, value], [1.8e9])
+    with pytest.raises(DetectorError, match="timestamps must be finite epoch seconds"):
+        cls().update([value], [float("nan")])
+    detector.reset()
+    assert detector.seen == 0
 
 
 def spike_stream(seed: int = 3) -> np.ndarray:
@@ -36,51 +62,68 @@ def spike_stream(seed: int = 3) -> np.ndarray:
 
 
 # Where a detector's input family differs, the same checks get the same stream in
-# that family's terms: ratios live in [0, 1] (50 → 0.05, a spike to 0.5), and
-# TailLatency judges windows, so it runs with a one-sample stride and a window
-# short enough for a 3-sample spike to move its p99 (its window-level hysteresis is
-# then checked at the same positions as the others').
+# that family's terms: ratios live in [0, 1] (50 → 0.05, a spike to 0.5). The
+# parameters each detector is checked with are its own conformance_params()
+# (TailLatency judges windows: it asks for windows a 3-sample spike can move).
 SCALE: dict[type, float] = {ErrorRatio: 1e-3}
-CONFORMANCE_KWARGS: dict[type, dict[str, object]] = {
-    TailLatency: {"window": 50, "step": 1, "consecutive": 3}
-}
+CASES = [(cls, params) for cls in ALL for params in cls.conformance_params()]
 
 
-def make(cls: type[Detector]) -> Detector:
-    return cls(**CONFORMANCE_KWARGS.get(cls, {}))
+def case_id(case: object) -> str:
+    if isinstance(case, type):
+        return case.__name__
+    return ",".join(f"{k}={v}" for k, v in case.items()) if isinstance(case, dict) else ""
 
 
 def stream_for(cls: type[Detector]) -> np.ndarray:
     return spike_stream() * SCALE.get(cls, 1.0)
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("cls", "params"), CASES, ids=case_id)
 class TestConformance:
-    def test_is_a_detector_with_repr(self, cls):
+    def test_is_a_detector_with_repr(self, cls, params):
         detector = cls()
         assert isinstance(detector, Detector)
         assert repr(detector).startswith(f"{cls.__name__}(")
 
-    def test_pickle_round_trip_keeps_state(self, cls):
-        detector = make(cls).update(stream_for(cls)[:405])
+    def test_parameters_are_one_shared_frozen_model(self, cls, params):
+        detector = cls(**params)
+        assert type(detector.params) is cls.Params
+        assert (
+            repr(detector)
+            == f"{cls.__name__}("
+            + ", ".join(f"{name}={value!r}" for name, value in detector.params)
+            + ")"
+        )
+        assert cls(detector.params).params is detector.params  # one instance for many series
+        assert cls().params is cls().params is cls.Params.defaults()
+        assert pickle.loads(pickle.dumps(detector)).params == detector.params
+        assert copy.deepcopy(detector).params is detector.params
+        name = next(iter(cls.Params.model_fields))
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(detector.params, name, getattr(detector.params, name))
+        assert all(field.description for field in cls.Params.model_fields.values())
+
+    def test_pickle_round_trip_keeps_state(self, cls, params):
+        detector = cls(**params).update(stream_for(cls)[:405])
         clone = pickle.loads(pickle.dumps(detector))
         rest = stream_for(cls)[405:]
         for x in rest:
             assert detector.update(x).alarm == clone.update(x).alarm
             assert detector.score == clone.score
 
-    def test_no_alarm_on_constant_input(self, cls):
-        detector = make(cls)
+    def test_no_alarm_on_constant_input(self, cls, params):
+        detector = cls(**params)
         for _ in range(1000):
             assert not detector.update(42.0 * SCALE.get(cls, 1.0)).alarm
 
-    def test_nan_and_inf_are_skipped(self, cls):
-        detector = make(cls).update([0.1, float("nan"), float("inf"), 0.2])
+    def test_nan_and_inf_are_skipped(self, cls, params):
+        detector = cls(**params).update([0.1, float("nan"), float("inf"), 0.2])
         assert detector.seen == 2
 
-    def test_batch_and_single_updates_agree_on_alarm_state(self, cls):
+    def test_batch_and_single_updates_agree_on_alarm_state(self, cls, params):
         stream = stream_for(cls)
-        one, batched = make(cls), make(cls)
+        one, batched = cls(**params), cls(**params)
         for x in stream[:400]:
             one.update(x)
         batched.update(stream[:400])
@@ -90,11 +133,11 @@ class TestConformance:
         batched.update(stream[400:410])
         assert one.alarm == batched.alarm is True
 
-    def test_alarm_changes_do_not_depend_on_batching(self, cls):
+    def test_alarm_changes_do_not_depend_on_batching(self, cls, params):
         stream = stream_for(cls)
         expected = None
         for size in (1, 5, 64, len(stream)):
-            detector = make(cls)
+            detector = cls(**params)
             changes = []
             for start in range(0, len(stream), size):
                 changes += [
@@ -105,48 +148,48 @@ class TestConformance:
             expected = expected or changes
             assert changes == expected, f"batch size {size}"
 
-    def test_changes_index_the_callers_batch_despite_nans(self, cls):
-        detector = make(cls).update(stream_for(cls)[:400])
+    def test_changes_index_the_callers_batch_despite_nans(self, cls, params):
+        detector = cls(**params).update(stream_for(cls)[:400])
         scale = SCALE.get(cls, 1.0)
         batch = [v * scale for v in (500.0, float("nan"), 510.0, float("nan"), 505.0, 520.0)]
         (change,) = detector.update(batch).changes
         assert change.raised and batch[change.index] == 505.0 * scale
 
-    def test_reset_forgets_everything(self, cls):
-        detector = make(cls).update(stream_for(cls)[:410])
+    def test_reset_forgets_everything(self, cls, params):
+        detector = cls(**params).update(stream_for(cls)[:410])
         assert detector.alarm
         detector.reset()
         assert (detector.alarm, detector.score, detector.seen) == (False, 0.0, 0)
-        assert repr(detector) == repr(make(cls))
-        assert pickle.dumps(detector) == pickle.dumps(make(cls))
+        assert repr(detector) == repr(cls(**params))
+        assert pickle.dumps(detector) == pickle.dumps(cls(**params))
 
-    def test_deepcopy_is_independent(self, cls):
-        detector = make(cls).update(stream_for(cls)[:300])
+    def test_deepcopy_is_independent(self, cls, params):
+        detector = cls(**params).update(stream_for(cls)[:300])
         clone = copy.deepcopy(detector)
         clone.update(stream_for(cls)[400:410])
         assert clone.alarm and not detector.alarm
 
-    def test_score_is_in_unit_interval(self, cls):
-        detector = make(cls)
+    def test_score_is_in_unit_interval(self, cls, params):
+        detector = cls(**params)
         for x in stream_for(cls):
             assert 0.0 <= detector.update(x).score <= 1.0
 
-    def test_rejects_2d_input(self, cls):
+    def test_rejects_2d_input(self, cls, params):
         with pytest.raises(
             DetectorError, match=r"expected a value or a 1-D batch, got shape \(2, 2\)"
         ):
             cls().update(np.ones((2, 2)))
 
-    def test_timestamps_are_optional_and_must_match_the_values(self, cls):
+    def test_timestamps_are_optional_and_must_match_the_values(self, cls, params):
         stream = stream_for(cls)
-        with_times, without = make(cls), make(cls)
+        with_times, without = cls(**params), cls(**params)
         changes = [
             (c.index, c.raised)
             for c in with_times.update(stream, 1.8e9 + 60.0 * np.arange(stream.size)).changes
         ]
         assert changes == [(c.index, c.raised) for c in without.update(stream).changes]
         with pytest.raises(DetectorError, match="expected one timestamp per value, got 1 for 2"):
-            make(cls).update([1.0, 2.0], [0.0])
+            cls(**params).update([1.0, 2.0], [0.0])
 
 
 def test_latency_spike__alarm_rises_and_clears_with_hysteresis():
@@ -193,18 +236,18 @@ def test_latency_spike__peak_is_highest_value_of_the_alarm():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"window": 5}, "window must be at least 10."),
-        ({"threshold": 0}, "threshold must be positive."),
-        ({"min_ratio": 0.5}, "min_ratio must be at least 1."),
-        ({"consecutive": 0}, "consecutive must be at least 1."),
-        ({"warmup": 500}, "warmup must be between 1 and window."),
-        ({"min_spread": -1}, "min_spread must not be negative."),
-        ({"min_delta": -1}, "min_delta must not be negative."),
-        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
+        ({"window": 5}, "window must be at least 10; got 5."),
+        ({"threshold": 0}, "threshold must be positive; got 0."),
+        ({"min_ratio": 0.5}, "min_ratio must be at least 1; got 0.5."),
+        ({"consecutive": 0}, "consecutive must be at least 1; got 0."),
+        ({"warmup": 500}, "warmup must be at most window (120); got 500."),
+        ({"min_spread": -1}, "min_spread must not be negative; got -1."),
+        ({"min_delta": -1}, "min_delta must not be negative; got -1."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive (3); got 3."),
     ],
 )
 def test_latency_spike__rejects_bad_parameters(kwargs, message):
-    with pytest.raises(DetectorError, match=f"^{message}$"):
+    with pytest.raises(DetectorError, match=f"^LatencySpike: {re.escape(message)}$"):
         LatencySpike(**kwargs)
 
 
@@ -281,16 +324,18 @@ def test_context_model__memory_is_bounded():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"grids": ()}, "grids must be one or more bin counts between 2 and 64."),
-        ({"grids": (1, 4)}, "grids must be one or more bin counts between 2 and 64."),
-        ({"order": 0}, "order must be between 1 and 8."),
-        ({"max_contexts": 3}, "max_contexts must be at least 16."),
-        ({"margin": -0.1}, "margin must not be negative."),
-        ({"warmup": 0}, "warmup must be at least 1."),
+        ({"grids": ()}, "grids must have at least 1 item; got ()."),
+        ({"grids": (1, 4)}, "grids.0 must be at least 2; got 1."),
+        ({"grids": (3, 65)}, "grids.1 must be at most 64; got 65."),
+        ({"order": 0}, "order must be at least 1; got 0."),
+        ({"order": 9}, "order must be at most 8; got 9."),
+        ({"max_contexts": 3}, "max_contexts must be at least 16; got 3."),
+        ({"margin": -0.1}, "margin must not be negative; got -0.1."),
+        ({"warmup": 0}, "warmup must be at least 1; got 0."),
     ],
 )
 def test_context_model__rejects_bad_parameters(kwargs, message):
-    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(DetectorError, match=f"^ContextModel: {re.escape(message)}$"):
         ContextModel(**kwargs)
 
 
@@ -299,7 +344,7 @@ def test_metric_ensemble__catches_a_pattern_break_inside_the_normal_range():
     stream[2500:2530] = 50.0  # flat in the middle of the range: no level ever seen is broken
     detector = MetricEnsemble()
     scores = [detector.update(float(x)).score for x in stream]
-    hits = [i for i, s in enumerate(scores) if s >= detector.threshold]
+    hits = [i for i, s in enumerate(scores) if s >= detector.params.threshold]
     assert hits, "the flat stretch must be detected"
     assert 2500 <= hits[-1] <= 2510
     assert not [i for i in hits if 300 <= i < 2500]  # no detection in the regular part
@@ -317,7 +362,7 @@ def test_metric_ensemble__white_noise_rarely_scores_high():
     rng = np.random.default_rng(8)
     detector = MetricEnsemble()
     scores = [detector.update(float(x)).score for x in rng.normal(100, 5, 6000)]
-    hits = [s for s in scores[1000:] if s >= detector.threshold]
+    hits = [s for s in scores[1000:] if s >= detector.params.threshold]
     assert len(hits) <= 3  # Gaussian noise does break its range now and then
 
 
@@ -341,16 +386,17 @@ def test_metric_ensemble__state_stays_small():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"threshold": 0}, "threshold must be in (0, 1]."),
-        ({"rest": -1}, "rest must not be negative."),
-        ({"window": 10}, "window must be at least 40."),
-        ({"min_spread": 0}, "min_spread must be positive."),
-        ({"warmup": 5}, "warmup must be at least 10."),
-        ({"consecutive": 0}, "consecutive must be at least 1."),
-        ({"adapt_after": 3}, "adapt_after must be larger than consecutive."),
-        ({"order": 9}, "order must be between 1 and 8."),
+        ({"threshold": 0}, "threshold must be positive; got 0."),
+        ({"threshold": 1.5}, "threshold must be at most 1; got 1.5."),
+        ({"rest": -1}, "rest must not be negative; got -1."),
+        ({"window": 10}, "window must be at least 40; got 10."),
+        ({"min_spread": 0}, "min_spread must be positive; got 0."),
+        ({"warmup": 5}, "warmup must be at least 10; got 5."),
+        ({"consecutive": 0}, "consecutive must be at least 1; got 0."),
+        ({"adapt_after": 3}, "adapt_after must be larger than consecutive (3); got 3."),
+        ({"order": 9}, "order must be at most 8; got 9."),
     ],
 )
 def test_metric_ensemble__rejects_bad_parameters(kwargs, message):
-    with pytest.raises(DetectorError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(DetectorError, match=f"^MetricEnsemble: {re.escape(message)}$"):
         MetricEnsemble(**kwargs)

@@ -3,6 +3,7 @@
 import copy
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -60,37 +61,55 @@ def changes_of(detector, stream, size):
     return found
 
 
-@pytest.mark.parametrize("cls", DRIFT, ids=lambda c: c.__name__)
+CASES = [(cls, params) for cls in DRIFT for params in cls.conformance_params()]
+
+
+def case_id(case: object) -> str:
+    if isinstance(case, type):
+        return case.__name__
+    return ",".join(f"{k}={v}" for k, v in case.items()) if isinstance(case, dict) else ""
+
+
+@pytest.mark.parametrize(("cls", "params"), CASES, ids=case_id)
 class TestDriftConformance:
-    def test_is_a_drift_detector_with_repr(self, cls):
-        detector = cls()
+    def test_is_a_drift_detector_with_repr(self, cls, params):
+        detector = cls(**params)
         assert isinstance(detector, DriftDetector)
         assert repr(detector).startswith(f"{cls.__name__}(")
         assert "false_alarm_rate=1e-09" in repr(detector)
 
-    def test_detects_the_change_then_clears_with_hysteresis(self, cls):
-        found = changes_of(cls(), change_stream(cls.input_kind), 50)
+    def test_parameters_are_one_shared_frozen_model(self, cls, params):
+        detector = cls(**params)
+        assert type(detector.params) is cls.Params
+        assert cls(detector.params).params is detector.params  # one instance for many series
+        assert cls().params is cls().params is cls.Params.defaults()
+        assert pickle.loads(pickle.dumps(detector)).params == detector.params
+        assert copy.deepcopy(detector).params is detector.params
+        assert all(field.description for field in cls.Params.model_fields.values())
+
+    def test_detects_the_change_then_clears_with_hysteresis(self, cls, params):
+        found = changes_of(cls(**params), change_stream(cls.input_kind), 50)
         assert [raised for _, raised in found] == [True, False]
         (rise, _), (clear, _) = found
         assert CHANGE_AT < rise < CHANGE_AT + 600
         assert RETURN_AT < clear < RETURN_AT + 1500
 
-    def test_no_alarm_on_a_long_stationary_stream(self, cls):
-        detector = cls()
+    def test_no_alarm_on_a_long_stationary_stream(self, cls, params):
+        detector = cls(**params)
         stream = stationary(cls.input_kind, 60_000, seed=9)
         assert changes_of(detector, stream, 500) == []
         assert detector.fitted and detector.score < 0.5
 
-    def test_no_alarm_and_zero_score_on_constant_input(self, cls):
-        detector = cls()
+    def test_no_alarm_and_zero_score_on_constant_input(self, cls, params):
+        detector = cls(**params)
         for _ in range(30):
             detector.update([CONSTANT[cls.input_kind]] * 200)
             assert not detector.alarm
         assert detector.fitted and detector.score == 0.0
 
-    def test_pickle_round_trip_keeps_state(self, cls):
+    def test_pickle_round_trip_keeps_state(self, cls, params):
         stream = change_stream(cls.input_kind)
-        detector = cls().update(stream[: CHANGE_AT + 50])
+        detector = cls(**params).update(stream[: CHANGE_AT + 50])
         clone = pickle.loads(pickle.dumps(detector))
         for start in range(CHANGE_AT + 50, len(stream), 37):
             batch = stream[start : start + 37]
@@ -98,20 +117,20 @@ class TestDriftConformance:
             assert (detector.score, detector.alarm) == (clone.score, clone.alarm)
         assert len(pickle.dumps(detector)) < 64_000  # the reference is a sketch, not a copy
 
-    def test_seeded_runs_repeat_and_the_seed_matters_where_there_is_one(self, cls):
+    def test_seeded_runs_repeat_and_the_seed_matters_where_there_is_one(self, cls, params):
         stream = change_stream(cls.input_kind)
         runs = [
             [(d.update(stream[i : i + 100]).score) for i in range(0, len(stream), 100)]
-            for d in (cls(), cls())
+            for d in (cls(**params), cls(**params))
         ]
         assert runs[0] == runs[1]
-        if "seed" in cls()._params():
-            fitted = [cls(seed=s).update(stream[:2500]) for s in (0, 1)]
+        if "seed" in cls.Params.model_fields:
+            fitted = [cls(**{**params, "seed": s}).update(stream[:2500]) for s in (0, 1)]
             assert fitted[0].threshold != fitted[1].threshold
 
-    def test_invalid_values_are_skipped_and_changes_index_the_callers_batch(self, cls):
+    def test_invalid_values_are_skipped_and_changes_index_the_callers_batch(self, cls, params):
         stream = change_stream(cls.input_kind)
-        detector = cls().update(stream[:CHANGE_AT])
+        detector = cls(**params).update(stream[:CHANGE_AT])
         seen = detector.seen
         mixed, positions = [], []
         for value in stream[CHANGE_AT : CHANGE_AT + 600]:
@@ -122,16 +141,16 @@ class TestDriftConformance:
         assert detector.seen == seen + 600
         assert found and all(c.index in positions for c in found)
 
-    def test_batch_size_does_not_change_the_alarms(self, cls):
+    def test_batch_size_does_not_change_the_alarms(self, cls, params):
         stream = change_stream(cls.input_kind)
-        expected = changes_of(cls(), stream, len(stream))
+        expected = changes_of(cls(**params), stream, len(stream))
         assert expected
         for size in (1, 7, 64):
-            assert changes_of(cls(), stream, size) == expected, f"batch size {size}"
+            assert changes_of(cls(**params), stream, size) == expected, f"batch size {size}"
 
-    def test_reset_forgets_everything(self, cls):
+    def test_reset_forgets_everything(self, cls, params):
         stream = change_stream(cls.input_kind)
-        detector = cls().update(stream[: CHANGE_AT + 900])
+        detector = cls(**params).update(stream[: CHANGE_AT + 900])
         assert detector.alarm
         detector.reset()
         assert (detector.alarm, detector.score, detector.seen, detector.fitted) == (
@@ -140,54 +159,57 @@ class TestDriftConformance:
             0,
             False,
         )
-        assert repr(detector) == repr(cls())
-        assert changes_of(detector, stream, 50) == changes_of(cls(), stream, 50)
+        assert repr(detector) == repr(cls(**params))
+        assert changes_of(detector, stream, 50) == changes_of(cls(**params), stream, 50)
 
-    def test_deepcopy_is_independent(self, cls):
+    def test_deepcopy_is_independent(self, cls, params):
         stream = change_stream(cls.input_kind)
-        detector = cls().update(stream[:CHANGE_AT])
+        detector = cls(**params).update(stream[:CHANGE_AT])
         clone = copy.deepcopy(detector).update(stream[CHANGE_AT : CHANGE_AT + 900])
         assert clone.alarm and not detector.alarm
 
-    def test_score_is_in_unit_interval(self, cls):
-        detector = cls()
+    def test_score_is_in_unit_interval(self, cls, params):
+        detector = cls(**params)
         stream = change_stream(cls.input_kind)
         for start in range(0, len(stream), 100):
             assert 0.0 <= detector.update(stream[start : start + 100]).score <= 1.0
 
-    def test_fit_takes_an_explicit_reference(self, cls):
+    def test_fit_takes_an_explicit_reference(self, cls, params):
         stream = change_stream(cls.input_kind)
-        detector = cls().fit(stream[:1000])
+        detector = cls(**params).fit(stream[:1000])
         assert detector.fitted and detector.seen == 0 and detector.threshold > 0
         with pytest.raises(
             DetectorError, match=r"the reference needs at least 100 valid values; got 10\."
         ):
-            cls().fit(stream[:10])
+            cls(**params).fit(stream[:10])
 
-    def test_rejects_2d_input(self, cls):
+    def test_rejects_2d_input(self, cls, params):
         with pytest.raises(
             DetectorError, match=r"expected a value or a 1-D batch, got shape \(2, 2\)"
         ):
-            cls().update(np.ones((2, 2)))
+            cls(**params).update(np.ones((2, 2)))
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
         [
             ({"window": 5}, "window must be at least 10; got 5."),
             ({"step": 0}, "step must be at least 1; got 0."),
-            ({"step": 600}, "step must not exceed window; got 600 > 500."),
+            ({"step": 600}, "step must be at most window (500); got 600."),
             ({"reference_size": 10}, "reference_size must be at least 20; got 10."),
-            (
-                {"false_alarm_rate": 0.5},
-                r"false_alarm_rate must be in \(0, 0.01\) per value; got 0.5.",
-            ),
+            ({"false_alarm_rate": 0.5}, "false_alarm_rate must be less than 0.01; got 0.5."),
+            ({"false_alarm_rate": 0}, "false_alarm_rate must be positive; got 0."),
             ({"consecutive": 0}, "consecutive must be at least 1; got 0."),
-            ({"clear_ratio": 1.5}, r"clear_ratio must be in \(0, 1\]; got 1.5."),
-            ({"min_reference": 1}, "min_reference must be between 2 and reference_size; got 1."),
+            ({"clear_ratio": 1.5}, "clear_ratio must be at most 1; got 1.5."),
+            ({"clear_ratio": 0}, "clear_ratio must be positive; got 0."),
+            ({"min_reference": 1}, "min_reference must be at least 2; got 1."),
+            (
+                {"min_reference": 300, "reference_size": 200},
+                "min_reference must be at most reference_size (200); got 300.",
+            ),
         ],
     )
-    def test_rejects_bad_parameters(self, cls, kwargs, message):
+    def test_rejects_bad_parameters(self, cls, params, kwargs, message):
         if "window" in message and not issubclass(cls, WindowDriftDetector):
             kwargs, message = {"step": -1}, "step must be at least 1; got -1."
-        with pytest.raises(DetectorError, match=f"^{message}$"):
+        with pytest.raises(DetectorError, match=f"^{cls.__name__}: {re.escape(message)}$"):
             cls(**kwargs)

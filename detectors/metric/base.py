@@ -1,0 +1,69 @@
+"""The base of the metric detectors: one numeric series, judged point by point."""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import replace
+from typing import Any, Self
+
+from detectors.base import AlarmChange, Detector, P, Timestamps, as_floats, check_timestamps
+
+
+class MetricDetector(Detector[P]):
+    """A detector of one metric series that judges every finite value as it comes.
+
+    :meth:`update` skips NaN and infinite values (a gap in a metric is not a
+    spike) and hands the rest to :meth:`_update_batch`; a subclass calls
+    :meth:`_note_change` where the alarm rises or clears, and reads the event
+    times of the kept values from ``self._batch_times`` if it judges by them.
+    """
+
+    def reset(self) -> None:
+        """Forget everything learned, as if just constructed."""
+        self._cursor = -1  # position of the point being learned within the current update
+        # Event times (epoch seconds) of the finite values of the current update, when
+        # the caller gave them; only during _update_batch (never part of the state).
+        self._batch_times: list[float] | None = None
+        super().reset()
+
+    def update(self, values: Any, timestamps: Timestamps | None = None) -> Self:
+        """Learn from one value or a micro-batch (list or 1-D array), in order.
+
+        NaN and infinite values are skipped: a gap in a metric is not a spike.
+        ``timestamps`` (epoch seconds, one per value) are optional; detectors that
+        use event time (seasonal baselines) read those of the kept values; the
+        others ignore them.
+        """
+        batch = as_floats(values)
+        times = None if timestamps is None else check_timestamps(timestamps, len(batch))
+        # Plain floats, not NumPy scalars: the per-point bookkeeping of small
+        # micro-batches (a few points per series) is faster in Python.
+        finite = [v for v in batch if math.isfinite(v)]
+        self._changes = []
+        if finite:
+            self._cursor = -1
+            if times is not None and len(finite) != len(batch):
+                times = [t for t, v in zip(times, batch, strict=True) if math.isfinite(v)]
+            self._batch_times = times
+            try:
+                self._update_batch(finite)
+            finally:
+                self._batch_times = None
+            self._seen += len(finite)
+            if len(finite) != len(batch):  # report positions in the caller's batch
+                kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
+                self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
+        return self
+
+    def _note_change(
+        self, raised: bool, observed: float, baseline: float, adapted: bool = False
+    ) -> None:
+        """Subclasses call this when the alarm rises or clears at the current point."""
+        self._changes.append(
+            AlarmChange(self._cursor, raised, observed, baseline, self._score, adapted)
+        )
+
+    @abc.abstractmethod
+    def _update_batch(self, batch: list[float]) -> None:
+        """Learn from a non-empty batch of finite values, oldest first."""
