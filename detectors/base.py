@@ -109,9 +109,10 @@ class Detector(abc.ABC, Generic[P]):
         """Every rise and clear of the alarm during the last update, in order.
 
         A micro-batch can hold a whole short spike; reading only :attr:`alarm`
-        afterwards would miss it, and when it happened.
+        afterwards would miss it, and when it happened. Each update starts a new
+        list and never touches it after returning, so it is not copied here.
         """
-        return list(self._changes)
+        return self._changes
 
     @classmethod
     def conformance_params(cls) -> Iterator[dict[str, Any]]:

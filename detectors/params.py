@@ -10,7 +10,9 @@ reference (env var, default, rule, description) is generated from it.
 
 Instances are frozen and hashable, so one instance serves every series built
 from the same settings; pickling keeps them small and shared (see
-:meth:`DetectorParams.__reduce__`).
+:meth:`DetectorParams.__reduce__`). Reading a field costs about three plain
+attribute reads (pydantic's ``__getattr__`` hook), so a detector's per-point
+loop reads the fields it needs once per batch.
 """
 
 from __future__ import annotations
@@ -248,11 +250,12 @@ def _number(value: Any) -> str:
 # -- the rules of a field, for the reference -------------------------------------------
 
 
-def field_rules(model: type[DetectorParams], name: str) -> list[str]:
+def field_rules(model: type[DetectorParams], name: str, prefix: str = "") -> list[str]:
     """The rules of field ``name``, phrased as in error messages (without "must be").
 
     E.g. ``["at least 1", "at most `window`"]``; a tuple's item constraints
-    read ``each at least 2``.
+    read ``each at least 2``. ``prefix`` qualifies the other fields a rule names
+    (``detection.`` gives ``at most `detection.window```).
     """
     info = model.model_fields[name]
     found = _bounds(info.metadata)
@@ -263,7 +266,11 @@ def field_rules(model: type[DetectorParams], name: str) -> list[str]:
         for inner in getattr(arg, "__metadata__", ()):
             if isinstance(inner, FieldInfo):
                 found += [f"each {rule}" for rule in _bounds(inner.metadata)]
-    found += [f"{rule.relation} `{rule.other}`" for rule in model.all_rules() if rule.field == name]
+    found += [
+        f"{rule.relation} `{prefix}{rule.other}`"
+        for rule in model.all_rules()
+        if rule.field == name
+    ]
     return found
 
 

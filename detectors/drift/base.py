@@ -16,6 +16,12 @@ stream (see :mod:`detectors.drift.budget` for how a monitor splits its budget).
 State is small and picklable: the reference is reduced to a sketch (quantiles,
 bins, a frequency table) when it is fitted, and the recent window is a
 fixed-size ring.
+
+Many detectors fed the same number of values at the same time (a monitor's
+numeric features) stay in step; :meth:`DriftDetector.update_many` feeds them
+together, each class vectorising its own state through the lockstep hooks
+(``_fixed_many``, ``_absorb_many``, ``_statistics_many``), with the same outcome
+as one by one.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -66,18 +72,45 @@ class DriftParams(DetectorParams):
     rules = (at_most("min_reference", "reference_size"),)
 
 
-class WindowDriftParams(DriftParams):
-    """Parameters of a drift detector whose recent state is a sliding window."""
-
-    window: int = Field(
-        default=500, ge=10, description="Recent values compared with the reference."
-    )
-
-    rules = (at_most("step", "window"),)
-
-
 DP = TypeVar("DP", bound=DriftParams)
-WP = TypeVar("WP", bound=WindowDriftParams)
+
+
+class Phase(NamedTuple):
+    """Where a fitted drift detector stands between two checks.
+
+    Detectors in one phase that are fed the same number of values check at the
+    same values (and, with a window, write the same slots of it).
+    """
+
+    step: int
+    since_check: int  # valid values since the last check
+    ring: tuple[int, int, int] | None = None  # window size, next slot, values in it
+
+
+class SortedWindows:
+    """The recent windows of one lockstep check, sorted once for every test that needs it.
+
+    KS, PSI and Wasserstein each need a feature's window sorted. Fed together
+    since they were fitted, they hold the same values: the first sort serves the
+    others, after comparing the windows unless the caller vouched for them
+    (``same``, see :meth:`DriftDetector.update_many`).
+    """
+
+    def __init__(self, same: bool = False) -> None:
+        self._same = same
+        self._done: list[tuple[FloatArray, FloatArray]] = []
+
+    def sort(self, windows: Sequence[npt.NDArray[Any]]) -> FloatArray:
+        """The ``windows`` (one per row, equal sizes) as rows, each sorted."""
+        if self._same and self._done and self._done[0][1].shape[0] == len(windows):
+            return self._done[0][1]
+        rows = np.array(windows)
+        for raw, ordered in self._done:
+            if raw.shape == rows.shape and np.array_equal(raw, rows):
+                return ordered
+        ordered = np.sort(rows, axis=1)
+        self._done.append((rows, ordered))
+        return ordered
 
 
 class DriftDetector(Detector[DP]):
@@ -106,7 +139,7 @@ class DriftDetector(Detector[DP]):
 
     def fit(self, reference: Sequence[Any] | npt.NDArray[Any]) -> Self:
         """Capture ``reference`` (invalid values dropped) as the reference now."""
-        values, _ = self._valid(reference)
+        values, _ = self.valid(reference)
         if values.size < self.params.min_reference:
             raise DetectorError(
                 f"{type(self).__name__}: the reference needs at least "
@@ -129,15 +162,15 @@ class DriftDetector(Detector[DP]):
         """
         if timestamps is not None:
             check_timestamps(timestamps, _length(values))
-        batch, positions = self._valid(values)
-        self._feed(batch, positions)
-        return self
+        batch, positions = self.valid(values)
+        return self.update_valid(batch, positions)
 
-    def _feed(self, batch: npt.NDArray[Any], positions: IntArray | None) -> None:
-        """:meth:`update` on values already validated (``positions=None``: all were valid).
+    def update_valid(self, batch: npt.NDArray[Any], positions: IntArray | None = None) -> Self:
+        """:meth:`update` on the values :meth:`valid` kept, with their positions.
 
-        A caller feeding several detectors the same values validates them once
-        (the :class:`~detectors.monitor.model_monitor.ModelMonitor` does).
+        ``positions=None``: every value was valid. A caller feeding several
+        detectors the same values validates them once (the
+        :class:`~detectors.monitor.model_monitor.ModelMonitor` does).
         """
         self._changes = []
         step = self.params.step
@@ -155,6 +188,68 @@ class DriftDetector(Detector[DP]):
                 if self._ready():
                     self._judge(start - 1 if positions is None else int(positions[start - 1]))
         self._seen += batch.size
+        return self
+
+    @property
+    def phase(self) -> Phase | None:
+        """Where the detector stands between checks; None until it is fitted."""
+        state = self._lockstep_state()
+        if state is None:
+            return None
+        ring = (state[2], state[3], state[4]) if len(state) == 5 else None
+        return Phase(state[0], state[1], ring)
+
+    def _lockstep_state(self) -> tuple[int, ...] | None:
+        """:attr:`phase` as a plain tuple (step, since_check[, window, slot, filled])."""
+        return None if self._reference is not None else (self.params.step, self._since_check)
+
+    @classmethod
+    def update_many(
+        cls,
+        rows: Sequence[Sequence[DriftDetector[Any]]],
+        block: npt.NDArray[Any],
+        *,
+        same_windows: bool = False,
+    ) -> int:
+        """Feed row ``g`` of ``block`` to each detector of ``rows[g]``; return the rows fed together.
+
+        The values must be valid already (:meth:`valid` keeps them all), e.g. the
+        finite values of many numeric features in one micro-batch, a row each.
+        Rows of detectors of the same classes, sharing their parameter instances,
+        all in one :attr:`phase`, are fed together: each class updates the
+        detectors of all those rows with a few NumPy calls per micro-batch and per
+        check (encodings, windows, CUSUMs, statistics), whatever their number,
+        where each detector fed on its own would cost as many. The outcome is
+        exactly that of :meth:`update_valid` on each detector (the conformance
+        tests check it); the other rows are fed that way.
+
+        ``same_windows``: the caller vouches that the detectors of a row that
+        sort their window (KS, PSI, Wasserstein) hold the same values, as those
+        fitted on one reference and always fed together do; one sort then serves
+        them without comparing their windows first.
+        """
+        if block.ndim != 2 or block.shape[0] != len(rows):
+            raise DetectorError(
+                f"expected one row of values per row of detectors ({len(rows)}); "
+                f"got shape {block.shape}"
+            )
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for g, row in enumerate(rows):
+            key = _lockstep_key(row)
+            if key is None:
+                for detector in row:
+                    detector.update_valid(block[g])
+            else:
+                groups.setdefault(key, []).append(g)
+        together = 0
+        for members in groups.values():
+            if len(members) == 1:  # alone, the usual path is as fast
+                for detector in rows[members[0]]:
+                    detector.update_valid(block[members[0]])
+                continue
+            _lockstep([rows[g] for g in members], block[members], same_windows)
+            together += len(members)
+        return together
 
     def _capture(self, values: npt.NDArray[Any]) -> int:
         assert self._reference is not None
@@ -188,7 +283,7 @@ class DriftDetector(Detector[DP]):
 
     # -- input ------------------------------------------------------------------------
 
-    def _valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
+    def valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
         """The valid values of a scalar or 1-D batch, and their positions in it."""
         if isinstance(values, np.ndarray):
             if values.ndim > 1:
@@ -228,6 +323,28 @@ class DriftDetector(Detector[DP]):
     def _compute(self) -> float:
         """The statistic of the recent state against the reference (>= 0)."""
 
+    # -- lockstep hooks (update_many): each touches its own class's state only -----------
+
+    @classmethod
+    def _fixed_many(cls, detectors: Sequence[Self]) -> Any:
+        """What the other hooks need of ``detectors`` that feeding does not change.
+
+        Read once per :meth:`update_many` call (e.g. each row's reference
+        constants, stacked), then handed to :meth:`_absorb_many` for every chunk.
+        """
+        return None
+
+    @classmethod
+    def _absorb_many(cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any) -> None:
+        """:meth:`_absorb` of row ``g`` of ``chunk`` (valid values) in ``detectors[g]``."""
+        for detector, values in zip(detectors, chunk, strict=True):
+            detector._absorb(detector._encode(values))
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        """:meth:`_compute` of each detector (``windows`` shares sorted windows)."""
+        return [float(detector._compute()) for detector in detectors]
+
     # -- read-outs -------------------------------------------------------------------
 
     @property
@@ -241,39 +358,57 @@ class DriftDetector(Detector[DP]):
         return self._threshold
 
 
-class WindowDriftDetector(DriftDetector[WP]):
-    """A drift detector whose recent state is a sliding window of ``window`` values.
+def _lockstep_key(row: Sequence[DriftDetector[Any]]) -> tuple[Any, ...] | None:
+    """What rows fed together must share; None if the row's detectors are not in step.
 
-    The statistics used here do not depend on the order inside the window, so the
-    ring is never rotated.
+    Rows go together when, detector by detector, they have the same class, the
+    same parameter instance and the same phase; within a row every detector must
+    be at the same count between checks (the chunks are cut for all at once).
     """
+    states = tuple([d._lockstep_state() for d in row])
+    if None in states:
+        return None
+    first = states[0]
+    assert first is not None
+    for state in states:
+        assert state is not None
+        if state[0] != first[0] or state[1] != first[1]:
+            return None
+    return (tuple(map(type, row)), tuple([id(d.params) for d in row]), states)
 
-    ring_dtype: ClassVar[type] = np.float64
 
-    def _reset_state(self) -> None:
-        self._ring: npt.NDArray[Any] = np.zeros(self.params.window, dtype=self.ring_dtype)
-        self._filled = 0
-        self._pos = 0
-
-    def _absorb(self, values: npt.NDArray[Any]) -> None:
-        n = values.size
-        window = self.params.window
-        end = self._pos + n
-        if end <= window:
-            self._ring[self._pos : end] = values
-        else:
-            split = window - self._pos
-            self._ring[self._pos :] = values[:split]
-            self._ring[: n - split] = values[split:]
-        self._pos = end % window
-        self._filled = min(window, self._filled + n)
-
-    def _ready(self) -> bool:
-        return self._filled == self.params.window
-
-    def recent(self) -> npt.NDArray[Any]:
-        """The recent window (unordered)."""
-        return self._ring[: self._filled]
+def _lockstep(
+    rows: list[Sequence[DriftDetector[Any]]], block: npt.NDArray[Any], same_windows: bool
+) -> None:
+    """update_valid of row ``g`` of ``block`` on every detector of ``rows[g]``, all in one phase."""
+    columns = list(zip(*rows, strict=True))  # column j: the j-th detector of every row
+    detectors = [d for row in rows for d in row]
+    for detector in detectors:
+        detector._changes = []
+    fixed = [type(column[0])._fixed_many(column) for column in columns]
+    first = rows[0][0]
+    step, since = first.params.step, first._since_check
+    n = block.shape[1]
+    start = 0
+    while start < n:
+        take = min(n - start, step - since)
+        chunk = block[:, start : start + take]
+        for column, constants in zip(columns, fixed, strict=True):
+            type(column[0])._absorb_many(column, chunk, constants)
+        start += take
+        since += take
+        if since == step:
+            since = 0
+            windows = SortedWindows(same_windows)
+            for column in columns:
+                if not column[0]._ready():  # in one phase: all ready or none
+                    continue
+                stats = type(column[0])._statistics_many(column, windows)
+                for detector, stat in zip(column, stats, strict=True):
+                    detector._judge(start - 1, stat)
+    for detector in detectors:
+        detector._since_check = since
+        detector._seen += n
 
 
 def _length(values: Any) -> int:
@@ -303,4 +438,4 @@ def _valid_numeric(array: npt.NDArray[Any]) -> tuple[FloatArray, IntArray]:
     return floats[finite], np.flatnonzero(finite)
 
 
-__all__ = ["DriftDetector", "DriftParams", "WindowDriftDetector", "WindowDriftParams"]
+__all__ = ["DriftDetector", "DriftParams", "Phase", "SortedWindows"]

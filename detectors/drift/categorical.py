@@ -10,8 +10,9 @@ import numpy.typing as npt
 from pydantic import Field
 from scipy.stats import chi2
 
-from detectors.drift.base import IntArray, WindowDriftDetector, WindowDriftParams
+from detectors.drift.base import IntArray
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 from fireline.errors import DetectorError
 
 
@@ -49,7 +50,8 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         self._codes: dict[str, int] = {}
         self._ref_counts: npt.NDArray[Any] = np.zeros(1)
 
-    def _valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
+    def valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
+        """The categories of a value or 1-D batch, as text, and their positions in it."""
         if isinstance(values, np.ndarray):
             if values.ndim > 1:
                 raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from detectors.drift.base import WindowDriftDetector, WindowDriftParams
+from detectors.drift.base import SortedWindows
 from detectors.drift.budget import kolmogorov_c, per_check_alpha
+from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
 class KSDriftParams(WindowDriftParams):
@@ -61,6 +63,23 @@ class KSDrift(WindowDriftDetector[KSDriftParams]):
 
     def _compute(self) -> float:
         return self._compute_sorted(np.sort(self._ring))
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        # One stable sort of each (sorted) window merged with its sketch gives both
+        # ECDFs at every point: at the last copy of a value, the counts of window
+        # and sketch values up to it are those _compute_sorted's binary searches find.
+        ordered = cls._sorted_rings(detectors, windows)
+        n = ordered.shape[1]
+        m = detectors[0]._sketch.size  # one parameter instance: one sketch size
+        merged = np.concatenate([ordered, np.array([d._sketch for d in detectors])], axis=1)
+        order = np.argsort(merged, axis=1, kind="stable")  # two sorted runs: a merge
+        values = np.take_along_axis(merged, order, axis=1)
+        in_window = np.cumsum(order < n, axis=1)
+        in_sketch = np.arange(1, n + m + 1) - in_window
+        gap = np.abs(in_window / n - in_sketch / m)
+        gap[:, :-1][values[:, 1:] == values[:, :-1]] = 0.0  # only the last copy of a value counts
+        return [float(x) for x in gap.max(axis=1)]
 
     def _compute_sorted(self, recent: npt.NDArray[np.float64]) -> float:
         # Both ECDFs are step functions: the sup of their difference is reached

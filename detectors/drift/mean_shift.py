@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from detectors.base import FloatArray
 from detectors.drift.base import DriftDetector, DriftParams
 
 
@@ -98,11 +100,52 @@ class MeanShift(DriftDetector[MeanShiftParams]):
         self._up, self._down = float(last[0]), float(last[1])
         self._peak = max(self._peak, float(peak.max()))
 
+    @classmethod
+    def _fixed_many(cls, detectors: Sequence[Self]) -> _Stacked:
+        def column(values: list[float]) -> FloatArray:
+            return np.array(values)[:, None]
+
+        return _Stacked(
+            column([d._center for d in detectors]),
+            column([d._scale for d in detectors]),
+            column([d.params.clip for d in detectors]),
+            column([d._z_center for d in detectors]),
+            column([d._z_scale for d in detectors]),
+            column([d.params.shift / 2 for d in detectors]),
+        )
+
+    @classmethod
+    def _absorb_many(cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any) -> None:
+        # _absorb of every row at once: rows g are upward, G + g downward CUSUMs.
+        k: _Stacked = fixed
+        z = np.clip((chunk - k.center) / k.scale, -k.clip, k.clip)
+        z = (z - k.z_center) / k.z_scale
+        g = len(detectors)
+        increments = np.empty((2 * g, z.shape[1]))
+        np.subtract(z, k.allowance, out=increments[:g])
+        np.subtract(-z, k.allowance, out=increments[g:])
+        starts = np.array([[d._up] for d in detectors] + [[d._down] for d in detectors])
+        last, peak = _lindley(starts, increments)
+        for i, d in enumerate(detectors):
+            d._up, d._down = float(last[i]), float(last[g + i])
+            d._peak = max(d._peak, float(max(peak[i], peak[g + i])))
+
     def _compute(self) -> float:
         peak, self._peak = self._peak, 0.0
         cap = 2 * self._threshold
         self._up, self._down = min(self._up, cap), min(self._down, cap)
         return peak
+
+
+class _Stacked(NamedTuple):
+    """The standardisation of many MeanShift detectors, one row each (see _absorb_many)."""
+
+    center: FloatArray
+    scale: FloatArray
+    clip: FloatArray
+    z_center: FloatArray
+    z_scale: FloatArray
+    allowance: FloatArray
 
 
 def _lindley(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import binom
 
-from detectors.drift.base import WindowDriftDetector, WindowDriftParams
+from detectors.base import FloatArray
+from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
 class OutOfRange(WindowDriftDetector[WindowDriftParams]):
@@ -20,7 +23,7 @@ class OutOfRange(WindowDriftDetector[WindowDriftParams]):
     The count of such values in the window is checked against the binomial
     ``1 - alpha`` quantile; the statistic is the count above its expectation.
 
-    Parameters: :class:`~detectors.drift.base.WindowDriftParams`.
+    Parameters: :class:`~detectors.drift.window.WindowDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -54,6 +57,23 @@ class OutOfRange(WindowDriftDetector[WindowDriftParams]):
 
     def _compute(self) -> float:
         return max(float(self._ring.sum()) - self._expected, 0.0)
+
+    @classmethod
+    def _fixed_many(cls, detectors: Sequence[Self]) -> tuple[FloatArray, FloatArray]:
+        # The reference ranges as columns: (low, high).
+        return np.array([[d._low] for d in detectors]), np.array([[d._high] for d in detectors])
+
+    @classmethod
+    def _encode_many(
+        cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any
+    ) -> npt.NDArray[Any]:
+        low, high = fixed
+        return ((chunk < low) | (chunk > high)).astype(np.float64)
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        sums = cls._ring_sums(detectors)
+        return [max(float(s) - d._expected, 0.0) for d, s in zip(detectors, sums, strict=True)]
 
     @property
     def bounds(self) -> tuple[float, float]:

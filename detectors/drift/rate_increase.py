@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import betabinom
 
-from detectors.drift.base import WindowDriftDetector, WindowDriftParams
+from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
 class RateIncrease(WindowDriftDetector[WindowDriftParams]):
@@ -25,7 +27,7 @@ class RateIncrease(WindowDriftDetector[WindowDriftParams]):
     the score is near 0 on a stationary stream. A sliding-window rate test in the
     spirit of ADWIN/DDM, with a threshold calibrated to the false-alarm budget.
 
-    Parameters: :class:`~detectors.drift.base.WindowDriftParams`.
+    Parameters: :class:`~detectors.drift.window.WindowDriftParams`.
 
     Example:
         >>> import numpy as np
@@ -61,6 +63,17 @@ class RateIncrease(WindowDriftDetector[WindowDriftParams]):
 
     def _compute(self) -> float:
         return max(float(self._ring.sum()) - self._expected, 0.0)
+
+    @classmethod
+    def _encode_many(
+        cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any
+    ) -> npt.NDArray[Any]:
+        return (chunk > 0.5).astype(np.float64)
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        sums = cls._ring_sums(detectors)
+        return [max(float(s) - d._expected, 0.0) for d, s in zip(detectors, sums, strict=True)]
 
     @property
     def reference_rate(self) -> float:

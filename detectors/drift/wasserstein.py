@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 from scipy.stats import t as student_t
 
-from detectors.drift.base import WindowDriftDetector, WindowDriftParams
+from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 _TRIM = 0.02
 
@@ -89,6 +91,17 @@ class WassersteinDrift(WindowDriftDetector[WassersteinDriftParams]):
 
     def _compute(self) -> float:
         return self._distance(self._ring)
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        ordered = cls._sorted_rings(detectors, windows)
+        levels = detectors[0]._levels
+        if any(d._levels.shape != levels.shape or (d._levels != levels).any() for d in detectors):
+            return [d._compute_sorted(row) for d, row in zip(detectors, ordered, strict=True)]
+        sketch = np.array([d._sketch for d in detectors])
+        scale = np.array([d._scale for d in detectors])
+        distance = np.abs(ordered[:, levels] - sketch).mean(axis=1) / scale
+        return [float(x) for x in distance]
 
     def _compute_sorted(self, ordered: npt.NDArray[np.float64]) -> float:
         return float(np.abs(ordered[self._levels] - self._sketch).mean() / self._scale)

@@ -102,12 +102,14 @@ class LatencySpike(MetricDetector[LatencySpikeParams]):
         # `refresh_every` judged points rather than per point or per micro-batch:
         # the result does not depend on how the stream was batched, and a batch
         # spread over many series costs no more than one baseline per refresh.
+        warmup = self.params.warmup
         start = 0
         while start < len(batch):
-            missing = self.params.warmup - len(self._history)
+            missing = warmup - len(self._history)
             if missing > 0:  # warm-up: learn, judge nothing
+                self._score = 0.0
                 for value in batch[start : start + missing]:
-                    self._step(value, 0.0, spikes=False)
+                    self._step(value, spikes=False)
                 start += missing
                 continue
             if self._judged_since_refresh >= self._refresh_every or math.isnan(self._baseline):
@@ -141,18 +143,19 @@ class LatencySpike(MetricDetector[LatencySpikeParams]):
         threshold = params.threshold
         for count, value in enumerate(values, 1):
             z = (value - median) / spread
+            # z is +inf when value - median overflows (samples near 1e308): the score
+            # is 1 then, not inf/inf = NaN.
+            self._score = (1.0 if z == math.inf else z / (z + threshold)) if z > 0 else 0.0
             self._judged_since_refresh += 1  # before the step: adopting resets it to 0
-            self._step(value, z, z > threshold and value >= floor)
+            self._step(value, z > threshold and value >= floor)
             if self._baseline_version != version:
                 return count
         return len(values)
 
-    def _step(self, value: float, z: float, spikes: bool) -> None:
+    def _step(self, value: float, spikes: bool) -> None:
+        """Learn one point the caller judged (and scored)."""
         self._cursor += 1
         self._last = value
-        # z is +inf when value - median overflows (samples near 1e308): the score is 1
-        # then, not inf/inf = NaN.
-        self._score = (1.0 if z == math.inf else z / (z + self.params.threshold)) if z > 0 else 0.0
         if not spikes:
             self._history.append(value)
         if spikes == self._alarm:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field
 
@@ -138,23 +138,35 @@ class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
 
     def _update_batch(self, batch: list[float]) -> None:
         times = self._batch_times
-        offset = self.params.utc_offset_hours * _HOUR
-        interval = self.params.interval
+        params = self.params
+        offset = params.utc_offset_hours * _HOUR
+        interval = params.interval
+        # The parameters read at every point, read from the model once per batch.
+        knobs = _Knobs(
+            params.min_bucket_points,
+            params.min_spread,
+            params.direction,
+            params.threshold,
+            params.min_delta,
+            params.memory,
+            params.window,
+            params.adapt_after,
+            params.clip,
+        )
         for i, value in enumerate(batch):
             self._cursor += 1
             self._time = times[i] if times is not None else self._time + interval
             hours = math.floor((self._time + offset) / _HOUR)
             bucket = (hours + (_MONDAY if self._buckets == 168 else 0)) % self._buckets
-            self._step(value, bucket)
+            self._step(value, bucket, knobs)
 
-    def _step(self, value: float, bucket: int) -> None:
-        params = self.params
+    def _step(self, value: float, bucket: int, params: _Knobs) -> None:
         ready = self._count[bucket] >= params.min_bucket_points
         if ready:
             loc, scale = self._loc[bucket], self._scale[bucket]
         else:
             loc, scale = self._global_loc, self._global_scale
-            self._warm_bucket(bucket, value)
+            self._warm_bucket(bucket, value, params.min_bucket_points)
         if math.isnan(loc):  # nothing can judge yet: learn only
             self._score = 0.0
             self._warm_global(value)
@@ -167,14 +179,14 @@ class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
         hot = signed > params.threshold and abs(value - loc) >= params.min_delta
         if not hot:
             if ready:
-                self._loc[bucket], self._scale[bucket] = self._huber(
-                    loc, scale, value, params.memory
+                self._loc[bucket], self._scale[bucket] = _huber(
+                    loc, scale, value, params.memory, params
                 )
             if math.isnan(self._global_loc):
                 self._warm_global(value)
             else:
-                self._global_loc, self._global_scale = self._huber(
-                    self._global_loc, self._global_scale, value, params.window
+                self._global_loc, self._global_scale = _huber(
+                    self._global_loc, self._global_scale, value, params.window, params
                 )
         if self._hysteresis.step(self._alarm, hot, value, signed):
             self._alarm = hot
@@ -185,11 +197,11 @@ class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
             if self._hysteresis.alarmed_for >= params.adapt_after:
                 self._adopt_shift(value, loc)
 
-    def _warm_bucket(self, bucket: int, value: float) -> None:
+    def _warm_bucket(self, bucket: int, value: float, needed: int) -> None:
         pending = self._pending.setdefault(bucket, [])
         pending.append(value)
         self._count[bucket] += 1
-        if self._count[bucket] >= self.params.min_bucket_points:
+        if self._count[bucket] >= needed:
             self._loc[bucket], self._scale[bucket] = _median_mad(self._pending.pop(bucket))
 
     def _warm_global(self, value: float) -> None:
@@ -197,15 +209,6 @@ class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
         if len(self._global_pending) >= self.params.warmup:
             self._global_loc, self._global_scale = _median_mad(self._global_pending)
             self._global_pending = []
-
-    def _huber(self, loc: float, scale: float, value: float, memory: int) -> tuple[float, float]:
-        # Clipped updates: one odd-but-not-hot point moves the baseline a bounded amount.
-        rate = 1.0 / memory
-        limit = self.params.clip * max(scale, self.params.min_spread * abs(loc), 1e-9)
-        deviation = min(max(value - loc, -limit), limit)
-        loc += rate * deviation
-        scale += rate * (abs(deviation) * _MEAN_ABS_TO_SIGMA - scale)
-        return loc, scale
 
     def _adopt_shift(self, value: float, baseline: float) -> None:
         # A lasting shift: move every baseline by the alarm's mean offset, keep the shape.
@@ -225,6 +228,36 @@ class SeasonalBaseline(MetricDetector[SeasonalBaselineParams]):
     def bucket_baseline(self, bucket: int) -> float:
         """The level of one bucket (NaN until it is ready)."""
         return self._loc[bucket]
+
+
+class _Knobs(NamedTuple):
+    """The parameters :meth:`SeasonalBaseline._step` reads at every point.
+
+    A pydantic model's attribute reads go through its ``__getattr__`` hook (about
+    three times a plain one's cost): once per batch that is nothing, per point not.
+    """
+
+    min_bucket_points: int
+    min_spread: float
+    direction: str
+    threshold: float
+    min_delta: float
+    memory: int
+    window: int
+    adapt_after: int
+    clip: float
+
+
+def _huber(
+    loc: float, scale: float, value: float, memory: int, params: _Knobs
+) -> tuple[float, float]:
+    # Clipped updates: one odd-but-not-hot point moves the baseline a bounded amount.
+    rate = 1.0 / memory
+    limit = params.clip * max(scale, params.min_spread * abs(loc), 1e-9)
+    deviation = min(max(value - loc, -limit), limit)
+    loc += rate * deviation
+    scale += rate * (abs(deviation) * _MEAN_ABS_TO_SIGMA - scale)
+    return loc, scale
 
 
 def _median_mad(values: list[float]) -> tuple[float, float]:

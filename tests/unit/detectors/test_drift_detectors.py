@@ -10,7 +10,7 @@ import pytest
 
 import detectors
 from detectors import DriftDetector
-from detectors.drift.base import WindowDriftDetector
+from detectors.drift.window import WindowDriftDetector
 from fireline.errors import DetectorError
 
 DRIFT = [cls for cls in detectors.REGISTRY.values() if issubclass(cls, DriftDetector)]
