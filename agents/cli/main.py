@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.cli.backtest import add_command as add_backtest_command
 from agents.cli.incidents import add_commands as add_incident_commands
 from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     add_incident_commands(sub)
+    add_backtest_command(sub)
     return parser
 
 
