@@ -114,6 +114,7 @@ async def read_topics(
     rejects: Rejects,
     idle_ms: int = 1000,
     on_record: Callable[[], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> AsyncIterator[InputEvent]:
     """The valid events of ``topics`` in ``window``, merged across partitions by event time.
 
@@ -122,9 +123,13 @@ async def read_topics(
     a record stamped past ``window.end + lateness``, or until it has nothing more
     once its end offset (taken at the start) is reached. The end offset alone is
     not trusted: a broker may report it low (Tansu: the last batch's base + 1).
+    ``on_total`` is told how many records lie between the start and end offsets
+    (a progress bar's total; an estimate, for the same reason).
     """
     merge = _PartitionMerge(consumer, topics, window, rejects, on_record)
-    await merge.seek()
+    total = await merge.seek()
+    if on_total is not None:
+        on_total(total)
     while merge.open or merge.heads:
         await merge.fill(idle_ms)
         for event in merge.ready():
@@ -154,8 +159,8 @@ class _PartitionMerge:
         self._order = 0
         self._stop_ms = int((window.end + window.lateness_s) * 1000)
 
-    async def seek(self) -> None:
-        """Assign every partition and seek each to the window's first offset."""
+    async def seek(self) -> int:
+        """Assign every partition and seek it to the window; return the records to its end."""
         from aiokafka import TopicPartition  # the CLI needs aiokafka only for this source
 
         partitions = [
@@ -164,17 +169,20 @@ class _PartitionMerge:
             for p in sorted(self.consumer.partitions_for_topic(topic) or ())
         ]
         if not partitions:
-            return
+            return 0
         self.consumer.assign(partitions)
         self._buffers = {tp: deque() for tp in partitions}
         self._ends = await self.consumer.end_offsets(partitions)
         first_ms = max(int((self.window.start - self.window.lateness_s) * 1000), 0)
         starts = await self.consumer.offsets_for_times({tp: first_ms for tp in partitions})
+        total = 0
         for tp in partitions:
             found = starts.get(tp)
             if found is not None:  # else nothing is stamped at or after the start
                 self.consumer.seek(tp, found.offset)
                 self.open.add(tp)
+                total += max(self._ends.get(tp, 0) - found.offset, 0)
+        return total
 
     async def fill(self, idle_ms: int) -> None:
         """Fetch for every open partition with nothing buffered; close the finished ones."""

@@ -118,6 +118,10 @@ async def _from_topics(
     if args.broker:
         bootstrap = args.broker.partition("://")[2] or args.broker
     validators = EventValidators(settings.max_event_bytes)
+
+    def _set_total(total: int) -> None:
+        progress.total = total
+
     topics: dict[str, Validator[Any]] = {
         settings.topics.metrics: validators.metrics,
         settings.topics.predictions: validators.predictions,
@@ -130,7 +134,7 @@ async def _from_topics(
     try:
         await consumer.topics()  # metadata for partitions_for_topic
         async for event in read_topics(
-            consumer, topics, window, rejects, on_record=progress.advance
+            consumer, topics, window, rejects, on_record=progress.advance, on_total=_set_total
         ):
             yield event
     finally:
