@@ -34,6 +34,7 @@ class Metrics:
     playbooks_rejected: Gauge
     series_tracked: Gauge
     samples_unwatched: Counter
+    detector_state_unreadable: Counter
     incidents_open: Gauge
     action_seconds: Histogram
     silences_active: Gauge
@@ -119,6 +120,12 @@ class Metrics:
             samples_unwatched=Counter(
                 f"{prefix}_samples_unwatched",
                 "Metric samples of series beyond detection.max_series (not analysed).",
+                registry=registry,
+            ),
+            detector_state_unreadable=Counter(
+                f"{prefix}_detector_state_unreadable",
+                "Detector checkpoints dropped as unreadable (old format or version, unknown "
+                "class, foreign bytes); each such detector re-warmed.",
                 registry=registry,
             ),
             action_seconds=Histogram(

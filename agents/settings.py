@@ -6,13 +6,20 @@ fields use ``__`` in the environment: ``FIRELINE_TOPICS__METRICS=prod.metrics``.
 Secrets (the Slack tokens and signing secret, the API and Alertmanager tokens) come from
 the environment or from files named by ``*_file`` settings and are held as ``SecretStr``
 so they never print; an empty one counts as unset.
+
+The ``FIRELINE_`` prefix belongs to the settings: at load, a ``FIRELINE_*`` variable
+that is neither a setting (nor a section, set as JSON) nor one of :data:`OTHER_ENV` is
+an error naming the closest setting, as an unknown YAML key is.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -49,6 +56,8 @@ from detectors.params import DetectorParams, violations
 from fireline.errors import ConfigError, DetectorError
 
 CONFIG_FILE_ENV = "FIRELINE_CONFIG"
+# FIRELINE_ variables fireline reads that are not settings: allowed by name.
+OTHER_ENV = {CONFIG_FILE_ENV: "the YAML settings file (fireline --config)"}
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks" / "library"
 
 
@@ -447,8 +456,10 @@ def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one readable ConfigError.
 
-    Each problem names the setting as its environment variable and the expected form.
+    Each problem names the setting as its environment variable and the expected form;
+    an unknown ``FIRELINE_*`` variable is one (see :func:`check_environment`).
     """
+    check_environment(os.environ)
     if config_file is not None and not config_file.is_file():
         raise ConfigError(
             f"config file {config_file} does not exist (from --config or {CONFIG_FILE_ENV})"
@@ -472,6 +483,62 @@ _RENAMED = {
     "detection.seasonal_season": "detection.seasonal.season",
     "detection.seasonal_utc_offset_hours": "detection.seasonal.utc_offset_hours",
 }
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse ``FIRELINE_*`` variables that are not settings: a typo must not be ignored.
+
+    Names are compared without case, as the settings read them.
+    """
+    known = {env_name(path) for path in setting_paths()} | set(OTHER_ENV)
+    renamed = {env_name(old): env_name(new) for old, new in _RENAMED.items()}
+    unknown = sorted(
+        name
+        for name in environ
+        if name.upper().startswith("FIRELINE_") and name.upper() not in known
+    )
+    if not unknown:
+        return
+    lines = [
+        "unknown FIRELINE_ environment variables (the prefix is for settings; name a playbook's secret otherwise):"
+    ]
+    for name in unknown:
+        if name.upper() in renamed:
+            lines.append(f"  {name}: renamed {renamed[name.upper()]}")
+        else:
+            lines.append(
+                f"  {name}: not a setting{_did_you_mean(name.upper(), known, 'FIRELINE_')}"
+            )
+    raise ConfigError("\n".join(lines))
+
+
+def setting_paths() -> list[str]:
+    """Every setting's dotted path, sections included (``detection``, ``detection.window``)."""
+    return [".".join(path) for path in _paths(Settings, ())]
+
+
+def _paths(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        yield path
+        for section in _models_in(field.annotation):
+            yield from _paths(section, path)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The model(s) a field holds, itself or in an optional (``Model | None``)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [m for arg in get_args(annotation) for m in _models_in(arg)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _did_you_mean(name: str, candidates: set[str], prefix: str = "") -> str:
+    """The closest candidate, compared without the ``prefix`` they all share."""
+    rest = [c.removeprefix(prefix) for c in sorted(candidates)]
+    close = difflib.get_close_matches(name.removeprefix(prefix), rest, n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
 def env_name(path: str) -> str:
@@ -500,5 +567,7 @@ def _describe(exc: ValidationError) -> str:
         line = f"  {name} ({env_name(name)}){joint}{problem.rule}; got {shown}"
         if name in _RENAMED:
             line += f"; renamed {_RENAMED[name]} ({env_name(_RENAMED[name])})"
+        elif problem.kind == "extra_forbidden":
+            line += _did_you_mean(name, set(setting_paths()))
         lines.append(line)
     return "\n".join(lines)

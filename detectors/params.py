@@ -17,7 +17,7 @@ loop reads the fields it needs once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
@@ -125,6 +125,11 @@ class DetectorParams(BaseModel):
         """``owner(field=value, ...)`` over this model's fields (``params`` may extend it)."""
         shown = ", ".join(f"{name}={getattr(params, name)!r}" for name in cls.model_fields)
         return f"{owner}({shown})"
+
+    @classmethod
+    def shared(cls, items: Iterable[tuple[str, Any]]) -> Self:
+        """``cls(**dict(items))``, validated, one instance per distinct value (restored state)."""
+        return _shared(cls, tuple(items))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Small pickles (no pydantic internals), and unpickled copies shared.

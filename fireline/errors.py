@@ -9,6 +9,7 @@
      ├── BrokerError                       the Kafka broker is unreachable or refused
      ├── EventError (ValueError)           a consumed event breaks its contract
      ├── DetectorError (ValueError)        a detector was built or fed wrongly
+     ├── StateFormatError (ValueError)     saved detector state cannot be written or read back
      ├── PlaybookValidationError (ValueError)  a playbook file is invalid
      ├── ActionError                       an action could not be carried out
      ├── IncidentStateError (ValueError)   an incident cannot make that change
@@ -55,6 +56,10 @@ class EventError(FirelineError, ValueError):
 
 class DetectorError(FirelineError, ValueError):
     """A detector was constructed with bad parameters or fed bad input."""
+
+
+class StateFormatError(FirelineError, ValueError):
+    """Detector state cannot be saved in, or read back from, fireline's state format."""
 
 
 class PlaybookValidationError(FirelineError, ValueError):

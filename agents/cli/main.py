@@ -1,4 +1,4 @@
-"""The ``fireline`` command: run, demo, broker, simulate, replay, playbooks, incidents, silence."""
+"""The ``fireline`` command: run, demo, broker, simulate, replay, playbooks, incidents, config."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.cli.backtest import add_command as add_backtest_command
+from agents.cli.config import add_commands as add_config_commands
 from agents.cli.incidents import add_commands as add_incident_commands
 from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_incident_commands(sub)
     add_backtest_command(sub)
+    add_config_commands(sub)
     return parser
 
 

@@ -1,25 +1,33 @@
 """Detector state checkpoints in a Faust table, so a restarted worker resumes its baselines.
 
 Each series' metric detector and each model version's prediction-log monitor is
-pickled (and compressed) into the ``<app_id>-detector-state`` table (changelog
-topic ``<app_id>-detector-state-changelog``) in the partition of the events it
-learns from. Writing every detector after every micro-batch would cost more
-than detecting, so the worker checkpoints what changed every
-``detection.checkpoint_s``, when partitions are revoked and at shutdown; a
-crash loses at most that much learning, never an incident (incident state has
-its own table). A checkpoint larger than ``max_bytes`` is skipped with a
-warning: Kafka refuses messages over about 1 MB by default.
+saved in fireline's state format (:mod:`agents.kafka.state_codec`: versioned,
+compressed msgpack data that names only fireline's own classes and never runs
+code) into the ``<app_id>-detector-state`` table (changelog topic
+``<app_id>-detector-state-changelog``) in the partition of the events it learns
+from. Writing every detector after every micro-batch would cost more than
+detecting, so the worker checkpoints what changed every
+``detection.checkpoint_s``, when partitions are revoked and at shutdown; a crash
+loses at most that much learning, never an incident (incident state has its own
+table). A checkpoint larger than ``max_bytes`` is skipped with a warning: Kafka
+refuses messages over about 1 MB by default.
 
-The changelog holds pickles: only fireline may write to it (Kafka ACLs).
+A record that cannot be read back (another format, such as an older release's
+pickle, another format version, a class this release does not know, or bytes
+written by someone else) is dropped with a warning and counted: that detector
+re-warms, as a new one would.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
-import zlib
 from collections.abc import Mapping
 from typing import Any
+
+from prometheus_client import Counter
+
+from agents.kafka import state_codec
+from fireline.errors import StateFormatError
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +35,19 @@ MAX_CHECKPOINT_BYTES = 900_000
 
 
 class DetectorStore:
-    """Loads and saves picklable detector state through a Faust table (``bytes`` values)."""
+    """Loads and saves detector state through a Faust table (``bytes`` values)."""
 
-    def __init__(self, table: Any, max_bytes: int = MAX_CHECKPOINT_BYTES) -> None:
+    def __init__(
+        self,
+        table: Any,
+        max_bytes: int = MAX_CHECKPOINT_BYTES,
+        unreadable: Counter | None = None,
+    ) -> None:
+        """``unreadable`` counts the records dropped because they could not be read back."""
         self.table = table
         self.max_bytes = max_bytes
-        self._too_big: set[str] = set()  # warned about once each
+        self.unreadable = unreadable
+        self._not_kept: set[str] = set()  # warned about once each
 
     def load(self, key: str) -> object | None:
         """The checkpointed object under ``key``, if the table holds a readable one."""
@@ -40,11 +55,12 @@ class DetectorStore:
         if raw is None:
             return None
         try:
-            state = pickle.loads(zlib.decompress(raw))
-        except Exception as exc:  # noqa: BLE001 - a bad checkpoint means a fresh detector
-            log.warning("cannot restore the state of %s (%r); starting afresh", key, exc)
+            return state_codec.decode(raw)
+        except StateFormatError as exc:
+            log.warning("unreadable state for %s, re-warming: %s", key, exc)
+            if self.unreadable is not None:
+                self.unreadable.inc()
             return None
-        return state
 
     def save(self, objects: Mapping[str, object], dirty: Mapping[str, int]) -> int:
         """Checkpoint the ``dirty`` keys (key → partition) of ``objects``; return how many."""
@@ -53,18 +69,26 @@ class DetectorStore:
             state = objects.get(key)
             if state is None:
                 continue
-            raw = zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+            try:
+                raw = state_codec.encode(state)
+            except StateFormatError as exc:
+                self._warn_once(key, "state of %s cannot be saved (%s): not kept", key, exc)
+                continue
             if len(raw) > self.max_bytes:
-                if key not in self._too_big:
-                    self._too_big.add(key)
-                    log.warning(
-                        "state of %s is %d bytes, over the %d-byte checkpoint limit: not kept",
-                        key,
-                        len(raw),
-                        self.max_bytes,
-                    )
+                self._warn_once(
+                    key,
+                    "state of %s is %d bytes, over the %d-byte checkpoint limit: not kept",
+                    key,
+                    len(raw),
+                    self.max_bytes,
+                )
                 continue
             self.table.data[key.encode()] = raw
             self.table.send_changelog(partition, key.encode(), raw)
             saved += 1
         return saved
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._not_kept:
+            self._not_kept.add(key)
+            log.warning(message, *args)

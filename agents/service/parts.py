@@ -75,7 +75,7 @@ def build_runtime(
     """The incident desk and the detection pipelines on the worker's tables, in a Runtime."""
     policy = settings.incidents
     view = IncidentView()
-    checkpoints = DetectorStore(tables.detectors)
+    checkpoints = DetectorStore(tables.detectors, unreadable=metrics.detector_state_unreadable)
     return Runtime(
         settings,
         metrics,

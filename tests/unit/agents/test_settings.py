@@ -1,5 +1,7 @@
 import pytest
+import yaml
 
+from agents.cli.main import main
 from agents.settings import load_settings
 from fireline.errors import ConfigError
 
@@ -145,6 +147,7 @@ def test_settings__misspelt_secret_key_is_not_echoed(tmp_path):
     assert str(err.value) == (
         "invalid fireline settings:\n"
         "  slack_tokn (FIRELINE_SLACK_TOKN): Extra inputs are not permitted; got <hidden>"
+        "; did you mean slack_token?"
     )
 
 
@@ -155,3 +158,97 @@ def test_settings__typo_in_a_nested_setting_is_an_error(tmp_path):
         ConfigError, match=r"detection.threshhold \(FIRELINE_DETECTION__THRESHHOLD\): Extra inputs"
     ):
         load_settings(config)
+
+
+def test_settings__unknown_fireline_variables_are_errors_naming_the_closest_setting(monkeypatch):
+    monkeypatch.setenv("FIRELINE_BROKR_URL", "kafka://kafka:9092")
+    monkeypatch.setenv("fireline_dry_rn", "true")  # read without case, so checked so too
+    monkeypatch.setenv("FIRELINE_DETECTION__TAIL_QUANTILE", "0.9")
+    monkeypatch.setenv("FIRELINE_ZZZ", "1")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "unknown FIRELINE_ environment variables (the prefix is for settings; "
+        "name a playbook's secret otherwise):\n"
+        "  FIRELINE_BROKR_URL: not a setting; did you mean FIRELINE_BROKER_URL?\n"
+        "  FIRELINE_DETECTION__TAIL_QUANTILE: renamed FIRELINE_DETECTION__TAIL_LATENCY__QUANTILE\n"
+        "  FIRELINE_ZZZ: not a setting\n"
+        "  fireline_dry_rn: not a setting; did you mean FIRELINE_DRY_RUN?"
+    )
+
+
+def test_settings__sections_as_json_and_the_config_file_variable_are_known(tmp_path, monkeypatch):
+    config = tmp_path / "fireline.yaml"
+    config.write_text("partitions: 2\n")
+    monkeypatch.setenv("FIRELINE_CONFIG", str(config))
+    monkeypatch.setenv("FIRELINE_TOPICS", '{"metrics": "prod.metrics"}')
+    monkeypatch.setenv("FIRELINE_DETECTION__TAIL_LATENCY__WINDOW", "400")
+    settings = load_settings()
+    assert (settings.partitions, settings.topics.metrics) == (2, "prod.metrics")
+    assert settings.detection.tail_latency.window == 400
+
+
+def test_cli__an_unknown_variable_exits_2_before_doing_anything(monkeypatch, capsys):
+    monkeypatch.setenv("FIRELINE_SLACK_TOKN", "xoxb-secret-value")
+    assert main(["config", "show"]) == 2
+    out, err = capsys.readouterr()
+    assert (
+        out == ""
+        and "FIRELINE_SLACK_TOKN: not a setting; did you mean FIRELINE_SLACK_TOKEN?" in err
+    )
+    assert "xoxb-secret-value" not in err
+
+
+SECRETS = {
+    "FIRELINE_SLACK_TOKEN": "xoxb-secret-value",
+    "FIRELINE_SLACK_SIGNING_SECRET": "signing-secret-value",
+    "FIRELINE_SLACK_APP_TOKEN": "xapp-secret-value",
+    "FIRELINE_API_TOKEN": "api-secret-value",
+    "FIRELINE_ALERTMANAGER_TOKEN": "am-secret-value",
+}
+
+
+def test_cli__config_show_prints_the_effective_settings_with_secrets_masked(monkeypatch, capsys):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FIRELINE_PARTITIONS", "8")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    shown = yaml.safe_load(out)
+    assert shown["partitions"] == 8 and shown["topics"]["metrics"] == "fireline.metrics"
+    assert shown["detection"]["tail_latency"]["quantile"] == 0.99
+    assert shown["slack_token_file"] is None  # where a secret would live: shown
+    masked = [shown[name.removeprefix("FIRELINE_").lower()] for name in SECRETS]
+    assert masked == ["***"] * len(SECRETS)
+    assert not any(value in out for value in SECRETS.values())
+
+
+def by_path(text: str) -> dict[str, str]:
+    """Each line of an indented YAML listing under its dotted path."""
+    found, parents = {}, []
+    for line in text.splitlines():
+        depth = (len(line) - len(line.lstrip())) // 2
+        parents[depth:] = [line.strip().partition(":")[0]]
+        found[".".join(parents)] = line
+    return found
+
+
+def test_cli__config_show_source_says_where_each_value_came_from(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "fireline.yaml"
+    config.write_text("http_port: 7000\nincidents:\n  tick_s: 2\ndetection:\n  window: 150\n")
+    monkeypatch.setenv("FIRELINE_HTTP_PORT", "7100")
+    monkeypatch.setenv("FIRELINE_API_TOKEN", "api-secret-value")
+    monkeypatch.setenv("FIRELINE_TOPICS", '{"metrics": "prod.metrics"}')
+    assert main(["--config", str(config), "config", "show", "--source"]) == 0
+    out = capsys.readouterr().out
+    lines = by_path(out)
+    assert lines["http_port"].endswith("7100  # env FIRELINE_HTTP_PORT")
+    assert lines["incidents.tick_s"].endswith(f"2.0  # file {config}")
+    assert lines["detection.window"].endswith(f"150  # file {config}")
+    assert lines["topics.metrics"].endswith('"prod.metrics"  # env FIRELINE_TOPICS')
+    assert lines["api_token"].endswith('"***"  # env FIRELINE_API_TOKEN')
+    assert lines["partitions"].endswith("4  # default")
+    assert "api-secret-value" not in out
+    plain = yaml.safe_load(out)  # still YAML, the same as without --source
+    assert main(["--config", str(config), "config", "show"]) == 0
+    assert plain == yaml.safe_load(capsys.readouterr().out)

@@ -1,0 +1,294 @@
+"""Detector state as data: a versioned msgpack tree that names classes and never runs code.
+
+A checkpoint is ``FLS`` + one version byte + a zlib-compressed msgpack tree of
+numbers, strings, bytes, lists and dicts, with msgpack extension types for what
+msgpack lacks: tuples, sets, frozensets, deques (with their ``maxlen``), NumPy
+arrays (dtype, shape and raw bytes; numbers, bools and fixed-width text only) and
+scalars, integers beyond 64 bits, and fireline's own objects.
+
+An object is written as its class's name and its attributes. Only classes
+defined under ``detectors.`` (every detector, drift test, monitor and their
+helpers, whatever is added there later) or registered with :func:`allow` are
+read back, and reading one never calls the class's constructor, ``__reduce__``
+or anything named by the data: the object is made with ``object.__new__`` and
+its attributes are set (through the class's own ``__setstate__`` where fireline
+defines one). Parameter models (:class:`~detectors.params.DetectorParams`) are
+rebuilt by value, validated and shared; named tuples from their fields.
+
+Anything else (an unknown class, another format or version, a truncated or
+oversized record) raises :class:`~fireline.errors.StateFormatError`: the caller
+drops the record and the detector re-warms. A detector whose class gained an
+attribute since it was saved is refused the same way (see :func:`_check_complete`),
+so a new release never runs on half a state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import zlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import numpy as np
+from pydantic import BaseModel
+
+from detectors.base import Detector
+from detectors.params import DetectorParams
+from fireline.errors import StateFormatError
+
+MAGIC = b"FLS"
+VERSION = 1  # bump when the layout below changes: older records are then dropped
+HEADER = MAGIC + bytes([VERSION])
+MAX_RAW_BYTES = 32 * 1024 * 1024  # decompressed; a checkpoint is kept under ~1 MB compressed
+ALLOWED_MODULES = ("detectors.",)  # classes defined under these packages are read back
+
+# msgpack extension codes (part of the format: never reuse one for something else)
+(_TUPLE, _SET, _FROZENSET, _DEQUE, _ARRAY, _SCALAR, _OBJECT, _NAMEDTUPLE, _PARAMS, _BIGINT) = range(
+    1, 11
+)
+_ARRAY_KINDS = frozenset("biufcUS?")  # no object, void (structured) or datetime arrays
+_REFUSED_BASES = (BaseException, type, dict, list, set, frozenset, deque)
+
+_extra: dict[str, type] = {}  # classes allowed outside ALLOWED_MODULES, by name
+_resolved: dict[str, type] = {}
+
+
+def allow(cls: type) -> type:
+    """Let instances of ``cls`` (defined outside ``detectors.``) be saved and read back."""
+    _extra[_name(cls)] = cls
+    return cls
+
+
+def encode(state: object) -> bytes:
+    """``state`` as a checkpoint record; StateFormatError names what cannot be saved."""
+    try:
+        packed = _pack(state)
+    except StateFormatError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise StateFormatError(f"cannot save state: {exc}") from exc
+    return HEADER + zlib.compress(packed, 1)
+
+
+def decode(raw: bytes) -> object:
+    """The state a checkpoint record holds; StateFormatError says why it cannot be read."""
+    if not raw.startswith(MAGIC):
+        raise StateFormatError("not fireline's state format (an older release's pickle?)")
+    version = raw[len(MAGIC)] if len(raw) > len(MAGIC) else None
+    if version != VERSION:
+        raise StateFormatError(f"state format version {version}; this fireline reads {VERSION}")
+    try:
+        inflater = zlib.decompressobj()
+        packed = inflater.decompress(raw[len(HEADER) :], MAX_RAW_BYTES)
+        if inflater.unconsumed_tail:
+            raise StateFormatError(f"state larger than {MAX_RAW_BYTES} bytes uncompressed")
+        if not inflater.eof:
+            raise StateFormatError("truncated record")
+        return _unpack(packed)
+    except StateFormatError:
+        raise
+    except Exception as exc:  # any failure on untrusted bytes means "unreadable"
+        raise StateFormatError(f"{type(exc).__name__}: {exc}") from exc
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def _pack(value: object) -> bytes:
+    packed: bytes = msgpack.packb(
+        value, default=_extension, strict_types=True, use_bin_type=True, datetime=False
+    )
+    return packed
+
+
+def _extension(value: Any) -> msgpack.ExtType:
+    """What msgpack cannot write itself (called for every non-plain value)."""
+    kind = type(value)
+    if kind is int:
+        return msgpack.ExtType(_BIGINT, str(value).encode())
+    if kind is tuple:
+        return msgpack.ExtType(_TUPLE, _pack(list(value)))
+    if kind is set or kind is frozenset:
+        return msgpack.ExtType(_SET if kind is set else _FROZENSET, _pack(list(value)))
+    if kind is deque:
+        return msgpack.ExtType(_DEQUE, _pack([value.maxlen, list(value)]))
+    if kind is np.ndarray:
+        return msgpack.ExtType(_ARRAY, _pack(_array_parts(value)))
+    if isinstance(value, np.generic):
+        return msgpack.ExtType(_SCALAR, _pack(_array_parts(np.asarray(value))[::2]))
+    _check_allowed(kind)
+    if issubclass(kind, DetectorParams):
+        return msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in value]]))
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):
+        return msgpack.ExtType(_NAMEDTUPLE, _pack([_name(kind), list(value)]))
+    return msgpack.ExtType(_OBJECT, _pack([_name(kind), _attributes(value)]))
+
+
+def _array_parts(array: np.ndarray[Any, Any]) -> list[Any]:
+    if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
+        raise StateFormatError(f"cannot save an array of dtype {array.dtype}")
+    return [array.dtype.str, list(array.shape), np.ascontiguousarray(array).tobytes()]
+
+
+def _attributes(value: object) -> dict[str, Any]:
+    """An object's attributes: its own ``__getstate__`` where fireline defines one."""
+    getstate = _own_hook(type(value), "__getstate__")
+    if getstate is not None:
+        state = getstate(value)
+        if not isinstance(state, dict):
+            raise StateFormatError(f"{_name(type(value))}.__getstate__ must return a dict")
+        return state
+    found: dict[str, Any] = dict(getattr(value, "__dict__", {}))
+    for slot in _slots(type(value)):
+        if hasattr(value, slot):
+            found[slot] = getattr(value, slot)
+    return found
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def _unpack(packed: bytes) -> Any:
+    return msgpack.unpackb(
+        packed, ext_hook=_restore, raw=False, strict_map_key=False, use_list=True, timestamp=0
+    )
+
+
+def _restore(code: int, data: bytes) -> Any:
+    readers: dict[int, Callable[[Any], Any]] = {
+        _TUPLE: tuple,
+        _SET: set,
+        _FROZENSET: frozenset,
+        _DEQUE: lambda parts: deque(parts[1], maxlen=parts[0]),
+        _ARRAY: _array,
+        _SCALAR: lambda parts: _array([parts[0], [], parts[1]])[()],
+        _NAMEDTUPLE: _named_tuple,
+        _PARAMS: _params,
+        _OBJECT: _object,
+    }
+    if code == _BIGINT:
+        return int(data.decode())
+    reader = readers.get(code)
+    if reader is None:
+        raise StateFormatError(f"unknown extension type {code}")
+    return reader(_unpack(data))
+
+
+def _array(parts: list[Any]) -> np.ndarray[Any, Any]:
+    descr, shape, data = parts
+    dtype = np.dtype(str(descr))
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
+        raise StateFormatError(f"arrays of dtype {dtype} are not read back")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _named_tuple(parts: list[Any]) -> tuple[Any, ...]:
+    cls = _resolve(parts[0])
+    fields = getattr(cls, "_fields", None)
+    if not issubclass(cls, tuple) or fields is None or len(fields) != len(parts[1]):
+        raise StateFormatError(f"{parts[0]} does not take {len(parts[1])} fields")
+    restored: tuple[Any, ...] = tuple.__new__(cls, parts[1])
+    return restored
+
+
+def _params(parts: list[Any]) -> DetectorParams:
+    cls = _resolve(parts[0])
+    if not issubclass(cls, DetectorParams):
+        raise StateFormatError(f"{parts[0]} is not a parameter model")
+    return cls.shared((str(name), value) for name, value in parts[1])
+
+
+def _object(parts: list[Any]) -> object:
+    name, state = parts
+    cls = _resolve(name)
+    if not isinstance(state, dict) or not all(_attribute_name(key) for key in state):
+        raise StateFormatError(f"{name}: attributes must be named by identifiers")
+    restored: object = object.__new__(cls)
+    setstate = _own_hook(cls, "__setstate__")
+    if setstate is not None:
+        setstate(restored, state)
+    else:
+        for key, value in state.items():
+            object.__setattr__(restored, key, value)
+    _check_complete(restored, name)
+    return restored
+
+
+def _check_complete(restored: object, name: str) -> None:
+    """Refuse an object saved by a release whose class had fewer attributes."""
+    cls = type(restored)
+    expected: set[str] = set(_slots(cls))
+    if dataclasses.is_dataclass(cls):
+        expected |= {field.name for field in dataclasses.fields(cls)}
+    if isinstance(restored, Detector):
+        fresh = type(restored)(restored.params)  # a fresh one of the same parameters
+        expected |= set(getattr(fresh, "__dict__", ()))
+    missing = sorted(attr for attr in expected if not hasattr(restored, attr))
+    if missing:
+        raise StateFormatError(f"{name} saved without {', '.join(missing)} (an older release?)")
+
+
+def _resolve(name: object) -> type:
+    """The allowed class called ``name`` (``module:qualname``), importing only our modules."""
+    if not isinstance(name, str):
+        raise StateFormatError(f"a class name must be a string, got {type(name).__name__}")
+    found = _resolved.get(name) or _extra.get(name)
+    if found is not None:
+        return found
+    module, _, qualname = name.partition(":")
+    parts = [*module.split("."), *qualname.split(".")]
+    if not module.startswith(ALLOWED_MODULES) or not all(p.isidentifier() for p in parts):
+        raise StateFormatError(f"class {name} is not one fireline reads back")
+    try:
+        target: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        raise StateFormatError(f"class {name} is unknown to this release") from None
+    if not isinstance(target, type) or _name(target) != name:
+        raise StateFormatError(f"{name} is not a class defined there")
+    _check_allowed(target)
+    _resolved[name] = target
+    return target
+
+
+# -- shared --------------------------------------------------------------------------
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _check_allowed(cls: type) -> None:
+    name = _name(cls)
+    if name in _extra:
+        return
+    if not cls.__module__.startswith(ALLOWED_MODULES) or "<" in cls.__qualname__:
+        raise StateFormatError(f"cannot save {name}: not a fireline state class (see allow())")
+    if issubclass(cls, _REFUSED_BASES) or (
+        issubclass(cls, BaseModel) and not issubclass(cls, DetectorParams)
+    ):
+        raise StateFormatError(f"cannot save {name}: its kind is not saved as attributes")
+
+
+def _own_hook(cls: type, hook: str) -> Callable[..., Any] | None:
+    """``cls.<hook>`` if fireline wrote it (not Python's or dataclasses' default)."""
+    function = getattr(cls, hook, None)
+    if function is None or not getattr(function, "__module__", "").startswith(ALLOWED_MODULES):
+        return None
+    return function
+
+
+def _slots(cls: type) -> list[str]:
+    found: list[str] = []
+    for klass in cls.__mro__:
+        declared = klass.__dict__.get("__slots__", ())
+        found += [declared] if isinstance(declared, str) else list(declared)
+    return [slot for slot in found if slot not in ("__dict__", "__weakref__")]
+
+
+def _attribute_name(key: object) -> bool:
+    return isinstance(key, str) and key.isidentifier() and not key.startswith("__")
