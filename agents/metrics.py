@@ -43,6 +43,7 @@ class Metrics:
     ready: Gauge
     readiness_checks: Gauge
     chat_calls: Counter
+    offsets_reset: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
@@ -171,6 +172,13 @@ class Metrics:
                 "Calls to Slack's Web API (or the console sink) by outcome "
                 "(ok, rejected, unreachable, failed).",
                 ["method", "outcome"],
+                registry=registry,
+            ),
+            offsets_reset=Counter(
+                f"{prefix}_offsets_reset",
+                "Consumer positions the broker lost (committed offset gone, gone back or past "
+                "the log end): the partition restarts where the broker says; see the ERROR log.",
+                ["topic", "partition"],
                 registry=registry,
             ),
         )

@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run the embedded broker and create the topics")
     broker.add_argument("--port", type=int, default=9092)
     broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument(
+        "--storage",
+        default="memory://tansu/",
+        help="memory://tansu/ (default: lost on restart) or s3://BUCKET/ (kept; AWS_* variables)",
+    )
     broker.set_defaults(handler=_broker)
 
     simulate = sub.add_parser("simulate", help="send demo traffic to the configured broker")
@@ -106,7 +111,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka.broker import EmbeddedBroker, create_topics, run_forever
 
-    broker = EmbeddedBroker(args.port, args.host).start()
+    broker = EmbeddedBroker(args.port, args.host, storage=args.storage).start()
     created = asyncio.run(
         create_topics(
             broker.bootstrap_servers,
@@ -116,7 +121,8 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     print(
-        f"embedded broker on {broker.bootstrap_servers}; created topics: {', '.join(created) or 'none'}"
+        f"embedded broker on {broker.bootstrap_servers} ({broker.storage}); "
+        f"created topics: {', '.join(created) or 'none'}"
     )
     print(f"use FIRELINE_BROKER_URL={broker.url}; Ctrl-C to stop", flush=True)
     run_forever(broker)

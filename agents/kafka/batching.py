@@ -27,7 +27,12 @@ from typing import Any, ClassVar
 
 from faust.types import TP
 
-from agents.kafka.faust_seam import SeamConsumer, check_dependencies
+from agents.kafka.faust_seam import (
+    OffsetLost,
+    SeamConsumer,
+    check_dependencies,
+    watch_fetch_out_of_range,
+)
 from agents.pipelines.ingest import RawRecord
 
 BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
@@ -124,8 +129,16 @@ class BatchConsumer(SeamConsumer):
             await self.mark_gap(tp, read + 1, offset - 1)
 
 
-def install(app: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int = 100) -> None:
+def install(
+    app: Any,
+    handlers: dict[str, BatchHandler],
+    fetch_max_wait_ms: int = 100,
+    on_offset_lost: OffsetLost | None = None,
+) -> None:
     """Make ``app`` use a BatchConsumer that sends these topics to these handlers.
+
+    ``on_offset_lost`` is told of every consumer position the broker lost
+    (agents.kafka.offset_loss reports them).
 
     Raises:
         DependencyMismatchError: if the installed Faust or aiokafka is not the version
@@ -135,6 +148,12 @@ def install(app: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int 
     consumer_class = type(
         "FirelineBatchConsumer",
         (BatchConsumer,),
-        {"batch_handlers": dict(handlers), "fetch_max_wait_ms": fetch_max_wait_ms},
+        {
+            "batch_handlers": dict(handlers),
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+            "offset_lost_reports": () if on_offset_lost is None else (on_offset_lost,),
+        },
     )
     app.transport.Consumer = consumer_class
+    if on_offset_lost is not None:
+        watch_fetch_out_of_range(on_offset_lost)

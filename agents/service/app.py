@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents.kafka import batching
+from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -108,7 +109,8 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     """
     settings = runtime.settings
     handlers = runtime.handlers()
-    batching.install(app, handlers, settings.worker.fetch_max_wait_ms)
+    lost = OffsetLossReport(runtime.metrics.offsets_reset)
+    batching.install(app, handlers, settings.worker.fetch_max_wait_ms, on_offset_lost=lost)
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)

@@ -1,0 +1,17 @@
+"""Read what the broker holds for a consumer group, with an independent client (librdkafka)."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, TopicPartition
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """The sum of ``group``'s committed offsets over ``topic``'s partitions (none: 0)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offsets = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+        )
+    finally:
+        consumer.close()
+    return sum(max(0, tp.offset) for tp in offsets)
