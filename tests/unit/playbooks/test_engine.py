@@ -490,37 +490,46 @@ verify:
 def test_verify__resolved_in_time_is_verified(tmp_path):
     engine, calls = engine_for(tmp_path, VERIFIED)
     run(engine, incident(), now=1000.0)
-    assert engine.due_verifications(1500.0) == []
-    (due,) = engine.due_verifications(1600.0)
-    assert engine.due_verifications(1601.0) == []  # handed out once
+    assert engine.due(["remediate"], 1500.0) == []
+    ((name, due),) = engine.due(["remediate"], 1600.0)
     resolved = incident(status=Status.RESOLVED, transition=Transition.RESOLVED, revision=2)
-    (record,) = asyncio.run(engine.verify(due, resolved))
+    (record,) = asyncio.run(engine.handle_deadline(name, due, resolved)).records
     assert (record.step, record.outcome, record.detail) == (
         "verify",
         Outcome.OK,
         "verified: the incident resolved within 10 min",
     )
     assert calls == ["remediate"]
+    assert engine.due(["remediate"], 1601.0) == []  # handled: forgotten
+
+
+def test_verify__the_deadline_is_kept_in_the_guard_state_a_new_engine_reads(tmp_path):
+    engine, _ = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    restarted, _ = engine_for(tmp_path, VERIFIED)
+    restarted.guards, restarted.done = engine.guards, engine.done  # what the changelog restores
+    ((_, due),) = restarted.due(["remediate"], 1600.0)
+    assert (due.kind, due.due, due.incident.id) == ("verify", 1600.0, "inc-1")
 
 
 def test_verify__still_open_runs_on_unverified_once(tmp_path):
     engine, calls = engine_for(tmp_path, VERIFIED)
     run(engine, incident(), now=1000.0)
-    (due,) = engine.due_verifications(2000.0)
-    records = asyncio.run(engine.verify(due, incident(revision=3)))
+    ((name, due),) = engine.due(["remediate"], 2000.0)
+    records = asyncio.run(engine.handle_deadline(name, due, incident(revision=3))).records
     assert [(r.step, r.outcome) for r in records] == [
         ("verify", Outcome.FAILED),
         ("echo", Outcome.OK),
     ]
     assert calls == ["remediate", "page: open"]
-    asyncio.run(engine.verify(due, incident(revision=3)))  # a redelivered deadline
+    asyncio.run(engine.handle_deadline(name, due, incident(revision=3)))  # a redelivered deadline
     assert calls == ["remediate", "page: open"]
 
 
 def test_verify__nothing_to_verify_when_the_remediation_did_not_run(tmp_path):
     engine, _ = engine_for(tmp_path, VERIFIED, dry_run=True)
     run(engine, incident(), now=1000.0)
-    assert engine.due_verifications(5000.0) == []
+    assert engine.due(["remediate"], 5000.0) == []
 
 
 def test_on_failure_escalate_stops_and_marks_the_record(tmp_path):
@@ -540,22 +549,26 @@ steps:
     assert calls == ["flaky"]
 
 
-def test_per_target_rate_limit_counts_every_playbooks_runs(tmp_path):
+def test_per_target_rate_limit_counts_the_playbooks_own_runs(tmp_path):
+    # One partition owns a playbook's counters, so the limit counts that playbook's runs.
     registry, calls = registry_with_calls()
-    for name in ("a", "b"):
+    for name, limit in (("a", 2), ("b", 5)):
         (tmp_path / f"{name}.yaml").write_text(
-            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\nmax_runs_per_target_per_hour: 3\n"
-            "steps:\n  - echo: {text: same}\n"
+            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\n"
+            f"max_runs_per_target_per_hour: {limit}\nsteps:\n  - echo: {{text: same}}\n"
         )
     from playbooks.loader import load_directory
 
     engine = PlaybookEngine(registry, ActionContext())
     engine.playbooks, engine.loaded = load_directory(tmp_path, registry), True
-    first = run(engine, incident(id="inc-1"))
-    second = run(engine, incident(id="inc-2"))
-    assert [r.outcome for r in first + second] == [Outcome.OK] * 3 + [Outcome.SKIPPED]
-    assert second[-1].detail == "rate limit: 3 runs against echo:default in the last hour"
-    assert calls == ["same"] * 3
+    runs = [run(engine, incident(id=f"inc-{n}")) for n in range(3)]
+    assert [[r.outcome for r in records] for records in runs] == [
+        [Outcome.OK, Outcome.OK],
+        [Outcome.OK, Outcome.OK],
+        [Outcome.SKIPPED, Outcome.OK],
+    ]
+    assert runs[2][0].detail == "rate limit: 2 runs against echo:default in the last hour"
+    assert calls == ["same"] * 5
 
 
 def test_rendering_keeps_only_the_params_the_author_wrote(tmp_path):
