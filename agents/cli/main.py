@@ -12,6 +12,7 @@ from typing import Any
 
 from agents.cli.backtest import add_command as add_backtest_command
 from agents.cli.config import add_commands as add_config_commands
+from agents.cli.actions import add_commands as add_action_commands
 from agents.cli.incidents import add_commands as add_incident_commands
 from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     add_incident_commands(sub)
     add_backtest_command(sub)
     add_config_commands(sub)
+    add_action_commands(sub)
     return parser
 
 
