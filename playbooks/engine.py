@@ -39,7 +39,7 @@ from playbooks.loader import load_directory, playbook_files
 from playbooks.registry import ActionRegistry, ActionResult
 from playbooks.schema import Mode, OnFailure, Playbook, Step
 from playbooks.steps import Outcome, StepRecord, StepState
-from playbooks.templating import RenderError, render_params
+from playbooks.templating import RenderError, RenderLimits, render_params
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,13 @@ class PlaybookEngine:
         done: MutableMapping[bytes, bytes] | None = None,
         guardrails: Guardrails | None = None,
         notifier: DryRunNotifier | None = None,
+        render_limits: RenderLimits | None = None,
     ) -> None:
-        """``done``: step key → :class:`StepState` JSON; ``notifier``: None announces nothing."""
+        """``done``: step key → :class:`StepState` JSON; ``notifier``: None announces nothing.
+
+        ``render_limits``: how big and slow a step param's template may be.
+        """
+        self.render_limits = render_limits or RenderLimits()
         self.registry = registry
         self.context = context
         self.done: MutableMapping[bytes, bytes] = {} if done is None else done
@@ -296,7 +301,8 @@ class PlaybookEngine:
         try:
             context = self.context.for_playbook(playbook.runbook_url)
             # What the human approves: the params as the action will act with them.
-            shown = redact(render_params(step.params, variables).resolved(incident, context))
+            rendered = render_params(step.params, variables, self.render_limits)
+            shown = redact(rendered.resolved(incident, context))
         except (RenderError, ValueError) as exc:
             shown = {"error": f"params would fail: {exc}"}
         request = ApprovalRequest(
@@ -334,7 +340,7 @@ class PlaybookEngine:
         if not step.applies(incident):
             return record(Outcome.SKIPPED, f"when is false: {step.when}")
         try:
-            params = render_params(step.params, variables)
+            params = render_params(step.params, variables, self.render_limits)
         except (RenderError, ValueError) as exc:
             return record(Outcome.FAILED, f"params: {exc}")
         context = self.context.for_playbook(playbook.runbook_url)

@@ -28,6 +28,7 @@ from playbooks.chat.sinks import ChatSink
 from playbooks.chat.threads import ThreadStore
 from playbooks.context import ActionContext
 from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine
+from playbooks.templating import RenderLimits
 
 
 def build_notes(settings: Settings, chat: ChatSink, threads: ThreadStore) -> ThreadNotes:
@@ -54,6 +55,7 @@ def build_engine(
         done,
         Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
         notifier,
+        RenderLimits(settings.template_max_chars, settings.template_max_seconds),
     )
     try:
         engine.load(settings.playbooks_dir)
