@@ -366,8 +366,34 @@ class Settings(BaseSettings):
     slack_app_token_file: Path | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=6066, ge=0, le=65535)
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        default=None, description="One admin token for the HTTP API, named api (compatibility)."
+    )
     api_token_file: Path | None = None
+    api_tokens_path: Path | None = Field(
+        default=None,
+        description="YAML/JSON of API tokens: name: {role: viewer|responder|approver|admin, "
+        "sha256: <hex SHA-256 of the token>}.",
+    )
+    slack_approvers: tuple[str, ...] = Field(
+        default=(),
+        description="Slack user ids (U…) and user group ids (S…) that may approve or reject "
+        "steps from Slack; empty: nobody.",
+    )
+    approval_ttl_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A step waiting for approval this long expires (counts as rejected); 0 never.",
+    )
+    template_max_chars: int = Field(
+        default=65536,
+        ge=256,
+        description="A rendered step param (and any string or list made on the way) at most "
+        "this long; past it the step fails.",
+    )
+    template_max_seconds: float = Field(
+        default=1.0, gt=0, description="A step param renders in at most this long."
+    )
     alertmanager_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Alertmanager sends to POST /webhooks/alertmanager "

@@ -48,6 +48,15 @@ class ApprovalRequest(BaseModel):
         return self.model_copy(update={"status": decision, "decided_by": by, "decided_at": at})
 
 
+def approval_expired(request: ApprovalRequest, ttl_s: float, now: float) -> bool:
+    """Whether a still pending ``request`` is past its deadline (``ttl_s`` 0: never).
+
+    An expired request counts as rejected: it is refused at decision time, and
+    the worker owning it publishes the rejection.
+    """
+    return ttl_s > 0 and now > request.requested_at + ttl_s
+
+
 def approval_id(incident: Incident, playbook: str, step_index: int) -> str:
     """Stable: a redelivered incident event asks for the same approval, not a second one."""
     raw = f"{incident.id}|{incident.revision}|{playbook}|{step_index}"

@@ -59,7 +59,7 @@ from playbooks.loader import load_directory, playbook_files
 from playbooks.registry import ActionRegistry, ActionResult, Verdict
 from playbooks.schema import Mode, OnFailure, Playbook, Step
 from playbooks.steps import Outcome, StepRecord, StepState
-from playbooks.templating import RenderError, render_params
+from playbooks.templating import RenderError, RenderLimits, render_params
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +143,15 @@ class PlaybookEngine:
         guards: DurableMap | None = None,
         kill_switch: KillSwitch | None = None,
         after_side_effect: Callable[[str], None] | None = None,
+        render_limits: RenderLimits | None = None,
     ) -> None:
         """``done``: step key → :class:`StepState` JSON; ``guards``: playbook → GuardState JSON.
 
         ``notifier``: None announces nothing. ``after_side_effect(action)`` is a
         test hook called between an action's return and its result record.
+        ``render_limits``: how big and slow a step param's template may be.
         """
+        self.render_limits = render_limits or RenderLimits()
         self.registry = registry
         self.context = context
         self.done: DurableMap = MemoryMap() if done is None else done
@@ -538,7 +541,8 @@ class PlaybookEngine:
         try:
             context = self.context.for_playbook(playbook.runbook_url)
             # What the human approves: the params as the action will act with them.
-            shown = redact(render_params(step.params, variables).resolved(incident, context))
+            rendered = render_params(step.params, variables, self.render_limits)
+            shown = redact(rendered.resolved(incident, context))
         except (RenderError, ValueError) as exc:
             shown = {"error": f"params would fail: {exc}"}
         request = ApprovalRequest(
@@ -584,7 +588,7 @@ class PlaybookEngine:
         if not step.applies(incident):
             return record(Outcome.SKIPPED, f"when is false: {step.when}")
         try:
-            params = render_params(step.params, variables)
+            params = render_params(step.params, variables, self.render_limits)
         except (RenderError, ValueError) as exc:
             return record(Outcome.FAILED, f"params: {exc}")
         context = self.context.for_playbook(playbook.runbook_url).for_step(_idempotency(key))

@@ -4,7 +4,10 @@ Reads come from the worker's :class:`IncidentView`. Changes are published as
 inputs to the subject's partition of ``fireline.detections`` (or to
 ``fireline.silences``), so the worker owning the incident applies them in order
 with everything else; the handler then waits briefly for the view to show the
-result. Mutating endpoints need ``Authorization: Bearer <api token>``.
+result. Every endpoint needs ``Authorization: Bearer <api token>`` of a role
+that allows it (agents.incidents.access); who acted is the token's name, never
+the body's. An approval older than ``approval_ttl_s`` can no longer be decided:
+it has expired (the worker owning it rejects it, and says so in its thread).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from agents.incidents.access import AccessPolicy, Caller, Role
 from agents.incidents.silences import Silence, SilenceRequest
 from agents.incidents.view import IncidentView
 from agents.service.runtime import Publisher
 from agents.settings import Topics
 from fireline.detections import CommandInput
-from fireline.durations import parse_duration
+from fireline.durations import human_duration, parse_duration
 from fireline.incident import Incident, Status
-from playbooks.approvals import ApprovalRequest, Decision
+from playbooks.approvals import ApprovalRequest, Decision, approval_expired
 
 APPLY_TIMEOUT_S = 10.0  # how long a mutating request waits to see its own effect
 MAX_LIMIT = 1000
@@ -45,14 +49,17 @@ class IncidentApi:
         view: IncidentView,
         publisher: Publisher,
         topics: Topics,
-        api_token: str | None,
+        access: AccessPolicy,
         clock: Callable[[], float] = time.time,
+        approval_ttl_s: float = 0.0,
     ) -> None:
+        """``approval_ttl_s``: how long an approval can be decided; 0 forever."""
         self.view = view
         self.publisher = publisher
         self.topics = topics
-        self.api_token = api_token
+        self.access = access
         self.clock = clock
+        self.approval_ttl_s = approval_ttl_s
 
     def add_routes(self, app: web.Application) -> None:
         """Register the routes on ``app``."""
@@ -75,6 +82,8 @@ class IncidentApi:
         Filters: status (open, acknowledged, resolved, active), model and service
         (globs), since (epoch seconds or a duration like 1h), limit.
         """
+        if isinstance(caller := self.access.require(request, Role.VIEWER), web.Response):
+            return caller
         query = request.query
         status = query.get("status")
         if status is not None and status not in {*(s.value for s in Status), "active"}:
@@ -99,6 +108,8 @@ class IncidentApi:
 
     async def show_incident(self, request: web.Request) -> web.Response:
         """One incident, its latest state."""
+        if isinstance(caller := self.access.require(request, Role.VIEWER), web.Response):
+            return caller
         incident = self.view.incidents.get(request.match_info["id"])
         if incident is None:
             return error(404, f"no incident {request.match_info['id']}")
@@ -106,6 +117,8 @@ class IncidentApi:
 
     async def list_silences(self, request: web.Request) -> web.Response:
         """All silences; ``?active=true`` only those in force now."""
+        if isinstance(caller := self.access.require(request, Role.VIEWER), web.Response):
+            return caller
         now = self.clock()
         silences = self.view.silence_list()
         if request.query.get("active") in {"1", "true", "yes"}:
@@ -118,7 +131,7 @@ class IncidentApi:
     # -- changes ----------------------------------------------------------------------
 
     async def acknowledge(self, request: web.Request) -> web.Response:
-        """Acknowledge an open incident: body ``{"by": "alice"}`` (optional)."""
+        """Acknowledge an open incident, as the token's name (a ``by`` in the body is ignored)."""
         return await self._command(request, "acknowledge")
 
     async def resolve(self, request: web.Request) -> web.Response:
@@ -126,8 +139,8 @@ class IncidentApi:
         return await self._command(request, "resolve")
 
     async def _command(self, request: web.Request, command: str) -> web.Response:
-        if (denied := self._authorize(request)) is not None:
-            return denied
+        if isinstance(caller := self.access.require(request, Role.RESPONDER), web.Response):
+            return caller
         incident_id = request.match_info["id"]
         incident = self.view.incidents.get(incident_id)
         if incident is None:
@@ -139,7 +152,7 @@ class IncidentApi:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
-        await self.publish_command(incident, command, str(body.get("by") or "api"))
+        await self.publish_command(incident, command, caller.name)
         revision = incident.revision
 
         def applied() -> bool:
@@ -176,14 +189,18 @@ class IncidentApi:
         return decided
 
     async def add_silence(self, request: web.Request) -> web.Response:
-        """Create a silence from a :class:`SilenceRequest` body; 201 with the silence."""
-        if (denied := self._authorize(request)) is not None:
-            return denied
+        """Create a silence from a :class:`SilenceRequest` body; 201 with the silence.
+
+        ``created_by`` is the token's name, whatever the body says.
+        """
+        if isinstance(caller := self.access.require(request, Role.RESPONDER), web.Response):
+            return caller
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
         try:
-            silence = SilenceRequest.model_validate(body).to_silence(self.clock())
+            wanted = SilenceRequest.model_validate(body)
+            silence = wanted.model_copy(update={"created_by": caller.name}).to_silence(self.clock())
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
@@ -198,8 +215,8 @@ class IncidentApi:
 
     async def remove_silence(self, request: web.Request) -> web.Response:
         """Remove a silence now (its incidents notify again from the next tick)."""
-        if (denied := self._authorize(request)) is not None:
-            return denied
+        if isinstance(caller := self.access.require(request, Role.RESPONDER), web.Response):
+            return caller
         silence_id = request.match_info["id"]
         if silence_id not in self.view.silences:
             return error(404, f"no silence {silence_id}")
@@ -209,6 +226,8 @@ class IncidentApi:
 
     async def list_approvals(self, request: web.Request) -> web.Response:
         """Approval requests, newest first; ``?status=pending|approved|rejected``."""
+        if isinstance(caller := self.access.require(request, Role.VIEWER), web.Response):
+            return caller
         status = request.query.get("status")
         if status is not None and status not in {d.value for d in Decision}:
             return error(400, "status must be one of pending, approved, rejected")
@@ -219,7 +238,7 @@ class IncidentApi:
         return web.json_response({"approvals": [a.model_dump(mode="json") for a in found]})
 
     async def approve(self, request: web.Request) -> web.Response:
-        """Approve a waiting step: body ``{"by": "alice"}``; the playbook resumes."""
+        """Approve a waiting step as the token's name (approver role); the playbook resumes."""
         return await self._decide(request, Decision.APPROVED)
 
     async def reject(self, request: web.Request) -> web.Response:
@@ -227,30 +246,38 @@ class IncidentApi:
         return await self._decide(request, Decision.REJECTED)
 
     async def _decide(self, request: web.Request, decision: Decision) -> web.Response:
-        if (denied := self._authorize(request)) is not None:
-            return denied
+        if isinstance(caller := self.access.require(request, Role.APPROVER), web.Response):
+            return caller
         approval_id = request.match_info["id"]
         pending = self.view.approvals.get(approval_id)
         if pending is None:
             return error(404, f"no approval {approval_id}")
-        if pending.status is not Decision.PENDING:
-            return error(409, f"approval {approval_id} was already {pending.status.value}")
+        if (refusal := self.undecidable(pending)) is not None:
+            return error(409, refusal)
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
-        await self.publish_decision(pending, decision, str(body.get("by") or "api"))
+        await self.publish_decision(pending, decision, caller.name)
         await self.view.wait_for(
             lambda: self.view.approvals[approval_id].status is decision, APPLY_TIMEOUT_S
         )
         return web.json_response(self.view.approvals[approval_id].model_dump(mode="json"))
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        return bearer_denied(
-            request,
-            self.api_token,
-            disabled="changes are disabled: set FIRELINE_API_TOKEN (or api_token_file)",
-            label="API token",
-        )
+    def undecidable(self, pending: ApprovalRequest) -> str | None:
+        """Why ``pending`` can no longer be approved or rejected (decided, expired), or None."""
+        if pending.status is not Decision.PENDING:
+            return f"approval {pending.id} was already {pending.status.value}"
+        if approval_expired(pending, self.approval_ttl_s, self.clock()):
+            took = human_duration(self.approval_ttl_s)
+            return (
+                f"approval {pending.id} expired: nobody decided within {took}; "
+                "it counts as rejected"
+            )
+        return None
+
+    def caller(self, request: web.Request, role: Role) -> Caller | web.Response:
+        """Who is calling, when their token allows ``role``; else the 401/403 answer."""
+        return self.access.require(request, role)
 
 
 def bearer_denied(

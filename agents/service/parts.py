@@ -30,6 +30,7 @@ from playbooks.chat.threads import ThreadStore
 from playbooks.context import ActionContext
 from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine
 from playbooks.kill_switch import KillSwitch
+from playbooks.templating import RenderLimits
 
 
 def build_notes(settings: Settings, chat: ChatSink, threads: ThreadStore) -> ThreadNotes:
@@ -60,6 +61,7 @@ def build_engine(
         guards=tables.guardrails,
         kill_switch=kill_switch,
         after_side_effect=exit_after_action_hook(),
+        render_limits=RenderLimits(settings.template_max_chars, settings.template_max_seconds),
     )
     try:
         engine.load(settings.playbooks_dir)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from agents.incidents.approval_expiry import expired_now, too_late
 from agents.incidents.desk import IncidentDesk
 from agents.incidents.view import IncidentView
 from agents.kafka.durable_table import partition_of
@@ -91,6 +92,7 @@ class Runtime:
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
         self._label = Validator(LabelEvent, limit)
+        self._expired: set[str] = set()  # approvals whose expiry this worker published
 
     def handlers(self) -> dict[str, Any]:
         """Batch handler per input topic (incidents have an agent of their own)."""
@@ -202,6 +204,7 @@ class Runtime:
             return
         if request.status is Decision.PENDING:
             return  # the request itself; it was announced when it was made
+        request = too_late(request, self.settings.approval_ttl_s)
         log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
         await self.notes.approval_decided(request)
         await self.publisher.publish(
@@ -285,6 +288,24 @@ class Runtime:
         if audit:
             await self.publisher.publish(self.settings.topics.actions, audit)
         await self.notes.step_results(incident.id, list(records))
+
+    async def expire_approvals(self, now: float, owned_partitions: set[int]) -> int:
+        """Reject the owned approvals nobody decided in time; return how many."""
+        if not self.view.loaded:
+            return 0
+
+        def owned(incident_id: str) -> bool:
+            return self.view.partitions.get(incident_id) in owned_partitions
+
+        expired = expired_now(self.view.approvals, self.settings.approval_ttl_s, now, owned)
+        expired = [r for r in expired if r.id not in self._expired]
+        if expired:
+            self._expired.update(r.id for r in expired)  # once, until the view shows it
+            await self.publisher.publish(
+                self.settings.topics.approvals,
+                [(r.incident.id.encode(), r.model_dump_json().encode(), {}) for r in expired],
+            )
+        return len(expired)
 
     async def remind_unacknowledged(self, now: float, owned_partitions: set[int]) -> int:
         """Remind the threads of critical incidents nobody acknowledged (owned ones only).

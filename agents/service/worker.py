@@ -11,8 +11,10 @@ import faust
 import mode
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.incidents.action_controls import ActionControls
+from agents.incidents.access import AccessPolicy
 from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
@@ -27,6 +29,7 @@ from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
 from agents.slack.commands import SlackCommands
+from agents.slack.approvers import SlackApprovers, slack_group_members
 from agents.slack.counted_chat import CountedChat
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
@@ -162,6 +165,17 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
             metrics.playbooks_rejected.set(1)  # until a change loads
 
 
+def add_approval_expiry(app: faust.App, settings: Settings, runtime: Runtime) -> None:
+    """Reject, on the owning worker, the approvals nobody decided within their time."""
+
+    @app.timer(settings.incidents.tick_s)
+    async def expire_approvals() -> None:
+        if app.rebalancing:  # the assignment is about to change: the new owner will
+            return
+        owned = owned_partitions(app, settings.topics.incidents)
+        await runtime.expire_approvals(time.time(), owned)
+
+
 def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
     """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
     metrics, topics = runtime.metrics, runtime.settings.topics
@@ -218,11 +232,19 @@ def build_worker(
     metrics.start_at_zero(runtime.handlers(), REASONS, engine.registry.names())
     wire(app, runtime)
     add_timers(app, settings, runtime)
+    add_approval_expiry(app, settings, runtime)
     probe = ReadinessProbe(app, settings, engine)
     add_health_reports(app, runtime, probe)
 
-    api = IncidentApi(runtime.view, runtime.publisher, settings.topics, settings.api_secret())
-    buttons = SlackInteractions(api, settings.slack_signing_key())
+    access = AccessPolicy.from_tokens(settings.api_tokens_path, settings.api_secret())
+    api = IncidentApi(
+        runtime.view,
+        runtime.publisher,
+        settings.topics,
+        access,
+        approval_ttl_s=settings.approval_ttl_s,
+    )
+    buttons = SlackInteractions(api, settings.slack_signing_key(), approvers=approvers(settings))
     alerts = AlertIntake(
         runtime.publisher, settings.topics.detections, settings.alertmanager_secret()
     )
@@ -244,7 +266,9 @@ def build_worker(
         commands.add_routes(web_app)
 
     server = HttpServer(
-        build_web_app(registry, probe, add_routes), settings.http_host, settings.http_port
+        build_web_app(registry, probe, add_routes, details_for=access.lets_read),
+        settings.http_host,
+        settings.http_port,
     )
     follower = ViewFollower(
         runtime.view,
@@ -281,6 +305,15 @@ def build_worker(
     )
     worker.spinner = None  # its cursor escapes garble logs and the demo output
     return worker
+
+
+def approvers(settings: Settings) -> SlackApprovers:
+    """Who may approve from Slack; user groups are asked of Slack with the bot token."""
+    token = settings.slack_secret()
+    members = None
+    if token:
+        members = slack_group_members(AsyncWebClient(token=token, base_url=settings.slack_base_url))
+    return SlackApprovers(settings.slack_approvers, members)
 
 
 def socket_mode(settings: Settings, buttons: SlackInteractions) -> list[mode.Service]:

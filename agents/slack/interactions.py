@@ -8,6 +8,10 @@ id names its verb and target (``ack:<incident id>``); the verbs map to the
 incident API's own operations (:class:`IncidentApi`'s ``publish_*``), with the
 Slack user as ``by``. The answer is quick: the owning worker applies the
 change, and the incident's thread shows it when its playbook posts the event.
+
+Anyone in the channel may acknowledge, resolve or silence; only the users and
+user groups on the approvers list (agents.slack.approvers) may approve or
+reject, and never an expired approval.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agents.incidents.api import IncidentApi, error
 from agents.incidents.silences import SilenceRequest
+from agents.slack.approvers import SlackApprovers
 from agents.slack.signature import verify_slack_request
 from fireline.errors import ApiError
 from fireline.incident import Status
@@ -58,10 +63,13 @@ class SlackInteractions:
         api: IncidentApi,
         signing_secret: str | None,
         clock: Callable[[], float] = time.time,
+        approvers: SlackApprovers | None = None,
     ) -> None:
+        """``approvers``: who may approve from Slack (None: nobody)."""
         self.api = api
         self.signing_secret = signing_secret
         self.clock = clock
+        self.approvers = approvers or SlackApprovers(())
         self._replies: set[asyncio.Task[None]] = set()  # ephemeral replies under way
 
     def add_routes(self, app: web.Application) -> None:
@@ -99,7 +107,10 @@ class SlackInteractions:
         Returns the notes of the buttons, joined with ``; ``.
         """
         by = slack_user(payload)
-        notes = [await self.apply(str(a.get("action_id", "")), by) for a in actions(payload)]
+        user_id = slack_user_id(payload)
+        notes = [
+            await self.apply(str(a.get("action_id", "")), by, user_id) for a in actions(payload)
+        ]
         refusals = [n for n in notes if isinstance(n, Refusal)]
         response_url = payload.get("response_url")
         if refusals and isinstance(response_url, str) and response_url.startswith("http"):
@@ -124,13 +135,22 @@ class SlackInteractions:
         if response.status_code != 200:
             log.warning("Slack refused the ephemeral reply: HTTP %s", response.status_code)
 
-    async def apply(self, action_id: str, by: str) -> str:
-        """Do what one button says; return a note for the log and the response."""
+    async def apply(self, action_id: str, by: str, user_id: str | None = None) -> str:
+        """Do what one button says; return a note for the log and the response.
+
+        ``user_id``: the Slack user id that pressed, checked against the approvers.
+        """
         try:
             verb, target = parse_action_id(action_id)
         except ValueError as exc:
             return Refusal(exc)
         if verb in (APPROVE, REJECT):
+            if not await self.approvers.allows(user_id):
+                log.warning("approval %s: %s (%s) is not an approver", target, by, user_id)
+                return Refusal(
+                    f"{by} may not decide approvals: ask one of the approvers "
+                    "(FIRELINE_SLACK_APPROVERS)"
+                )
             return await self._decide(
                 target, Decision.APPROVED if verb == APPROVE else Decision.REJECTED, by
             )
@@ -162,8 +182,8 @@ class SlackInteractions:
         pending = self.api.view.approvals.get(approval_id)
         if pending is None:
             return Refusal(f"no approval {approval_id}")
-        if pending.status is not Decision.PENDING:
-            return Refusal(f"approval {approval_id} was already {pending.status.value}")
+        if (refusal := self.api.undecidable(pending)) is not None:
+            return Refusal(refusal)
         await self.api.publish_decision(pending, decision, by)
         log.info("approval %s %s by %s (Slack)", approval_id, decision.value, by)
         return f"{decision.value} {approval_id} by {by}"
@@ -173,6 +193,13 @@ def actions(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The button presses in a ``block_actions`` payload."""
     found = payload.get("actions")
     return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+
+
+def slack_user_id(payload: dict[str, Any]) -> str | None:
+    """The id of the user who pressed (``U0123``), as Slack signed it."""
+    user = payload.get("user")
+    found = user.get("id") if isinstance(user, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def slack_user(payload: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from fireline.errors import ActionError, ChartError
 from fireline.incident import Incident, Transition
 from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message
 from playbooks.chat.chart import render_chart
+from playbooks.chat.escape import mrkdwn
 from playbooks.chat.messages import incident_text, shown_series
 from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
 from playbooks.chat.sinks import ChatSink, MessageRef
@@ -85,7 +86,8 @@ async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident)
         try:
             png = await asyncio.to_thread(render_chart, evidence, incident.title)
             name = f"{incident.id}-{index + 1}.png" if index else f"{incident.id}.png"
-            await sink.upload(thread, name, png, f"{shown_series(incident, evidence)}: evidence")
+            title = f"{mrkdwn(shown_series(incident, evidence))}: evidence"
+            await sink.upload(thread, name, png, title)
         except (ChartError, ActionError) as exc:
             log.warning("no evidence chart of %s for %s: %s", evidence.series, incident.id, exc)
             failures.append(f"no chart of {evidence.series}: {exc}")

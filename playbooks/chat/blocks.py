@@ -3,6 +3,8 @@
 Pure functions from an incident to the ``text`` (the plain-text fallback Slack
 shows in notifications) and ``blocks`` of a message. Button action ids carry what
 they act on (``ack:<incident id>``), so the interactivity endpoint needs no state.
+Every value that came with the events is escaped for Slack (playbooks.chat.escape);
+dashboard links get their values URL-quoted.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
+from urllib.parse import quote
 
 from fireline.durations import human_duration
 from fireline.incident import Incident, Status
 from playbooks.approvals import ApprovalRequest, Decision
+from playbooks.chat.escape import mrkdwn
 from playbooks.chat.messages import detections, incident_text, series_name
 
 Block = dict[str, Any]
@@ -84,7 +88,8 @@ def dashboard_url(template: str | None, incident: Incident) -> str | None:
         return None
     if any(values.get(name) is None for name in names):
         return None
-    return template.format_map(values)
+    # A label value is data: quoted, it cannot end the link or add a query of its own.
+    return template.format_map({k: quote(v, safe="") for k, v in values.items() if v is not None})
 
 
 def status_text(incident: Incident) -> str:
@@ -92,11 +97,11 @@ def status_text(incident: Incident) -> str:
     if incident.status is Status.RESOLVED:
         end = incident.resolved_at or incident.last_seen
         took = human_duration(max(0.0, end - incident.first_seen))
-        who = f" by {incident.resolved_by}" if incident.resolved_by else ""
+        who = f" by {mrkdwn(incident.resolved_by)}" if incident.resolved_by else ""
         how = f" ({incident.resolution.value})" if incident.resolution else ""
         return f":white_check_mark: Resolved{who} after {took}{how}"
     if incident.status is Status.ACKNOWLEDGED:
-        who = incident.acknowledged_by or "someone"
+        who = mrkdwn(incident.acknowledged_by) or "someone"
         return f":eyes: Acknowledged by {who}"
     return ":red_circle: Open"
 
@@ -107,10 +112,10 @@ def detected_text(incident: Incident) -> str | None:
         return None
     signal = incident.signals[0]
     ratio = f" ({signal.observed / signal.baseline:.1f}x)" if signal.baseline else ""
-    words = f" ({signal.message})" if signal.message else ""
+    words = f" ({mrkdwn(signal.message)})" if signal.message else ""
     return (
-        f"`{series_name(signal)}` observed *{_num(signal.observed)}* vs baseline "
-        f"{_num(signal.baseline)}{ratio}, detector `{signal.detector}`{words}"
+        f"`{mrkdwn(series_name(signal))}` observed *{_num(signal.observed)}* vs baseline "
+        f"{_num(signal.baseline)}{ratio}, detector `{mrkdwn(signal.detector)}`{words}"
     )
 
 
@@ -120,16 +125,16 @@ def root_message(
     """The incident's root message: what, how bad, since when, why, links, status, buttons."""
     links = links or Links()
     icon = _ICONS.get(incident.severity.value, ":warning:")
-    head = f"{icon} [{incident.severity.value.upper()}] {incident.title}"
+    head = f"{icon} [{incident.severity.value.upper()}] {mrkdwn(incident.title)}"
     since = _when(incident.first_seen)
     fields = [
         _field("Severity", incident.severity.value),
-        _field("Subject", incident.subject),
+        _field("Subject", mrkdwn(incident.subject)),
         _field("Started", since),
         _field("Status", status_text(incident)),
     ]
     if incident.likely_cause:
-        fields.append(_field("Followed", incident.likely_cause))
+        fields.append(_field("Followed", mrkdwn(incident.likely_cause)))
     blocks: list[Block] = [_section(mention)] if mention else []
     blocks += [
         {"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}},
@@ -176,8 +181,8 @@ def approval_message(request: ApprovalRequest, params_json: str) -> SlackMessage
     """A request for a human decision, with Approve and Reject buttons."""
     text = (
         f":raised_hand: [APPROVAL NEEDED] playbook {request.playbook} wants to run "
-        f"{request.step} ({request.action} {params_json}) for "
-        f"{request.incident.title} ({request.incident.id}).\n"
+        f"{request.step} ({request.action} {mrkdwn(params_json)}) for "
+        f"{mrkdwn(request.incident.title)} ({request.incident.id}).\n"
         f"Approve: fireline approvals approve {request.id}  |  "
         f"reject: fireline approvals reject {request.id}"
     )
@@ -196,9 +201,9 @@ def approval_decided_message(request: ApprovalRequest, params_json: str) -> Slac
     """The approval request once decided: who said what, and no buttons left to press."""
     icon = ":white_check_mark:" if request.status is Decision.APPROVED else ":no_entry:"
     text = (
-        f"{icon} [{request.status.value.upper()} by {request.decided_by}] playbook "
-        f"{request.playbook}: {request.step} ({request.action} {params_json}) for "
-        f"{request.incident.title} ({request.incident.id}); approval {request.id}."
+        f"{icon} [{request.status.value.upper()} by {mrkdwn(request.decided_by)}] playbook "
+        f"{request.playbook}: {request.step} ({request.action} {mrkdwn(params_json)}) for "
+        f"{mrkdwn(request.incident.title)} ({request.incident.id}); approval {request.id}."
     )
     return SlackMessage(text, [_section(text)])
 

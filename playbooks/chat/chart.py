@@ -1,7 +1,8 @@
 """A PNG chart of an incident's evidence: the series, its baseline and the detection.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no
-global state), so it is headless and safe to run in a worker thread.
+global state), so it is headless and safe to run in a worker thread. Series names
+and titles are event data: ``$`` is escaped so they never turn into mathtext.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 from fireline.errors import ChartError
 from fireline.incident import Evidence
+from playbooks.chat.escape import chart_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +34,7 @@ def render_chart(evidence: Evidence, title: str = "") -> bytes:
         figure = Figure(figsize=(8, 3.2), dpi=100)
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
-        axes.plot(times, values, color="#1f77b4", linewidth=1.4, label=evidence.series)
+        axes.plot(times, values, color="#1f77b4", linewidth=1.4, label=chart_text(evidence.series))
         axes.axhline(evidence.baseline, color="#2ca02c", linestyle="--", label="baseline")
         above = [max(v, evidence.baseline) for v in values]
         axes.fill_between(times, evidence.baseline, above, color="#d62728", alpha=0.15)
@@ -41,7 +43,7 @@ def render_chart(evidence: Evidence, title: str = "") -> bytes:
             range(len(times)), key=lambda i: abs(evidence.points[i].at - evidence.detected_at)
         )
         axes.plot([times[nearest]], [values[nearest]], "o", color="#d62728")
-        axes.set_title(title or evidence.series, fontsize=10, loc="left")
+        axes.set_title(chart_text(title or evidence.series), fontsize=10, loc="left")
         axes.set_xlabel("minutes from the detection")
         axes.legend(loc="upper left", fontsize=8)
         axes.grid(alpha=0.3)

@@ -1,4 +1,8 @@
-"""Human text for incidents: what broke, how badly, since when, and how it ended."""
+"""Human text for incidents: what broke, how badly, since when, and how it ended.
+
+The text is Slack mrkdwn: every value that came with the events (title, subject,
+series, the detector's words, who acknowledged) is escaped (playbooks.chat.escape).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from datetime import UTC, datetime
 
 from fireline.durations import human_duration
 from fireline.incident import Evidence, Incident, Resolution, Signal, Transition
+from playbooks.chat.escape import mrkdwn
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 
@@ -20,12 +25,12 @@ def incident_text(incident: Incident) -> str:
         tag = incident.severity.value.upper()
         if incident.transition is not Transition.OPENED:
             tag += f": {incident.transition.value.upper()}"
-        lines = [f"{icon} [{tag}] {incident.title}"]
+        lines = [f"{icon} [{tag}] {mrkdwn(incident.title)}"]
         if incident.transition is Transition.ACKNOWLEDGED and incident.acknowledged_by:
-            lines.append(f"Acknowledged by {incident.acknowledged_by}")
-    lines += [f"Subject: {incident.subject}", f"Since: {since}"]
+            lines.append(f"Acknowledged by {mrkdwn(incident.acknowledged_by)}")
+    lines += [f"Subject: {mrkdwn(incident.subject)}", f"Since: {since}"]
     if incident.likely_cause:
-        lines.append(f"Likely cause: {incident.likely_cause}")
+        lines.append(f"Likely cause: {mrkdwn(incident.likely_cause)}")
     if incident.signals:
         lines.append(_signal_line(incident))
     lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
@@ -37,20 +42,22 @@ def _resolved_head(incident: Incident) -> list[str]:
     last = incident.signals[-1] if incident.signals else None
     if incident.resolution is Resolution.NEW_NORMAL and last is not None:
         return [
-            f":warning: [RESOLVED: NEW LEVEL] {incident.title} after {took}",
+            f":warning: [RESOLVED: NEW LEVEL] {mrkdwn(incident.title)} after {took}",
             (
-                f"It did not come back: {series_name(last)} settled at {_num(last.observed)} "
+                f"It did not come back: {mrkdwn(series_name(last))} settled at {_num(last.observed)} "
                 f"(normal was {_num(last.baseline)}) and is now treated as normal. Is that acceptable?"
             ),
         ]
     if incident.resolution is Resolution.MANUAL:
-        return [f":white_check_mark: [RESOLVED] {incident.title} by {incident.resolved_by}"]
+        return [
+            f":white_check_mark: [RESOLVED] {mrkdwn(incident.title)} by {mrkdwn(incident.resolved_by)}"
+        ]
     if incident.resolution is Resolution.QUIET:
         return [
-            f":white_check_mark: [RESOLVED: QUIET] {incident.title} after {took}",
+            f":white_check_mark: [RESOLVED: QUIET] {mrkdwn(incident.title)} after {took}",
             "Its detectors stopped reporting it (no clear recovery was seen).",
         ]
-    return [f":white_check_mark: [RESOLVED] {incident.title} after {took}"]
+    return [f":white_check_mark: [RESOLVED] {mrkdwn(incident.title)} after {took}"]
 
 
 def series_name(signal: Signal) -> str:
@@ -72,11 +79,14 @@ def _signal_line(incident: Incident) -> str:
         if cleared is not None:
             return _recovery_line(signal, cleared)
     if signal.message and signal.baseline <= 0:  # no meaningful ratio: the detector's words
-        return f"{series_name(signal)}: {signal.message}, detector {signal.detector}"
+        return (
+            f"{mrkdwn(series_name(signal))}: {mrkdwn(signal.message)}, "
+            f"detector {mrkdwn(signal.detector)}"
+        )
     ratio = signal.observed / signal.baseline if signal.baseline else float("inf")
     return (
-        f"{series_name(signal)}: observed {_num(signal.observed)} vs normal "
-        f"{_num(signal.baseline)} ({ratio:.1f}x), detector {signal.detector}"
+        f"{mrkdwn(series_name(signal))}: observed {_num(signal.observed)} vs normal "
+        f"{_num(signal.baseline)} ({ratio:.1f}x), detector {mrkdwn(signal.detector)}"
     )
 
 
@@ -94,12 +104,12 @@ def _cleared(incident: Incident, raised: Signal) -> Signal | None:
 
 def _recovery_line(raised: Signal, cleared: Signal) -> str:
     if raised.baseline <= 0 or cleared.baseline <= 0:  # no level to compare (an alert, a test)
-        words = f" ({cleared.message})" if cleared.message else ""
-        return f"{series_name(raised)}: cleared{words}, detector {raised.detector}"
+        words = f" ({mrkdwn(cleared.message)})" if cleared.message else ""
+        return f"{mrkdwn(series_name(raised))}: cleared{words}, detector {mrkdwn(raised.detector)}"
     return (
-        f"{series_name(raised)}: back to {_num(cleared.observed)} vs normal "
+        f"{mrkdwn(series_name(raised))}: back to {_num(cleared.observed)} vs normal "
         f"{_num(cleared.baseline)}; {_num(raised.observed)} when detected, "
-        f"detector {raised.detector}"
+        f"detector {mrkdwn(raised.detector)}"
     )
 
 

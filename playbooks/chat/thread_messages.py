@@ -2,7 +2,8 @@
 
 Pure functions: a summary of what the playbook steps did, what a dry-run
 playbook would have done, and a reminder that a critical incident is still
-waiting for someone to acknowledge it.
+waiting for someone to acknowledge it. Step details, targets, params and
+incident fields may carry event data or a remote server's words: escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from fireline.durations import human_duration
 from fireline.incident import Incident
 from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.escape import mrkdwn
 from playbooks.steps import Outcome, StepRecord
 
 # The chat action's own messages are the thread; skipped steps and pending
@@ -34,12 +36,12 @@ def step_results_message(records: Sequence[StepRecord]) -> SlackMessage | None:
         unreported = record.action in _UNREPORTED_ACTIONS and record.outcome is not Outcome.UNKNOWN
         if icon is None or unreported:
             continue
-        line = f"{icon} {record.playbook}/{record.step} ({_what(record)})"
-        line += f": {record.detail}" if record.detail else ""
+        line = f"{icon} {record.playbook}/{record.step} ({mrkdwn(_what(record))})"
+        line += f": {mrkdwn(record.detail)}" if record.detail else ""
         if record.attempts > 1:
             line += f" ({record.attempts} attempts)"
         if record.approved_by:
-            line += f", approved by {record.approved_by}"
+            line += f", approved by {mrkdwn(record.approved_by)}"
         lines.append(line)
     if not lines:
         return None
@@ -48,10 +50,11 @@ def step_results_message(records: Sequence[StepRecord]) -> SlackMessage | None:
 
 def dry_run_message(playbook: str, incident: Incident, records: Sequence[StepRecord]) -> str:
     """What a dry-run playbook would have run, step by step, with the rendered params."""
-    lines = [f"[DRY-RUN] playbook {playbook} for {incident.id} ({incident.title}):"]
+    lines = [f"[DRY-RUN] playbook {playbook} for {incident.id} ({mrkdwn(incident.title)}):"]
     for record in records:
         verdict = "would run" if record.outcome is Outcome.DRY_RUN else record.outcome.value
-        lines.append(f"- {record.step}: {verdict} {json.dumps(record.params, default=str)}")
+        params = mrkdwn(json.dumps(record.params, default=str))
+        lines.append(f"- {record.step}: {verdict} {params}")
     return "\n".join(lines)
 
 
@@ -61,7 +64,7 @@ def reminder_message(incident: Incident, mention: str, now: float, reminder: int
     head = f"{mention} " if mention else ""
     text = (
         f":alarm_clock: {head}Reminder {reminder}: [{incident.severity.value.upper()}] "
-        f"{incident.title} unacknowledged for {waited}\n"
+        f"{mrkdwn(incident.title)} unacknowledged for {waited}\n"
         f"Acknowledge it with the button on the incident's message, or "
         f"`fireline incidents ack {incident.id}`."
     )

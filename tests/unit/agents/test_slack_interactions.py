@@ -12,9 +12,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from agents.incidents.access import AccessPolicy
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import IncidentView
 from agents.settings import Topics
+from agents.slack.approvers import SlackApprovers
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode, _SdkLogFilter
 from fireline.incident import Status
@@ -34,12 +36,27 @@ class RecordingPublisher:
         self.sent.extend((topic, key, json.loads(value)) for key, value, _ in records)
 
 
-def make_buttons(*incidents: Any, approvals: Sequence[ApprovalRequest] = ()) -> SlackInteractions:
+NOW = 1795255300.0
+
+
+def make_buttons(
+    *incidents: Any,
+    approvals: Sequence[ApprovalRequest] = (),
+    approvers: SlackApprovers | None = None,
+    approval_ttl_s: float = 0.0,
+) -> SlackInteractions:
     view = IncidentView()
     view.incidents.update({i.id: i for i in incidents})
     view.approvals.update({a.id: a for a in approvals})
-    api = IncidentApi(view, RecordingPublisher(), Topics(), api_token=None)
-    return SlackInteractions(api, signing_secret=None, clock=lambda: 1795255300.0)
+    api = IncidentApi(
+        view, RecordingPublisher(), Topics(), AccessPolicy({}), lambda: NOW, approval_ttl_s
+    )
+    return SlackInteractions(
+        api,
+        signing_secret=None,
+        clock=lambda: NOW,
+        approvers=approvers if approvers is not None else SlackApprovers(["U1", "U42"]),
+    )
 
 
 def published(buttons: SlackInteractions) -> list[tuple[str, bytes, dict[str, Any]]]:
@@ -180,3 +197,66 @@ async def test_handle_payload__only_a_press_that_changed_nothing_is_told_back():
     await buttons.handle_payload({**block_actions("ack:inc-unknown"), "response_url": url})
     assert len(buttons._replies) == 1
     await asyncio.gather(*buttons._replies)
+
+
+def pending_approval(requested_at: float = NOW - 60) -> ApprovalRequest:
+    return ApprovalRequest(
+        id="apr-1",
+        incident=make_incident(),
+        playbook="rollback",
+        step_index=0,
+        step="roll back",
+        action="rollback",
+        requested_at=requested_at,
+    )
+
+
+async def test_approve__by_an_approver_publishes_the_decision_as_the_slack_user():
+    buttons = make_buttons(approvals=[pending_approval()])
+
+    notes = await buttons.handle_payload(block_actions("approve:apr-1"))
+
+    assert notes == "approved apr-1 by slack:alice"
+    [(topic, _, decided)] = published(buttons)
+    assert (topic, decided["status"], decided["decided_by"]) == (
+        "fireline.approvals",
+        "approved",
+        "slack:alice",
+    )
+
+
+async def test_approve__by_a_user_not_on_the_approvers_list_is_refused():
+    buttons = make_buttons(approvals=[pending_approval()], approvers=SlackApprovers(["U9"]))
+
+    notes = await buttons.handle_payload(block_actions("approve:apr-1", "reject:apr-1"))
+
+    refusal = "slack:alice may not decide approvals: ask one of the approvers"
+    assert notes == f"{refusal} (FIRELINE_SLACK_APPROVERS); {refusal} (FIRELINE_SLACK_APPROVERS)"
+    assert published(buttons) == []
+
+
+async def test_approve__a_member_of_an_approver_user_group_may_decide():
+    asked: list[str] = []
+
+    async def members(group: str) -> set[str]:
+        asked.append(group)
+        return {"U1"} if group == "S0APPROVERS" else set()
+
+    approvers = SlackApprovers(["S0APPROVERS", "U9"], members)
+    buttons = make_buttons(approvals=[pending_approval()], approvers=approvers)
+
+    assert await buttons.handle_payload(block_actions("reject:apr-1")) == (
+        "rejected apr-1 by slack:alice"
+    )
+    assert not await approvers.allows("U2")
+    assert not await approvers.allows(None)
+    assert asked == ["S0APPROVERS"]  # remembered for a minute
+
+
+async def test_approve__an_expired_approval_is_refused_even_to_an_approver():
+    buttons = make_buttons(approvals=[pending_approval(NOW - 3601)], approval_ttl_s=3600)
+
+    notes = await buttons.handle_payload(block_actions("approve:apr-1"))
+
+    assert notes == ("approval apr-1 expired: nobody decided within 60 min; it counts as rejected")
+    assert published(buttons) == []
