@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.cli.actions import add_commands as add_action_commands
 from agents.cli.backtest import add_command as add_backtest_command
 from agents.cli.config import add_commands as add_config_commands
-from agents.cli.actions import add_commands as add_action_commands
 from agents.cli.incidents import add_commands as add_incident_commands
 from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings

@@ -13,8 +13,8 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents.kafka import batching
-from agents.kafka.offset_loss import OffsetLossReport
 from agents.kafka.durable_table import DurableTable
+from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings

@@ -13,8 +13,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.incidents.action_controls import ActionControls
 from agents.incidents.access import AccessPolicy
+from agents.incidents.action_controls import ActionControls
 from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
@@ -28,8 +28,8 @@ from agents.service.http import HttpServer, Readiness, build_web_app
 from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
-from agents.slack.commands import SlackCommands
 from agents.slack.approvers import SlackApprovers, slack_group_members
+from agents.slack.commands import SlackCommands
 from agents.slack.counted_chat import CountedChat
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
