@@ -31,6 +31,11 @@ P = TypeVar("P", bound=DetectorParams)
 FloatArray = npt.NDArray[np.float64]
 Timestamps = float | Sequence[float] | npt.NDArray[Any]
 
+#: Finite values beyond this magnitude are judged as if at it: then no detector's
+#: sums, squares or differences of values can overflow (1e150 squared is 1e300),
+#: and no real metric or feature comes near it.
+MAX_MAGNITUDE = 1e150
+
 
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
@@ -142,6 +147,16 @@ def check_timestamps(timestamps: Timestamps, count: int) -> list[float]:
     if not all(math.isfinite(t) for t in times):
         raise DetectorError("timestamps must be finite epoch seconds")
     return times
+
+
+def bounded(values: FloatArray) -> FloatArray:
+    """``values`` with each finite one beyond :data:`MAX_MAGNITUDE` brought to it (NaN, inf kept)."""
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(values) > MAX_MAGNITUDE
+    beyond &= np.isfinite(values)
+    if not beyond.any():
+        return values
+    return np.where(beyond, np.copysign(MAX_MAGNITUDE, values), values)
 
 
 def as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:

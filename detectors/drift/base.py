@@ -35,7 +35,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from detectors.base import AlarmChange, Detector, FloatArray, Timestamps, check_timestamps
+from detectors.base import (
+    AlarmChange,
+    Detector,
+    FloatArray,
+    Timestamps,
+    bounded,
+    check_timestamps,
+)
 from detectors.params import DetectorParams, at_most
 from fireline.errors import DetectorError
 
@@ -432,6 +439,7 @@ def _valid_numeric(array: npt.NDArray[Any]) -> tuple[FloatArray, IntArray]:
             dtype=np.float64,
             count=array.size,
         )
+    floats = bounded(floats)
     finite = np.isfinite(floats)
     if finite.all():
         return floats, np.arange(floats.size)

@@ -7,7 +7,15 @@ import math
 from dataclasses import replace
 from typing import Any, Self
 
-from detectors.base import AlarmChange, Detector, P, Timestamps, as_floats, check_timestamps
+from detectors.base import (
+    MAX_MAGNITUDE,
+    AlarmChange,
+    Detector,
+    P,
+    Timestamps,
+    as_floats,
+    check_timestamps,
+)
 
 
 class MetricDetector(Detector[P]):
@@ -30,7 +38,8 @@ class MetricDetector(Detector[P]):
     def update(self, values: Any, timestamps: Timestamps | None = None) -> Self:
         """Learn from one value or a micro-batch (list or 1-D array), in order.
 
-        NaN and infinite values are skipped: a gap in a metric is not a spike.
+        NaN and infinite values are skipped: a gap in a metric is not a spike;
+        finite values beyond ``MAX_MAGNITUDE`` (1e150) are judged as if at it.
         ``timestamps`` (epoch seconds, one per value) are optional; detectors that
         use event time (seasonal baselines) read those of the kept values; the
         others ignore them.
@@ -40,6 +49,8 @@ class MetricDetector(Detector[P]):
         # Plain floats, not NumPy scalars: the per-point bookkeeping of small
         # micro-batches (a few points per series) is faster in Python.
         finite = [v for v in batch if math.isfinite(v)]
+        if finite and (max(finite) > MAX_MAGNITUDE or min(finite) < -MAX_MAGNITUDE):
+            finite = [min(max(v, -MAX_MAGNITUDE), MAX_MAGNITUDE) for v in finite]
         self._changes = []
         if finite:
             self._cursor = -1

@@ -56,13 +56,16 @@ class CountSpike(TailRiseDetector[CountSpikeParams]):
 
     Params = CountSpikeParams
 
+    def _clip(self, value: float) -> float:
+        return max(value, 0.0)  # a count below zero is no count: the law has none
+
     def _upper_tail(self, count: float, mean: float) -> float:
         """``P(X >= count)`` under the negative-binomial predictive law."""
         if count <= 0:
             return 1.0
         inv_size = 1.0 / (self._s1 + _PRIOR_SHAPE)
         var = self._s2 / self._n - mean * mean
-        if var > mean > 0:
+        if var > mean > 0 and mean * mean > 0:  # (a subnormal mean squares to 0)
             inv_size += (var - mean) / (mean * mean)
         size = 1.0 / inv_size
         # The prior's share of the mean: an all-zero history predicts ~0.5/n, not 0.

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from detectors.base import bounded
 from detectors.drift.base import DriftDetector
 from detectors.drift.budget import FalseAlarmBudget
 from detectors.drift.categorical import CategoricalDriftParams
@@ -618,15 +619,18 @@ def _codes(values: Sequence[Any], codes: dict[str, int]) -> list[float]:
 
 
 def _as_floats(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """Numbers as floats (beyond MAX_MAGNITUDE: at it), anything else NaN."""
     try:  # the common case: numbers and None (which becomes NaN)
-        return np.array(values, dtype=np.float64)
+        return bounded(np.array(values, dtype=np.float64))
     except (TypeError, ValueError):
-        return np.array(
-            [
-                v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
-                for v in values
-            ],
-            dtype=np.float64,
+        return bounded(
+            np.array(
+                [
+                    v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                    for v in values
+                ],
+                dtype=np.float64,
+            )
         )
 
 

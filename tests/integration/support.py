@@ -510,6 +510,50 @@ def consume(
     return messages
 
 
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The log end offset of each partition of ``topic`` (the next offset to be written)."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("ends")})
+    try:
+        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+        return {
+            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+    finally:
+        reader.close()
+
+
+def wait_processed(
+    bootstrap: str, worker: WorkerProcess, *names: str, timeout_s: float = 30.0
+) -> None:
+    """Wait until ``worker``'s group has committed past every record now in each topic.
+
+    ``names`` are the worker's topic names (``metrics``, ``detections``, ...), in
+    the order records flow: each topic's end is read only once the topics before it
+    are processed, so the records their processing wrote are counted. A worker
+    publishes what an event causes before acknowledging it, so once this returns,
+    everything those records cause has happened: what has not happened by then
+    will not (the positive signal before an absence check).
+    """
+    group = worker.env["FIRELINE_APP_ID"]
+    reader = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        for name in names:
+            topic = worker.topic(name)
+            ends = {p: end for p, end in end_offsets(bootstrap, topic).items() if end > 0}
+
+            def caught_up(topic: str = topic, ends: dict[int, int] = ends) -> bool:
+                asked = [TopicPartition(topic, p) for p in ends]
+                done = {tp.partition: tp.offset for tp in reader.committed(asked, timeout=10)}
+                return all(done[p] >= end for p, end in ends.items())
+
+            wait_for(caught_up, timeout_s, f"{group} to commit past {ends} of {topic}")
+    finally:
+        reader.close()
+
+
 def metric_event(ts: float, value: float, service: str, name: str = "latency_ms") -> bytes:
     """A sample of ``service``, which serves model ``<service>-model`` (its own incident group)."""
     labels = {"service": service, "model": f"{service}-model", "model_version": "7"}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,19 +42,42 @@ async def test_retrain_command__non_zero_exit_fails_with_the_output_tails(tmp_pa
 
 
 async def test_retrain_command__timeout_kills_the_process_group(tmp_path):
-    marker = tmp_path / "survived"
+    marker, pid_file = tmp_path / "survived", tmp_path / "grandchild.pid"
     # The child starts a grandchild that would write the marker if it outlived the kill.
     grandchild = tmp_path / "grandchild.py"
-    grandchild.write_text(f"import time; time.sleep(1.5); open({str(marker)!r}, 'w')")
+    grandchild.write_text(
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        f"time.sleep(1.5); open({str(marker)!r}, 'w')"
+    )
     script = (
         f"import subprocess, sys, time; subprocess.Popen([sys.executable, {str(grandchild)!r}]); "
+        f"import pathlib; p = pathlib.Path({str(pid_file)!r})\n"
+        "while not p.exists(): time.sleep(0.01)\n"
         "print('started', flush=True); time.sleep(30)"
     )
     result = await retrain(argv=[sys.executable, "-c", script], timeout_s=1)
     assert not result.ok
     assert result.detail == f"{sys.executable} killed after 1s (stdout: started)"
-    await asyncio.sleep(1.0)
+    # Gone (or a zombie): had it survived, it would end only after writing the marker.
+    pid = int(pid_file.read_text())
+    await wait_until(lambda: not running(pid), 10, f"the grandchild {pid} to be gone")
     assert not marker.exists()
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 async def test_retrain_command__env_and_cwd_are_applied(tmp_path):

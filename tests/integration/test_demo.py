@@ -97,8 +97,12 @@ def test_demo__shows_the_incident_message_and_ctrl_c_stops_everything(tmp_path):
     ), output
     assert "injecting a 8x latency spike" in output
     assert output.rstrip().endswith("fireline demo: stopped.")
-    time.sleep(0.5)
-    assert processes_mentioning(f"127.0.0.1:{broker.group(1)}") == []
+    # Waited for, not slept on: the condition itself is the positive signal.
+    wait_for(
+        lambda: processes_mentioning(f"127.0.0.1:{broker.group(1)}") == [],
+        10,
+        "the demo's broker and worker to be gone",
+    )
     assert list(workdir.iterdir()) == []  # nothing left in the user's working directory
     assert list((tmp_path / "data").iterdir()) == []  # nor of the demo's data
 

@@ -19,9 +19,11 @@ from tests.integration.support import (
     SlackServer,
     WorkerProcess,
     consume,
+    end_offsets,
     metric_event,
     produce,
     wait_for,
+    wait_processed,
     worker_env,
 )
 
@@ -123,7 +125,7 @@ def test_dedup__a_repeat_updates_the_incident_and_it_auto_resolves(broker, worke
     assert events[-1]["resolution"] == "recovered"
     assert len(events[0]["evidence"][0]["points"]) > 100  # the series up to the spike
     wait_for(lambda: len(slack.messages(service)) == 3, 10, "three Slack messages")
-    time.sleep(1.0)
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     assert len(slack.messages(service)) == 3
 
 
@@ -153,7 +155,7 @@ def test_flapping__notifications_are_held_back(broker, worker, slack):
     assert len({e["id"] for e in events}) == 1
     assert [e["flapping"] for e in events[:4]] == [False, False, True, True]
     notified = [e for e in events if not e["flapping"] and e["silenced_by"] is None]
-    time.sleep(1.0)
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     assert len(slack.messages(service)) == len(notified) == 2
 
 
@@ -176,7 +178,7 @@ def test_silence__matching_incidents_are_recorded_but_notify_nobody(broker, work
     assert opened["silenced_by"] == silence["id"]
     status, shown = worker.request("GET", f"/incidents/{opened['id']}")
     assert (status, shown["notify"]) == (200, False)
-    time.sleep(2.0)
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     assert slack.messages(service) == []
 
     assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 200
@@ -272,7 +274,8 @@ def test_restart__an_open_incident_continues_and_notifies_once(broker, slack, tm
         send(broker, first, samples(service, [(200, 48.0), (25, 420.0)], seed=8), service)
         (opened,) = incident_events(broker, first, service, 1, 30)
         wait_for(lambda: first.metric("fireline_actions_total") >= 1, 15, "the Slack step")
-        time.sleep(0.5)
+        # ...and its audit record is out, the last thing done before the event is acknowledged.
+        assert consume(broker.bootstrap_servers, first.topic("actions"), 1, 10)
     finally:
         assert first.stop() == 0
 
@@ -389,7 +392,12 @@ def test_restart__detectors_resume_their_baselines_from_the_table(broker, slack,
         wait_for(
             lambda: first.metric("fireline_events_consumed_total") >= len(normal), 20, "consumed"
         )
-        time.sleep(1.5)  # a checkpoint or two
+        changelog = f"{env['FIRELINE_APP_ID']}-detector-state-changelog"
+        wait_for(
+            lambda: sum(end_offsets(broker.bootstrap_servers, changelog).values()) > 0,
+            10,
+            "a checkpoint of the detector",
+        )
     finally:
         assert first.stop() == 0
     assert "checkpointed" in first.log()

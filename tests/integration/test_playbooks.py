@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +12,10 @@ from tests.integration.support import (
     SlackServer,
     WorkerProcess,
     consume,
+    end_offsets,
     produce,
     wait_for,
+    wait_processed,
     worker_env,
 )
 from tests.integration.test_incidents import samples
@@ -128,7 +129,7 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
     records = audit(broker, worker, "gated-rollback", 3)
     outcomes = [(r["outcome"], r["approved_by"]) for r in records]
     assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "alice")]
-    time.sleep(1.0)
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
     assert len(sent(slack, "after-approval")) == 1
 
 
@@ -180,10 +181,18 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
     approval_id = line.split()[0]
     rejected = cli("reject", approval_id, "--by", "bob")
     assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
-    time.sleep(2.0)
+    wait_for(
+        lambda: (
+            ("rejected", "bob")
+            in [
+                (r["outcome"], r["approved_by"]) for r in audit(broker, worker, "gated-rollback", 6)
+            ]
+        ),
+        20,
+        "the rejection's audit record",
+    )
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
     assert not any("gated-cli" in m for m in sent(slack, "after-approval"))
-    records = audit(broker, worker, "gated-rollback", 6)
-    assert ("rejected", "bob") in [(r["outcome"], r["approved_by"]) for r in records]
 
 
 def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broker, worker, slack):
@@ -197,7 +206,8 @@ def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broke
         ("slack", "ok"),
     ]
     assert records[1]["detail"].startswith("unverified: still open 2 s after the playbook ran")
-    time.sleep(1.5)
+    # The deadline's record (on the approvals topic) handled, and all else published by now.
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
     assert len(sent(slack, "unverified-page verify-api")) == 1
 
 
@@ -220,17 +230,26 @@ def test_restart__a_recorded_step_is_not_repeated_when_its_event_is_redelivered(
         spike(broker, first, "once-api", seed=25)
         wait_for(lambda: sent(slack, "once-only once-api"), 30, "the step's message")
         wait_for(lambda: first.metric("fireline_actions_total") >= 1, 10, "the step recorded")
-        time.sleep(1.0)  # the changelog write is flushed within milliseconds
+        steps = f"{env['FIRELINE_APP_ID']}-playbook-steps-changelog"
+        wait_for(
+            lambda: sum(end_offsets(broker.bootstrap_servers, steps).values()) > 0,
+            10,
+            "the step's record in the steps table's changelog",
+        )
     finally:
         first.stop(signal.SIGKILL)  # no commit, no graceful anything
-    second = WorkerProcess(env, tmp_path / "second.log").start()
+    # The second commits often: its committed offsets say what it has handled.
+    second = WorkerProcess(
+        {**env, "FIRELINE_WORKER__COMMIT_INTERVAL_S": "0.5"}, tmp_path / "second.log"
+    ).start()
     try:
         wait_for(
             lambda: second.metric("fireline_events_consumed_total") >= 225,
             30,
             "the redelivered metric events",
         )
-        time.sleep(3.0)  # the redelivered incident event reaches the playbooks agent
+        # Past the redelivered incident events too: their playbooks have run (or not).
+        wait_processed(broker.bootstrap_servers, second, "metrics", "detections", "incidents")
     finally:
         second.stop()
     assert len(sent(slack, "once-only once-api")) == 1

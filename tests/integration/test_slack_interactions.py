@@ -22,6 +22,7 @@ from tests.integration.support import (
     WorkerProcess,
     consume,
     wait_for,
+    wait_processed,
     worker_env,
 )
 from tests.integration.test_incidents import (
@@ -246,7 +247,9 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
 
     wait_for(lambda: bool(pending()), 30, "the rollback waiting for approval")
     (approval,) = pending()
-    time.sleep(1.0)
+    # The incident's playbooks ran up to the gate, and the request went round.
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(broker.bootstrap_servers, worker, "approvals")
     assert deployer.requests == []  # nothing rolls back before a human says so
     assert press(worker, f"approve:{approval['id']}", secret="forged")[0] == 401
     status, _ = press(worker, f"approve:{approval['id']}")
@@ -310,7 +313,9 @@ def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
     for verb in ("ack", "resolve", "silence1h"):
         status, body = press(worker, f"{verb}:{incident_id}")
         assert (status, body) == (200, {"text": f"incident {incident_id} is already resolved"})
-    time.sleep(1.5)  # a wrongly applied press would be in the view and Slack by now
+    # A wrongly applied press is a command on the detections topic, then an incident
+    # event whose playbooks and root rewrite run before it is committed.
+    wait_processed(broker.bootstrap_servers, worker, "detections", "incidents")
     assert shown(worker, incident_id) == before
     assert before["resolved_by"] == "api"
     assert worker.request("GET", "/silences")[1]["silences"] == silences_before
@@ -354,7 +359,8 @@ def test_silence_button__silences_subject_and_kind_for_an_hour(broker, worker, s
     wait_for(lambda: shown(worker, incident_id)["count"] >= 2, 20, "the new detection in the view")
     incident = shown(worker, incident_id)
     assert (incident["silenced_by"], incident["notify"]) == (silence["id"], False)
-    time.sleep(1.5)  # playbooks run on the incident event before the view shows it
+    # The incident events the view shows (and any after) have had their playbooks run.
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     assert calls_about(slack, service, incident_id) == slack_before
 
 
@@ -388,7 +394,7 @@ def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
     # A late Approve cannot undo the rejection.
     status, body = press(worker, f"approve:{approval['id']}")
     assert (status, body["text"]) == (200, f"approval {approval['id']} was already rejected")
-    time.sleep(1.0)
+    wait_processed(broker.bootstrap_servers, worker, "approvals", "incidents")
     assert [r for r in deployer.requests if r.get("model") == f"{service}-model"] == []
 
 

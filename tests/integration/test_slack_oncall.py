@@ -8,7 +8,6 @@ broadcast to the channel) until the limit.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -66,7 +65,9 @@ def test_steps_are_reported_in_the_thread_and_a_critical_incident_is_reminded(
     (opened,) = incident_events(broker, worker, service, 1, 30)
     assert opened["severity"] == "critical"
     wait_for(lambda: len(slack.messages("Reminder 2")) >= 1, 30, "two reminders")
-    time.sleep(2.5)  # a third would be due by now
+    # A third would be due one interval after the second: wait for the reminder
+    # pass that does so (see remind_passed) before counting.
+    remind_passed(broker, worker, slack, "late-control-api", seed=23)
 
     posts = slack.called("chat.postMessage")
     [root] = [p for p in posts if service in p["text"] and "thread_ts" not in p]
@@ -108,5 +109,24 @@ def test_an_acknowledged_incident_is_not_reminded(broker, worker, slack):
     status, acked = worker.request("POST", f"/incidents/{opened['id']}/ack", {"by": "bob"}, TOKEN)
     assert (status, acked["status"]) == (200, "acknowledged")
     before = len(reminders())  # one may have been due before the acknowledgement
-    time.sleep(3.5)  # two reminder intervals
+    remind_passed(broker, worker, slack, "ack-control-api", seed=24)
     assert len(reminders()) == before <= 1
+
+
+def remind_passed(
+    broker: EmbeddedBroker, worker: WorkerProcess, slack: SlackServer, control: str, seed: int
+) -> None:
+    """Wait until a reminder pass has run at least one interval after now (and finished).
+
+    A control incident opened now is reminded once an interval has passed, and
+    again an interval later: every pass considers every thread, so the pass of the
+    control's second reminder came after any reminder due by then for another
+    incident had been sent (the positive signal an absence of reminders needs).
+    """
+    send(broker, worker, samples(control, [(200, 48.0), (25, 420.0)], seed=seed), control)
+    (opened,) = incident_events(broker, worker, control, 1, 30)
+    wait_for(
+        lambda: any("Reminder 2" in m for m in slack.messages(opened["id"])),
+        30,
+        f"the control incident {control}'s second reminder",
+    )

@@ -21,10 +21,12 @@ from tests.integration.support import (
     SlackServer,
     WorkerProcess,
     consume,
+    end_offsets,
     metric_event,
     produce,
     unique,
     wait_for,
+    wait_processed,
     worker_env,
 )
 
@@ -93,7 +95,8 @@ def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
         key=b"checkout-api",
     )
     wait_for(lambda: slack.messages("checkout-api"), 30, "a Slack message for checkout-api")
-    time.sleep(2.0)  # a second message would arrive within this time
+    # Every sample, detection and incident event handled: a second message would be sent.
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     (text,) = slack.messages("checkout-api")
     assert "Latency spike on checkout-api" in text
     assert "Subject: checkout-api / model checkout-api-model v7" in text
@@ -138,7 +141,7 @@ def test_worker__stationary_stream_sends_nothing(broker, worker, slack):
         30,
         "the worker to consume the stationary stream",
     )
-    time.sleep(1.0)
+    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
     assert slack.messages("steady-api") == []
 
 
@@ -287,22 +290,23 @@ def test_worker__stop_signal_commits_processed_offsets_and_restart_repeats_nothi
     # the incident event unacknowledged, and redelivered (durable step idempotency
     # comes with the playbooks issue).
     wait_for(lambda: first.metric("fireline_actions_total") >= 1, 10, "the Slack step's result")
-    time.sleep(0.5)
+    # ...and its audit record is out, the last thing done before the event is acknowledged.
+    assert consume(broker.bootstrap_servers, first.topic("actions"), 1, 10)
     assert first.stop(stop_signal) == 0
     assert (
         committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("metrics"), 2)
         == sent
     )
+    # Every incident event too: none is redelivered to send its alert again.
+    incidents = end_offsets(broker.bootstrap_servers, first.topic("incidents"))
     assert (
         committed(broker.bootstrap_servers, env["FIRELINE_APP_ID"], first.topic("incidents"), 2)
+        == sum(incidents.values())
         >= 1
     )
 
     second = WorkerProcess(env, tmp_path / "second.log").start()
     try:
-        time.sleep(2.0)
-        assert second.metric("fireline_events_consumed_total") == 0
-        assert len(slack.messages(service)) == 1
         # Events produced after the restart are all read: none is taken for already
         # processed (the committed offset is the next one to read, not the last read).
         more = latency_series(service, 40, 0, seed=7, start=1795255300.0)
@@ -312,8 +316,10 @@ def test_worker__stop_signal_commits_processed_offsets_and_restart_repeats_nothi
             15,
             f"all {len(more)} new events",
         )
-        time.sleep(1.0)
+        # One partition, read in order: a redelivered old event would have been
+        # counted before these.
         assert second.metric("fireline_events_consumed_total") == len(more)
+        assert len(slack.messages(service)) == 1
     finally:
         second.stop()
 

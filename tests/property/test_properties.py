@@ -63,6 +63,8 @@ def test_validator__any_json_object_becomes_an_event_or_a_dead_letter(model, obj
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=400))
 # Found by this test: value - median overflowed to inf and the score was inf/inf = NaN.
 @example([-1e308] * 10 + [1e308])
+# Issue 13: a finite 1e300 after a flat start, over a spread of 1e-9, scored inf/inf = NaN.
+@example([0.0] * 10 + [1e300])
 def test_latency_spike__any_floats_keep_score_in_unit_interval(values):
     detector = LatencySpike(window=20, warmup=10, consecutive=2)
     for chunk_start in range(0, len(values), 7):
