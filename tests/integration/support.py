@@ -30,6 +30,7 @@ from aiohttp import web
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from agents.kafka.broker import free_port
+from tests.chaos.secret_scan import LOGS
 
 SLACK_TOKEN = "xoxb-test-token-never-logged"
 
@@ -348,6 +349,13 @@ class WorkerProcess:
         return [sys.executable, "-m", "agents.cli.main", "run", "--loglevel", "info"]
 
     def start(self, ready_timeout_s: float = 60.0) -> WorkerProcess:
+        self.launch()
+        self.wait_ready(ready_timeout_s)
+        return self
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it to be ready."""
+        LOGS.watch(self.log_path, self.env)  # scanned for its secrets when the session ends
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
         self.process = subprocess.Popen(
             self.command(),
@@ -358,12 +366,14 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
         wait_for(
             lambda: self.get("/readyz")[0] == 200,
-            ready_timeout_s,
+            timeout_s,
             f"worker ready; log:\n{self.log()}",
         )
-        return self
 
     def request(
         self, method: str, path: str, body: Any = None, token: str | None = None

@@ -1,0 +1,251 @@
+"""kill -9 of a worker at random points while incidents open and playbooks run.
+
+Two workers share the group. Each of ``ITERATIONS`` seeded rounds sends one
+service's latency spike (an incident whose playbook posts to Slack, calls a
+webhook and asks a deployer to roll back) and one malformed event, waits a
+random moment, and kills -9 a worker that is up (it starts again at once).
+Afterwards, with both workers up: every input event is accounted for (the
+group committed past all of them; the malformed ones are in the dead-letter
+topic), each service has exactly one incident, and each side effect happened at
+most once (requests counted at the loopback Slack, webhook and deployer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from agents.kafka.broker import EmbeddedBroker, free_port
+from tests.chaos.kafka_probe import committed
+from tests.chaos.stand_ins import HttpStandIn
+from tests.integration.support import (
+    SlackServer,
+    WorkerProcess,
+    consume,
+    metric_event,
+    produce,
+    unique,
+    wait_for,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+SEED = 20261128
+ITERATIONS = 20
+PARTITIONS = 2
+#: The at-most-once guarantee for side effects is built on branch `guardrails`
+#: (issue 13, item 2); until it is merged a repeat is reported as an expected
+#: failure naming it, and this flips to True with the merge.
+AT_MOST_ONCE_BUILT = False
+
+PLAYBOOK = """\
+name: chaos-remediate
+match: {{kinds: [latency_spike], transitions: [opened], services: ["chaos-*"]}}
+steps:
+  - slack: {{}}
+  - webhook: {{url: "{hook}"}}
+  - rollback: {{provider: http, url: "{deploy}", to_version: "6"}}
+"""
+STEPS = 3
+
+
+@dataclass
+class ChaosRun:
+    """What the rounds sent and did, and what came out."""
+
+    services: list[str] = field(default_factory=list)
+    good: int = 0
+    bad: list[bytes] = field(default_factory=list)
+    kills: list[str] = field(default_factory=list)  # which worker, after how long
+    incidents: dict[str, set[str]] = field(default_factory=dict)  # service → incident ids
+    audit: Counter[tuple[str, str]] = field(default_factory=Counter)  # (incident, step) → records
+    seconds: float = 0.0
+
+
+def spike(service: str, rng: np.random.Generator, start: float) -> list[bytes]:
+    values = [*rng.normal(48, 2.5, 120), *rng.normal(420, 15, 20)]
+    return [
+        metric_event(start + i * 0.1, round(float(v), 2), service) for i, v in enumerate(values)
+    ]
+
+
+def kill_9(worker: WorkerProcess) -> None:
+    assert worker.process is not None
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+
+
+def up(worker: WorkerProcess) -> bool:
+    return (
+        worker.process is not None
+        and worker.process.poll() is None
+        and (worker.get("/readyz")[0] == 200)
+    )
+
+
+@pytest.fixture(scope="module")
+def stand_in() -> Iterator[HttpStandIn]:
+    server = HttpStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chaos(
+    broker: EmbeddedBroker,
+    slack: SlackServer,
+    stand_in: HttpStandIn,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ChaosRun, list[WorkerProcess]]]:
+    playbooks = tmp_path_factory.mktemp("playbooks")
+    (playbooks / "chaos.yaml").write_text(
+        PLAYBOOK.format(hook=stand_in.url("/hook"), deploy=stand_in.url("/deploy"))
+    )
+    logs = tmp_path_factory.mktemp("workers")
+    env = worker_env(broker.url, slack, playbooks, FIRELINE_PARTITIONS=str(PARTITIONS))
+    workers = [
+        WorkerProcess({**env, "FIRELINE_HTTP_PORT": str(free_port())}, logs / f"{name}.log")
+        for name in ("a", "b")
+    ]
+    for worker in workers:
+        worker.launch()
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        yield run_rounds(broker, workers), workers
+    finally:
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
+
+
+def run_rounds(broker: EmbeddedBroker, workers: list[WorkerProcess]) -> ChaosRun:
+    rng, values = random.Random(SEED), np.random.default_rng(SEED)
+    run, tag = ChaosRun(), unique("r")[2:]
+    metrics = workers[0].topic("metrics")
+    started = time.monotonic()
+    for i in range(ITERATIONS):
+        service = f"chaos-{tag}-{i}"
+        events = spike(service, values, 1795255200.0 + i * 100)
+        bad = f'{{"broken": "{service}"'.encode()
+        run.good += produce(broker.bootstrap_servers, metrics, events, key=service.encode())
+        produce(broker.bootstrap_servers, metrics, [bad], key=service.encode())
+        run.services.append(service)
+        run.bad.append(bad)
+        delay = rng.uniform(0.0, 2.5)  # detection, the incident, a step, or between them
+        time.sleep(delay)
+        wait_for(lambda: any(up(w) for w in workers), 90, "a worker up to kill")
+        victim = rng.choice([w for w in workers if up(w)])
+        kill_9(victim)
+        run.kills.append(f"{victim.log_path.stem} after {delay:.2f}s")
+        victim.launch()
+    for worker in workers:
+        worker.wait_ready(90)
+    settle(broker, workers, run)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def settle(broker: EmbeddedBroker, workers: list[WorkerProcess], run: ChaosRun) -> None:
+    """Wait until every event was processed and every playbook step has an audit record."""
+    group, worker = workers[0].env["FIRELINE_APP_ID"], workers[0]
+    total = run.good + len(run.bad)
+    wait_for(
+        lambda: (
+            committed(broker.bootstrap_servers, group, worker.topic("metrics"), PARTITIONS) >= total
+        ),
+        120,
+        f"the group to commit all {total} input events",
+    )
+    expected = len(run.services)
+
+    def incidents_opened() -> bool:
+        run.incidents = {}
+        for message in consume(
+            broker.bootstrap_servers, worker.topic("incidents"), 10**6, timeout_s=3
+        ):
+            incident = json.loads(message.value())
+            if incident["transition"] == "opened" and incident.get("service") in run.services:
+                run.incidents.setdefault(incident["service"], set()).add(incident["id"])
+        return len(run.incidents) == expected
+
+    wait_for(incidents_opened, 120, f"an incident for each of the {expected} services")
+
+    def steps_recorded() -> bool:
+        run.audit = Counter()
+        ids = {i for found in run.incidents.values() for i in found}
+        for message in consume(
+            broker.bootstrap_servers, worker.topic("actions"), 10**6, timeout_s=3
+        ):
+            record = json.loads(message.value())
+            if record.get("incident_id") in ids and record.get("outcome") != "skipped":
+                run.audit[(record["incident_id"], record["step"])] += 1
+        return len(run.audit) == len(ids) * STEPS
+
+    wait_for(steps_recorded, 120, f"an audit record for each of the {STEPS} steps")
+
+
+def test_kill_9__every_input_event_is_processed_or_dead_lettered(chaos, broker):
+    run, workers = chaos
+    group, metrics = workers[0].env["FIRELINE_APP_ID"], workers[0].topic("metrics")
+    assert len(run.kills) == ITERATIONS
+    assert committed(broker.bootstrap_servers, group, metrics, PARTITIONS) == run.good + len(
+        run.bad
+    )
+    letters = consume(
+        broker.bootstrap_servers, workers[0].topic("dead-letter"), len(run.bad), timeout_s=30
+    )
+    assert set(run.bad) <= {m.value() for m in letters}, "every malformed event dead-lettered"
+    print(
+        f"\nCHAOS kill-9: {ITERATIONS} iterations, {len(run.kills)} kill -9 "
+        f"({', '.join(run.kills)}), {run.good} good + {len(run.bad)} malformed events, "
+        f"all accounted for, in {run.seconds:.0f}s"
+    )
+
+
+def test_kill_9__no_incident_is_duplicated(chaos):
+    run, _ = chaos
+    duplicated = {s: ids for s, ids in run.incidents.items() if len(ids) != 1}
+    assert duplicated == {}
+    assert sorted(run.incidents) == sorted(run.services)
+
+
+def test_kill_9__each_side_effect_happened_at_most_once(chaos, slack, stand_in):
+    run, _ = chaos
+    ids = {next(iter(found)): service for service, found in run.incidents.items()}
+    roots = Counter(
+        service
+        for body in slack.called("chat.postMessage")
+        if not body.get("thread_ts")
+        for service in run.services
+        if service in json.dumps(body)
+    )
+    counts = {
+        "slack root": {s: roots[s] for s in run.services},
+        "webhook": {ids.get(i, i): n for i, n in stand_in.per_incident("/hook").items()},
+        "deployer": {ids.get(i, i): n for i, n in stand_in.per_incident("/deploy").items()},
+    }
+    repeated = {effect: {s: n for s, n in per.items() if n > 1} for effect, per in counts.items()}
+    repeated = {effect: per for effect, per in repeated.items() if per}
+    missing = {
+        effect: [s for s in run.services if per.get(s, 0) == 0] for effect, per in counts.items()
+    }
+    print(
+        f"\nCHAOS kill-9 side effects: {sum(roots.values())} Slack roots, "
+        f"{len(stand_in.received('/hook'))} webhook and {len(stand_in.received('/deploy'))} "
+        f"deployer requests for {len(run.services)} incidents; repeated: {repeated or 'none'}"
+    )
+    assert all(not m for m in missing.values()), f"side effects that never happened: {missing}"
+    if repeated and not AT_MOST_ONCE_BUILT:
+        pytest.xfail(f"at-most-once side effects are not built yet (branch guardrails): {repeated}")
+    assert repeated == {}, f"side effects repeated after kill -9: {repeated}"
