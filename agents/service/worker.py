@@ -165,7 +165,13 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
 def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
     """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
     metrics, topics = runtime.metrics, runtime.settings.topics
-    consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
+    consumed = [
+        *runtime.handlers(),
+        topics.detections,
+        topics.incidents,
+        topics.approvals,
+        topics.action_requests,
+    ]
     offsets = GroupOffsets(app, consumed, timeout_s=LAG_REFRESH_S)
 
     @app.timer(LAG_REFRESH_S)
