@@ -179,7 +179,13 @@ def add_approval_expiry(app: faust.App, settings: Settings, runtime: Runtime) ->
 def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
     """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
     metrics, topics = runtime.metrics, runtime.settings.topics
-    consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
+    consumed = [
+        *runtime.handlers(),
+        topics.detections,
+        topics.incidents,
+        topics.approvals,
+        topics.action_requests,
+    ]
     offsets = GroupOffsets(app, consumed, timeout_s=LAG_REFRESH_S)
 
     @app.timer(LAG_REFRESH_S)
