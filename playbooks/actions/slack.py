@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field
 
@@ -37,6 +37,7 @@ from playbooks.chat.sinks import ChatSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
 from playbooks.context import ActionContext
 from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.templating import SLACK_MRKDWN
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class SlackParams(ActionParams):
     channel: str | None = Field(
         default=None, description="Channel name or id; defaults to the worker's slack_channel."
     )
-    mention: str | None = Field(
-        default=None, description="Prefix for the message, e.g. <!subteam^S0123> or @oncall."
+    mention: Annotated[str | None, SLACK_MRKDWN] = Field(
+        default=None,
+        description="Prefix for the message, e.g. <!subteam^S0123> or @oncall; incident "
+        "fields templated into it are escaped (literal text, never a ping or a link).",
     )
     chart: bool = Field(
         default=True,
