@@ -111,7 +111,7 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
     assert sent(slack, "after-approval") == []
 
     def waiting() -> list[dict]:
-        _, listed = worker.request("GET", "/approvals?status=pending")
+        _, listed = worker.request("GET", "/approvals?status=pending", token=TOKEN)
         return [a for a in listed["approvals"] if a["playbook"] == "gated-rollback"]
 
     wait_for(lambda: bool(waiting()), 10, "the request in the worker's view")  # announced first
@@ -121,13 +121,14 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
 
     path = f"/approvals/{pending['id']}/approve"
     assert worker.request("POST", path, {"by": "mallory"})[0] == 401
+    # The single admin token (FIRELINE_API_TOKEN) is named "api"; the body's "by" is ignored.
     status, decided = worker.request("POST", path, {"by": "alice"}, TOKEN)
-    assert (status, decided["status"], decided["decided_by"]) == (200, "approved", "alice")
+    assert (status, decided["status"], decided["decided_by"]) == (200, "approved", "api")
     wait_for(lambda: sent(slack, "after-approval"), 20, "the approved step in Slack")
-    assert worker.request("POST", path, {"by": "alice"}, TOKEN)[0] == 409
+    assert worker.request("POST", path, {}, TOKEN)[0] == 409
     records = audit(broker, worker, "gated-rollback", 3)
     outcomes = [(r["outcome"], r["approved_by"]) for r in records]
-    assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "alice")]
+    assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "api")]
     time.sleep(1.0)
     assert len(sent(slack, "after-approval")) == 1
 
@@ -178,12 +179,12 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
     wait_for(lambda: bool(rows()), 15, "the request in the worker's view")
     (line,) = rows()
     approval_id = line.split()[0]
-    rejected = cli("reject", approval_id, "--by", "bob")
-    assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
+    rejected = cli("reject", approval_id)
+    assert rejected.returncode == 0 and "rejected by api" in rejected.stdout, rejected.stderr
     time.sleep(2.0)
     assert not any("gated-cli" in m for m in sent(slack, "after-approval"))
     records = audit(broker, worker, "gated-rollback", 6)
-    assert ("rejected", "bob") in [(r["outcome"], r["approved_by"]) for r in records]
+    assert ("rejected", "api") in [(r["outcome"], r["approved_by"]) for r in records]
 
 
 def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broker, worker, slack):

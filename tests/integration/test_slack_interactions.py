@@ -97,6 +97,7 @@ def worker(
         slack,
         directory,
         FIRELINE_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        FIRELINE_SLACK_APPROVERS='["U123"]',  # alice
         **FAST_LIFECYCLE,
     )
     process = WorkerProcess(env, Path(tmp_path_factory.mktemp("worker")) / "worker.log").start()
@@ -110,10 +111,11 @@ def press(
     secret: str = SIGNING_SECRET,
     age_s: float = 0,
     response_url: str | None = None,
+    user: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, object]]:
     payload: dict[str, object] = {
         "type": "block_actions",
-        "user": {"id": "U123", "username": "alice"},
+        "user": user or {"id": "U123", "username": "alice"},
         "actions": [{"action_id": action_id, "value": action_id.split(":", 1)[1]}],
     }
     if response_url is not None:
@@ -249,6 +251,15 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     time.sleep(1.0)
     assert deployer.requests == []  # nothing rolls back before a human says so
     assert press(worker, f"approve:{approval['id']}", secret="forged")[0] == 401
+    mallory = {"id": "U666", "username": "mallory"}  # signed by Slack, but not an approver
+    status, refused = press(worker, f"approve:{approval['id']}", user=mallory)
+    assert (status, refused) == (
+        200,
+        {
+            "text": "slack:mallory may not decide approvals: ask one of the approvers "
+            "(FIRELINE_SLACK_APPROVERS)"
+        },
+    )
     status, _ = press(worker, f"approve:{approval['id']}")
     assert status == 200
     wait_for(lambda: bool(deployer.requests), 20, "the rollback request at the deployer")
