@@ -5,7 +5,10 @@ one would stall every playbook. :func:`time_budget` installs a trace function
 for the duration of one render or evaluation: every Python call made there (and
 every line of code compiled from a Jinja template, whose loops may make no call
 at all) checks the clock, and once the budget is spent the code in progress is
-interrupted with :class:`OutOfTime`. Outside such a block nothing is traced.
+interrupted with :class:`OutOfTime`, raised only in the interpreter's own code
+(``raise_in``): never in a callback that happens to run meanwhile (a weakref's,
+the garbage collector's), which could only swallow it. Outside such a block
+nothing is traced.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ def time_budget(
     seconds: float,
     line_files: frozenset[str] = frozenset(),
     line_check: Callable[[FrameType], None] | None = None,
+    raise_in: tuple[str, ...] = ("",),
 ) -> Iterator[None]:
     """Raise :class:`OutOfTime` inside the block once it has run ``seconds``.
 
     ``line_files``: code files whose every line checks too (not just their calls),
     and runs ``line_check`` on its frame (which may raise to stop the code).
+    ``raise_in``: prefixes of the code files where it may be raised.
     A tracer already installed (a debugger, coverage) is put back afterwards.
     """
     deadline = time.monotonic() + seconds
@@ -50,9 +55,10 @@ def time_budget(
         return on_line
 
     def on_call(frame: FrameType, event: str, arg: Any) -> TraceFunction:
-        if time.monotonic() > deadline:
+        code = frame.f_code.co_filename
+        if time.monotonic() > deadline and code.startswith(raise_in):
             raise OutOfTime(f"took more than {seconds:g} s")
-        return on_line if frame.f_code.co_filename in line_files else None
+        return on_line if code in line_files else None
 
     previous = sys.gettrace()
     sys.settrace(on_call)

@@ -26,10 +26,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from string import Formatter
 from types import FrameType
 from typing import Any, TypeVar
 
+import jinja2
 from jinja2 import StrictUndefined, TemplateError, pass_eval_context
 from jinja2 import filters as builtin_filters
 from jinja2.nodes import EvalContext
@@ -60,6 +62,9 @@ class Markup:
 SLACK_MRKDWN = Markup("Slack mrkdwn", mrkdwn)
 
 M = TypeVar("M", bound=BaseModel)
+
+# Where a render may be interrupted: the template's code and Jinja's own.
+_JINJA_CODE = (TEMPLATE_CODE, str(Path(jinja2.__file__).parent))
 
 MAX_POWER_BITS = 65536  # 2 ** 65536 is already a 19,729-digit number
 
@@ -338,7 +343,9 @@ def _render_string(
     out: list[str] = []
     size = 0
     try:
-        with time_budget(limits.max_seconds, frozenset({TEMPLATE_CODE}), env.check_frame):
+        with time_budget(
+            limits.max_seconds, frozenset({TEMPLATE_CODE}), env.check_frame, _JINJA_CODE
+        ):
             for chunk in env.from_string(text).generate(variables):
                 size += len(chunk)
                 env.refuse_above(size, "the output")

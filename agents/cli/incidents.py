@@ -1,7 +1,8 @@
 """``fireline incidents|silence|approvals …``: a client of a worker's incident API.
 
 The worker is found at ``--url`` (default: this host's ``http_port``); the API
-token comes from the settings (``FIRELINE_API_TOKEN`` or ``api_token_file``).
+token comes from the settings (``FIRELINE_API_TOKEN`` or ``api_token_file``). Who
+acts is that token's name, as the worker knows it: there is no ``--by``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ def add_commands(sub: Any) -> None:
     ):
         command = inc_sub.add_parser(name, help=help_)
         command.add_argument("id")
-        if name != "show":
-            command.add_argument("--by", default=_whoami(), help="who (default: $USER)")
         command.set_defaults(handler=_show if name == "show" else _change, action=name)
 
     silence = sub.add_parser("silence", help="add, list or remove silences")
@@ -52,7 +51,6 @@ def add_commands(sub: Any) -> None:
     )
     add.add_argument("--duration", default="1h", help="e.g. 30m, 2h (default 1h)")
     add.add_argument("--comment", default="")
-    add.add_argument("--by", default=_whoami())
     add.set_defaults(handler=_silence_add)
     sil_list = sil_sub.add_parser("list", help="silences, soonest to end first")
     sil_list.add_argument("--active", action="store_true", help="only those in force now")
@@ -70,7 +68,6 @@ def add_commands(sub: Any) -> None:
     for name in ("approve", "reject"):
         decide = apr_sub.add_parser(name, help=f"{name} a waiting step")
         decide.add_argument("id")
-        decide.add_argument("--by", default=_whoami(), help="who (default: $USER)")
         decide.set_defaults(handler=_approval_decide, decision=name)
 
 
@@ -133,7 +130,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _change(args: argparse.Namespace, settings: Settings) -> int:
     path = f"/incidents/{args.id}/{args.action}"
-    result = _client(args, settings).call("POST", path, {"by": args.by})
+    result = _client(args, settings).call("POST", path, {})
     if result.get("accepted"):
         print(f"{args.id}: {args.action} accepted; the worker has not applied it yet")
     else:
@@ -152,7 +149,6 @@ def _silence_add(args: argparse.Namespace, settings: Settings) -> int:
         "matchers": matchers,
         "duration": args.duration,
         "comment": args.comment,
-        "created_by": args.by,
     }
     silence = _client(args, settings).call("POST", "/silences", body)
     print(f"{silence['id']}: until {_time(silence['ends_at'])}")
@@ -192,7 +188,7 @@ def _approvals_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _approval_decide(args: argparse.Namespace, settings: Settings) -> int:
     path = f"/approvals/{args.id}/{args.decision}"
-    result = _client(args, settings).call("POST", path, {"by": args.by})
+    result = _client(args, settings).call("POST", path, {})
     print(f"{args.id}: {result['status']} by {result['decided_by']}")
     return 0
 
@@ -206,12 +202,3 @@ def _message(exc: urllib.error.HTTPError) -> str:
 
 def _time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"

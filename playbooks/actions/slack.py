@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field
 
@@ -43,6 +43,7 @@ from playbooks.registry import (
     Reconciliation,
     Verdict,
 )
+from playbooks.templating import SLACK_MRKDWN
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,10 @@ class SlackParams(ActionParams):
     channel: str | None = Field(
         default=None, description="Channel name or id; defaults to the worker's slack_channel."
     )
-    mention: str | None = Field(
-        default=None, description="Prefix for the message, e.g. <!subteam^S0123> or @oncall."
+    mention: Annotated[str | None, SLACK_MRKDWN] = Field(
+        default=None,
+        description="Prefix for the message, e.g. <!subteam^S0123> or @oncall; incident "
+        "fields templated into it are escaped (literal text, never a ping or a link).",
     )
     chart: bool = Field(
         default=True,

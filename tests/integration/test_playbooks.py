@@ -112,7 +112,7 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
     assert sent(slack, "after-approval") == []
 
     def waiting() -> list[dict]:
-        _, listed = worker.request("GET", "/approvals?status=pending")
+        _, listed = worker.request("GET", "/approvals?status=pending", token=TOKEN)
         return [a for a in listed["approvals"] if a["playbook"] == "gated-rollback"]
 
     wait_for(lambda: bool(waiting()), 10, "the request in the worker's view")  # announced first
@@ -122,13 +122,14 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
 
     path = f"/approvals/{pending['id']}/approve"
     assert worker.request("POST", path, {"by": "mallory"})[0] == 401
+    # The single admin token (FIRELINE_API_TOKEN) is named "api"; the body's "by" is ignored.
     status, decided = worker.request("POST", path, {"by": "alice"}, TOKEN)
-    assert (status, decided["status"], decided["decided_by"]) == (200, "approved", "alice")
+    assert (status, decided["status"], decided["decided_by"]) == (200, "approved", "api")
     wait_for(lambda: sent(slack, "after-approval"), 20, "the approved step in Slack")
-    assert worker.request("POST", path, {"by": "alice"}, TOKEN)[0] == 409
+    assert worker.request("POST", path, {}, TOKEN)[0] == 409
     records = audit(broker, worker, "gated-rollback", 3)
     outcomes = [(r["outcome"], r["approved_by"]) for r in records]
-    assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "alice")]
+    assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "api")]
     wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
     assert len(sent(slack, "after-approval")) == 1
 
@@ -179,11 +180,11 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
     wait_for(lambda: bool(rows()), 15, "the request in the worker's view")
     (line,) = rows()
     approval_id = line.split()[0]
-    rejected = cli("reject", approval_id, "--by", "bob")
-    assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
+    rejected = cli("reject", approval_id)
+    assert rejected.returncode == 0 and "rejected by api" in rejected.stdout, rejected.stderr
     wait_for(
         lambda: (
-            ("rejected", "bob")
+            ("rejected", "api")
             in [
                 (r["outcome"], r["approved_by"]) for r in audit(broker, worker, "gated-rollback", 6)
             ]

@@ -98,6 +98,7 @@ def worker(
         slack,
         directory,
         FIRELINE_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        FIRELINE_SLACK_APPROVERS='["U123"]',  # alice
         **FAST_LIFECYCLE,
     )
     process = WorkerProcess(env, Path(tmp_path_factory.mktemp("worker")) / "worker.log").start()
@@ -111,10 +112,11 @@ def press(
     secret: str = SIGNING_SECRET,
     age_s: float = 0,
     response_url: str | None = None,
+    user: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, object]]:
     payload: dict[str, object] = {
         "type": "block_actions",
-        "user": {"id": "U123", "username": "alice"},
+        "user": user or {"id": "U123", "username": "alice"},
         "actions": [{"action_id": action_id, "value": action_id.split(":", 1)[1]}],
     }
     if response_url is not None:
@@ -140,7 +142,7 @@ def press(
 
 def shown(worker: WorkerProcess, incident_id: str) -> dict[str, Any]:
     """The incident as the worker's API shows it (its view); {} until the view has it."""
-    status, body = worker.request("GET", f"/incidents/{incident_id}")
+    status, body = worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)
     return body if status == 200 else {}
 
 
@@ -214,11 +216,14 @@ def test_signed_acknowledge_button__acknowledges_and_updates_the_root(broker, wo
     assert status == 200, body
     assert body["text"] == f"acknowledge {incident_id} by slack:alice"
     wait_for(
-        lambda: worker.request("GET", f"/incidents/{incident_id}")[1]["status"] == "acknowledged",
+        lambda: (
+            worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)[1]["status"]
+            == "acknowledged"
+        ),
         15,
         "the acknowledgement in the API",
     )
-    _, shown = worker.request("GET", f"/incidents/{incident_id}")
+    _, shown = worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)
     assert shown["acknowledged_by"] == "slack:alice"
     wait_for(lambda: slack.called("chat.update"), 15, "the root rewritten")
     assert "Acknowledged by slack:alice" in str(slack.called("chat.update")[-1]["blocks"])
@@ -242,7 +247,7 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     )
 
     def pending() -> list[dict]:
-        _, body = worker.request("GET", "/approvals?status=pending")
+        _, body = worker.request("GET", "/approvals?status=pending", token=TOKEN)
         return [a for a in body["approvals"] if a["playbook"] == "gated-rollback"]
 
     wait_for(lambda: bool(pending()), 30, "the rollback waiting for approval")
@@ -252,6 +257,15 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     wait_processed(broker.bootstrap_servers, worker, "approvals")
     assert deployer.requests == []  # nothing rolls back before a human says so
     assert press(worker, f"approve:{approval['id']}", secret="forged")[0] == 401
+    mallory = {"id": "U666", "username": "mallory"}  # signed by Slack, but not an approver
+    status, refused = press(worker, f"approve:{approval['id']}", user=mallory)
+    assert (status, refused) == (
+        200,
+        {
+            "text": "slack:mallory may not decide approvals: ask one of the approvers "
+            "(FIRELINE_SLACK_APPROVERS)"
+        },
+    )
     status, _ = press(worker, f"approve:{approval['id']}")
     assert status == 200
     wait_for(lambda: bool(deployer.requests), 20, "the rollback request at the deployer")
@@ -261,7 +275,7 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
         "rollback-api-model",
         "6",
     )
-    status, approvals = worker.request("GET", "/approvals?status=approved")
+    status, approvals = worker.request("GET", "/approvals?status=approved", token=TOKEN)
     (decided,) = [a for a in approvals["approvals"] if a["id"] == approval["id"]]
     assert decided["decided_by"].endswith("alice")
     # The request's message now says who approved, and its buttons are gone.
@@ -308,7 +322,7 @@ def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
     before = shown(worker, incident_id)
     slack_before = calls_about(slack, service, incident_id)
     assert slack_before  # the root message, its rewrite and the thread's replies
-    silences_before = worker.request("GET", "/silences")[1]["silences"]
+    silences_before = worker.request("GET", "/silences", token=TOKEN)[1]["silences"]
 
     for verb in ("ack", "resolve", "silence1h"):
         status, body = press(worker, f"{verb}:{incident_id}")
@@ -318,7 +332,7 @@ def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
     wait_processed(broker.bootstrap_servers, worker, "detections", "incidents")
     assert shown(worker, incident_id) == before
     assert before["resolved_by"] == "api"
-    assert worker.request("GET", "/silences")[1]["silences"] == silences_before
+    assert worker.request("GET", "/silences", token=TOKEN)[1]["silences"] == silences_before
     assert calls_about(slack, service, incident_id) == slack_before
 
 
@@ -337,7 +351,7 @@ def test_silence_button__silences_subject_and_kind_for_an_hour(broker, worker, s
     assert body["text"].startswith(f"silenced {incident['subject_key']} latency_spike for 1h")
 
     def silences() -> list[dict[str, Any]]:
-        _, listed = worker.request("GET", "/silences?active=true")
+        _, listed = worker.request("GET", "/silences?active=true", token=TOKEN)
         return [s for s in listed["silences"] if s["comment"].endswith(incident_id)]
 
     wait_for(lambda: bool(silences()), 15, "the silence in the API")
@@ -369,7 +383,7 @@ def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
     send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=33), service)
 
     def approvals(status: str) -> list[dict[str, Any]]:
-        _, body = worker.request("GET", f"/approvals?status={status}")
+        _, body = worker.request("GET", f"/approvals?status={status}", token=TOKEN)
         return [a for a in body["approvals"] if a["incident"]["service"] == service]
 
     wait_for(lambda: bool(approvals("pending")), 30, "the rollback waiting for approval")

@@ -17,6 +17,7 @@ from tests.integration.support import SocketModeServer, WorkerProcess, wait_for,
 from tests.integration.test_incidents import (
     EVERY_CHANGE,
     FAST_LIFECYCLE,
+    TOKEN,
     samples,
     send,
     wait_for_transition,
@@ -82,7 +83,7 @@ def test_acknowledge_over_socket_mode__acks_the_envelope_and_acknowledges(
     [opened] = wait_for_transition(broker, worker, service, "opened", 40)
     incident_id = opened["id"]
     wait_for(
-        lambda: worker.request("GET", f"/incidents/{incident_id}")[0] == 200,
+        lambda: worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)[0] == 200,
         15,
         "the incident in the worker's view",
     )
@@ -94,11 +95,14 @@ def test_acknowledge_over_socket_mode__acks_the_envelope_and_acknowledges(
     wait_for(lambda: socket_slack.acked(envelope_id), 10, "the envelope's ack")
     wait_for(lambda: socket_slack.acked(ignored), 10, "the ack of the ignored envelope")
     wait_for(
-        lambda: worker.request("GET", f"/incidents/{incident_id}")[1]["status"] == "acknowledged",
+        lambda: (
+            worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)[1]["status"]
+            == "acknowledged"
+        ),
         15,
         f"the acknowledgement in the API; log:\n{worker.log()}",
     )
-    _, shown = worker.request("GET", f"/incidents/{incident_id}")
+    _, shown = worker.request("GET", f"/incidents/{incident_id}", token=TOKEN)
     assert shown["acknowledged_by"] == "slack:alice"
     assert APP_TOKEN not in worker.log()
 
