@@ -125,7 +125,9 @@ def test_dedup__a_repeat_updates_the_incident_and_it_auto_resolves(broker, worke
     assert events[-1]["resolution"] == "recovered"
     assert len(events[0]["evidence"][0]["points"]) > 100  # the series up to the spike
     wait_for(lambda: len(slack.messages(service)) == 3, 10, "three Slack messages")
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     assert len(slack.messages(service)) == 3
 
 
@@ -155,7 +157,9 @@ def test_flapping__notifications_are_held_back(broker, worker, slack):
     assert len({e["id"] for e in events}) == 1
     assert [e["flapping"] for e in events[:4]] == [False, False, True, True]
     notified = [e for e in events if not e["flapping"] and e["silenced_by"] is None]
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     assert len(slack.messages(service)) == len(notified) == 2
 
 
@@ -178,7 +182,9 @@ def test_silence__matching_incidents_are_recorded_but_notify_nobody(broker, work
     assert opened["silenced_by"] == silence["id"]
     status, shown = worker.request("GET", f"/incidents/{opened['id']}", token=TOKEN)
     assert (status, shown["notify"]) == (200, False)
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     assert slack.messages(service) == []
 
     assert worker.request("DELETE", f"/silences/{silence['id']}", token=TOKEN)[0] == 200

@@ -130,7 +130,7 @@ def test_approval__the_gated_step_runs_only_after_a_human_approves(broker, worke
     records = audit(broker, worker, "gated-rollback", 3)
     outcomes = [(r["outcome"], r["approved_by"]) for r in records]
     assert outcomes == [("ok", None), ("pending_approval", None), ("ok", "api")]
-    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals", "action_requests")
     assert len(sent(slack, "after-approval")) == 1
 
 
@@ -192,7 +192,7 @@ def test_cli__approvals_list_and_reject(broker, worker, slack, tmp_path):
         20,
         "the rejection's audit record",
     )
-    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals", "action_requests")
     assert not any("gated-cli" in m for m in sent(slack, "after-approval"))
 
 
@@ -208,7 +208,7 @@ def test_verify__an_incident_still_open_at_the_deadline_runs_on_unverified(broke
     ]
     assert records[1]["detail"].startswith("unverified: still open 2 s after the playbook ran")
     # The deadline's record (on the approvals topic) handled, and all else published by now.
-    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals")
+    wait_processed(broker.bootstrap_servers, worker, "incidents", "approvals", "action_requests")
     assert len(sent(slack, "unverified-page verify-api")) == 1
 
 
@@ -250,7 +250,14 @@ def test_restart__a_recorded_step_is_not_repeated_when_its_event_is_redelivered(
             "the redelivered metric events",
         )
         # Past the redelivered incident events too: their playbooks have run (or not).
-        wait_processed(broker.bootstrap_servers, second, "metrics", "detections", "incidents")
+        wait_processed(
+            broker.bootstrap_servers,
+            second,
+            "metrics",
+            "detections",
+            "incidents",
+            "action_requests",
+        )
     finally:
         second.stop()
     assert len(sent(slack, "once-only once-api")) == 1

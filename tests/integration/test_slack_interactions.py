@@ -253,8 +253,10 @@ def test_approve_button__releases_a_gated_rollback(broker, worker, deployer, sla
     wait_for(lambda: bool(pending()), 30, "the rollback waiting for approval")
     (approval,) = pending()
     # The incident's playbooks ran up to the gate, and the request went round.
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
-    wait_processed(broker.bootstrap_servers, worker, "approvals")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
+    wait_processed(broker.bootstrap_servers, worker, "approvals", "action_requests")
     assert deployer.requests == []  # nothing rolls back before a human says so
     assert press(worker, f"approve:{approval['id']}", secret="forged")[0] == 401
     mallory = {"id": "U666", "username": "mallory"}  # signed by Slack, but not an approver
@@ -329,7 +331,7 @@ def test_press_on_a_resolved_incident__answers_with_a_note_and_changes_nothing(
         assert (status, body) == (200, {"text": f"incident {incident_id} is already resolved"})
     # A wrongly applied press is a command on the detections topic, then an incident
     # event whose playbooks and root rewrite run before it is committed.
-    wait_processed(broker.bootstrap_servers, worker, "detections", "incidents")
+    wait_processed(broker.bootstrap_servers, worker, "detections", "incidents", "action_requests")
     assert shown(worker, incident_id) == before
     assert before["resolved_by"] == "api"
     assert worker.request("GET", "/silences", token=TOKEN)[1]["silences"] == silences_before
@@ -374,7 +376,9 @@ def test_silence_button__silences_subject_and_kind_for_an_hour(broker, worker, s
     incident = shown(worker, incident_id)
     assert (incident["silenced_by"], incident["notify"]) == (silence["id"], False)
     # The incident events the view shows (and any after) have had their playbooks run.
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     assert calls_about(slack, service, incident_id) == slack_before
 
 
@@ -408,7 +412,7 @@ def test_reject_button__stops_a_gated_rollback(broker, worker, deployer, slack):
     # A late Approve cannot undo the rejection.
     status, body = press(worker, f"approve:{approval['id']}")
     assert (status, body["text"]) == (200, f"approval {approval['id']} was already rejected")
-    wait_processed(broker.bootstrap_servers, worker, "approvals", "incidents")
+    wait_processed(broker.bootstrap_servers, worker, "approvals", "incidents", "action_requests")
     assert [r for r in deployer.requests if r.get("model") == f"{service}-model"] == []
 
 

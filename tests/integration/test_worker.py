@@ -96,7 +96,9 @@ def test_worker__latency_spike_sends_one_slack_message(broker, worker, slack):
     )
     wait_for(lambda: slack.messages("checkout-api"), 30, "a Slack message for checkout-api")
     # Every sample, detection and incident event handled: a second message would be sent.
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     (text,) = slack.messages("checkout-api")
     assert "Latency spike on checkout-api" in text
     assert "Subject: checkout-api / model checkout-api-model v7" in text
@@ -141,7 +143,9 @@ def test_worker__stationary_stream_sends_nothing(broker, worker, slack):
         30,
         "the worker to consume the stationary stream",
     )
-    wait_processed(broker.bootstrap_servers, worker, "metrics", "detections", "incidents")
+    wait_processed(
+        broker.bootstrap_servers, worker, "metrics", "detections", "incidents", "action_requests"
+    )
     assert slack.messages("steady-api") == []
 
 
