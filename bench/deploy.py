@@ -25,10 +25,12 @@ the expected regression) and the monitor's cost per event.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -93,6 +95,7 @@ class Model:
         return 1.0 / (1.0 + np.exp(-z))
 
 
+@functools.cache
 def models(world: World, seed: int) -> dict[str, Model]:
     """Version 1, its bootstrap refit, and version 1 served through a broken pipeline."""
     rng = np.random.default_rng(1000 + seed)
@@ -104,6 +107,7 @@ def models(world: World, seed: int) -> dict[str, Model]:
         "1": Model(v1),
         "retrain": Model(refit),
         "worse": Model(v1, offset=0.2, temperature=2.0),
+        "mismatch": Model(v1, offset=0.2),  # as confident as v1: its scores do not tell
     }
 
 
@@ -158,49 +162,76 @@ class Outcome:
 
 
 def run(events: Iterator[Prediction | Label], change: int, expect: bool) -> Outcome:
+    """Feed the events as the worker would: per BATCH events, the predictions, then the labels.
+
+    (Predictions and labels come from two topics, so each micro-batch holds one kind.)
+    """
     monitor = PredictionLogMonitor(CONFIG)
     found: list[Finding] = []
-    pending: list[Prediction | Label] = []
     count, elapsed = 0, 0.0
-    for event in events:
-        pending.append(event)
-        if len(pending) == BATCH:
+    pending: list[Prediction | Label] = []
+    for event in [*events, None]:
+        if event is not None:
+            pending.append(event)
+            if len(pending) < BATCH:
+                continue
+        for kind in (Prediction, Label):
+            batch = [e for e in pending if isinstance(e, kind)]
             started = time.perf_counter()
-            found += monitor.process(pending)
+            found += monitor.process(batch)
             elapsed += time.perf_counter() - started
-            count += len(pending)
-            pending = []
-    started = time.perf_counter()
-    found += monitor.process(pending)
-    elapsed += time.perf_counter() - started
-    count += len(pending)
+            count += len(batch)
+        pending = []
     raised = [f for f in found if not f.cleared and f.kind not in NOT_DETECTIONS]
     regressions = [f for f in raised if f.kind == VERSION_REGRESSION and f.timestamp >= change]
     first = regressions[0] if expect and regressions else None
     false = len(raised) - (1 if first is not None else 0)
-    delay = first.timestamp - change + 1 if first is not None else None
+    delay = int(first.timestamp) - change + 1 if first is not None else None
     return Outcome(delay, first.model_version if first else None, false, count, elapsed)
 
 
-def case(
-    name: str,
-    world: World,
-    seeds: int,
-    after: int,
-    new: str,
-    canary: bool,
-    labels: bool,
-    expect: bool,
-) -> tuple[str, str, str, str, str, str]:
+class Case(NamedTuple):
+    """One row of the table."""
+
+    name: str
+    after: int  # predictions after the change
+    new: str  # which model goes live as version 2
+    canary: bool  # 50/50 with version 1, else all traffic
+    labels: bool
+    expect: bool  # a regression should be found
+
+
+CASES = [
+    Case("worse v2, labels (target 2,000)", 6_000, "worse", False, True, True),
+    Case("worse v2, no labels (target 3,000)", 6_000, "worse", False, False, True),
+    Case("worse v2, 50/50 canary, labels (target 4,000)", 8_000, "worse", True, True, True),
+    Case("worse v2, 50/50 canary, no labels", 8_000, "worse", True, False, True),
+    Case("unit mismatch only (confident scores), labels", 6_000, "mismatch", False, True, True),
+    Case("unit mismatch only, no labels", 6_000, "mismatch", False, False, True),
+    Case("equally good retrain, 20,000 after (target 0)", 20_000, "retrain", False, True, False),
+    Case("equally good retrain, 50/50 canary", 20_000, "retrain", True, True, False),
+]
+
+
+def case(spec: Case, world: World, seeds: int) -> tuple[str, str, str, str, str, str]:
     outcomes, named = [], []
     for seed in range(seeds):
         versions = models(world, seed)
-        events = stream(world, seed, BEFORE, after, versions["1"], versions[new], canary, labels)
-        outcome = run(events, BEFORE, expect)
+        events = stream(
+            world,
+            seed,
+            BEFORE,
+            spec.after,
+            versions["1"],
+            versions[spec.new],
+            spec.canary,
+            spec.labels,
+        )
+        outcome = run(events, BEFORE, spec.expect)
         outcomes.append(outcome)
         if outcome.named is not None:
             named.append(outcome.named)
-    return _row(name, outcomes, named, expect)
+    return _row(spec.name, outcomes, named, spec.expect)
 
 
 def control(world: World, events: int) -> tuple[str, str, str, str, str, str]:
@@ -234,61 +265,7 @@ def main() -> None:
     parser.add_argument("--control", type=int, default=1_000_000, help="control length")
     args = parser.parse_args()
     world = World()
-    rows = [
-        case(
-            "worse v2, labels (target 2,000)", world, args.seeds, 6_000, "worse", False, True, True
-        ),
-        case(
-            "worse v2, no labels (target 3,000)",
-            world,
-            args.seeds,
-            6_000,
-            "worse",
-            False,
-            False,
-            True,
-        ),
-        case(
-            "worse v2, 50/50 canary, labels (target 4,000)",
-            world,
-            args.seeds,
-            8_000,
-            "worse",
-            True,
-            True,
-            True,
-        ),
-        case(
-            "worse v2, 50/50 canary, no labels",
-            world,
-            args.seeds,
-            8_000,
-            "worse",
-            True,
-            False,
-            True,
-        ),
-        case(
-            "equally good retrain, 20,000 after (target 0)",
-            world,
-            args.seeds,
-            20_000,
-            "retrain",
-            False,
-            True,
-            False,
-        ),
-        case(
-            "equally good retrain, 50/50 canary, 20,000 after",
-            world,
-            args.seeds,
-            20_000,
-            "retrain",
-            True,
-            True,
-            False,
-        ),
-    ]
+    rows = [case(spec, world, args.seeds) for spec in CASES]
     if args.control:
         rows.append(control(world, args.control))
     header = ("case", "delay median / worst", "missed", "named", "false / 1M (n)", "us/event")

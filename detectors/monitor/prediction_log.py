@@ -110,6 +110,15 @@ class PredictionLogMonitor:
             return []
         return versions.accept(version)
 
+    def performance(self, models: Iterable[str]) -> list[tuple[str, str, str, str, float]]:
+        """(model, version, metric, source, value): estimated and realised performance."""
+        return [
+            (model, *row)
+            for model in models
+            if (compared := self._versions.get(model)) is not None
+            for row in compared.performance()
+        ]
+
     def versions(self, model: str) -> ModelVersions | None:
         """The version comparison of one model, if it has had predictions."""
         return self._versions.get(model)

@@ -221,8 +221,13 @@ class ModelVersions:
         self.seen += len(batch)
         at = self.last_at = batch[-1].timestamp
         split = _Batch.of(batch)
-        if self.baseline_version is None:
-            self.baseline_version = version
+        if self.baseline_version is None or (
+            version not in self.candidates
+            and version != self.baseline_version
+            and self.baseline.predictions < self.params.min_predictions
+        ):  # the first version, or one after a baseline too short to compare with
+            self.baseline_version, self.baseline = version, VersionStats()
+            self.candidates.clear()
         found: list[Finding] = []
         if version == self.baseline_version:
             split.feed(self.baseline)
@@ -275,6 +280,25 @@ class ModelVersions:
             accepted=True,
         )
         return self._promote(candidate, comparison, at)
+
+    def performance(self) -> list[tuple[str, str, str, float]]:
+        """(version, metric, source, value) of the baseline and every candidate.
+
+        ``estimated`` (CBPE, binary classifiers' scores: accuracy, precision, recall,
+        roc_auc) while the labels do not show the scores uncalibrated, then
+        ``realised`` from the labels (accuracy, roc_auc; mae, rmse for numbers)
+        once ``min_labels`` have joined, and ``calibrated`` 1 or 0 once they can tell.
+        """
+        rows: list[tuple[str, str, str, float]] = []
+        served = [(c.version, c.stats) for c in self.candidates.values()]
+        if self.baseline_version is not None:
+            served.insert(0, (self.baseline_version, self.baseline))
+        for version, stats in served:
+            rows += [
+                (version, metric, source, value)
+                for metric, source, value in _performance(self.params, stats)
+            ]
+        return rows
 
     # -- decisions -------------------------------------------------------------------
 
@@ -408,6 +432,28 @@ class ModelVersions:
             previous_version=finding.previous_version,
             comparison=comparison,
         )
+
+
+def _performance(
+    p: VersionComparisonParams, stats: VersionStats
+) -> Iterator[tuple[str, str, float]]:
+    if stats.is_probability:
+        labelled = stats.scored >= p.min_labels
+        if labelled:
+            yield "calibrated", "realised", float(_trusted(p, stats))
+        if _trusted(p, stats):
+            precision, recall = stats.expected_precision_recall()
+            yield "accuracy", "estimated", stats.expected_accuracy().mean
+            yield "precision", "estimated", precision
+            yield "recall", "estimated", recall
+            yield "roc_auc", "estimated", stats.expected_roc_auc()
+        if labelled:
+            yield "roc_auc", "realised", stats.realised_roc_auc()
+    if stats.labelled >= p.min_labels:
+        yield "accuracy", "realised", 1.0 - stats.error_rate().mean
+    if stats.residuals >= p.min_labels:
+        yield "mae", "realised", stats.abs_error().mean
+        yield "rmse", "realised", math.sqrt(stats.squared_error().mean)
 
 
 def _kind(stats: VersionStats) -> Kind:
