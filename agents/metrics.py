@@ -44,6 +44,7 @@ class Metrics:
     readiness_checks: Gauge
     chat_calls: Counter
     offsets_reset: Counter
+    model_performance: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
@@ -179,6 +180,12 @@ class Metrics:
                 "Consumer positions the broker lost (committed offset gone, gone back or past "
                 "the log end): the partition restarts where the broker says; see the ERROR log.",
                 ["topic", "partition"],
+            model_performance=Gauge(
+                f"{prefix}_model_performance",
+                "A model version's performance: source=estimated from its scores (CBPE), "
+                "realised from joined labels (metric: accuracy, precision, recall, roc_auc, "
+                "mae, rmse; calibrated is 1 or 0).",
+                ["model", "version", "metric", "source"],
                 registry=registry,
             ),
         )

@@ -139,6 +139,11 @@ class Runtime:
             return
         detections, changes = self.predictions.process(events, partition)
         self._count(detections)
+        gauge = self.metrics.model_performance
+        for model, version, metric, source, value in self.predictions.performance(
+            {e.model for e in events}
+        ):
+            gauge.labels(model, version, metric, source).set(value)
         inputs: list[OutRecord] = [
             (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})
             for c in changes
