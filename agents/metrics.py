@@ -34,6 +34,7 @@ class Metrics:
     playbooks_rejected: Gauge
     series_tracked: Gauge
     samples_unwatched: Counter
+    label_joins: Counter
     incidents_open: Gauge
     action_seconds: Histogram
     silences_active: Gauge
@@ -119,6 +120,13 @@ class Metrics:
             samples_unwatched=Counter(
                 f"{prefix}_samples_unwatched",
                 "Metric samples of series beyond detection.max_series (not analysed).",
+                registry=registry,
+            ),
+            label_joins=Counter(
+                f"{prefix}_label_joins",
+                "Labels matched to their prediction, labels that found none waiting "
+                "(unmatched), and predictions dropped unlabelled (expired), per model.",
+                ["model", "outcome"],
                 registry=registry,
             ),
             action_seconds=Histogram(

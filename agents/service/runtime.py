@@ -135,6 +135,8 @@ class Runtime:
             return
         detections, changes = self.predictions.process(events, partition)
         self._count(detections)
+        for (model, outcome), n in self.predictions.take_label_counts().items():
+            self.metrics.label_joins.labels(model, outcome).inc(n)
         inputs: list[OutRecord] = [
             (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})
             for c in changes
