@@ -17,6 +17,33 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from fireline.incident import Change, EvidencePoint, Severity, Signal
 
 
+class ComparedFigureModel(BaseModel):
+    """One figure of two versions of a model (mirrors ``detectors.monitor.comparison``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str = Field(description="e.g. error_rate, mean_score, estimated_accuracy.")
+    baseline: float = Field(description="The baseline version's value.")
+    candidate: float = Field(description="The candidate version's value.")
+    baseline_events: int = Field(ge=0, description="Events (or labels) behind the baseline's.")
+    candidate_events: int = Field(ge=0, description="Events (or labels) behind the candidate's.")
+    worse: bool = Field(description="The candidate is worse by more than the practical margin.")
+    estimated: bool = Field(default=False, description="From scores (CBPE), not from labels.")
+    detail: str = Field(default="", description="e.g. the class a class-mix figure is about.")
+
+
+class VersionComparisonModel(BaseModel):
+    """A version_regression's evidence: both versions' figures, side by side."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline_version: str
+    candidate_version: str
+    figures: tuple[ComparedFigureModel, ...] = ()
+    mode: Literal["deploy", "canary"] = "deploy"
+    accepted: bool = False
+
+
 class Detection(BaseModel):
     """A detector's alarm rising, still on, or clearing on one series."""
 
@@ -34,6 +61,8 @@ class Detection(BaseModel):
     # leave them empty and the incident manager derives both.
     severity: Severity | None = None  # else from observed vs. baseline
     fingerprint: str = ""  # the source's identity of the problem, else kind|subject|version|series
+    # A version_regression: the worse (labels' model_version) and the compared version's figures.
+    comparison: VersionComparisonModel | None = None
 
     @property
     def subject_key(self) -> str:

@@ -10,6 +10,7 @@ classifier) is never re-sent and expires.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -17,12 +18,15 @@ from agents.kafka.detector_store import DetectorStore
 from agents.kafka.label_join_store import LabelJoinStore
 from agents.pipelines.events import LabelEvent, PredictionEvent
 from detectors.monitor import records
+from detectors.monitor.comparison import VersionComparison
 from detectors.monitor.label_join import LabelJoin
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from fireline import promql
-from fireline.detections import Detection
+from fireline.detections import ComparedFigureModel, Detection, VersionComparisonModel
 from fireline.incident import Change, Signal
+
+log = logging.getLogger(__name__)
 
 FiringKey = tuple[str, str, str, str]  # model, version, kind, feature or ""
 
@@ -81,6 +85,10 @@ class PredictionPipeline:
             if finding.kind == records.MODEL_VERSION_CHANGE:
                 changes.append(_change(finding))
                 continue
+            if finding.kind == records.MODEL_VERSION_ACCEPTED:
+                # Not a production change (it would become an incident's likely cause).
+                log.info("%s", finding.message)
+                continue
             key = (finding.model, finding.model_version, finding.kind, finding.feature or "")
             if finding.cleared:
                 self._firing.pop(key, None)
@@ -90,6 +98,24 @@ class PredictionPipeline:
         if events:
             detections += self._refreshes(max(e.timestamp for e in events))
         return detections, changes
+
+    def accept(self, model: str, version: str) -> list[Detection]:
+        """Accept ``version`` of ``model`` as its baseline now (an engineer's call).
+
+        Returns the detections to publish: the clearing of the version's
+        ``version_regression`` if it had one (empty when this worker does not
+        compare that model's versions).
+        """
+        detections = []
+        for finding in self.monitor.accept(model, version):
+            if finding.kind == records.MODEL_VERSION_ACCEPTED:
+                log.info("%s", finding.message)
+                continue
+            self._firing.pop(
+                (finding.model, finding.model_version, finding.kind, finding.feature or ""), None
+            )
+            detections.append(_detection(finding))
+        return detections
 
     def checkpoint(self) -> int:
         """Save the monitors and label joins changed since the last checkpoint; return how many."""
@@ -167,13 +193,41 @@ def _detection(finding: records.Finding, refresh_at: float | None = None) -> Det
         message=finding.message,
         selector=_selector(finding),
     )
+    labels = {"model": finding.model, "model_version": finding.model_version}
+    if finding.kind == records.VERSION_REGRESSION and finding.previous_version is not None:
+        labels["previous_version"] = finding.previous_version  # what a rollback goes back to
     return Detection(
         kind=finding.kind,
         series=series,
-        labels={"model": finding.model, "model_version": finding.model_version},
+        labels=labels,
         signal=signal,
         cleared=finding.cleared,
         refresh=refresh_at is not None,
+        comparison=_comparison(finding.comparison),
+    )
+
+
+def _comparison(comparison: VersionComparison | None) -> VersionComparisonModel | None:
+    if comparison is None:
+        return None
+    return VersionComparisonModel(
+        baseline_version=comparison.baseline_version,
+        candidate_version=comparison.candidate_version,
+        figures=tuple(
+            ComparedFigureModel(
+                metric=f.metric,
+                baseline=f.baseline,
+                candidate=f.candidate,
+                baseline_events=f.baseline_events,
+                candidate_events=f.candidate_events,
+                worse=f.worse,
+                estimated=f.estimated,
+                detail=f.detail,
+            )
+            for f in comparison.figures
+        ),
+        mode=comparison.mode,
+        accepted=comparison.accepted,
     )
 
 

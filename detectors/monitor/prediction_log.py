@@ -82,6 +82,15 @@ class PredictionLogMonitor:
         self._monitors.clear()
         self._joins.clear()
 
+    def accept(self, model: str, version: str) -> list[Finding]:
+        """An engineer accepts ``version`` early: it becomes ``model``'s baseline now.
+
+        Returns the ``model_version_accepted`` record and, if the version had
+        regressed, the clearing of its ``version_regression``; nothing when this
+        monitor does not compare that version (another worker may own the model).
+        """
+        return []
+
     def join(self, model: str) -> LabelJoin | None:
         """The label join of one model, if it has had predictions."""
         return self._joins.get(model)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from detectors.monitor.comparison import VersionComparison
+
 FeatureValue = float | str | None
 
 
@@ -33,7 +35,13 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A detector's alarm rose (or, for ``model_version_change``, a version started)."""
+    """A detector's alarm rose (or, for ``model_version_change``, a version started).
+
+    A ``version_regression`` names the worse version in ``model_version`` and the
+    version it was compared with in ``previous_version``; its ``comparison`` holds
+    both versions' figures. ``model_version_accepted`` (not a detection) carries the
+    comparison that let the version become the baseline.
+    """
 
     timestamp: float  # event time of the event that raised it
     model: str
@@ -43,9 +51,10 @@ class Finding:
     score: float
     message: str
     cleared: bool = False  # the alarm went off again (not printed by the replay)
-    previous_version: str | None = None  # for model_version_change: the version before
+    previous_version: str | None = None  # the version before / compared with
     observed: float | None = None  # the value that raised it, where that is one number
     baseline: float | None = None  # ...and what was normal
+    comparison: VersionComparison | None = None  # version_regression, model_version_accepted
 
 
 # Detection kinds.
@@ -55,4 +64,6 @@ PERFORMANCE_DRIFT = "performance_drift"
 DATA_QUALITY = "data_quality"
 LATENCY_SPIKE = "latency_spike"
 MULTIVARIATE_DRIFT = "multivariate_drift"
+VERSION_REGRESSION = "version_regression"  # a version is worse than the one before it
 MODEL_VERSION_CHANGE = "model_version_change"  # a change event, not a detection
+MODEL_VERSION_ACCEPTED = "model_version_accepted"  # a version became the baseline; not one
