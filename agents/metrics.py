@@ -43,6 +43,7 @@ class Metrics:
     ready: Gauge
     readiness_checks: Gauge
     chat_calls: Counter
+    model_performance: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, prefix: str = "fireline") -> Metrics:
@@ -172,6 +173,14 @@ class Metrics:
                 "Calls to Slack's Web API (or the console sink) by outcome "
                 "(ok, rejected, unreachable, failed).",
                 ["method", "outcome"],
+                registry=registry,
+            ),
+            model_performance=Gauge(
+                f"{prefix}_model_performance",
+                "A model version's performance: source=estimated from its scores (CBPE), "
+                "realised from joined labels (metric: accuracy, precision, recall, roc_auc, "
+                "mae, rmse; calibrated is 1 or 0).",
+                ["model", "version", "metric", "source"],
                 registry=registry,
             ),
         )

@@ -45,6 +45,7 @@ from detectors.metric.error_ratio import ErrorRatioParams
 from detectors.metric.latency_spike import LatencySpikeParams
 from detectors.metric.seasonal import SeasonalBaselineParams
 from detectors.metric.tail_latency import TailLatencyParams
+from detectors.monitor.versions import VersionComparisonParams
 from detectors.params import DetectorParams, violations
 from fireline.errors import ConfigError, DetectorError
 
@@ -114,7 +115,8 @@ class DetectionSettings(LatencySpikeParams):
     SeasonalBaseline (``detection.seasonal``) and every other series the default
     MetricEnsemble (``detection.ensemble``). Each section is the detector's own
     parameter model, so its rules are the detector's; on top, one detector of each
-    kind is built when the settings load.
+    kind is built when the settings load. ``detection.versions`` is how the
+    prediction-log monitor compares a model's versions (margins, acceptance).
     """
 
     metric_names: tuple[str, ...] = Field(
@@ -160,6 +162,7 @@ class DetectionSettings(LatencySpikeParams):
     tail_latency: TailLatencyParams = TailLatencyParams()
     seasonal: SeasonalBaselineParams = SeasonalBaselineParams()
     ensemble: MetricEnsembleParams = MetricEnsembleParams()
+    versions: VersionComparisonParams = VersionComparisonParams()
 
     @model_validator(mode="after")
     def _names_are_routed_once(self) -> DetectionSettings:

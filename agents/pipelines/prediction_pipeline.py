@@ -11,7 +11,7 @@ classifier) is never re-sent and expires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from agents.kafka.detector_store import DetectorStore
@@ -116,6 +116,10 @@ class PredictionPipeline:
             )
             detections.append(_detection(finding))
         return detections
+
+    def performance(self, models: Iterable[str]) -> list[tuple[str, str, str, str, float]]:
+        """(model, version, metric, source, value) of these models, for the gauges."""
+        return self.monitor.performance(models)
 
     def checkpoint(self) -> int:
         """Save the monitors and label joins changed since the last checkpoint; return how many."""

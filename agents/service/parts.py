@@ -21,6 +21,7 @@ from agents.service.app import FaustPublisher, WorkerTables
 from agents.service.runtime import Runtime
 from agents.settings import Settings
 from agents.slack.thread_notes import ReminderPolicy, ThreadNotes
+from detectors.monitor.model_monitor import MonitorConfig
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
 from playbooks.chat.root_keeper import RootKeeper
@@ -89,6 +90,9 @@ def build_runtime(
             settings.detection, policy.signal_refresh_s, policy.evidence_points, checkpoints
         ),
         predictions=PredictionPipeline(
-            refresh_s=policy.signal_refresh_s, store=checkpoints, executor=classifier_thread()
+            MonitorConfig(versions=settings.detection.versions),
+            refresh_s=policy.signal_refresh_s,
+            store=checkpoints,
+            executor=classifier_thread(),
         ),
     )

@@ -155,6 +155,11 @@ class Runtime:
         self._count(detections)
         for (model, outcome), n in self.predictions.take_label_counts().items():
             self.metrics.label_joins.labels(model, outcome).inc(n)
+        gauge = self.metrics.model_performance
+        for model, version, metric, source, value in self.predictions.performance(
+            {e.model for e in events}
+        ):
+            gauge.labels(model, version, metric, source).set(value)
         inputs: list[OutRecord] = [
             (f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode(), {})
             for c in changes

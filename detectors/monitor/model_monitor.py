@@ -53,6 +53,7 @@ from detectors.monitor.records import (
     Finding,
     Prediction,
 )
+from detectors.monitor.versions import VersionComparisonParams
 from fireline.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class MonitorConfig:
     classifier_rows: int = 1000
     budget: FalseAlarmBudget = field(default_factory=FalseAlarmBudget)
     seed: int = 0
+    versions: VersionComparisonParams = field(default_factory=VersionComparisonParams.defaults)
 
     def __post_init__(self) -> None:
         if self.warmup < 0:

@@ -2,16 +2,20 @@
 
 One :class:`~detectors.monitor.model_monitor.ModelMonitor` per (model, model_version),
 at most ``max_versions`` per model (the least recently seen is dropped: a
-rolled-back version starts over with a fresh warm-up and reference). The first
-event of a version a model has not had before is reported as a
-``model_version_change`` event (not a detection) when the model had another
-version before. Labels are joined to their predictions by ``prediction_id``
-(:class:`~detectors.monitor.label_join.LabelJoin`, bounded by count and event time; a
-caller that checkpoints them hands them back through ``restore_join``) and
-become outcomes: for a numeric score and a 0/1 or boolean label, the prediction
-is wrong when ``(score >= 0.5) != label``; for a string prediction, when it
-differs from the label. Other pairs (regression, object predictions) are not
-scored yet.
+rolled-back version starts over with a fresh warm-up and reference), and one
+:class:`~detectors.monitor.versions.ModelVersions` per model, which compares every
+new version with the model's baseline version from its first events and raises
+``version_regression`` when it is worse (``model_version_accepted`` when it has
+served long enough without). The first event of a version a model has not had
+before is reported as a ``model_version_change`` event (not a detection) when
+the model had another version before. Labels are joined to their predictions by
+``prediction_id`` (:class:`~detectors.monitor.label_join.LabelJoin`, bounded by
+count and event time; a caller that checkpoints them hands them back through
+``restore_join``) and become outcomes: for a numeric score in [0, 1] and a
+0/1 or boolean label, the prediction is wrong when ``(score >= 0.5) != label``;
+for a string prediction, when it differs from the label; for a numeric
+prediction and any other numeric label, the residual (prediction - label)
+feeds MAE and RMSE. Object predictions are not scored.
 """
 
 from __future__ import annotations
@@ -20,11 +24,25 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from itertools import groupby
+from typing import NamedTuple
+
+import numpy as np
 
 from detectors.monitor.label_join import LabelJoin, Pending
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.records import MODEL_VERSION_CHANGE, Finding, Label, Prediction
+from detectors.monitor.versions import ModelVersions, Outcomes
 from fireline.errors import ConfigError
+
+
+class _Outcome(NamedTuple):
+    model: str
+    version: str
+    error: float  # NaN: not a classifier's outcome
+    score: float  # the probability predicted, NaN if none
+    residual: float  # NaN: not a regression's outcome
+    predicted_at: float
+    at: float
 
 
 class PredictionLogMonitor:
@@ -53,6 +71,7 @@ class PredictionLogMonitor:
         self.restore_join = restore_join
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
+        self._versions: dict[str, ModelVersions] = {}
 
     def process(self, events: Iterable[Prediction | Label]) -> list[Finding]:
         """Feed a micro-batch of events in time order; return what they raised."""
@@ -81,6 +100,7 @@ class PredictionLogMonitor:
         """Drop every monitor and label join (after a rebalance monitors reload)."""
         self._monitors.clear()
         self._joins.clear()
+        self._versions.clear()
 
     def accept(self, model: str, version: str) -> list[Finding]:
         """An engineer accepts ``version`` early: it becomes ``model``'s baseline now.
@@ -89,7 +109,23 @@ class PredictionLogMonitor:
         regressed, the clearing of its ``version_regression``; nothing when this
         monitor does not compare that version (another worker may own the model).
         """
-        return []
+        versions = self._versions.get(model)
+        if versions is None:
+            return []
+        return versions.accept(version)
+
+    def performance(self, models: Iterable[str]) -> list[tuple[str, str, str, str, float]]:
+        """(model, version, metric, source, value): estimated and realised performance."""
+        return [
+            (model, *row)
+            for model in models
+            if (compared := self._versions.get(model)) is not None
+            for row in compared.performance()
+        ]
+
+    def versions(self, model: str) -> ModelVersions | None:
+        """The version comparison of one model, if it has had predictions."""
+        return self._versions.get(model)
 
     def join(self, model: str) -> LabelJoin | None:
         """The label join of one model, if it has had predictions."""
@@ -140,8 +176,8 @@ class PredictionLogMonitor:
                         MODEL_VERSION_CHANGE,
                         None,
                         0.0,
-                        f"model {model}: version {previous} -> {version}; a fresh reference is "
-                        f"captured after {self.config.warmup} warm-up events",
+                        f"model {model}: version {previous} -> {version}; compared with the "
+                        "baseline version from its first events",
                         previous_version=previous,
                     )
                 )
@@ -151,27 +187,65 @@ class PredictionLogMonitor:
         versions.move_to_end(version)
         for p in batch:
             join.add(p.prediction_id, Pending(version, _scorable(p.prediction), p.timestamp))
-        return found + monitor.observe(batch)
+        found += monitor.observe(batch)
+        compared = self._versions.get(model)
+        if compared is None:
+            compared = self._versions[model] = ModelVersions(model, self.config.versions)
+        return found + compared.observe(version, batch)
 
     def _labels(self, labels: Sequence[Label]) -> list[Finding]:
         found: list[Finding] = []
         for (model, version), outcomes in groupby(self._outcomes(labels), key=lambda o: o[:2]):
-            monitor = self._resumed(model, version)
             rows = list(outcomes)
-            if monitor is not None:
-                found += monitor.observe_outcomes([r[2] for r in rows], [r[3] for r in rows])
+            monitor = self._resumed(model, version)
+            errors = [r for r in rows if r.error == r.error]  # not NaN
+            if monitor is not None and errors:
+                found += monitor.observe_outcomes([r.error for r in errors], [r.at for r in errors])
+            if (compared := self._versions.get(model)) is not None:
+                columns = np.array([r[2:] for r in rows], dtype=np.float64)
+                found += compared.observe_outcomes(
+                    version,
+                    Outcomes(
+                        columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3], rows[-1].at
+                    ),
+                )
         return found
 
-    def _outcomes(self, labels: Sequence[Label]) -> list[tuple[str, str, float, float]]:
+    def _outcomes(self, labels: Sequence[Label]) -> list[_Outcome]:
         rows = []
+        nan = float("nan")
         for label in labels:
             join = self._join(label.model, create=False)
             pending = join.match(label.prediction_id, label.timestamp) if join else None
             if pending is None:
                 continue
-            error = outcome_error(pending.prediction, label.label)
+            prediction = pending.prediction
+            error = outcome_error(prediction, label.label)
             if error is not None:
-                rows.append((label.model, pending.model_version, error, label.timestamp))
+                score = prediction if isinstance(prediction, float | int) else nan
+                rows.append(
+                    _Outcome(
+                        label.model,
+                        pending.model_version,
+                        error,
+                        float(score),
+                        nan,
+                        pending.timestamp,
+                        label.timestamp,
+                    )
+                )
+            elif (residual := outcome_residual(prediction, label.label)) is not None:
+                rows.append(
+                    _Outcome(
+                        label.model,
+                        pending.model_version,
+                        nan,
+                        nan,
+                        residual,
+                        pending.timestamp,
+                        label.timestamp,
+                    )
+                )
         return rows
 
 
@@ -185,9 +259,18 @@ def outcome_error(prediction: float | str | None, label: float | str | bool) -> 
         )
     if prediction is None or isinstance(label, str):
         return None
-    if isinstance(label, bool) or label in (0, 1):
+    if isinstance(label, bool) or (label in (0, 1) and 0.0 <= prediction <= 1.0):
         return float((prediction >= 0.5) != bool(label))
     return None
+
+
+def outcome_residual(prediction: float | str | None, label: float | str | bool) -> float | None:
+    """Prediction minus label for a regression (numbers that are not a 0/1 outcome)."""
+    if isinstance(prediction, str) or prediction is None:
+        return None
+    if isinstance(label, str | bool) or outcome_error(prediction, label) is not None:
+        return None
+    return float(prediction) - float(label)
 
 
 def _scorable(prediction: object) -> float | str | None:

@@ -7,6 +7,7 @@ from agents.pipelines.events import LabelEvent, PredictionEvent
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
+from fireline.detections import Detection
 
 
 def predictions(n: int, start: int, version: str, shift: float, seed: int) -> list[PredictionEvent]:
@@ -151,3 +152,67 @@ def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
     assert any(d.kind == "covariate_drift" for d in found)
     fresh, _ = pipeline().process(predictions(400, 1500, "7", 15.0, seed=2))
     assert fresh == []  # a fresh monitor would still be warming up
+
+
+def scored(n: int, start: int, version: str, wrong: float, seed: int):
+    """A fraud classifier's predictions and their labels (``wrong`` of them mispredicted)."""
+    rng = np.random.default_rng(seed)
+    events: list[PredictionEvent | LabelEvent] = []
+    for i in range(n):
+        truth = bool(rng.random() < 0.2)
+        predicted = truth != bool(rng.random() < wrong)
+        score = float(rng.uniform(0.97, 1.0) if predicted else rng.uniform(0.0, 0.03))
+        at = 1795255200.0 + (start + i) * 0.1
+        events.append(
+            PredictionEvent(
+                timestamp=at,
+                model="fraud",
+                model_version=version,
+                prediction_id=f"p-{start + i}",
+                features={"amount": float(rng.normal(100, 10))},
+                prediction=score,
+            )
+        )
+        events.append(
+            LabelEvent(
+                timestamp=at + 0.05, model="fraud", prediction_id=f"p-{start + i}", label=truth
+            )
+        )
+    return events
+
+
+def test_a_worse_version_is_a_version_regression_with_both_versions_figures():
+    p = pipeline()
+    p.process(scored(5000, 0, "7", 0.01, seed=1))
+    found: list = []
+    for k in range(6):
+        found += p.process(scored(500, 5000 + 500 * k, "8", 0.06, seed=2 + k))[0]
+    regressions = [d for d in found if d.kind == "version_regression" and not d.refresh]
+    assert len(regressions) == 1
+    regression = regressions[0]
+    assert regression.labels == {"model": "fraud", "model_version": "8", "previous_version": "7"}
+    assert regression.series == "fraud:version_regression"
+    assert regression.comparison is not None
+    assert (regression.comparison.baseline_version, regression.comparison.candidate_version) == (
+        "7",
+        "8",
+    )
+    assert any(f.worse and f.metric == "error_rate" for f in regression.comparison.figures)
+    assert regression.signal.message.startswith("fraud v8 is worse than v7: ")
+    assert Detection.model_validate_json(regression.model_dump_json()) == regression
+    assert any(d.kind == "version_regression" and d.refresh for d in found)  # still on: re-sent
+    cleared = p.accept("fraud", "8")  # an engineer accepts it anyway
+    assert [(d.kind, d.cleared) for d in cleared] == [("version_regression", True)]
+    later, _ = p.process(scored(500, 8000, "8", 0.06, seed=9))
+    assert not [d for d in later if d.kind == "version_regression"]
+
+
+def test_performance_is_estimated_from_scores_and_realised_from_labels_per_version():
+    p = pipeline()
+    p.process(scored(2000, 0, "7", 0.01, seed=1))
+    rows = {(v, metric, source): value for _, v, metric, source, value in p.performance({"fraud"})}
+    assert 0.98 < rows[("7", "accuracy", "estimated")] < 1.0
+    assert 0.97 < rows[("7", "accuracy", "realised")] < 1.0
+    assert rows[("7", "calibrated", "realised")] == 1.0
+    assert rows[("7", "roc_auc", "realised")] > 0.95
+    assert p.performance({"other"}) == []
