@@ -35,6 +35,7 @@ class Metrics:
     series_tracked: Gauge
     samples_unwatched: Counter
     detector_state_unreadable: Counter
+    label_joins: Counter
     incidents_open: Gauge
     action_seconds: Histogram
     silences_active: Gauge
@@ -130,6 +131,13 @@ class Metrics:
                 "class, foreign bytes); each such detector re-warmed.",
                 registry=registry,
             ),
+            label_joins=Counter(
+                f"{prefix}_label_joins",
+                "Labels matched to their prediction, labels that found none waiting "
+                "(unmatched), and predictions dropped unlabelled (expired), per model.",
+                ["model", "outcome"],
+                registry=registry,
+            ),
             action_seconds=Histogram(
                 f"{prefix}_action_duration_seconds",
                 "Time a playbook step took, retries included.",
@@ -180,6 +188,8 @@ class Metrics:
                 "Consumer positions the broker lost (committed offset gone, gone back or past "
                 "the log end): the partition restarts where the broker says; see the ERROR log.",
                 ["topic", "partition"],
+                registry=registry,
+            ),
             model_performance=Gauge(
                 f"{prefix}_model_performance",
                 "A model version's performance: source=estimated from its scores (CBPE), "

@@ -14,34 +14,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from fireline.incident import Change, EvidencePoint, Severity, Signal
-
-
-class ComparedFigureModel(BaseModel):
-    """One figure of two versions of a model (mirrors ``detectors.monitor.comparison``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    metric: str = Field(description="e.g. error_rate, mean_score, estimated_accuracy.")
-    baseline: float = Field(description="The baseline version's value.")
-    candidate: float = Field(description="The candidate version's value.")
-    baseline_events: int = Field(ge=0, description="Events (or labels) behind the baseline's.")
-    candidate_events: int = Field(ge=0, description="Events (or labels) behind the candidate's.")
-    worse: bool = Field(description="The candidate is worse by more than the practical margin.")
-    estimated: bool = Field(default=False, description="From scores (CBPE), not from labels.")
-    detail: str = Field(default="", description="e.g. the class a class-mix figure is about.")
-
-
-class VersionComparisonModel(BaseModel):
-    """A version_regression's evidence: both versions' figures, side by side."""
-
-    model_config = ConfigDict(frozen=True)
-
-    baseline_version: str
-    candidate_version: str
-    figures: tuple[ComparedFigureModel, ...] = ()
-    mode: Literal["deploy", "canary"] = "deploy"
-    accepted: bool = False
+from fireline.incident import (  # the comparison models are defined with the incident
+    Change,
+    ComparedFigureModel,  # noqa: F401 - re-exported: detections carry it too
+    EvidencePoint,
+    Severity,
+    Signal,
+    VersionComparisonModel,
+)
 
 
 class Detection(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,6 +122,38 @@ class Change(BaseModel):
         return f"{self.kind} on {subject}"
 
 
+class ComparedFigureModel(BaseModel):
+    """One figure of two versions of a model (mirrors ``detectors.monitor.comparison``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str = Field(description="e.g. error_rate, mean_score, estimated_accuracy.")
+    baseline: float = Field(description="The baseline version's value.")
+    candidate: float = Field(description="The candidate version's value.")
+    baseline_events: int = Field(ge=0, description="Events (or labels) behind the baseline's.")
+    candidate_events: int = Field(ge=0, description="Events (or labels) behind the candidate's.")
+    worse: bool = Field(description="The candidate is worse by more than the practical margin.")
+    estimated: bool = Field(default=False, description="From scores (CBPE), not from labels.")
+    detail: str = Field(default="", description="e.g. the class a class-mix figure is about.")
+
+
+class VersionComparisonModel(BaseModel):
+    """A version_regression's evidence: both versions' figures, side by side."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline_version: str = Field(description="The version compared with (what serves well).")
+    candidate_version: str = Field(description="The version judged (the new one).")
+    figures: tuple[ComparedFigureModel, ...] = Field(
+        default=(), description="Each figure of both versions; `worse` marks the regressed ones."
+    )
+    mode: Literal["deploy", "canary"] = Field(
+        default="deploy",
+        description="deploy: against the baseline before it; canary: both on the same window.",
+    )
+    accepted: bool = Field(default=False, description="The candidate became the new baseline.")
+
+
 class Incident(BaseModel):
     """One real problem, as the incident manager tracks it."""
 
@@ -149,6 +182,11 @@ class Incident(BaseModel):
     likely_cause: str | None = Field(
         default=None,
         description="The change that came first: fraud v2 went live (was v1) 9 min before.",
+    )
+    comparison: VersionComparisonModel | None = Field(
+        default=None,
+        description="Both versions' figures side by side, from the latest version_regression "
+        "signal (the worse version is model_version).",
     )
     related: list[str] = Field(default_factory=list, description="Ids of related incidents.")
     flapping: bool = Field(default=False, description="Opening and clearing too often.")

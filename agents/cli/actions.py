@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.cli.incidents import _client, _time, _whoami
+from agents.cli.incidents import _client, _time
 from agents.settings import Settings
 
 
@@ -25,14 +25,13 @@ def add_commands(sub: Any) -> None:
         command = act_sub.add_parser(name, help=help_)
         command.add_argument("--playbook", help="only this playbook (default: all actions)")
         command.add_argument("--reason", default="", help="said in every held step's record")
-        command.add_argument("--by", default=_whoami(), help="who (default: $USER)")
         command.set_defaults(handler=_switch, verb=name)
     status = act_sub.add_parser("status", help="what is paused, and who switched it last")
     status.set_defaults(handler=_status)
 
 
 def _switch(args: argparse.Namespace, settings: Settings) -> int:
-    body = {"by": args.by, "reason": args.reason}
+    body = {"reason": args.reason}  # who: the API token's name, decided by the worker
     if args.playbook:
         body["playbook"] = args.playbook
     result = _client(args, settings).call("POST", f"/actions/{args.verb}", body)

@@ -3,8 +3,9 @@
 A pause or resume is published to the compacted ``fireline.action-controls``
 topic (keyed by scope: ``*`` or a playbook's name), which every worker folds
 into its :class:`~playbooks.kill_switch.KillSwitch`, and recorded in the
-audit (``fireline.actions``) with who did it. The handler answers once its
-own worker has folded the change. Slack's ``/fireline`` command calls the same
+audit (``fireline.actions``) with who did it: the token's name (pausing needs
+the responder role, resuming the approver role, reading the switch a viewer's).
+The handler answers once its own worker has folded the change. Slack's ``/fireline`` command calls the same
 :meth:`ActionControls.switch`.
 """
 
@@ -17,21 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.incidents.api import APPLY_TIMEOUT_S, bearer_denied, error
+from agents.incidents.access import AccessPolicy, Role
+from agents.incidents.api import APPLY_TIMEOUT_S, error
 from agents.incidents.view import IncidentView
 from agents.service.runtime import Publisher
 from agents.settings import Topics
 from playbooks.kill_switch import ALL, KillSwitch, Pause
 
 AUDIT_KEY = b"kill-switch"
-
-
-def caller(request: web.Request, body: dict[str, Any]) -> str:
-    """Who is asking: for now the body's ``by`` under the shared API token.
-
-    The one place that says it, so a token-derived identity replaces it here.
-    """
-    return str(body.get("by") or "api")[:200]
 
 
 class ActionControls:
@@ -44,7 +38,7 @@ class ActionControls:
         publisher: Publisher,
         topics: Topics,
         playbooks: Callable[[], list[str]],
-        api_token: str | None,
+        access: AccessPolicy,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``playbooks``: the names of the loaded playbooks (one can be paused by name)."""
@@ -53,7 +47,7 @@ class ActionControls:
         self.publisher = publisher
         self.topics = topics
         self.playbooks = playbooks
-        self.api_token = api_token
+        self.access = access
         self.clock = clock
 
     def add_routes(self, app: web.Application) -> None:
@@ -105,7 +99,7 @@ class ActionControls:
         }
 
     async def pause(self, request: web.Request) -> web.Response:
-        """Pause all actions, or one playbook's: body ``{"playbook", "reason", "by"}`` (optional)."""
+        """Pause all actions, or one playbook's: body ``{"playbook", "reason"}`` (optional)."""
         return await self._set(request, paused=True)
 
     async def resume(self, request: web.Request) -> web.Response:
@@ -114,17 +108,15 @@ class ActionControls:
 
     async def status(self, request: web.Request) -> web.Response:
         """What is paused now."""
+        if isinstance(denied := self.access.require(request, Role.VIEWER), web.Response):
+            return denied
         return web.json_response(self.report())
 
     async def _set(self, request: web.Request, paused: bool) -> web.Response:
-        denied = bearer_denied(
-            request,
-            self.api_token,
-            disabled="changes are disabled: set FIRELINE_API_TOKEN (or api_token_file)",
-            label="API token",
-        )
-        if denied is not None:
-            return denied
+        # Stopping automation is a responder's call; letting it act again an approver's.
+        role = Role.RESPONDER if paused else Role.APPROVER
+        if isinstance(caller := self.access.require(request, role), web.Response):
+            return caller
         try:
             body = json.loads(await request.read() or b"{}") if request.can_read_body else {}
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -139,5 +131,5 @@ class ActionControls:
         reason = body.get("reason") or ""
         if not isinstance(reason, str):
             return error(400, "reason must be a string")
-        pause = await self.switch_to(paused, playbook, caller(request, body), reason)
+        pause = await self.switch_to(paused, playbook, caller.name, reason)
         return web.json_response({"switch": pause.model_dump(mode="json"), **self.report()})

@@ -4,10 +4,13 @@ Reads come from the worker's :class:`IncidentView`. Changes are published as
 inputs to the subject's partition of ``fireline.detections`` (or to
 ``fireline.silences``), so the worker owning the incident applies them in order
 with everything else; the handler then waits briefly for the view to show the
-result. Every endpoint needs ``Authorization: Bearer <api token>`` of a role
-that allows it (agents.incidents.access); who acted is the token's name, never
-the body's. An approval older than ``approval_ttl_s`` can no longer be decided:
-it has expired (the worker owning it rejects it, and says so in its thread).
+result. Accepting a model version goes to the model's partition of the
+prediction topic instead, where its versions are compared
+(agents/pipelines/model_commands.py); it is answered 202 at once. Every
+endpoint needs ``Authorization: Bearer <api token>`` of a role that allows it
+(agents.incidents.access); who acted is the token's name, never the body's. An
+approval older than ``approval_ttl_s`` can no longer be decided: it has
+expired (the worker owning it rejects it, and says so in its thread).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pydantic import ValidationError
 from agents.incidents.access import AccessPolicy, Caller, Role
 from agents.incidents.silences import Silence, SilenceRequest
 from agents.incidents.view import IncidentView
+from agents.pipelines.model_commands import ModelCommand
 from agents.service.runtime import Publisher
 from agents.settings import Topics
 from fireline.detections import CommandInput
@@ -73,6 +77,7 @@ class IncidentApi:
         app.router.add_get("/approvals", self.list_approvals)
         app.router.add_post("/approvals/{id}/approve", self.approve)
         app.router.add_post("/approvals/{id}/reject", self.reject)
+        app.router.add_post("/models/{model}/versions/{version}/accept", self.accept_version)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -169,6 +174,38 @@ class IncidentApi:
             self.topics.detections,
             [(incident.subject_key.encode(), message.model_dump_json().encode(), {})],
         )
+
+    async def accept_version(self, request: web.Request) -> web.Response:
+        """Accept a model version as its baseline now (an approver's call; no body needed).
+
+        202: the worker comparing the model's versions applies it in order with
+        the model's predictions; an open ``version_regression`` of the version
+        then clears and its incident resolves.
+        """
+        if isinstance(caller := self.access.require(request, Role.APPROVER), web.Response):
+            return caller
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            command = ModelCommand(
+                model=request.match_info["model"],
+                version=request.match_info["version"],
+                by=caller.name,
+                at=self.clock(),
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            return error(400, f"invalid accept: {problems}")
+        await self.publish_model_command(command)
+        return web.json_response({"accepted": command.model_dump(mode="json")}, status=202)
+
+    async def publish_model_command(self, command: ModelCommand) -> None:
+        """Send ``command`` to the worker comparing the model's versions, among its predictions."""
+        await self.publisher.publish(self.topics.predictions, [command.to_record()])
 
     async def publish_silence(self, silence: Silence) -> None:
         """Publish a new silence; every worker's view and incident manager picks it up."""

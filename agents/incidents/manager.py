@@ -13,6 +13,9 @@ in a :class:`SubjectState` that the worker stores in a Faust table. Rules:
   flapping (no notifications); severity escalates; a resolved incident that
   recurs within ``reopen_window_s`` is reopened, not duplicated.
 - **Silences** mark matching incidents; they are recorded, not notified.
+- **Deploys**: a ``version_regression`` names its cause itself: the worse
+  version going live, however long ago (the change record when the subject
+  still has it), and the incident keeps the latest comparison of both versions.
 
 Times: event time (the detection's ``at``) for what the incident reports;
 the worker's clock (``now``) for timers, so late or replayed events cannot
@@ -111,6 +114,8 @@ class IncidentManager:
             holder.activity = now
             incident = holder.incident
             update: dict[str, object] = {"last_seen": max(incident.last_seen, signal.at)}
+            if detection.comparison is not None:  # more events behind the figures: keep them
+                update["comparison"] = detection.comparison
             severity = self._severity(detection)
             if severity.rank > incident.severity.rank:  # the signal grew while it lasted
                 update["severity"] = severity
@@ -163,6 +168,8 @@ class IncidentManager:
         }
         if transition is not Transition.OPENED:
             update["count"] = incident.count + 1
+        if detection.comparison is not None:
+            update["comparison"] = detection.comparison
         if key not in incident.fingerprints:
             update["fingerprints"] = [*incident.fingerprints, key]
         if detection.evidence:
@@ -213,6 +220,8 @@ class IncidentManager:
         if changes:
             latest = changes[-1]
             cause = f"{latest.describe()} {human_duration(signal.at - latest.at)} before"
+        if detection.comparison is not None:
+            changes, cause = _deploy_cause(state.changes, changes, detection)
         related = [t.incident.id for t in state.tracked]
         incident = Incident(
             id=incident_id(key, signal.at),
@@ -377,6 +386,29 @@ class IncidentManager:
             ]
             state.changes = [c for c, _ in kept]
             state.changes_received = [r for _, r in kept]
+
+
+def _deploy_cause(
+    known: Sequence[Change], linked: list[Change], detection: Detection
+) -> tuple[list[Change], str]:
+    """A version regression's changes and cause: the worse version going live.
+
+    The subject's record of that deploy when it still has one (linked even when
+    it is older than the change window: the comparison says it is the cause),
+    else the comparison's own words.
+    """
+    comparison = detection.comparison
+    assert comparison is not None
+    model = detection.labels.get("model") or detection.series
+    candidate = comparison.candidate_version
+    deploy = next((c for c in reversed(known) if c.model == model and c.version == candidate), None)
+    at = detection.signal.at
+    if deploy is None:
+        went = "started serving beside" if comparison.mode == "canary" else "went live after"
+        return linked, f"{model} v{candidate} {went} v{comparison.baseline_version}"
+    if deploy not in linked:
+        linked = sorted([*linked, deploy], key=lambda c: c.at)
+    return linked, f"{deploy.describe()} {human_duration(max(0.0, at - deploy.at))} before"
 
 
 def _resolution(tracked: Tracked) -> Resolution:

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from agents.kafka.detector_store import DetectorStore
+from agents.kafka.label_join_store import LabelJoinStore
 from agents.pipelines.events import LabelEvent, PredictionEvent
 from detectors.monitor import records
 from detectors.monitor.comparison import VersionComparison
+from detectors.monitor.label_join import LabelJoin
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from fireline import promql
@@ -53,9 +55,13 @@ class PredictionPipeline:
         None fits inline, on the hot path.
         """
         self.store = store
-        self.monitor = PredictionLogMonitor(config, executor=executor, restore=self._restore)
+        self.labels = LabelJoinStore(store) if store is not None else None
+        self.monitor = PredictionLogMonitor(
+            config, executor=executor, restore=self._restore, restore_join=self._restore_join
+        )
         self.refresh_s = refresh_s
         self.dirty: dict[str, int] = {}  # monitor key → partition, since the last checkpoint
+        self.dirty_joins: dict[str, int] = {}  # model → partition, since the last checkpoint
         self._firing: dict[FiringKey, tuple[float, records.Finding]] = {}
 
     def process(
@@ -71,6 +77,8 @@ class PredictionPipeline:
         for monitor in self.monitor.monitors():
             if monitor.model in touched:
                 self.dirty[_key(monitor.model, monitor.version)] = partition
+        for model in touched:
+            self.dirty_joins[model] = partition
         detections: list[Detection] = []
         changes: list[Change] = []
         for finding in found:
@@ -114,18 +122,36 @@ class PredictionPipeline:
         return self.monitor.performance(models)
 
     def checkpoint(self) -> int:
-        """Save the monitors that learnt since the last checkpoint; return how many."""
-        if self.store is None or not self.dirty:
+        """Save the monitors and label joins changed since the last checkpoint; return how many."""
+        if self.store is None or self.labels is None:
             return 0
-        monitors = {_key(m.model, m.version): m for m in self.monitor.monitors()}
-        saved = self.store.save(monitors, self.dirty)
+        saved = 0
+        if self.dirty:
+            monitors = {_key(m.model, m.version): m for m in self.monitor.monitors()}
+            saved += self.store.save(monitors, self.dirty)
+        if self.dirty_joins:
+            saved += self.labels.save(self.monitor.joins(), self.dirty_joins)
         self.dirty = {}
+        self.dirty_joins = {}
         return saved
 
+    def take_label_counts(self) -> dict[tuple[str, str], int]:
+        """Labels matched, unmatched and predictions expired unlabelled, since the last call.
+
+        Keyed by (model, outcome); only non-zero counts.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for model, join in self.monitor.joins().items():
+            for outcome, n in zip(LABEL_OUTCOMES, join.take_counts(), strict=True):
+                if n:
+                    counts[(model, outcome)] = n
+        return counts
+
     def forget(self) -> None:
-        """Drop every monitor (after a rebalance they reload from the table)."""
+        """Drop every monitor and label join (after a rebalance they reload from the table)."""
         self.monitor.forget()
         self.dirty.clear()
+        self.dirty_joins.clear()
         self._firing.clear()
 
     def _restore(self, model: str, version: str) -> ModelMonitor | None:
@@ -133,6 +159,12 @@ class PredictionPipeline:
             return None
         state = self.store.load(_key(model, version))
         return state if isinstance(state, ModelMonitor) else None
+
+    def _restore_join(self, model: str) -> LabelJoin | None:
+        if self.labels is None:
+            return None
+        monitor = self.monitor
+        return self.labels.load(model, monitor.max_pending, monitor.max_wait_s)
 
     def _refreshes(self, now: float) -> list[Detection]:
         due = []
@@ -144,6 +176,8 @@ class PredictionPipeline:
 
 
 _ONE_SHOT = frozenset({records.MULTIVARIATE_DRIFT})
+# What became of labels and waiting predictions, in LabelJoin.take_counts order.
+LABEL_OUTCOMES = ("matched", "unmatched", "expired")
 
 
 def _key(model: str, version: str) -> str:

@@ -23,6 +23,7 @@ from agents.metrics import Metrics
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
 from agents.pipelines.ingest import DeadLetter, RawRecord, Validator
 from agents.pipelines.metric_pipeline import MetricPipeline
+from agents.pipelines.model_commands import ModelCommand, split_commands
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.service.action_requests import REQUEST_ADAPTER, ResumeRequest, RunRequest
 from agents.settings import Settings
@@ -117,12 +118,29 @@ class Runtime:
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:
-        """Validate prediction logs, run the per-model-version detectors, publish findings."""
+        """Validate prediction logs, run the per-model-version detectors, publish findings.
+
+        A human's command about a model (agents/pipelines/model_commands.py) applies
+        where it stands among the predictions.
+        """
         started = time.perf_counter()
-        batch = self._prediction.validate(records)
-        await self._dead_letter(records, batch.dead)
-        await self._publish_findings(batch.events, records[0].partition)
+        partition = records[0].partition
+        for run, command in split_commands(records):
+            if run:
+                batch = self._prediction.validate(run)
+                await self._dead_letter(run, batch.dead)
+                await self._publish_findings(batch.events, partition)
+            if command is not None:
+                await self._apply_model_command(command)
         self._observe(records, started)
+
+    async def _apply_model_command(self, command: ModelCommand) -> None:
+        if not self.settings.detection.watch_predictions:
+            return
+        log.info("model %s v%s: accept asked by %s", command.model, command.version, command.by)
+        detections = self.predictions.accept(command.model, command.version)
+        self._count(detections)
+        await self._publish_detections(detections)
 
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
         """Validate labels, join them to their predictions, watch the error rate."""
@@ -139,6 +157,8 @@ class Runtime:
             return
         detections, changes = self.predictions.process(events, partition)
         self._count(detections)
+        for (model, outcome), n in self.predictions.take_label_counts().items():
+            self.metrics.label_joins.labels(model, outcome).inc(n)
         gauge = self.metrics.model_performance
         for model, version, metric, source, value in self.predictions.performance(
             {e.model for e in events}

@@ -250,7 +250,8 @@ def build_worker(
         access,
         approval_ttl_s=settings.approval_ttl_s,
     )
-    buttons = SlackInteractions(api, settings.slack_signing_key(), approvers=approvers(settings))
+    slack_approvers = approvers(settings)
+    buttons = SlackInteractions(api, settings.slack_signing_key(), approvers=slack_approvers)
     alerts = AlertIntake(
         runtime.publisher, settings.topics.detections, settings.alertmanager_secret()
     )
@@ -260,9 +261,9 @@ def build_worker(
         runtime.publisher,
         settings.topics,
         lambda: [p.name for p in engine.playbooks],
-        settings.api_secret(),
+        access,
     )
-    commands = SlackCommands(controls, settings.slack_signing_key())
+    commands = SlackCommands(controls, settings.slack_signing_key(), approvers=slack_approvers)
 
     def add_routes(web_app: web.Application) -> None:
         api.add_routes(web_app)

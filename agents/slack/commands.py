@@ -3,7 +3,9 @@
 ``/fireline pause [playbook] [reason…]``, ``/fireline resume [playbook]`` and
 ``/fireline status``, sent by Slack to ``POST /slack/commands`` (configure the
 slash command's Request URL there), verified with the signing secret like the
-buttons. The user Slack names is who paused, in the audit.
+buttons. The user Slack names is who paused, in the audit. Anyone in the
+workspace may pause (the safe direction); resuming takes a user on the Slack
+approvers list (``slack.approvers``), as approving does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 
 from agents.incidents.action_controls import ActionControls
 from agents.incidents.api import error
+from agents.slack.approvers import SlackApprovers
 from agents.slack.signature import verify_slack_request
 from fireline.errors import ApiError
 
@@ -33,9 +36,12 @@ class SlackCommands:
         controls: ActionControls,
         signing_secret: str | None,
         clock: Callable[[], float] = time.time,
+        approvers: SlackApprovers | None = None,
     ) -> None:
+        """``approvers``: who may resume from Slack (None: nobody)."""
         self.controls = controls
         self.signing_secret = signing_secret
+        self.approvers = approvers or SlackApprovers(())
         self.clock = clock
 
     def add_routes(self, app: web.Application) -> None:
@@ -60,10 +66,10 @@ class SlackCommands:
             return error(exc.status, str(exc))
         form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
         user = form.get("user_name") or form.get("user_id") or "unknown"
-        text = await self.run(form.get("text", ""), f"slack:{user}")
+        text = await self.run(form.get("text", ""), f"slack:{user}", form.get("user_id"))
         return web.json_response({"response_type": "in_channel", "text": text})
 
-    async def run(self, text: str, by: str) -> str:
+    async def run(self, text: str, by: str, user_id: str | None = None) -> str:
         """Apply one command line (``pause fraud-rollback deploy freeze``); say what happened."""
         words = text.split()
         if not words or words[0] not in {"pause", "resume", "status"}:
@@ -76,6 +82,8 @@ class SlackCommands:
         reason = " ".join(rest[1:] if playbook else rest)
         if playbook is None and rest and verb == "resume":
             return self.controls.unknown(rest[0]) or USAGE
+        if verb == "resume" and not await self.approvers.allows(user_id):
+            return "only a user on the approvers list (slack.approvers) may resume actions"
         pause = await self.controls.switch_to(verb == "pause", playbook, by, reason)
         what = "all actions" if playbook is None else f"playbook {playbook}"
         return f"{what} {'paused' if pause.paused else 'resumed'} by {by}"

@@ -29,12 +29,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agents.incidents.api import IncidentApi, error
 from agents.incidents.silences import SilenceRequest
+from agents.pipelines.model_commands import ModelCommand
 from agents.slack.approvers import SlackApprovers
 from agents.slack.signature import verify_slack_request
 from fireline.errors import ApiError
 from fireline.incident import Status
 from playbooks.approvals import Decision
 from playbooks.chat.blocks import (
+    ACCEPT,
     ACKNOWLEDGE,
     APPROVE,
     REJECT,
@@ -176,6 +178,13 @@ class SlackInteractions:
             await self.api.publish_silence(silence)
             log.info("incident %s: silenced by %s for 1h (Slack, %s)", incident.id, by, silence.id)
             return f"silenced {incident.subject_key} {incident.kind} for 1h ({silence.id})"
+        if verb == ACCEPT and incident.model and incident.model_version:
+            accept = ModelCommand(
+                model=incident.model, version=incident.model_version, by=by, at=self.clock()
+            )
+            await self.api.publish_model_command(accept)
+            log.info("incident %s: v%s accepted by %s (Slack)", incident.id, accept.version, by)
+            return f"accept {accept.model} v{accept.version} by {by}"
         return Refusal(f"unknown action {verb}")
 
     async def _decide(self, approval_id: str, decision: Decision, by: str) -> str:

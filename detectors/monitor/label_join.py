@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 
-from fireline.errors import ConfigError
+from fireline.errors import ConfigError, DetectorError
+
+# The columns of a snapshot, one entry per waiting prediction, oldest first.
+SNAPSHOT_COLUMNS = ("ids", "versions", "predictions", "timestamps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,10 @@ class LabelJoin:
     Bounded both ways: at most ``max_pending`` predictions wait (the oldest is
     dropped first) and none longer than ``max_wait_s`` of event time. Dropped and
     unmatched counts are kept for the monitor to report.
+
+    The waiting predictions can be saved as plain columns (:meth:`snapshots`) and
+    read back (:meth:`restore`), so labels arriving after a restart still find the
+    predictions made before it.
     """
 
     def __init__(self, max_pending: int = 100_000, max_wait_s: float = 7 * 86_400.0) -> None:
@@ -54,6 +63,62 @@ class LabelJoin:
         else:
             self.matched += 1
         return found
+
+    def take_counts(self) -> tuple[int, int, int]:
+        """``(matched, unmatched, expired)`` since the last call, then zero again."""
+        counts = (self.matched, self.unmatched, self.expired)
+        self.matched = self.unmatched = self.expired = 0
+        return counts
+
+    def snapshots(self, size: int) -> Iterator[dict[str, list[object]]]:
+        """The waiting predictions as plain columns, ``size`` entries per snapshot at most.
+
+        Columns (:data:`SNAPSHOT_COLUMNS`) of strings and numbers only, so any state
+        format can keep them. An empty join is one empty snapshot.
+        """
+        if size < 1:
+            raise ConfigError(f"snapshot size must be at least 1; got {size}.")
+        entries = iter(self._pending.items())
+        first = True
+        while chunk := list(islice(entries, size)):
+            first = False
+            yield {
+                "ids": [i for i, _ in chunk],
+                "versions": [p.model_version for _, p in chunk],
+                "predictions": [p.prediction for _, p in chunk],
+                "timestamps": [p.timestamp for _, p in chunk],
+            }
+        if first:
+            yield {column: [] for column in SNAPSHOT_COLUMNS}
+
+    def restore(self, snapshot: Mapping[str, object]) -> int:
+        """Add the predictions of one snapshot, oldest first; return how many.
+
+        Raises DetectorError naming what is wrong when ``snapshot`` is not one
+        :meth:`snapshots` made (missing column, lengths or types that do not fit).
+        """
+        columns: list[list[object]] = []
+        for name in SNAPSHOT_COLUMNS:
+            column = snapshot.get(name)
+            if not isinstance(column, list | tuple):
+                raise DetectorError(f"label join snapshot has no list {name!r}")
+            columns.append(list(column))
+        ids, versions, predictions, timestamps = columns
+        if not len(ids) == len(versions) == len(predictions) == len(timestamps):
+            raise DetectorError("label join snapshot columns differ in length")
+        for row, (id_, version, prediction, ts) in enumerate(
+            zip(ids, versions, predictions, timestamps, strict=True)
+        ):
+            if not (
+                isinstance(id_, str)
+                and isinstance(version, str)
+                and (prediction is None or isinstance(prediction, str | int | float))
+                and isinstance(ts, int | float)
+                and not isinstance(ts, bool)
+            ):
+                raise DetectorError(f"label join snapshot row {row} has a wrong type")
+            self.add(id_, Pending(version, prediction, float(ts)))
+        return len(ids)
 
     def _expire(self, now: float) -> None:
         horizon = now - self.max_wait_s

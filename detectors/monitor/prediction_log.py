@@ -10,7 +10,8 @@ served long enough without). The first event of a version a model has not had
 before is reported as a ``model_version_change`` event (not a detection) when
 the model had another version before. Labels are joined to their predictions by
 ``prediction_id`` (:class:`~detectors.monitor.label_join.LabelJoin`, bounded by
-count and event time) and become outcomes: for a numeric score in [0, 1] and a
+count and event time; a caller that checkpoints them hands them back through
+``restore_join``) and become outcomes: for a numeric score in [0, 1] and a
 0/1 or boolean label, the prediction is wrong when ``(score >= 0.5) != label``;
 for a string prediction, when it differs from the label; for a numeric
 prediction and any other numeric label, the residual (prediction - label)
@@ -55,6 +56,7 @@ class PredictionLogMonitor:
         max_wait_s: float = 7 * 86_400.0,
         executor: Executor | None = None,
         restore: Callable[[str, str], ModelMonitor | None] | None = None,
+        restore_join: Callable[[str], LabelJoin | None] | None = None,
     ) -> None:
         if max_versions < 1:
             raise ConfigError(f"max_versions must be at least 1; got {max_versions}.")
@@ -65,6 +67,8 @@ class PredictionLogMonitor:
         self.executor = executor  # where domain-classifier tests run (None: inline)
         # A checkpointed monitor for (model, version), if the caller keeps them.
         self.restore = restore
+        # A checkpointed label join of a model, so labels find predictions made before a restart.
+        self.restore_join = restore_join
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
         self._versions: dict[str, ModelVersions] = {}
@@ -127,16 +131,40 @@ class PredictionLogMonitor:
         """The label join of one model, if it has had predictions."""
         return self._joins.get(model)
 
-    def _predictions(self, model: str, version: str, batch: list[Prediction]) -> list[Finding]:
+    def joins(self) -> dict[str, LabelJoin]:
+        """Every model's label join, by model."""
+        return dict(self._joins)
+
+    def _join(self, model: str, create: bool) -> LabelJoin | None:
+        """The model's join: in memory, else checkpointed, else a new one if ``create``."""
+        join = self._joins.get(model)
+        if join is None and self.restore_join is not None:
+            join = self.restore_join(model)
+        if join is None and create:
+            join = LabelJoin(self.max_pending, self.max_wait_s)
+        if join is not None:
+            self._joins[model] = join
+        return join
+
+    def _resumed(self, model: str, version: str) -> ModelMonitor | None:
+        """The version's monitor: in memory, else checkpointed (resumed, not going live)."""
         versions = self._monitors.setdefault(model, OrderedDict())
-        join = self._joins.setdefault(model, LabelJoin(self.max_pending, self.max_wait_s))
-        found: list[Finding] = []
         monitor = versions.get(version)
         if monitor is None and self.restore is not None:
             monitor = self.restore(model, version)
-            if monitor is not None:  # resumed, not a new version going live
+            if monitor is not None:
                 monitor.executor = self.executor
                 versions[version] = monitor
+                while len(versions) > self.max_versions:
+                    versions.popitem(last=False)
+        return monitor
+
+    def _predictions(self, model: str, version: str, batch: list[Prediction]) -> list[Finding]:
+        versions = self._monitors.setdefault(model, OrderedDict())
+        join = self._join(model, create=True)
+        assert join is not None  # created when not found
+        found: list[Finding] = []
+        monitor = self._resumed(model, version)
         if monitor is None:
             if versions:
                 previous = next(reversed(versions))
@@ -174,7 +202,7 @@ class PredictionLogMonitor:
         found: list[Finding] = []
         for (model, version), outcomes in groupby(self._outcomes(labels), key=lambda o: o[:2]):
             rows = list(outcomes)
-            monitor = self.monitor(model, version)
+            monitor = self._resumed(model, version)
             errors = [r for r in rows if r.error == r.error]  # not NaN
             if monitor is not None and errors:
                 found += monitor.observe_outcomes([r.error for r in errors], [r.at for r in errors])
@@ -192,7 +220,7 @@ class PredictionLogMonitor:
         rows = []
         nan = float("nan")
         for label in labels:
-            join = self._joins.get(label.model)
+            join = self._join(label.model, create=False)
             pending = join.match(label.prediction_id, label.timestamp) if join else None
             if pending is None:
                 continue

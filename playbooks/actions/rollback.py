@@ -41,7 +41,9 @@ class RollbackParams(ActionParams):
     provider: Literal["mlflow", "http", "kafka"] = Field(description="Who rolls back.")
     model: str | None = Field(default=None, description="Model name; default: the incident's.")
     to_version: str | None = Field(
-        default=None, description="Version to go back to; default: the previous one."
+        default=None,
+        description="Version to go back to; default: the version a version_regression was "
+        "compared with, else the previous one.",
     )
     tracking_uri: HttpUrl | None = Field(
         default=None, description="mlflow: the tracking server; default: $MLFLOW_TRACKING_URI."
@@ -74,13 +76,27 @@ class RollbackParams(ActionParams):
 
 
 def rollback_target(incident: Incident, model: str, to_version: str | None) -> str | None:
-    """``to_version``, else the version this model had before its latest change, if known."""
+    """``to_version``, else the version compared with, else the one before the latest change.
+
+    The version a ``version_regression`` was compared with served well: it is the
+    one to go back to, even when other versions came in between.
+    """
     if to_version is not None:
         return to_version
+    if (baseline := compared_version(incident, model)) is not None:
+        return baseline
     for change in reversed(incident.changes):
         if change.model == model and change.previous_version:
             return change.previous_version
     return None
+
+
+def compared_version(incident: Incident, model: str) -> str | None:
+    """The baseline of the incident's version comparison of ``model``, if it has one."""
+    comparison = incident.comparison
+    if comparison is None or incident.model != model:
+        return None
+    return comparison.baseline_version
 
 
 def _model(incident: Incident, params: RollbackParams) -> str:
@@ -208,7 +224,9 @@ async def _mlflow(
         if params.to_version is not None:
             to: int | None = int(params.to_version)
         else:
-            to = previous_version(await mlflow.ready_versions(model), current)
+            ready = await mlflow.ready_versions(model)
+            to = _registered(compared_version(incident, model), ready, current)
+            to = to if to is not None else previous_version(ready, current)
         if to is None:
             return ActionResult(
                 "rollback",
@@ -222,3 +240,15 @@ async def _mlflow(
     return ActionResult(
         "rollback", ok=True, detail=f"{model}@{alias}: v{current} → v{to}", target=model
     )
+
+
+def _registered(version: str | None, ready: list[int], current: int) -> int | None:
+    """``version`` as a registered, ready MLflow version other than ``current``, else None.
+
+    Prediction logs may name versions as MLflow does not (``v7``, a date): then
+    the registry's own previous version is the fallback.
+    """
+    if version is None or not version.isdigit():
+        return None
+    number = int(version)
+    return number if number in ready and number != current else None

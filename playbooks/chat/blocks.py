@@ -19,7 +19,7 @@ from fireline.durations import human_duration
 from fireline.incident import Incident, Status
 from playbooks.approvals import ApprovalRequest, Decision
 from playbooks.chat.escape import mrkdwn
-from playbooks.chat.messages import detections, incident_text, series_name
+from playbooks.chat.messages import comparison_table, detections, incident_text, series_name
 
 Block = dict[str, Any]
 
@@ -29,6 +29,7 @@ RESOLVE = "resolve"
 SILENCE = "silence1h"
 APPROVE = "approve"
 REJECT = "reject"
+ACCEPT = "accept"  # accept the incident's worse-looking model version as the new baseline
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 
@@ -143,6 +144,8 @@ def root_message(
     detected = detected_text(incident)
     if detected:
         blocks.append(_section(f"*Detected:* {detected}"))
+    if incident.comparison is not None:
+        blocks.append(_preformatted(comparison_table(incident.comparison)))
     link_line = _links(links)
     if link_line:
         blocks.append(_section(link_line))
@@ -218,6 +221,10 @@ def _incident_buttons(incident: Incident) -> list[Block]:
         )
     buttons.append(_button("Resolve", action_id(RESOLVE, incident.id), incident.id))
     buttons.append(_button("Silence 1h", action_id(SILENCE, incident.id), incident.id))
+    if incident.comparison is not None and incident.model_version:
+        # The engineer judges the figures fine after all: the version becomes the baseline.
+        label = f"Accept v{incident.model_version}"
+        buttons.append(_button(label[:75], action_id(ACCEPT, incident.id), incident.id))
     return buttons
 
 
@@ -244,6 +251,16 @@ def _links(links: Links) -> str:
 
 def _field(name: str, value: str) -> Block:
     return {"type": "mrkdwn", "text": f"*{name}*\n{value}"}
+
+
+def _preformatted(text: str) -> Block:
+    """Monospace text, literal: rich text's text elements are never read as markup."""
+    return {
+        "type": "rich_text",
+        "elements": [
+            {"type": "rich_text_preformatted", "elements": [{"type": "text", "text": text[:3000]}]}
+        ],
+    }
 
 
 def _section(text: str) -> Block:

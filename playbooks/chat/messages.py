@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fireline.durations import human_duration
-from fireline.incident import Evidence, Incident, Resolution, Signal, Transition
+from fireline.incident import (
+    ComparedFigureModel,
+    Evidence,
+    Incident,
+    Resolution,
+    Signal,
+    Transition,
+    VersionComparisonModel,
+)
 from playbooks.chat.escape import mrkdwn
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
@@ -33,6 +41,8 @@ def incident_text(incident: Incident) -> str:
         lines.append(f"Likely cause: {mrkdwn(incident.likely_cause)}")
     if incident.signals:
         lines.append(_signal_line(incident))
+    if incident.comparison is not None and incident.transition is not Transition.RESOLVED:
+        lines.append(comparison_table(incident.comparison))
     lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
     return "\n".join(lines)
 
@@ -111,6 +121,66 @@ def _recovery_line(raised: Signal, cleared: Signal) -> str:
         f"{_num(cleared.baseline)}; {_num(raised.observed)} when detected, "
         f"detector {mrkdwn(raised.detector)}"
     )
+
+
+# Figures that are fractions (detectors/monitor/comparison.py shows them the same way).
+_FRACTIONS = frozenset(
+    {
+        "error_rate",
+        "positive_rate",
+        "class_mix",
+        "class_error",
+        "estimated_accuracy",
+        "estimated_precision",
+        "estimated_recall",
+    }
+)
+_LABELLED = frozenset({"error_rate", "mae", "rmse", "class_error"})
+
+
+def comparison_table(comparison: VersionComparisonModel) -> str:
+    """Both versions' figures side by side, as aligned plain text (monospace).
+
+    ::
+
+        metric          v7      v8       events v7 / v8
+        error rate      1.2%    3.6% ✗   9,000 / 1,800 labelled
+        mean score      0.63    0.58     9,000 / 2,000
+
+    ``✗`` marks a figure on which the candidate is worse by more than the margin.
+    """
+    baseline, candidate = comparison.baseline_version, comparison.candidate_version
+    rows = [["metric", f"v{baseline}", f"v{candidate}", f"events v{baseline} / v{candidate}"]]
+    for figure in comparison.figures:
+        rows.append(
+            [
+                _figure_name(figure),
+                _figure_value(figure.metric, figure.baseline),
+                _figure_value(figure.metric, figure.candidate) + (" ✗" if figure.worse else ""),
+                f"{figure.baseline_events:,} / {figure.candidate_events:,}"
+                + (" labelled" if figure.metric in _LABELLED else ""),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]])
+        for row in rows
+    )
+
+
+def _figure_name(figure: ComparedFigureModel) -> str:
+    name = figure.metric.replace("_", " ")
+    if figure.detail:
+        name = f"{name} {figure.detail}"
+    return f"{name} (est.)" if figure.estimated else name
+
+
+def _figure_value(metric: str, value: float) -> str:
+    if metric in _FRACTIONS:
+        return f"{value:.1%}"
+    if metric.endswith("_ms"):
+        return f"{value:.1f} ms"
+    return f"{value:.3g}" if abs(value) >= 1 else f"{value:.2f}"
 
 
 def detections(count: int) -> str:

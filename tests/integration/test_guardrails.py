@@ -243,7 +243,7 @@ def test_pause_holds_every_action_until_resumed(broker, deployer, tmp_path):
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         status, paused = worker.request(
-            "POST", "/actions/pause", {"by": "ann", "reason": "deploy freeze"}, API_TOKEN
+            "POST", "/actions/pause", {"by": "mallory", "reason": "deploy freeze"}, API_TOKEN
         )
         assert status == 200 and paused["all_paused"], paused
         held_incident = incident_on(deployer.model, unique("inc"))
@@ -251,7 +251,7 @@ def test_pause_holds_every_action_until_resumed(broker, deployer, tmp_path):
         held = audit_of(broker, worker, held_incident.id)
         assert (held["outcome"], held["detail"]) == (
             "held",
-            "paused: all actions paused by ann: deploy freeze",
+            "paused: all actions paused by api: deploy freeze",  # the token's name, not the body's,
         )
         assert deployer.hooks == []
         control = consume(
@@ -261,9 +261,9 @@ def test_pause_holds_every_action_until_resumed(broker, deployer, tmp_path):
             15,
             where=lambda m: m.key() == b"kill-switch",
         )
-        assert json.loads(control[0].value())["by"] == "ann"
+        assert json.loads(control[0].value())["by"] == "api"
 
-        status, resumed = worker.request("POST", "/actions/resume", {"by": "bob"}, API_TOKEN)
+        status, resumed = worker.request("POST", "/actions/resume", {}, API_TOKEN)
         assert status == 200 and not resumed["all_paused"], resumed
         ran_incident = incident_on(deployer.model, unique("inc"))
         publish(broker, worker, ran_incident)

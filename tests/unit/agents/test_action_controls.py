@@ -12,14 +12,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from agents.incidents.access import AccessPolicy, Caller, Role, token_hash
 from agents.incidents.action_controls import ActionControls
 from agents.incidents.view import IncidentView
 from agents.settings import Topics
+from agents.slack.approvers import SlackApprovers
 from agents.slack.commands import SlackCommands
 from agents.slack.signature import slack_signature
 from playbooks.kill_switch import KillSwitch
 
-TOKEN = "api-token"
+TOKEN = "api-token"  # the single admin token, named "api"
+RESPONDER = "ann-token"
+APPROVER_ID = "U0APPROVER"
 SIGNING = "slack-signing-secret"
 
 
@@ -42,10 +46,17 @@ class FoldingPublisher:
 async def client() -> AsyncIterator[tuple[TestClient, FoldingPublisher]]:
     switch, view, topics = KillSwitch(), IncidentView(), Topics()
     publisher = FoldingPublisher(switch, view, topics)
-    controls = ActionControls(switch, view, publisher, topics, lambda: ["rollback"], TOKEN)
+    access = AccessPolicy(
+        {
+            token_hash(TOKEN): Caller("api", Role.ADMIN),
+            token_hash(RESPONDER): Caller("ann", Role.RESPONDER),
+        }
+    )
+    controls = ActionControls(switch, view, publisher, topics, lambda: ["rollback"], access)
     app = web.Application()
     controls.add_routes(app)
-    SlackCommands(controls, SIGNING).add_routes(app)
+    approvers = SlackApprovers([APPROVER_ID])
+    SlackCommands(controls, SIGNING, approvers=approvers).add_routes(app)
     async with TestClient(TestServer(app)) as running:
         yield running, publisher
 
@@ -59,8 +70,8 @@ async def test_pause_and_resume__published_folded_and_audited_with_who(client):
     assert (await http.post("/actions/pause", json={"by": "ann"})).status == 401
     answer = await http.post(
         "/actions/pause",
-        json={"playbook": "rollback", "reason": "freeze", "by": "ann"},
-        headers=bearer(),
+        json={"playbook": "rollback", "reason": "freeze", "by": "mallory"},  # by: ignored
+        headers=bearer(RESPONDER),
     )
     body = await answer.json()
     assert answer.status == 200 and body["paused"] == ["rollback"] and not body["all_paused"]
@@ -72,11 +83,17 @@ async def test_pause_and_resume__published_folded_and_audited_with_who(client):
     )
     assert (audit[0], audit[1]) == (Topics().actions, b"kill-switch")
     assert (audit[2]["control"], audit[2]["by"], audit[2]["reason"]) == ("pause", "ann", "freeze")
+    # A responder may stop automation, not let it act again.
+    refused = await http.post(
+        "/actions/resume", json={"playbook": "rollback"}, headers=bearer(RESPONDER)
+    )
+    assert refused.status == 403
     resumed = await (
         await http.post("/actions/resume", json={"playbook": "rollback"}, headers=bearer())
     ).json()
     assert resumed["paused"] == [] and resumed["switch"]["by"] == "api"
-    status = await (await http.get("/actions/status")).json()
+    assert (await http.get("/actions/status")).status == 401  # tokens exist: reads need one
+    status = await (await http.get("/actions/status", headers=bearer(RESPONDER))).json()
     assert [s["scope"] for s in status["switches"]] == ["rollback"]
 
 
@@ -89,8 +106,9 @@ async def test_pause__an_unknown_playbook_or_a_bad_body_is_refused(client):
     assert publisher.sent == []
 
 
-async def slash(http: TestClient, text: str, secret: str = SIGNING) -> Any:
-    body = urlencode({"command": "/fireline", "text": text, "user_name": "bob"}).encode()
+async def slash(http: TestClient, text: str, secret: str = SIGNING, user_id: str = "U0BOB") -> Any:
+    form = {"command": "/fireline", "text": text, "user_name": "bob", "user_id": user_id}
+    body = urlencode(form).encode()
     stamp = str(int(time.time()))
     headers = {
         "X-Slack-Request-Timestamp": stamp,
@@ -113,3 +131,8 @@ async def test_slack_command__pauses_as_the_slack_user_and_refuses_a_forged_requ
         "no playbook 'nope'"
     )
     assert (await (await slash(http, "reboot")).json())["text"].startswith("usage: /fireline")
+    refused = await (await slash(http, "resume rollback")).json()
+    assert refused["text"].startswith("only a user on the approvers list")
+    assert publisher.sent[-1][2]["paused"] is True  # nothing published for the refusal
+    resumed = await (await slash(http, "resume rollback", user_id=APPROVER_ID)).json()
+    assert resumed["text"] == "playbook rollback resumed by slack:bob"

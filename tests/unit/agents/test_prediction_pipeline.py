@@ -143,8 +143,8 @@ def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
     table = FakeTable()
     first = pipeline(DetectorStore(table))
     first.process(predictions(1500, 0, "7", 0.0, seed=1), partition=2)
-    assert first.checkpoint() == 1
-    assert table.sent == [(2, b"monitor|fraud|7")]
+    assert first.checkpoint() == 2  # the monitor and the model's label join
+    assert table.sent == [(2, b"monitor|fraud|7"), (2, b"labels|fraud|0"), (2, b"labels|fraud")]
 
     restarted = pipeline(DetectorStore(table))
     found, changes = restarted.process(predictions(400, 1500, "7", 15.0, seed=2), partition=2)
