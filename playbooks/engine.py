@@ -119,6 +119,9 @@ class Guardrails:
     actions_enabled: bool = True  # the static kill switch: False runs nothing at all
     dry_run: bool = False  # every playbook behaves as mode: dry-run
     approval_expiry_s: float | None = None  # a waiting step is rejected after this long
+    # A backtest asks what would have happened: its dry runs get verify deadlines as
+    # if their steps had acted, so an incident still open at the deadline shows the page.
+    verify_dry_runs: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,8 @@ class PlaybookEngine:
     async def _schedule_verify(
         self, playbook: Playbook, incident: Incident, ran: list[StepRecord], now: float
     ) -> None:
-        if playbook.verify is None or not any(r.outcome is Outcome.OK for r in ran):
+        acted = {Outcome.OK, Outcome.DRY_RUN} if self.guardrails.verify_dry_runs else {Outcome.OK}
+        if playbook.verify is None or not any(r.outcome in acted for r in ran):
             return
         deadline = Deadline(
             kind="verify",

@@ -29,7 +29,6 @@ from fireline.detections import ChangeInput, DetectionInput, TickInput
 from fireline.errors import ConfigError, PlaybookValidationError
 from fireline.incident import Change, Incident, Severity
 from playbooks.actions import default_registry
-from playbooks.approvals import VerificationDue
 from playbooks.context import ActionContext
 from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.steps import Outcome, StepRecord
@@ -234,10 +233,11 @@ class Backtest:
         for (_, engine), run, approvals in zip(
             self.engines, self.result.runs, self._approval_steps, strict=True
         ):
-            for due in engine.due_verifications(self.clock.now):
-                current = self._latest.get(due.incident.id)
-                records = await engine.verify(due, current)
-                self._plan(run, approvals, due.incident.id, "verify", records)
+            names = [p.name for p in engine.playbooks]
+            for playbook, deadline in engine.due(names, self.clock.now):
+                current = self._latest.get(deadline.incident.id)
+                outcome = await engine.handle_deadline(playbook, deadline, current)
+                self._plan(run, approvals, deadline.incident.id, "verify", outcome.records)
 
     async def _incidents(self, events: Sequence[Incident]) -> None:
         for incident in events:
@@ -250,26 +250,6 @@ class Backtest:
             ):
                 records = await engine.handle(incident, now=self.clock.now)
                 self._plan(run, approvals, incident.id, incident.transition.value, records)
-                self._schedule_verify(engine, incident, records)
-
-    def _schedule_verify(
-        self, engine: PlaybookEngine, incident: Incident, records: Sequence[StepRecord]
-    ) -> None:
-        """A dry run never succeeds, so the engine schedules no verify: do it as if it had."""
-        ran = {r.playbook for r in records if r.outcome is Outcome.DRY_RUN}
-        for playbook in engine.playbooks:
-            key = (incident.id, playbook.name)
-            if (
-                playbook.name in ran
-                and playbook.verify is not None
-                and key not in engine.pending_verifications
-            ):
-                engine.pending_verifications[key] = VerificationDue(
-                    incident=incident,
-                    playbook=playbook.name,
-                    ran_at=self.clock.now,
-                    deadline=self.clock.now + playbook.verify.resolved_within,
-                )
 
     def _plan(
         self,
@@ -326,8 +306,8 @@ def _dry_engine(settings: Settings, directory: Path) -> PlaybookEngine:
     engine = PlaybookEngine(
         default_registry(),
         context,
-        {},
-        Guardrails(actions_enabled=settings.actions_enabled, dry_run=True),
+        None,  # steps done, and guardrail counters: in memory, on event time
+        Guardrails(actions_enabled=settings.actions_enabled, dry_run=True, verify_dry_runs=True),
     )
     try:
         engine.load(directory)

@@ -33,7 +33,7 @@ from agents.pipelines.model_commands import ModelCommand
 from agents.slack.approvers import SlackApprovers
 from agents.slack.signature import verify_slack_request
 from fireline.errors import ApiError
-from fireline.incident import Status
+from fireline.incident import Incident, Status
 from playbooks.approvals import Decision
 from playbooks.chat.blocks import (
     ACCEPT,
@@ -179,13 +179,22 @@ class SlackInteractions:
             log.info("incident %s: silenced by %s for 1h (Slack, %s)", incident.id, by, silence.id)
             return f"silenced {incident.subject_key} {incident.kind} for 1h ({silence.id})"
         if verb == ACCEPT and incident.model and incident.model_version:
-            accept = ModelCommand(
-                model=incident.model, version=incident.model_version, by=by, at=self.clock()
-            )
-            await self.api.publish_model_command(accept)
-            log.info("incident %s: v%s accepted by %s (Slack)", incident.id, accept.version, by)
-            return f"accept {accept.model} v{accept.version} by {by}"
+            return await self._accept(incident, incident.model, incident.model_version, by, user_id)
         return Refusal(f"unknown action {verb}")
+
+    async def _accept(
+        self, incident: Incident, model: str, version: str, by: str, user_id: str | None
+    ) -> str:
+        if not await self.approvers.allows(user_id):  # a new baseline: an approver's call
+            log.warning("accept %s: %s (%s) is not an approver", incident.id, by, user_id)
+            return Refusal(
+                f"{by} may not accept a model version: ask one of the approvers "
+                "(FIRELINE_SLACK_APPROVERS)"
+            )
+        accept = ModelCommand(model=model, version=version, by=by, at=self.clock())
+        await self.api.publish_model_command(accept)
+        log.info("incident %s: v%s accepted by %s (Slack)", incident.id, version, by)
+        return f"accept {model} v{version} by {by}"
 
     async def _decide(self, approval_id: str, decision: Decision, by: str) -> str:
         pending = self.api.view.approvals.get(approval_id)

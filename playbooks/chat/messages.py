@@ -42,7 +42,7 @@ def incident_text(incident: Incident) -> str:
     if incident.signals:
         lines.append(_signal_line(incident))
     if incident.comparison is not None and incident.transition is not Transition.RESOLVED:
-        lines.append(comparison_table(incident.comparison))
+        lines.append(mrkdwn(comparison_table(incident.comparison)))  # versions are event data
     lines.append(f"Incident {incident.id} ({incident.status.value}, {detections(incident.count)})")
     return "\n".join(lines)
 

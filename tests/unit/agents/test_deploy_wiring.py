@@ -9,11 +9,13 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from agents.incidents.access import AccessPolicy
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import IncidentView
 from agents.pipelines.ingest import Record
 from agents.pipelines.model_commands import ModelCommand, split_commands
 from agents.settings import Topics
+from agents.slack.approvers import SlackApprovers
 from fireline.detections import Detection
 from fireline.incident import (
     Change,
@@ -188,9 +190,18 @@ async def test_slack__accept_publishes_the_command_to_the_models_prediction_part
     }
 
 
+async def test_slack__accept_by_a_user_not_on_the_approvers_list_is_refused():
+    incident = make_incident(kind="version_regression", model_version="8", comparison=COMPARISON)
+    buttons = make_buttons(incident, approvers=SlackApprovers(["U9"]))
+    notes = await buttons.handle_payload(block_actions(f"accept:{incident.id}"))
+    assert notes.startswith("slack:alice may not accept a model version")
+    assert published(buttons) == []
+
+
 async def test_api__accept_answers_202_and_publishes_the_command():
     publisher = RecordingPublisher()
-    api = IncidentApi(IncidentView(), publisher, Topics(), "secret", clock=lambda: 5.0)
+    access = AccessPolicy.from_tokens(None, "secret")  # the single admin token, named "api"
+    api = IncidentApi(IncidentView(), publisher, Topics(), access, clock=lambda: 5.0)
     app = web.Application()
     api.add_routes(app)
     async with TestClient(TestServer(app)) as client:
@@ -205,7 +216,7 @@ async def test_api__accept_answers_202_and_publishes_the_command():
     assert (topic, key, command["by"], command["at"]) == (
         "fireline.predictions",
         b"fraud",
-        "alice",
+        "api",  # the token's name: the body's "by" is ignored
         5.0,
     )
 
