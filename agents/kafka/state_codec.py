@@ -13,7 +13,9 @@ read back, and reading one never calls the class's constructor, ``__reduce__``
 or anything named by the data: the object is made with ``object.__new__`` and
 its attributes are set (through the class's own ``__setstate__`` where fireline
 defines one). Parameter models (:class:`~detectors.params.DetectorParams`) are
-rebuilt by value, validated and shared; named tuples from their fields.
+rebuilt by value, validated and shared; named tuples from their fields. An
+object referenced twice (one column in two lists of a monitor) is written once
+and referenced after, so it is one object again when read back, as in memory.
 
 Anything else (an unknown class, another format or version, a truncated or
 oversized record) raises :class:`~fireline.errors.StateFormatError`: the caller
@@ -29,6 +31,7 @@ import importlib
 import zlib
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import msgpack
@@ -40,17 +43,33 @@ from detectors.params import DetectorParams
 from fireline.errors import StateFormatError
 
 MAGIC = b"FLS"
-VERSION = 1  # bump when the layout below changes: older records are then dropped
+VERSION = 2  # bump when the layout below changes: older records are then dropped
 HEADER = MAGIC + bytes([VERSION])
 MAX_RAW_BYTES = 32 * 1024 * 1024  # decompressed; a checkpoint is kept under ~1 MB compressed
 ALLOWED_MODULES = ("detectors.",)  # classes defined under these packages are read back
 
 # msgpack extension codes (part of the format: never reuse one for something else)
-(_TUPLE, _SET, _FROZENSET, _DEQUE, _ARRAY, _SCALAR, _OBJECT, _NAMEDTUPLE, _PARAMS, _BIGINT) = range(
-    1, 11
-)
+(
+    _TUPLE,
+    _SET,
+    _FROZENSET,
+    _DEQUE,
+    _ARRAY,
+    _SCALAR,
+    _OBJECT,
+    _NAMEDTUPLE,
+    _PARAMS,
+    _BIGINT,
+    _REF,
+) = range(1, 12)
 _ARRAY_KINDS = frozenset("biufcUS?")  # no object, void (structured) or datetime arrays
 _REFUSED_BASES = (BaseException, type, dict, list, set, frozenset, deque)
+
+# Objects seen so far in the record being written (id → number) or read (number → object).
+# Both number an object when it is complete, children first: msgpack reads an
+# object's attributes before the object, so the two orders agree.
+_written: ContextVar[dict[int, int]] = ContextVar("state_codec_written")
+_read: ContextVar[list[object]] = ContextVar("state_codec_read")
 
 _extra: dict[str, type] = {}  # classes allowed outside ALLOWED_MODULES, by name
 _resolved: dict[str, type] = {}
@@ -64,12 +83,15 @@ def allow(cls: type) -> type:
 
 def encode(state: object) -> bytes:
     """``state`` as a checkpoint record; StateFormatError names what cannot be saved."""
+    token = _written.set({})
     try:
         packed = _pack(state)
     except StateFormatError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:
         raise StateFormatError(f"cannot save state: {exc}") from exc
+    finally:
+        _written.reset(token)
     return HEADER + zlib.compress(packed, 1)
 
 
@@ -80,6 +102,7 @@ def decode(raw: bytes) -> object:
     version = raw[len(MAGIC)] if len(raw) > len(MAGIC) else None
     if version != VERSION:
         raise StateFormatError(f"state format version {version}; this fireline reads {VERSION}")
+    token = _read.set([])
     try:
         inflater = zlib.decompressobj()
         packed = inflater.decompress(raw[len(HEADER) :], MAX_RAW_BYTES)
@@ -92,6 +115,8 @@ def decode(raw: bytes) -> object:
         raise
     except Exception as exc:  # any failure on untrusted bytes means "unreadable"
         raise StateFormatError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        _read.reset(token)
 
 
 # -- writing -------------------------------------------------------------------------
@@ -124,7 +149,12 @@ def _extension(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in value]]))
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return msgpack.ExtType(_NAMEDTUPLE, _pack([_name(kind), list(value)]))
-    return msgpack.ExtType(_OBJECT, _pack([_name(kind), _attributes(value)]))
+    written = _written.get()
+    if (number := written.get(id(value))) is not None:
+        return msgpack.ExtType(_REF, _pack(number))
+    packed = msgpack.ExtType(_OBJECT, _pack([_name(kind), _attributes(value)]))
+    written[id(value)] = len(written)
+    return packed
 
 
 def _array_parts(array: np.ndarray[Any, Any]) -> list[Any]:
@@ -171,6 +201,12 @@ def _restore(code: int, data: bytes) -> Any:
     }
     if code == _BIGINT:
         return int(data.decode())
+    if code == _REF:
+        number = _unpack(data)
+        seen = _read.get()
+        if not isinstance(number, int) or not 0 <= number < len(seen):
+            raise StateFormatError(f"reference to object {number!r}, which comes later or never")
+        return seen[number]
     reader = readers.get(code)
     if reader is None:
         raise StateFormatError(f"unknown extension type {code}")
@@ -214,6 +250,7 @@ def _object(parts: list[Any]) -> object:
         for key, value in state.items():
             object.__setattr__(restored, key, value)
     _check_complete(restored, name)
+    _read.get().append(restored)
     return restored
 
 

@@ -173,7 +173,7 @@ def test_a_record_crafted_to_run_code_is_unreadable_and_runs_nothing(tmp_path, c
         (forged(OBJECT, ["detectors.base:Detector.reset", {}]), "not a class defined there"),
         (forged(OBJECT, ["detectors.base:AlarmChange", {"__class__": 1}]), "identifiers"),
         (forged(99, []), "unknown extension type 99"),
-        (b"FLS\x00" + zlib.compress(msgpack.packb(1)), "format version 0; this fireline reads 1"),
+        (b"FLS\x00" + zlib.compress(msgpack.packb(1)), "format version 0; this fireline reads 2"),
         (state_codec.HEADER + zlib.compress(b"0123456789")[:-3], "truncated record"),
         (state_codec.HEADER + zlib.compress(bytes(40_000_000)), "larger than"),
     ],
@@ -192,6 +192,24 @@ def test_a_record_crafted_to_run_code_is_unreadable_and_runs_nothing(tmp_path, c
 )
 def test_records_outside_the_format_are_refused_with_the_reason(record, reason):
     with pytest.raises(StateFormatError, match=reason):
+        state_codec.decode(record)
+
+
+def test_an_object_referenced_twice_is_one_object_again_when_read_back():
+    shared = LatencySpike().update(detector_stream(LatencySpike, 50))
+    other = LatencySpike()
+    restored = state_codec.decode(state_codec.encode({"all": [shared, other], "some": [shared]}))
+
+    assert isinstance(restored, dict)
+    assert restored["some"][0] is restored["all"][0]  # as in memory: one detector
+    assert restored["all"][1] is not restored["all"][0]
+    assert outputs(restored["some"][0]) == outputs(shared)
+
+
+def test_a_reference_to_an_object_not_read_yet_is_refused():
+    ref = msgpack.ExtType(11, msgpack.packb(3))  # _REF to an object that never came
+    record = state_codec.HEADER + zlib.compress(msgpack.packb([ref]))
+    with pytest.raises(StateFormatError, match="reference to object 3"):
         state_codec.decode(record)
 
 
