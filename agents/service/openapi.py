@@ -93,6 +93,17 @@ def worker_openapi() -> Schema:
         "required": False,
         "content": {"application/json": {"schema": _OBJECT}},
     }
+    switch_body = {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"playbook": {"type": "string"}, "reason": {"type": "string"}},
+                }
+            }
+        },
+    }
     silence_schema = SilenceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     paths: dict[str, Schema] = {
         "/healthz": {"get": _op("Liveness", {"200": _json(_OBJECT, "alive")}, ())},
@@ -222,6 +233,63 @@ def worker_openapi() -> Schema:
                 body=optional_body,
             )
         },
+        "/models/{model}/versions/{version}/accept": {
+            "post": _op(
+                "Accept a model version as its model's baseline now, as the token's name",
+                {"202": _json(_OBJECT, "{accepted: command}")},
+                (400, 401, 403),
+                role="approver",
+                params=[
+                    {**_path_id("model"), "name": "model", "description": "the model"},
+                    {**_path_id("version"), "name": "version", "description": "its version"},
+                ],
+                body=optional_body,
+            )
+        },
+        "/actions/pause": {
+            "post": _op(
+                "Pause all actions, or one playbook's, fleet-wide, as the token's name",
+                {"200": _json(_OBJECT, "{switch, paused, all_paused}")},
+                (400, 401, 403, 404),
+                role="responder",
+                body=switch_body,
+            )
+        },
+        "/actions/resume": {
+            "post": _op(
+                "Resume all actions, or one playbook's, as the token's name",
+                {"200": _json(_OBJECT, "{switch, paused, all_paused}")},
+                (400, 401, 403, 404),
+                role="approver",
+                body=switch_body,
+            )
+        },
+        "/actions/status": {
+            "get": _op(
+                "What is paused, and the last switch of every scope",
+                {"200": _json(_OBJECT, "{paused, all_paused, switches}")},
+                _READ_ERRORS,
+                role="viewer",
+            )
+        },
+        "/slack/commands": {
+            "post": _op(
+                "The /fireline slash command (signed with the app's signing secret)",
+                {"200": _json(_OBJECT, "{response_type, text}")},
+                (401,),
+                body={
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"text": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+            )
+        },
         "/slack/interactions": {
             "post": _op(
                 "Slack buttons (signed with the app's signing secret)",
@@ -254,7 +322,8 @@ def worker_openapi() -> Schema:
         "info": {
             "title": "fireline worker",
             "version": "1",
-            "description": "Incidents, silences and approvals; health and metrics.",
+            "description": "Incidents, silences, approvals, model versions and the actions' kill "
+            "switch; health and metrics.",
         },
         "paths": paths,
         "components": {

@@ -17,12 +17,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from agents.incidents.access import AccessPolicy, load_tokens_file, token_hash
+from agents.incidents.action_controls import ActionControls
 from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import IncidentView
 from agents.service.http import Readiness, build_web_app
 from agents.service.openapi import worker_openapi
 from agents.settings import Topics
+from agents.slack.commands import SlackCommands
 from agents.slack.interactions import SlackInteractions
 from fireline.detections import CommandInput
 from fireline.errors import ConfigError
@@ -33,6 +35,7 @@ from tests.factories import make_incident
 NOW = 1795255300.0
 TOKENS = {"vera": "viewer-token", "rory": "responder-token", "alma": "approver-token"}
 ROLES = {"vera": "viewer", "rory": "responder", "alma": "approver"}
+from playbooks.kill_switch import KillSwitch
 
 
 class FoldingPublisher:
@@ -243,6 +246,9 @@ def test_openapi__describes_exactly_the_routes_the_worker_serves():
         api.add_routes(app)
         SlackInteractions(api, None).add_routes(app)
         AlertIntake(publisher, "fireline.detections", None).add_routes(app)
+        controls = ActionControls(KillSwitch(), view, publisher, Topics(), list, AccessPolicy({}))
+        controls.add_routes(app)
+        SlackCommands(controls, None).add_routes(app)
 
     app = build_web_app(CollectorRegistry(), ready, add_routes)
     served = {
