@@ -66,6 +66,7 @@ def test_steps_are_reported_in_the_thread_and_a_critical_incident_is_reminded(
     (opened,) = incident_events(broker, worker, service, 1, 30)
     assert opened["severity"] == "critical"
     wait_for(lambda: len(slack.messages("Reminder 2")) >= 1, 30, "two reminders")
+    wait_for(lambda: len(slack.messages("Playbook steps:")) >= 1, 30, "the steps' reply")
     time.sleep(2.5)  # a third would be due by now
 
     posts = slack.called("chat.postMessage")
