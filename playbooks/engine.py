@@ -87,6 +87,10 @@ class DurableMap(Protocol):
         """Store ``value``; return only when a restart would find it."""
         ...
 
+    def put_soon(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` now and make it durable without waiting (a loss is recoverable)."""
+        ...
+
     def all_keys(self) -> Iterable[bytes]:
         """Every key held."""
         ...
@@ -96,6 +100,10 @@ class MemoryMap(dict[bytes, bytes]):
     """A :class:`DurableMap` in memory: for one process (tests, tools), durable as that."""
 
     async def put(self, key: bytes, value: bytes) -> None:
+        """Store it."""
+        self[key] = value
+
+    def put_soon(self, key: bytes, value: bytes) -> None:
         """Store it."""
         self[key] = value
 
@@ -248,6 +256,8 @@ class PlaybookEngine:
         A redelivered event of a run already admitted is admitted again without
         counting, so its steps finish (or reconcile) rather than being held.
         """
+        if playbook.cooldown is None and playbook.max_runs_per_hour is None:
+            return None  # nothing to count, nothing to write
         run_key = f"{incident.id}|{incident.revision}"
         state = self._guard(playbook.name)
         if run_key in state.admitted:
@@ -610,7 +620,10 @@ class PlaybookEngine:
         result, attempts = await self._attempts(step, incident, params, context)
         if self.after_side_effect is not None:
             self.after_side_effect(step.action)
-        await self._put_step(key, Outcome.OK if result.ok else Outcome.FAILED)
+        # Not awaited: a lost result leaves ``started``, which a redelivery reconciles.
+        self.done.put_soon(
+            key, StepState(outcome=Outcome.OK if result.ok else Outcome.FAILED).encode()
+        )
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,
             result.detail,

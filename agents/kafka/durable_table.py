@@ -40,11 +40,18 @@ class DurableTable:
         Only inside an agent's event: the record goes to that event's partition,
         whose owner restores it after a restart or a rebalance.
         """
+        await self._send(key, value)
+
+    def put_soon(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` and queue its changelog record without waiting for the broker."""
+        self._send(key, value)
+
+    def _send(self, key: bytes, value: bytes) -> Any:
         event = faust.current_event()
         if event is None:
             raise BrokerError(f"a durable write of {key!r} outside an agent's event")
         self.table.data[key] = value
-        await self.table.send_changelog(event.message.partition, key, value)
+        return self.table.send_changelog(event.message.partition, key, value)
 
 
 def partition_of(key: bytes, partitions: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,22 +150,31 @@ def wire_action_owner(app: faust.App, runtime: Runtime) -> None:
     """
     settings = runtime.settings
     requests = app.topic(settings.topics.action_requests, partitions=settings.partitions)
+    # partition → when its tick was sent, until the tick is handled: a slow step must not
+    # pile ticks up behind it (one is resent if it went missing, e.g. in a rebalance).
+    ticking: dict[int, float] = {}
 
     @app.agent(requests, name="fireline-actions")
     async def own_actions(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
+            if message.key is None:
+                ticking.pop(message.partition, None)
             where = f"{message.topic}[{message.partition}]@{message.offset}"
             await runtime.on_action_request(message.value, message.partition, where)
 
     @app.timer(settings.incidents.tick_s)
     async def send_guard_ticks() -> None:
+        now = time.monotonic()
         for partition in sorted(owned_partitions(app, settings.topics.action_requests)):
-            await app.producer.send(
-                settings.topics.action_requests, None, TICK, partition, None, None
-            )
+            if now - ticking.get(partition, -TICK_RESEND_S) < TICK_RESEND_S:
+                continue
+            ticking[partition] = now
+            topic = settings.topics.action_requests
+            await app.producer.send(topic, None, TICK, partition, None, None)
 
 
+TICK_RESEND_S = 30.0
 INCIDENT_TABLE = "incident-state"
 STEPS_TABLE = "playbook-steps"
 DETECTOR_TABLE = "detector-state"

@@ -281,7 +281,7 @@ def test_restart__an_open_incident_continues_and_notifies_once(broker, slack, tm
     try:
         send(broker, first, samples(service, [(200, 48.0), (25, 420.0)], seed=8), service)
         (opened,) = incident_events(broker, first, service, 1, 30)
-        wait_for(lambda: first.metric("fireline_actions_total") >= 1, 15, "the Slack step")
+        wait_for(lambda: first.metric("fireline_actions_total") >= 1, 45, "the Slack step")
         # ...and its audit record is out, the last thing done before the event is acknowledged.
         assert consume(broker.bootstrap_servers, first.topic("actions"), 1, 10)
     finally:

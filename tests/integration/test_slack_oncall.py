@@ -65,6 +65,7 @@ def test_steps_are_reported_in_the_thread_and_a_critical_incident_is_reminded(
     (opened,) = incident_events(broker, worker, service, 1, 30)
     assert opened["severity"] == "critical"
     wait_for(lambda: len(slack.messages("Reminder 2")) >= 1, 30, "two reminders")
+    wait_for(lambda: len(slack.messages("Playbook steps:")) >= 1, 30, "the steps' reply")
     # A third would be due one interval after the second: wait for the reminder
     # pass that does so (see remind_passed) before counting.
     remind_passed(broker, worker, slack, "late-control-api", seed=23)
