@@ -67,6 +67,8 @@ class Topics(BaseModel):
     actions: str = "fireline.actions"
     chat_threads: str = "fireline.chat-threads"
     dead_letter: str = "fireline.dead-letter"
+    action_requests: str = "fireline.action-requests"  # keyed by playbook: its owner acts
+    action_controls: str = "fireline.action-controls"  # the kill switch, by scope
 
     def all(self) -> list[str]:
         """Every topic fireline reads or writes."""
@@ -75,11 +77,13 @@ class Topics(BaseModel):
     def configs(self) -> dict[str, dict[str, str]]:
         """Settings of the topics that hold state (latest record per key), not events.
 
-        Silences are kept until deleted; chat threads also age out after 30 days
-        (an incident's thread is not worth replaying at every start forever).
+        Silences and kill switches are kept until replaced; chat threads also age
+        out after 30 days (an incident's thread is not worth replaying at every
+        start forever).
         """
         return {
             self.silences: {"cleanup.policy": "compact"},
+            self.action_controls: {"cleanup.policy": "compact"},
             self.chat_threads: {
                 "cleanup.policy": "compact,delete",
                 "retention.ms": str(30 * 24 * 3600 * 1000),

@@ -42,10 +42,17 @@ class ActionContext:
     dashboard_url: str | None = None  # template linked from root messages ({model}, {service})
     http: HttpSessions = field(default_factory=SessionPerCall)  # outbound HTTP's session
     runbook_url: str | None = None  # the running playbook's, linked from chat messages
+    # The running step's: the same for every attempt and redelivery of one step of one
+    # incident event, so a target that dedups by it (Idempotency-Key) acts once.
+    idempotency_key: str | None = None
 
     def for_playbook(self, runbook_url: str | None) -> ActionContext:
         """This context as one playbook's steps see it: with its runbook, when it has one."""
         return self if runbook_url is None else replace(self, runbook_url=runbook_url)
+
+    def for_step(self, idempotency_key: str) -> ActionContext:
+        """This context as one step sees it: with the step's idempotency key."""
+        return replace(self, idempotency_key=idempotency_key)
 
     def require(self, collaborator: T | None, what: str) -> T:
         """``collaborator`` (one of this context's fields), or an ActionError naming ``what``.

@@ -1,15 +1,25 @@
 """The playbook engine: match an incident event to playbooks and run their steps safely.
 
-For each matching playbook, in order: guardrails (kill switch, cooldown per
+For each matching playbook, in order: guardrails (kill switches, cooldown per
 incident fingerprint, runs per hour), then each step: its ``when`` condition,
-params rendered from the incident in a sandbox, the action with a timeout and
-retries (exponential backoff), and ``on_failure``. A dry-run playbook (or a
-global dry run) records what it would have run and runs nothing.
+params rendered from the incident in a sandbox, the per-target limit, the
+action with a timeout and retries (exponential backoff), and ``on_failure``.
+A dry-run playbook (or a global dry run) records what it would have run and
+runs nothing.
 
-Idempotency: each (incident event, playbook, step) that succeeded is recorded in
-``done`` as a :class:`~playbooks.steps.StepState` (a Faust table in the worker,
-so it survives restarts and is shared through its changelog), and a
-redelivered or replayed event never runs it again.
+State, all in :class:`DurableMap` s (Faust tables in the worker, whose writes
+are acknowledged by the broker before ``put`` returns):
+
+- ``done``: each (incident event, playbook, step) as a
+  :class:`~playbooks.steps.StepState`. A step about to act is recorded
+  ``started`` first and with its result after, so a redelivered event never
+  runs a step that finished, and one that started without a result is
+  reconciled (the action's reconciler asks its target) instead of repeated.
+- ``guards``: each playbook's :class:`~playbooks.guardrails.GuardState`
+  (counters and the verify/approval deadlines), written before anything acts.
+
+In the worker one partition owns a playbook (``fireline.action-requests`` is
+keyed by its name), so these counters hold across workers and restarts.
 
 The engine talks to no chat itself: what a dry run would have done goes to the
 :class:`DryRunNotifier` it was given.
@@ -18,10 +28,10 @@ The engine talks to no chat itself: what a dry run would have done goes to the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections import defaultdict, deque
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -35,8 +45,18 @@ from fireline.incident import Incident
 from playbooks.approvals import ApprovalRequest, Decision, VerificationDue, approval_id
 from playbooks.context import ActionContext
 from playbooks.expressions import incident_variables
+from playbooks.guardrails import (
+    Deadline,
+    GuardState,
+    add_deadline,
+    admit_run,
+    admit_target,
+    drop_deadlines,
+    due_deadlines,
+)
+from playbooks.kill_switch import KillSwitch
 from playbooks.loader import load_directory, playbook_files
-from playbooks.registry import ActionRegistry, ActionResult
+from playbooks.registry import ActionRegistry, ActionResult, Verdict
 from playbooks.schema import Mode, OnFailure, Playbook, Step
 from playbooks.steps import Outcome, StepRecord, StepState
 from playbooks.templating import RenderError, render_params
@@ -56,6 +76,42 @@ class DryRunNotifier(Protocol):
         ...
 
 
+class DurableMap(Protocol):
+    """Bytes by key, where ``put`` returns once the value is durable (acknowledged)."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key``, if any."""
+        ...
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        """Store ``value``; return only when a restart would find it."""
+        ...
+
+    def put_soon(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` now and make it durable without waiting (a loss is recoverable)."""
+        ...
+
+    def all_keys(self) -> Iterable[bytes]:
+        """Every key held."""
+        ...
+
+
+class MemoryMap(dict[bytes, bytes]):
+    """A :class:`DurableMap` in memory: for one process (tests, tools), durable as that."""
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        """Store it."""
+        self[key] = value
+
+    def put_soon(self, key: bytes, value: bytes) -> None:
+        """Store it."""
+        self[key] = value
+
+    def all_keys(self) -> Iterable[bytes]:
+        """Every key held."""
+        return list(self)
+
+
 class Reload(StrEnum):
     """What a poll of the playbooks directory did."""
 
@@ -68,8 +124,17 @@ class Reload(StrEnum):
 class Guardrails:
     """Global switches from the settings."""
 
-    actions_enabled: bool = True  # the kill switch: False runs nothing at all
+    actions_enabled: bool = True  # the static kill switch: False runs nothing at all
     dry_run: bool = False  # every playbook behaves as mode: dry-run
+    approval_expiry_s: float | None = None  # a waiting step is rejected after this long
+
+
+@dataclass(frozen=True)
+class DeadlineOutcome:
+    """What handling a deadline did: records to audit, an expired approval to publish."""
+
+    records: list[StepRecord]
+    expired: ApprovalRequest | None = None
 
 
 class PlaybookEngine:
@@ -79,24 +144,30 @@ class PlaybookEngine:
         self,
         registry: ActionRegistry,
         context: ActionContext,
-        done: MutableMapping[bytes, bytes] | None = None,
+        done: DurableMap | None = None,
         guardrails: Guardrails | None = None,
         notifier: DryRunNotifier | None = None,
+        *,
+        guards: DurableMap | None = None,
+        kill_switch: KillSwitch | None = None,
+        after_side_effect: Callable[[str], None] | None = None,
     ) -> None:
-        """``done``: step key → :class:`StepState` JSON; ``notifier``: None announces nothing."""
+        """``done``: step key → :class:`StepState` JSON; ``guards``: playbook → GuardState JSON.
+
+        ``notifier``: None announces nothing. ``after_side_effect(action)`` is a
+        test hook called between an action's return and its result record.
+        """
         self.registry = registry
         self.context = context
-        self.done: MutableMapping[bytes, bytes] = {} if done is None else done
+        self.done: DurableMap = MemoryMap() if done is None else done
+        self.guards: DurableMap = MemoryMap() if guards is None else guards
         self.guardrails = guardrails or Guardrails()
         self.notifier = notifier
+        self.kill_switch = kill_switch or KillSwitch()
+        self.after_side_effect = after_side_effect
         self.playbooks: list[Playbook] = []
         self.loaded = False
         self._signature: tuple[tuple[str, float, int], ...] = ()
-        self._last_run: dict[tuple[str, str], float] = {}  # (playbook, fingerprint) → time
-        self._runs: defaultdict[str, deque[float]] = defaultdict(deque)  # playbook → times
-        self._target_runs: defaultdict[str, deque[float]] = defaultdict(deque)  # target → times
-        # (incident id, playbook) → its verify deadline; in this worker's memory
-        self.pending_verifications: dict[tuple[str, str], VerificationDue] = {}
 
     # -- loading -----------------------------------------------------------------------
 
@@ -132,6 +203,10 @@ class PlaybookEngine:
         log.info("loaded %d playbooks from %s", len(self.playbooks), directory)
         return Reload.LOADED
 
+    def playbook(self, name: str) -> Playbook | None:
+        """The loaded playbook called ``name``."""
+        return next((p for p in self.playbooks if p.name == name), None)
+
     # -- running -----------------------------------------------------------------------
 
     def matching(self, incident: Incident) -> list[Playbook]:
@@ -139,43 +214,122 @@ class PlaybookEngine:
         return [p for p in self.playbooks if p.enabled and p.match.matches(incident)]
 
     async def handle(self, incident: Incident, now: float | None = None) -> list[StepRecord]:
-        """Run every matching playbook's steps; return what each step did."""
-        now = time.time() if now is None else now
+        """Run every matching playbook here and now; return what each step did.
+
+        One process's path (tests, tools); the worker hands each matching
+        playbook to its owner instead, which calls :meth:`run_playbook`.
+        """
         records: list[StepRecord] = []
         for playbook in self.matching(incident):
-            held = self._held(playbook, incident, now)
-            if held is not None:
-                records.append(StepRecord(playbook.name, "-", "-", Outcome.SKIPPED, held))
-                continue
-            ran = await self._run(playbook, incident)
-            records.extend(ran)
-            self._schedule_verify(playbook, incident, ran, now)
+            records.extend(await self.run_playbook(incident, playbook.name, now))
         return records
 
-    def _schedule_verify(
+    async def run_playbook(
+        self, incident: Incident, name: str, now: float | None = None
+    ) -> list[StepRecord]:
+        """Run one playbook for an incident event, behind its guardrails."""
+        now = time.time() if now is None else now
+        playbook = self.playbook(name)
+        if playbook is None:
+            detail = f"playbook {name} is no longer loaded; nothing run"
+            return [StepRecord(name, "-", "-", Outcome.SKIPPED, detail)]
+        if not self.guardrails.actions_enabled:
+            detail = "actions are disabled (kill switch: actions_enabled is false)"
+            return [StepRecord(name, "-", "-", Outcome.SKIPPED, detail)]
+        if (paused := self.kill_switch.held(name)) is not None:
+            return [StepRecord(name, "-", "-", Outcome.HELD, paused)]
+        if (held := await self._admit(playbook, incident, now)) is not None:
+            return [StepRecord(name, "-", "-", Outcome.SKIPPED, held)]
+        ran = await self._run(playbook, incident, now=now)
+        await self._schedule_verify(playbook, incident, ran, now)
+        return ran
+
+    async def _admit(self, playbook: Playbook, incident: Incident, now: float) -> str | None:
+        """Why the playbook's guardrails hold this run back, or None (counted, durably).
+
+        A redelivered event of a run already admitted is admitted again without
+        counting, so its steps finish (or reconcile) rather than being held.
+        """
+        if playbook.cooldown is None and playbook.max_runs_per_hour is None:
+            return None  # nothing to count, nothing to write
+        run_key = f"{incident.id}|{incident.revision}"
+        state = self._guard(playbook.name)
+        if run_key in state.admitted:
+            return None
+        held, counted = admit_run(
+            state, incident.fingerprint, now, playbook.cooldown, playbook.max_runs_per_hour
+        )
+        if held is None:
+            await self._put_guard(playbook.name, counted.with_admitted(run_key, now))
+        return held
+
+    async def _schedule_verify(
         self, playbook: Playbook, incident: Incident, ran: list[StepRecord], now: float
     ) -> None:
         if playbook.verify is None or not any(r.outcome is Outcome.OK for r in ran):
             return
-        key = (incident.id, playbook.name)
-        if key not in self.pending_verifications:
-            self.pending_verifications[key] = VerificationDue(
-                incident=incident,
-                playbook=playbook.name,
-                ran_at=now,
-                deadline=now + playbook.verify.resolved_within,
-            )
+        deadline = Deadline(
+            kind="verify",
+            due=now + playbook.verify.resolved_within,
+            incident=incident,
+            ran_at=now,
+        )
+        await self._put_guard(playbook.name, add_deadline(self._guard(playbook.name), deadline))
 
-    def due_verifications(self, now: float) -> list[VerificationDue]:
-        """The verify deadlines that passed (each returned once)."""
-        due = [v for v in self.pending_verifications.values() if v.deadline <= now]
-        for item in due:
-            del self.pending_verifications[(item.incident.id, item.playbook)]
-        return due
+    def due(self, playbooks: Iterable[str], now: float) -> list[tuple[str, Deadline]]:
+        """The deadlines of ``playbooks`` that passed (each stays until handled)."""
+        return [
+            (name, deadline)
+            for name in playbooks
+            for deadline in due_deadlines(self._guard(name), now)
+        ]
+
+    async def handle_deadline(
+        self, playbook: str, deadline: Deadline, current: Incident | None
+    ) -> DeadlineOutcome:
+        """Verify a remediation or expire an approval request, then forget the deadline.
+
+        The deadline is dropped only after its steps ran (each at most once,
+        through ``done``): a worker that dies in between handles it again.
+        """
+        if deadline.kind == "verify":
+            due = VerificationDue(
+                incident=deadline.incident,
+                playbook=playbook,
+                ran_at=deadline.ran_at,
+                deadline=deadline.due,
+            )
+            outcome = DeadlineOutcome(await self.verify(due, current))
+        else:
+            outcome = DeadlineOutcome([], self._expired(playbook, deadline))
+        await self._put_guard(playbook, drop_deadlines(self._guard(playbook), {deadline.id}))
+        return outcome
+
+    def _expired(self, playbook: str, deadline: Deadline) -> ApprovalRequest | None:
+        """The rejection an expired request gets, when its step still waits."""
+        index = deadline.step_index if deadline.step_index is not None else -1
+        raw = self.done.get(_step_key(deadline.incident, playbook, index))
+        if raw is None or not StepState.decode(raw).waits_for_approval:
+            return None  # decided in time
+        found = self.playbook(playbook)
+        step = found.steps[index] if found is not None and index < len(found.steps) else None
+        request = ApprovalRequest(
+            id=deadline.approval_id or approval_id(deadline.incident, playbook, index),
+            incident=deadline.incident,
+            playbook=playbook,
+            step_index=index,
+            step=step.label if step is not None else "-",
+            action=step.action if step is not None else "-",
+            requested_at=deadline.ran_at,
+        )
+        waited = human_duration(deadline.due - deadline.ran_at)
+        return request.decided(
+            Decision.REJECTED, f"expiry (nobody decided within {waited})", deadline.due
+        )
 
     async def verify(self, due: VerificationDue, current: Incident | None) -> list[StepRecord]:
         """Check a remediation at its deadline: resolved is verified, else run on_unverified."""
-        playbook = next((p for p in self.playbooks if p.name == due.playbook), None)
+        playbook = self.playbook(due.playbook)
         if playbook is None or playbook.verify is None:
             return []
         waited = human_duration(due.deadline - due.ran_at)
@@ -193,47 +347,35 @@ class PlaybookEngine:
             )
         ]
         variables = incident_variables(incident)
+        dry = self.guardrails.dry_run
         for index, step in enumerate(playbook.verify.on_unverified):
-            key = f"{due.incident.id}|{due.incident.revision}|{playbook.name}|verify|{index}"
-            if key.encode() in self.done:
+            key = (
+                f"{due.incident.id}|{due.incident.revision}|{playbook.name}|verify|{index}".encode()
+            )
+            record = await self._once(playbook, step, key, incident, variables, dry)
+            if record is None:
                 continue
-            record = await self._step(playbook, step, incident, variables, self.guardrails.dry_run)
-            if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
-                self.done[key.encode()] = StepState(outcome=record.outcome).encode()
             records.append(record)
+            if record.outcome in (Outcome.HELD, Outcome.UNKNOWN):
+                break
             if record.outcome is Outcome.FAILED and step.on_failure is OnFailure.STOP:
                 break
         return records
 
-    def _held(self, playbook: Playbook, incident: Incident, now: float) -> str | None:
-        """Why a guardrail holds this run back, or None (and the run is counted)."""
-        if not self.guardrails.actions_enabled:
-            return "actions are disabled (kill switch: actions_enabled is false)"
-        key = (playbook.name, incident.fingerprint)
-        if playbook.cooldown is not None and key in self._last_run:
-            since = now - self._last_run[key]
-            if since < playbook.cooldown:
-                return f"cooldown: ran for this fingerprint {since:.0f}s ago"
-        runs = self._runs[playbook.name]
-        while runs and runs[0] <= now - 3600:
-            runs.popleft()
-        if playbook.max_runs_per_hour is not None and len(runs) >= playbook.max_runs_per_hour:
-            return f"rate limit: {len(runs)} runs in the last hour"
-        self._last_run[key] = now
-        runs.append(now)
-        return None
-
     async def resume(self, request: ApprovalRequest, now: float | None = None) -> list[StepRecord]:
         """Go on with a playbook after a human decided on its waiting step."""
-        playbook = next((p for p in self.playbooks if p.name == request.playbook), None)
+        playbook = self.playbook(request.playbook)
         step = request.step
         if playbook is None or request.step_index >= len(playbook.steps):
             detail = f"playbook {request.playbook} no longer has that step; nothing run"
             return [StepRecord(request.playbook, step, request.action, Outcome.SKIPPED, detail)]
+        key = _step_key(request.incident, playbook.name, request.step_index)
+        raw = self.done.get(key)
+        if raw is not None and not StepState.decode(raw).waits_for_approval:
+            return []  # decided already (a repeated decision, or an expiry first)
         if request.status is Decision.REJECTED:
             detail = f"rejected by {request.decided_by}"
-            key = _step_key(request.incident, playbook.name, request.step_index)
-            self.done[key] = StepState(outcome=Outcome.REJECTED).encode()
+            await self._put_step(key, Outcome.REJECTED)
             record = StepRecord(
                 playbook.name,
                 step,
@@ -244,7 +386,7 @@ class PlaybookEngine:
             )
             return [record]
         return await self._run(
-            playbook, request.incident, request.step_index, approved_by=request.decided_by
+            playbook, request.incident, request.step_index, approved_by=request.decided_by, now=now
         )
 
     async def _run(
@@ -253,6 +395,7 @@ class PlaybookEngine:
         incident: Incident,
         start: int = 0,
         approved_by: str | None = None,
+        now: float | None = None,
     ) -> list[StepRecord]:
         dry = playbook.mode is Mode.DRY_RUN or self.guardrails.dry_run
         variables = incident_variables(incident)
@@ -263,27 +406,136 @@ class PlaybookEngine:
             approved = approved_by is not None and index == start
             raw = self.done.get(key)
             state = None if raw is None else StepState.decode(raw)
-            if state is not None and not (approved and state.waits_for_approval):
-                if state.holds_the_playbook:
-                    break  # still waiting for (or refused by) a human
-                continue  # already ran for this very event (a redelivery or a replay)
-            if step.require_approval and not approved and not dry and step.applies(incident):
+            if state is not None and state.holds_the_playbook and not approved:
+                break  # waiting for (or refused by) a human, or unknown: a human must look
+            fresh = state is None or state.may_run_again
+            asks = step.require_approval and not approved and not dry
+            if fresh and asks and step.applies(incident):
                 record = self._request_approval(playbook, step, index, incident, variables)
-                self.done[key] = StepState(outcome=record.outcome).encode()
+                await self._put_step(key, Outcome.PENDING_APPROVAL)
+                await self._schedule_expiry(playbook, index, incident, record, now)
                 records.append(record)
                 break
-            record = await self._step(playbook, step, incident, variables, dry)
-            if approved:
-                record = replace(record, approved_by=approved_by)
-            if record.outcome in (Outcome.OK, Outcome.DRY_RUN):
-                self.done[key] = StepState(outcome=record.outcome).encode()
+            found = await self._once(
+                playbook, step, key, incident, variables, dry, resuming_approval=approved
+            )
+            if found is None:
+                continue  # already ran for this very event (a redelivery or a replay)
+            record = replace(found, approved_by=approved_by) if approved else found
             record = _after_failure(playbook, index, step, record)
             records.append(record)
+            if record.outcome in (Outcome.HELD, Outcome.UNKNOWN, Outcome.REJECTED):
+                break
             if record.outcome is Outcome.FAILED and step.on_failure is not OnFailure.CONTINUE:
                 break
         if dry and records and self.notifier is not None:
             await self.notifier.announce_dry_run(playbook.name, incident, records)
         return records
+
+    async def _once(
+        self,
+        playbook: Playbook,
+        step: Step,
+        key: bytes,
+        incident: Incident,
+        variables: dict[str, Any],
+        dry: bool,
+        resuming_approval: bool = False,
+    ) -> StepRecord | None:
+        """Run one step at most once for this key: None when it already ran.
+
+        A step that started without a result (the worker died during it) is
+        reconciled with its target; a failed one is tried again.
+        """
+        raw = self.done.get(key)
+        state = None if raw is None else StepState.decode(raw)
+        if state is not None and state.started_without_result:
+            return await self._reconcile(playbook, step, key, incident, variables)
+        resumable = resuming_approval and state is not None and state.waits_for_approval
+        if state is not None and not state.may_run_again and not resumable:
+            return None
+        return await self._step(playbook, step, key, incident, variables, dry)
+
+    async def _reconcile(
+        self,
+        playbook: Playbook,
+        step: Step,
+        key: bytes,
+        incident: Incident,
+        variables: dict[str, Any],
+    ) -> StepRecord:
+        """Ask the target whether a started step acted; record it done, act again, or unknown."""
+        try:
+            params = render_params(step.params, variables)
+        except (RenderError, ValueError) as exc:
+            return await self._unknown(playbook, step, key, f"reconcile: params: {exc}")
+        context = self.context.for_playbook(playbook.runbook_url).for_step(_idempotency(key))
+        action = self.registry.get(step.action)
+        try:
+            found = await asyncio.wait_for(
+                action.reconcile(incident, params, context), step.timeout
+            )
+        except (TimeoutError, ActionError) as exc:
+            return await self._unknown(playbook, step, key, f"reconcile failed: {exc!r}")
+        shown = redact(params.resolved(incident, context))
+        target = target_of(step.action, params)
+        if found.verdict is Verdict.DONE:
+            await self._put_step(key, Outcome.OK)
+            detail = f"reconciled after a restart: {found.detail}"
+            return StepRecord(
+                playbook.name, step.label, step.action, Outcome.OK, detail, shown, target
+            )
+        if found.verdict is Verdict.UNKNOWN:
+            return await self._unknown(playbook, step, key, found.detail, shown, target)
+        log.info("step %s of %s: %s; acting again", step.label, playbook.name, found.detail)
+        return await self._step(playbook, step, key, incident, variables, dry=False, counted=True)
+
+    async def _unknown(
+        self,
+        playbook: Playbook,
+        step: Step,
+        key: bytes,
+        why: str,
+        params: dict[str, Any] | None = None,
+        target: str | None = None,
+    ) -> StepRecord:
+        await self._put_step(key, Outcome.UNKNOWN)
+        detail = f"unknown: the worker stopped during this step; {why}. Check the target by hand"
+        log.error("playbook %s step %s: %s", playbook.name, step.label, detail)
+        return StepRecord(
+            playbook.name, step.label, step.action, Outcome.UNKNOWN, detail, params or {}, target
+        )
+
+    async def _schedule_expiry(
+        self,
+        playbook: Playbook,
+        index: int,
+        incident: Incident,
+        record: StepRecord,
+        now: float | None,
+    ) -> None:
+        expiry = self.guardrails.approval_expiry_s
+        if expiry is None or record.approval is None:
+            return
+        asked = record.approval.requested_at if now is None else now
+        deadline = Deadline(
+            kind="approval",
+            due=asked + expiry,
+            incident=incident,
+            ran_at=asked,
+            approval_id=record.approval.id,
+            step_index=index,
+        )
+        await self._put_guard(playbook.name, add_deadline(self._guard(playbook.name), deadline))
+
+    def _guard(self, playbook: str) -> GuardState:
+        return GuardState.decode(self.guards.get(playbook.encode()))
+
+    async def _put_guard(self, playbook: str, state: GuardState) -> None:
+        await self.guards.put(playbook.encode(), state.encode())
+
+    async def _put_step(self, key: bytes, outcome: Outcome) -> None:
+        await self.done.put(key, StepState(outcome=outcome).encode())
 
     def _request_approval(
         self,
@@ -324,10 +576,18 @@ class PlaybookEngine:
         self,
         playbook: Playbook,
         step: Step,
+        key: bytes,
         incident: Incident,
         variables: dict[str, Any],
         dry: bool,
+        counted: bool = False,
     ) -> StepRecord:
+        """Render, check the per-target limit and the pause, record the intent, act, record.
+
+        ``counted``: the per-target limit already counted this step (acting again
+        after a reconciliation).
+        """
+
         def record(outcome: Outcome, detail: str, **extra: Any) -> StepRecord:
             return StepRecord(playbook.name, step.label, step.action, outcome, detail, **extra)
 
@@ -337,15 +597,25 @@ class PlaybookEngine:
             params = render_params(step.params, variables)
         except (RenderError, ValueError) as exc:
             return record(Outcome.FAILED, f"params: {exc}")
-        context = self.context.for_playbook(playbook.runbook_url)
+        context = self.context.for_playbook(playbook.runbook_url).for_step(_idempotency(key))
         shown = redact(params.resolved(incident, context))  # the defaults shown, not None
         if dry:
+            await self._put_step(key, Outcome.DRY_RUN)
             return record(Outcome.DRY_RUN, f"dry-run: would run {step.action}", params=shown)
         target = target_of(step.action, params)
-        if (held := self._target_held(playbook, target)) is not None:
+        if (paused := self.kill_switch.held(playbook.name)) is not None:
+            return record(Outcome.HELD, paused, params=shown, target=target)
+        if not counted and (held := await self._admit_target(playbook, target)) is not None:
             return record(Outcome.SKIPPED, held, params=shown, target=target)
+        await self._put_step(key, Outcome.STARTED)  # the intent, durable before the act
         started = time.perf_counter()
         result, attempts = await self._attempts(step, incident, params, context)
+        if self.after_side_effect is not None:
+            self.after_side_effect(step.action)
+        # Not awaited: a lost result leaves ``started``, which a redelivery reconciles.
+        self.done.put_soon(
+            key, StepState(outcome=Outcome.OK if result.ok else Outcome.FAILED).encode()
+        )
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,
             result.detail,
@@ -355,17 +625,15 @@ class PlaybookEngine:
             duration_s=round(time.perf_counter() - started, 6),
         )
 
-    def _target_held(self, playbook: Playbook, target: str) -> str | None:
-        """Why the per-target limit holds this run back, or None (and the run is counted)."""
-        runs = self._target_runs[target]
-        now = time.time()
-        while runs and runs[0] <= now - 3600:
-            runs.popleft()
+    async def _admit_target(self, playbook: Playbook, target: str) -> str | None:
+        """Why the per-target limit holds this step back, or None (counted, durably)."""
         limit = playbook.max_runs_per_target_per_hour
-        if limit is not None and len(runs) >= limit:
-            return f"rate limit: {len(runs)} runs against {target} in the last hour"
-        runs.append(now)
-        return None
+        if limit is None:
+            return None
+        held, counted = admit_target(self._guard(playbook.name), target, time.time(), limit)
+        if held is None:
+            await self._put_guard(playbook.name, counted)
+        return held
 
     async def _attempts(
         self, step: Step, incident: Incident, params: BaseModel, context: ActionContext
@@ -421,6 +689,11 @@ def _after_failure(playbook: Playbook, index: int, step: Step, record: StepRecor
 
 def _step_key(incident: Incident, playbook: str, index: int) -> bytes:
     return f"{incident.id}|{incident.revision}|{playbook}|{index}".encode()
+
+
+def _idempotency(step_key: bytes) -> str:
+    """The step's idempotency key: stable across attempts, redeliveries and workers."""
+    return "fireline-" + hashlib.sha256(step_key).hexdigest()[:32]
 
 
 def redact(params: BaseModel) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Self, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict
@@ -46,16 +47,41 @@ class ActionResult:
     target: str | None = None
 
 
+class Verdict(StrEnum):
+    """What a reconciler found out about a step that started and has no result."""
+
+    DONE = "done"  # the target shows the side effect: record it, do not act again
+    REPEAT = "repeat"  # acting again is safe (not done, or the target dedups by our key)
+    UNKNOWN = "unknown"  # the target cannot say: a human must look
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A reconciler's verdict and what it saw."""
+
+    verdict: Verdict
+    detail: str
+
+
 ActionFn = Callable[[Incident, Any, ActionContext], Awaitable[ActionResult]]
+ReconcileFn = Callable[[Incident, Any, ActionContext], Awaitable[Reconciliation]]
+
+
+async def cannot_tell(incident: Incident, params: Any, context: ActionContext) -> Reconciliation:
+    """The default reconciler: the target cannot be asked, so nobody guesses."""
+    return Reconciliation(
+        Verdict.UNKNOWN, "the worker stopped during this step and its target cannot be asked"
+    )
 
 
 @dataclass(frozen=True)
 class RegisteredAction:
-    """An action function with its params model."""
+    """An action function with its params model and its reconciler."""
 
     name: str
     params_model: type[ActionParams]
     run: ActionFn
+    reconcile: ReconcileFn = cannot_tell
 
 
 class ActionRegistry:
@@ -71,6 +97,21 @@ class ActionRegistry:
             if name in self._actions:
                 raise ValueError(f"action {name!r} is already registered")
             self._actions[name] = RegisteredAction(name, _params_model(name, fn), fn)
+            return fn
+
+        return register
+
+    def reconciler(self, name: str) -> Callable[[ReconcileFn], ReconcileFn]:
+        """Register the decorated function as how ``name`` (registered already) reconciles.
+
+        It is called instead of the action when a redelivered event finds the
+        step started without a result (the worker died in between), with the
+        same params, and must not act itself.
+        """
+
+        def register(fn: ReconcileFn) -> ReconcileFn:
+            action = self.get(name)
+            self._actions[name] = replace(action, reconcile=fn)
             return fn
 
         return register

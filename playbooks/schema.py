@@ -349,7 +349,7 @@ class Playbook(BaseModel):
         default=None,
         ge=1,
         description="Runs of a step's action against one target (a channel, URL, topic, "
-        "model) per hour, counting every playbook's runs.",
+        "model) per hour, counting this playbook's runs (one partition owns its counters).",
     )
     steps: list[Step] = Field(min_length=1)
     verify: Verify | None = Field(

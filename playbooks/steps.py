@@ -30,6 +30,9 @@ class Outcome(StrEnum):
     PENDING_APPROVAL = "pending_approval"  # waits for a human; the playbook resumes after
     REJECTED = "rejected"  # a human said no; the playbook stops there
     SKIPPED = "skipped"  # its condition was false, a guardrail held it, or it already ran
+    HELD = "held"  # actions are paused (the runtime kill switch); nothing ran
+    UNKNOWN = "unknown"  # it started, the worker died, and the target cannot say if it acted
+    STARTED = "started"  # only in the step table: the side effect may be under way
 
 
 @dataclass(frozen=True)
@@ -51,15 +54,18 @@ class StepRecord:
 
     @property
     def ok(self) -> bool:
-        """Did not fail."""
-        return self.outcome not in (Outcome.FAILED, Outcome.REJECTED)
+        """Did not fail (an unknown outcome is not ok: a human has to look)."""
+        return self.outcome not in (Outcome.FAILED, Outcome.REJECTED, Outcome.UNKNOWN)
 
 
 class StepState(BaseModel):
     """A step's entry in the idempotency table: ``{"outcome": "ok"}`` as JSON bytes.
 
     Only steps that ran (or were dry-run), wait for approval or were rejected
-    get one. Extra fields are ignored, so a later version may add some.
+    get one. A step about to act is recorded ``started`` first (its intent,
+    durable before the side effect) and then with its result; ``failed`` lets a
+    redelivery try it again. Extra fields are ignored, so a later version may
+    add some.
 
     >>> StepState.decode(b'{"outcome": "pending_approval"}').waits_for_approval
     True
@@ -77,9 +83,19 @@ class StepState(BaseModel):
         return self.outcome is Outcome.PENDING_APPROVAL
 
     @property
+    def started_without_result(self) -> bool:
+        """The worker died between the intent and the result: reconcile, never repeat blindly."""
+        return self.outcome is Outcome.STARTED
+
+    @property
+    def may_run_again(self) -> bool:
+        """It failed: a redelivered event tries it again, as before the intent record."""
+        return self.outcome is Outcome.FAILED
+
+    @property
     def holds_the_playbook(self) -> bool:
         """The steps after this one wait (for a decision) or never run (a rejection)."""
-        return self.outcome in (Outcome.PENDING_APPROVAL, Outcome.REJECTED)
+        return self.outcome in (Outcome.PENDING_APPROVAL, Outcome.REJECTED, Outcome.UNKNOWN)
 
     def encode(self) -> bytes:
         """Compact JSON, the table's value."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.cli.actions import add_commands as add_action_commands
 from agents.cli.incidents import add_commands as add_incident_commands
 from agents.cli.progress import Progress, progress_wanted
 from agents.settings import Settings, load_settings
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     add_incident_commands(sub)
+    add_action_commands(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents.kafka import batching
+from agents.kafka.durable_table import DurableTable
 from agents.kafka.offset_loss import OffsetLossReport
+from agents.service.action_requests import TICK
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -120,6 +123,7 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     approvals = app.topic(settings.topics.approvals, partitions=settings.partitions)
     _per_event_agent(app, approvals, "fireline-approvals", runtime.on_approval)
     _per_event_agent(app, incidents, "fireline-playbooks", runtime.on_incident)
+    wire_action_owner(app, runtime)
 
 
 def _per_event_agent(
@@ -137,9 +141,44 @@ def _per_event_agent(
             await handle(event.value, f"{message.topic}[{message.partition}]@{message.offset}")
 
 
+def wire_action_owner(app: faust.App, runtime: Runtime) -> None:
+    """The owner of each playbook: an agent on ``fireline.action-requests`` (keyed by playbook).
+
+    Ticks drive the deadlines (verify, approval expiry): each worker sends one to
+    every partition of the topic it owns, so the owner handles them in order with
+    the runs, inside the agent where the durable table writes belong.
+    """
+    settings = runtime.settings
+    requests = app.topic(settings.topics.action_requests, partitions=settings.partitions)
+    # partition → when its tick was sent, until the tick is handled: a slow step must not
+    # pile ticks up behind it (one is resent if it went missing, e.g. in a rebalance).
+    ticking: dict[int, float] = {}
+
+    @app.agent(requests, name="fireline-actions")
+    async def own_actions(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            if message.key is None:
+                ticking.pop(message.partition, None)
+            where = f"{message.topic}[{message.partition}]@{message.offset}"
+            await runtime.on_action_request(message.value, message.partition, where)
+
+    @app.timer(settings.incidents.tick_s)
+    async def send_guard_ticks() -> None:
+        now = time.monotonic()
+        for partition in sorted(owned_partitions(app, settings.topics.action_requests)):
+            if now - ticking.get(partition, -TICK_RESEND_S) < TICK_RESEND_S:
+                continue
+            ticking[partition] = now
+            topic = settings.topics.action_requests
+            await app.producer.send(topic, None, TICK, partition, None, None)
+
+
+TICK_RESEND_S = 30.0
 INCIDENT_TABLE = "incident-state"
 STEPS_TABLE = "playbook-steps"
 DETECTOR_TABLE = "detector-state"
+GUARDRAILS_TABLE = "guardrails"
 
 
 @dataclass(frozen=True)
@@ -150,9 +189,10 @@ class WorkerTables:
     are fireline's own JSON or checkpoints.
     """
 
-    steps: MutableMapping[bytes, bytes]  # playbook steps done per incident event
+    steps: DurableTable  # playbook steps done per incident event (acknowledged writes)
     incidents: MutableMapping[bytes, bytes]  # subject key → incident state
     detectors: Any  # detector checkpoints; DetectorStore writes their changelog itself
+    guardrails: DurableTable  # playbook name → its counters and deadlines
 
 
 def create_tables(app: faust.App, settings: Settings) -> WorkerTables:
@@ -161,7 +201,12 @@ def create_tables(app: faust.App, settings: Settings) -> WorkerTables:
     def table(name: str) -> Any:
         return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
 
-    return WorkerTables(table(STEPS_TABLE), table(INCIDENT_TABLE), table(DETECTOR_TABLE))
+    return WorkerTables(
+        DurableTable(table(STEPS_TABLE)),
+        table(INCIDENT_TABLE),
+        table(DETECTOR_TABLE),
+        DurableTable(table(GUARDRAILS_TABLE)),
+    )
 
 
 def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:

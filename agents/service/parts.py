@@ -8,7 +8,8 @@ is built.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import os
+from collections.abc import Callable
 
 from agents.incidents.desk import IncidentDesk
 from agents.incidents.manager import IncidentManager
@@ -28,6 +29,7 @@ from playbooks.chat.sinks import ChatSink
 from playbooks.chat.threads import ThreadStore
 from playbooks.context import ActionContext
 from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine
+from playbooks.kill_switch import KillSwitch
 
 
 def build_notes(settings: Settings, chat: ChatSink, threads: ThreadStore) -> ThreadNotes:
@@ -44,16 +46,20 @@ def build_engine(
     settings: Settings,
     metrics: Metrics,
     context: ActionContext,
-    done: MutableMapping[bytes, bytes],
+    tables: WorkerTables,
     notifier: DryRunNotifier,
+    kill_switch: KillSwitch,
 ) -> PlaybookEngine:
     """The playbook engine acting through ``context``, its playbooks loaded."""
     engine = PlaybookEngine(
         default_registry(),
         context,
-        done,
+        tables.steps,
         Guardrails(actions_enabled=settings.actions_enabled, dry_run=settings.dry_run),
         notifier,
+        guards=tables.guardrails,
+        kill_switch=kill_switch,
+        after_side_effect=exit_after_action_hook(),
     )
     try:
         engine.load(settings.playbooks_dir)
@@ -61,6 +67,28 @@ def build_engine(
         raise ConfigError(f"playbooks in {settings.playbooks_dir} are invalid:\n{exc}") from exc
     metrics.playbooks_loaded.set(len(engine.playbooks))
     return engine
+
+
+TEST_EXIT_AFTER_ACTION = "FL_TEST_EXIT_AFTER_ACTION"
+
+
+def exit_after_action_hook() -> Callable[[str], None] | None:
+    """A test hook: ``FL_TEST_EXIT_AFTER_ACTION=<action>`` kills the worker after that action.
+
+    The worker dies at once (``os._exit``, like kill -9) right after the action's
+    side effect, before its result is recorded. Never set in production; the
+    integration and chaos tests use it to check that a redelivered step is
+    reconciled, not repeated.
+    """
+    action = os.environ.get(TEST_EXIT_AFTER_ACTION)
+    if not action:
+        return None
+
+    def exit_after(done: str) -> None:
+        if done == action:
+            os._exit(137)
+
+    return exit_after
 
 
 def build_runtime(

@@ -17,11 +17,13 @@ from pydantic import ValidationError
 
 from agents.incidents.desk import IncidentDesk
 from agents.incidents.view import IncidentView
+from agents.kafka.durable_table import partition_of
 from agents.metrics import Metrics
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
 from agents.pipelines.ingest import DeadLetter, RawRecord, Validator
 from agents.pipelines.metric_pipeline import MetricPipeline
 from agents.pipelines.prediction_pipeline import PredictionPipeline
+from agents.service.action_requests import REQUEST_ADAPTER, ResumeRequest, RunRequest
 from agents.settings import Settings
 from agents.slack.thread_notes import ThreadNotes
 from fireline.detections import ChangeInput, CommandInput, Detection, DetectionInput
@@ -150,13 +152,13 @@ class Runtime:
         await self._publish_incidents(self.desk.handle(key, value, partition))
 
     async def on_incident(self, value: bytes | None, where: str) -> None:
-        """Run the playbooks for one incident event, keep its chat roots true, publish the audit.
+        """Hand one incident event to the owner of each playbook it matches; keep roots true.
 
         Silenced or flapping incidents are recorded but notify nobody: no playbook
         runs. Their roots, if fireline posted any, are still kept true (a
-        ``chat.update`` notifies nobody). The roots are kept after the playbooks,
-        so a ``slack`` step replies in the thread before its root changes, and
-        before the audit log, whose records then mark the event as done.
+        ``chat.update`` notifies nobody). When playbooks match, their owners keep
+        the roots after running them (see :meth:`on_action_request`), so a
+        ``slack`` step replies in the thread before its root changes.
         """
         try:
             incident = Incident.model_validate_json(value or b"")
@@ -168,35 +170,88 @@ class Runtime:
             log.info("incident %s %s: %s, no playbooks", incident.id, incident.transition, reason)
             await self.roots.keep(incident)
             return
-        records = await self.engine.handle(incident)
-        await self.roots.keep(incident)
-        await self._audit(incident, records)
+        matching = self.engine.matching(incident)
+        if not matching:
+            await self.roots.keep(incident)
+            return
+        now = time.time()
+        await self.publisher.publish(
+            self.settings.topics.action_requests,
+            [
+                (
+                    playbook.name.encode(),
+                    RunRequest(playbook=playbook.name, incident=incident, requested_at=now)
+                    .model_dump_json()
+                    .encode(),
+                    {},
+                )
+                for playbook in matching
+            ],
+        )
 
     async def on_approval(self, value: bytes | None, where: str) -> None:
-        """A human decided on a waiting step: resume (or stop) its playbook."""
+        """A human decided on a waiting step: tell the thread, hand it to the playbook's owner."""
         try:
             request = CONTROL_ADAPTER.validate_json(value or b"")
         except ValidationError as exc:
             log.error("skipping malformed approval at %s: %s", where, exc)
             return
         if isinstance(request, VerificationDue):
-            current = self.view.incidents.get(request.incident.id)
-            await self._audit(request.incident, await self.engine.verify(request, current))
+            # Written by an earlier version; deadlines now live in the guardrails table.
+            log.warning("ignoring a verification deadline record at %s", where)
             return
         if request.status is Decision.PENDING:
             return  # the request itself; it was announced when it was made
         log.info("approval %s %s by %s", request.id, request.status, request.decided_by)
         await self.notes.approval_decided(request)
-        await self._audit(request.incident, await self.engine.resume(request))
+        await self.publisher.publish(
+            self.settings.topics.action_requests,
+            [
+                (
+                    request.playbook.encode(),
+                    ResumeRequest(approval=request).model_dump_json().encode(),
+                    {},
+                )
+            ],
+        )
 
-    async def publish_due_verifications(self, now: float) -> None:
-        """Hand verify deadlines that passed to the owner of each incident, in order."""
-        due = self.engine.due_verifications(now)
-        if due:
-            await self.publisher.publish(
-                self.settings.topics.approvals,
-                [(d.incident.id.encode(), d.model_dump_json().encode(), {}) for d in due],
-            )
+    async def on_action_request(self, value: bytes | None, partition: int, where: str) -> None:
+        """As the owner of a playbook: run it, resume it, or handle its deadlines that passed."""
+        try:
+            request = REQUEST_ADAPTER.validate_json(value or b"")
+        except ValidationError as exc:
+            log.error("skipping malformed action request at %s: %s", where, exc)
+            return
+        if isinstance(request, RunRequest):
+            incident = request.incident
+            records = await self.engine.run_playbook(incident, request.playbook)
+            await self.roots.keep(incident)
+            await self._audit(incident, records)
+        elif isinstance(request, ResumeRequest):
+            approval = request.approval
+            await self._audit(approval.incident, await self.engine.resume(approval))
+        else:
+            await self._handle_deadlines(partition, time.time())
+
+    async def _handle_deadlines(self, partition: int, now: float) -> None:
+        """Verify remediations and expire approvals due in the playbooks ``partition`` owns."""
+        count = self.settings.partitions
+        owned = [
+            key.decode()
+            for key in self.engine.guards.all_keys()
+            if partition_of(key, count) == partition
+        ]
+        for playbook, deadline in self.engine.due(owned, now):
+            current = self.view.incidents.get(deadline.incident.id)
+            outcome = await self.engine.handle_deadline(playbook, deadline, current)
+            await self._audit(deadline.incident, outcome.records)
+            if outcome.expired is not None:
+                expired = outcome.expired
+                log.info("approval %s expired", expired.id)
+                await self.publisher.publish(
+                    self.settings.topics.approvals,
+                    [(expired.incident.id.encode(), expired.model_dump_json().encode(), {})],
+                )
 
     async def _audit(self, incident: Incident, records: Sequence[StepRecord]) -> None:
         audit: list[OutRecord] = []

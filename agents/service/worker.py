@@ -12,6 +12,7 @@ import mode
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from agents.incidents.action_controls import ActionControls
 from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
@@ -25,6 +26,7 @@ from agents.service.http import HttpServer, Readiness, build_web_app
 from agents.service.parts import build_engine, build_notes, build_runtime
 from agents.service.runtime import Runtime
 from agents.settings import Settings
+from agents.slack.commands import SlackCommands
 from agents.slack.counted_chat import CountedChat
 from agents.slack.interactions import SlackInteractions
 from agents.slack.socket_mode import SlackSocketMode
@@ -35,6 +37,7 @@ from playbooks.chat.threads import ThreadStore
 from playbooks.context import ActionContext
 from playbooks.engine import PlaybookEngine, Reload
 from playbooks.http_sessions import SharedSession
+from playbooks.kill_switch import KillSwitch
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +134,8 @@ class ReadinessProbe:
 
 
 def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
-    """The worker's periodic duties: verify deadlines, reminders, gauges, playbook reloads."""
+    """The worker's periodic duties: reminders, gauges, playbook reloads."""
     metrics, engine = runtime.metrics, runtime.engine
-
-    @app.timer(settings.incidents.tick_s)
-    async def check_verifications() -> None:
-        await runtime.publish_due_verifications(time.time())
 
     @app.timer(settings.incidents.tick_s)
     async def remind_unacknowledged() -> None:
@@ -166,7 +165,13 @@ def add_timers(app: faust.App, settings: Settings, runtime: Runtime) -> None:
 def add_health_reports(app: faust.App, runtime: Runtime, probe: ReadinessProbe) -> None:
     """Refresh what /metrics reports of the worker's own health: consumer lag and readiness."""
     metrics, topics = runtime.metrics, runtime.settings.topics
-    consumed = [*runtime.handlers(), topics.detections, topics.incidents, topics.approvals]
+    consumed = [
+        *runtime.handlers(),
+        topics.detections,
+        topics.incidents,
+        topics.approvals,
+        topics.action_requests,
+    ]
     offsets = GroupOffsets(app, consumed, timeout_s=LAG_REFRESH_S)
 
     @app.timer(LAG_REFRESH_S)
@@ -212,7 +217,8 @@ def build_worker(
         dashboard_url=settings.slack_dashboard_url,
         http=http,
     )
-    engine = build_engine(settings, metrics, context, tables.steps, notes)
+    kill_switch = KillSwitch()  # folded from the controls topic below, by every worker
+    engine = build_engine(settings, metrics, context, tables, notes, kill_switch)
     roots = RootKeeper(chat, threads)  # keeps every root fireline posted true
     runtime = build_runtime(settings, metrics, engine, publisher, notes, roots, tables)
     metrics.start_at_zero(runtime.handlers(), REASONS, engine.registry.names())
@@ -226,11 +232,22 @@ def build_worker(
     alerts = AlertIntake(
         runtime.publisher, settings.topics.detections, settings.alertmanager_secret()
     )
+    controls = ActionControls(
+        kill_switch,
+        runtime.view,
+        runtime.publisher,
+        settings.topics,
+        lambda: [p.name for p in engine.playbooks],
+        settings.api_secret(),
+    )
+    commands = SlackCommands(controls, settings.slack_signing_key())
 
     def add_routes(web_app: web.Application) -> None:
         api.add_routes(web_app)
         buttons.add_routes(web_app)
         alerts.add_routes(web_app)
+        controls.add_routes(web_app)
+        commands.add_routes(web_app)
 
     server = HttpServer(
         build_web_app(registry, probe, add_routes), settings.http_host, settings.http_port
@@ -241,7 +258,10 @@ def build_worker(
         settings.topics.incidents,
         settings.topics.silences,
         settings.topics.approvals,
-        state_topics=[StateTopic(settings.topics.chat_threads, threads.apply, threads.mark_loaded)],
+        state_topics=[
+            StateTopic(settings.topics.chat_threads, threads.apply, threads.mark_loaded),
+            StateTopic(settings.topics.action_controls, kill_switch.apply, kill_switch.mark_loaded),
+        ],
     )
     worker = faust.Worker(
         app,

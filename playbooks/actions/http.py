@@ -22,6 +22,7 @@ from playbooks.context import ActionContext
 
 EXCERPT_CHARS = 200
 USER_AGENT = "fireline-actions"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ def url_target(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{host}{port}{parts.path}"
+
+
+def idempotency_headers(context: ActionContext) -> dict[str, str]:
+    """``Idempotency-Key: <the step's key>``, when the engine gave one.
+
+    A receiver that honours it acts once however often the step is sent
+    (retries, redeliveries).
+    """
+    key = context.idempotency_key
+    return {IDEMPOTENCY_HEADER: key} if key else {}
 
 
 def json_bytes(payload: Any) -> bytes:

@@ -9,7 +9,13 @@ from pydantic import Field
 
 from fireline.incident import Incident
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+)
 
 log = logging.getLogger("fireline.actions")
 
@@ -35,3 +41,9 @@ def register(registry: ActionRegistry) -> None:
             line = f"{line} ({params.message})"
         log.log(logging.getLevelNamesMapping()[params.level.upper()], "%s", line)
         return ActionResult("log", ok=True, detail=f"logged at {params.level}", target=log.name)
+
+    @registry.reconciler("log")
+    async def reconcile_log(
+        incident: Incident, params: LogParams, context: ActionContext
+    ) -> Reconciliation:
+        return Reconciliation(Verdict.REPEAT, "a log line may be written twice")

@@ -11,7 +11,13 @@ from fireline.incident import Incident, Severity, Transition
 from playbooks.actions.http import json_bytes, request, url_target
 from playbooks.actions.secrets import require_secret
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+)
 
 EventAction = Literal["trigger", "acknowledge", "resolve"]
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -106,4 +112,12 @@ def register(registry: ActionRegistry) -> None:
             ok=True,
             detail=f"{action} sent, dedup_key {incident.id} (HTTP {reply.status})",
             target=target,
+        )
+
+    @registry.reconciler("pagerduty")
+    async def reconcile_pagerduty(
+        incident: Incident, params: PagerDutyParams, context: ActionContext
+    ) -> Reconciliation:
+        return Reconciliation(
+            Verdict.REPEAT, f"sent again with dedup_key {incident.id}: PagerDuty folds it"
         )

@@ -11,11 +11,18 @@ from pydantic import Field, HttpUrl, model_validator
 from fireline.incident import Incident
 from playbooks.actions.command import run_command
 from playbooks.actions.events import incident_json, publish_event
-from playbooks.actions.http import json_bytes, request, url_target
+from playbooks.actions.http import idempotency_headers, json_bytes, request, url_target
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+    cannot_tell,
+)
 
 _ALLOWED = {
     "http": {"url", "body", "headers", "auth", "token_env", "token_file", "timeout_s"},
@@ -94,16 +101,28 @@ def register(registry: ActionRegistry) -> None:
         }
         return await publish_event("retrain", context, params.topic, incident, request_event)
 
+    @registry.reconciler("retrain")
+    async def reconcile_retrain(
+        incident: Incident, params: RetrainParams, context: ActionContext
+    ) -> Reconciliation:
+        if params.provider != "http":
+            return await cannot_tell(incident, params, context)  # a command or a record: no key
+        key = "Airflow's dag_run_id" if params.body is None else "the same Idempotency-Key"
+        return Reconciliation(Verdict.REPEAT, f"requested again with {key}: started once")
+
 
 async def _http(incident: Incident, params: RetrainParams, context: ActionContext) -> ActionResult:
     url = str(params.url)
     target = url_target(url)
     secret = read_secret(params.token_env, params.token_file, "token")
-    headers = dict(params.headers)
+    headers = dict(params.headers) | idempotency_headers(context)
     if secret:
         headers["Authorization"] = _auth_header(params.auth, secret)
     body = json_bytes(params.body if params.body is not None else airflow_body(incident))
     reply = await request(context, "POST", url, params.timeout_s, body=body, headers=headers)
+    if reply.status == 409 and params.body is None:  # Airflow: this dag_run_id exists
+        detail = f"job already requested for this incident event: POST {target}: HTTP 409"
+        return ActionResult("retrain", ok=True, detail=detail, target=target)
     if not reply.ok:
         detail = f"POST {target} failed: {reply.describe(redact=[secret or ''])}"
         return ActionResult("retrain", ok=False, detail=detail, target=target)

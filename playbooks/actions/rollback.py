@@ -11,12 +11,19 @@ from pydantic import Field, HttpUrl, model_validator
 from fireline.errors import ActionError
 from fireline.incident import Incident
 from playbooks.actions.events import incident_json, publish_event
-from playbooks.actions.http import json_bytes, request, url_target
+from playbooks.actions.http import idempotency_headers, json_bytes, request, url_target
 from playbooks.actions.mlflow import MlflowFailure, MlflowRegistry, previous_version
 from playbooks.actions.providers import check_provider_fields
 from playbooks.actions.secrets import read_secret
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+    cannot_tell,
+)
 
 _COMMON = {"model", "to_version"}
 _ALLOWED = {
@@ -109,13 +116,27 @@ def register(registry: ActionRegistry) -> None:
             return await publish_event("rollback", context, params.topic, incident, command)
         return await _http(incident, params, context, command)
 
+    @registry.reconciler("rollback")
+    async def reconcile_rollback(
+        incident: Incident, params: RollbackParams, context: ActionContext
+    ) -> Reconciliation:
+        params = params.resolved(incident, context)
+        if params.provider == "mlflow":
+            return await _mlflow_state(incident, params, context, _model(incident, params))
+        if params.provider == "http":
+            return Reconciliation(
+                Verdict.REPEAT,
+                f"requested again with the same Idempotency-Key {context.idempotency_key}",
+            )
+        return await cannot_tell(incident, params, context)
+
 
 async def _http(
     incident: Incident, params: RollbackParams, context: ActionContext, command: dict[str, Any]
 ) -> ActionResult:
     url = str(params.url)
     token = read_secret(params.token_env, params.token_file, "token")
-    headers = dict(params.headers)
+    headers = dict(params.headers) | idempotency_headers(context)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     body = json_bytes({**command, "incident": incident_json(incident)})
@@ -132,9 +153,7 @@ async def _http(
     )
 
 
-async def _mlflow(
-    incident: Incident, params: RollbackParams, context: ActionContext, model: str
-) -> ActionResult:
+def _mlflow_registry(params: RollbackParams, context: ActionContext) -> MlflowRegistry:
     uri = str(params.tracking_uri) if params.tracking_uri else os.environ.get("MLFLOW_TRACKING_URI")
     if not uri or not uri.startswith(("http://", "https://")):
         raise ActionError(
@@ -143,7 +162,38 @@ async def _mlflow(
         )
     token = read_secret(params.token_env, params.token_file, "token")
     token = token or os.environ.get("MLFLOW_TRACKING_TOKEN") or None  # MLflow's own variable
-    mlflow = MlflowRegistry(context, uri, token, params.timeout_s)
+    return MlflowRegistry(context, uri, token, params.timeout_s)
+
+
+async def _mlflow_state(
+    incident: Incident, params: RollbackParams, context: ActionContext, model: str
+) -> Reconciliation:
+    """Ask the registry whether the rollback happened: the alias tells."""
+    alias = params.alias
+    try:
+        current = await _mlflow_registry(params, context).alias_version(model, alias)
+    except MlflowFailure as exc:
+        return Reconciliation(Verdict.UNKNOWN, f"cannot ask MLflow: {exc}")
+    if params.to_version is not None and str(current) == params.to_version:
+        return Reconciliation(Verdict.DONE, f"{model}@{alias} is at v{current} already")
+    if incident.model_version is not None and str(current) != incident.model_version:
+        return Reconciliation(
+            Verdict.DONE,
+            f"{model}@{alias} is v{current}, not v{incident.model_version} as in the incident: "
+            "moved already",
+        )
+    if incident.model_version is None and params.to_version is None:
+        return Reconciliation(
+            Verdict.UNKNOWN,
+            f"{model}@{alias} is v{current}, and the incident names no version to compare",
+        )
+    return Reconciliation(Verdict.REPEAT, f"{model}@{alias} is still v{current}: not moved")
+
+
+async def _mlflow(
+    incident: Incident, params: RollbackParams, context: ActionContext, model: str
+) -> ActionResult:
+    mlflow = _mlflow_registry(params, context)
     alias = params.alias
     try:
         current = await mlflow.alias_version(model, alias)

@@ -35,7 +35,13 @@ from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
 from playbooks.chat.sinks import ChatSink, MessageRef
 from playbooks.chat.threads import ThreadRoot, ThreadStore
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +180,21 @@ def register(registry: ActionRegistry) -> None:
         except ActionError as exc:
             return ActionResult("slack", ok=False, detail=str(exc), target=channel)
         return ActionResult("slack", ok=True, detail=detail, target=channel)
+
+    @registry.reconciler("slack")
+    async def reconcile_slack(
+        incident: Incident, params: SlackParams, context: ActionContext
+    ) -> Reconciliation:
+        params = params.resolved(incident, context)
+        channel = params.channel or ""
+        await context.threads.wait_loaded(THREADS_LOAD_WAIT_S)
+        root = context.threads.get(incident.id, channel)
+        # The thread record is published right after the head message, and the head is
+        # rewritten (shown_revision) right after a reply: either shows this event went out.
+        if root is not None and root.shown_revision >= incident.revision:
+            return Reconciliation(
+                Verdict.DONE, f"the thread {root.thread_ts} in {channel} shows this event"
+            )
+        return Reconciliation(
+            Verdict.UNKNOWN, f"cannot tell whether the message about this event reached {channel}"
+        )

@@ -10,11 +10,17 @@ from pydantic import Field, HttpUrl
 
 from fireline.incident import Incident
 from playbooks.actions.events import incident_json
-from playbooks.actions.http import json_bytes, request, url_target
+from playbooks.actions.http import idempotency_headers, json_bytes, request, url_target
 from playbooks.actions.secrets import read_secret
 from playbooks.actions.signing import signature_headers
 from playbooks.context import ActionContext
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import (
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    Reconciliation,
+    Verdict,
+)
 
 
 class WebhookParams(ActionParams):
@@ -50,7 +56,7 @@ def register(registry: ActionRegistry) -> None:
         target = url_target(url)
         secret = read_secret(params.secret_env, params.secret_file, "secret")
         body = json_bytes(params.body if params.body is not None else incident_json(incident))
-        headers = dict(params.headers)
+        headers = dict(params.headers) | idempotency_headers(context)
         if secret is not None:
             headers |= signature_headers(secret, int(time.time()), body, params.signature_header)
         reply = await request(context, "POST", url, params.timeout_s, body=body, headers=headers)
@@ -60,4 +66,14 @@ def register(registry: ActionRegistry) -> None:
         signed = ", signed" if secret else ""
         return ActionResult(
             "webhook", ok=True, detail=f"POST {target}: HTTP {reply.status}{signed}", target=target
+        )
+
+    @registry.reconciler("webhook")
+    async def reconcile_webhook(
+        incident: Incident, params: WebhookParams, context: ActionContext
+    ) -> Reconciliation:
+        return Reconciliation(
+            Verdict.REPEAT,
+            f"sent again with the same Idempotency-Key {context.idempotency_key}: "
+            "a receiver that honours it acts once",
         )

@@ -22,6 +22,7 @@ _REPORTED = {
     Outcome.OK: ":white_check_mark:",
     Outcome.FAILED: ":x:",
     Outcome.REJECTED: ":no_entry:",
+    Outcome.UNKNOWN: ":grey_question:",  # a human must check the target: always said
 }
 
 
@@ -30,7 +31,8 @@ def step_results_message(records: Sequence[StepRecord]) -> SlackMessage | None:
     lines = []
     for record in records:
         icon = _REPORTED.get(record.outcome)
-        if icon is None or record.action in _UNREPORTED_ACTIONS:
+        unreported = record.action in _UNREPORTED_ACTIONS and record.outcome is not Outcome.UNKNOWN
+        if icon is None or unreported:
             continue
         line = f"{icon} {record.playbook}/{record.step} ({_what(record)})"
         line += f": {record.detail}" if record.detail else ""

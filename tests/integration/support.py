@@ -327,6 +327,8 @@ def topic_env(app_id: str) -> dict[str, str]:
         "FIRELINE_TOPICS__SILENCES": f"{app_id}.silences",
         "FIRELINE_TOPICS__APPROVALS": f"{app_id}.approvals",
         "FIRELINE_TOPICS__CHAT_THREADS": f"{app_id}.chat-threads",
+        "FIRELINE_TOPICS__ACTION_REQUESTS": f"{app_id}.action-requests",
+        "FIRELINE_TOPICS__ACTION_CONTROLS": f"{app_id}.action-controls",
     }
 
 

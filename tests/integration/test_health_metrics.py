@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.kafka.broker import EmbeddedBroker
+from agents.kafka.durable_table import partition_of
 from tests.factories import make_incident
 from tests.integration.support import (
     WorkerProcess,
@@ -62,7 +63,9 @@ def worker(
     playbook = {"name": "hold", "match": {"kinds": ["lag_probe"]}, "steps": [step]}
     (playbooks / "hold.yaml").write_text(yaml.safe_dump(playbook))
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = WorkerProcess(worker_env(broker.url, None, playbooks), log).start()
+    # No deadline ticks: one queued behind the blocked step would count in its lag.
+    env = worker_env(broker.url, None, playbooks, FIRELINE_INCIDENTS__TICK_S="3600")
+    process = WorkerProcess(env, log).start()
     yield process
     release(gate, *(f.name.removesuffix(".started") for f in gate.glob("*.started")))
     process.stop()
@@ -93,7 +96,7 @@ def produce_one_per_batch(bootstrap: str, topic: str, values: list[bytes], parti
 
 def test_lag__reports_every_owned_partition_of_the_consumed_topics_only(worker):
     consumed = {worker.topic(t) for t in ("metrics", "predictions", "labels")} | {
-        worker.topic(t) for t in ("detections", "incidents", "approvals")
+        worker.topic(t) for t in ("detections", "incidents", "approvals", "action_requests")
     }
     expected = {(("partition", str(p)), ("topic", t)) for t in consumed for p in (0, 1)}
     wait_for(
@@ -113,23 +116,24 @@ def hold(broker: EmbeddedBroker, worker: WorkerProcess, gate: Path, ids: list[st
 def test_lag__counts_events_waiting_behind_a_blocked_step_then_returns_to_zero(
     broker, worker, gate
 ):
-    incidents = worker.topic("incidents")
-    wait_for(lambda: lag(worker, incidents, 0) == 0, 30, "the incidents partition reported")
+    # The playbook's owner runs it: the requests wait on its partition of action-requests.
+    requests, owner = worker.topic("action_requests"), partition_of(b"hold", 2)
+    wait_for(lambda: lag(worker, requests, owner) == 0, 30, "the requests partition reported")
 
     # Nothing committed on this partition yet: the lag counts from its log start.
     first = [f"inc-lag-{i}" for i in range(5)]
     hold(broker, worker, gate, first)
-    wait_for(lambda: lag(worker, incidents, 0) == 5, 30, f"a lag of 5 on {incidents}[0]")
-    assert lag(worker, incidents, 1) == 0
+    wait_for(lambda: lag(worker, requests, owner) == 5, 30, f"a lag of 5 on {requests}")
+    assert lag(worker, requests, 1 - owner) == 0
     release(gate, *first)
-    wait_for(lambda: lag(worker, incidents, 0) == 0, 30, "the lag to return to 0 once released")
+    wait_for(lambda: lag(worker, requests, owner) == 0, 30, "the lag to return to 0 once released")
 
     # Offsets 0-4 committed: the next three are counted from the committed offset.
     second = [f"inc-lag-{i}" for i in range(5, 8)]
     hold(broker, worker, gate, second)
-    wait_for(lambda: lag(worker, incidents, 0) == 3, 30, f"a lag of 3 on {incidents}[0]")
+    wait_for(lambda: lag(worker, requests, owner) == 3, 30, f"a lag of 3 on {requests}")
     release(gate, *second)
-    wait_for(lambda: lag(worker, incidents, 0) == 0, 30, "the lag to return to 0 again")
+    wait_for(lambda: lag(worker, requests, owner) == 0, 30, "the lag to return to 0 again")
     retrains = samples(worker, "fireline_actions_total")
     assert retrains[(("action", "retrain"), ("outcome", "ok"))] == 8
 

@@ -214,8 +214,18 @@ async def test_retrain_http__airflow_dag_run_with_basic_auth(server, tmp_path):
     assert body["conf"]["incident"]["model"] == "fraud"
 
 
-async def test_retrain_http__existing_dag_run_409_is_a_failed_result(server):
+async def test_retrain_http__existing_dag_run_409_is_an_ok_result_saying_so(server):
+    # A redelivered step (reconciled after a crash) asks again: Airflow refuses the same
+    # dag_run_id with 409, which means the job was requested, not that it failed.
     server.status, server.reply = 409, {"title": "DAGRun already exists"}
     result = await run("retrain", {"provider": "http", "url": server.url("/api/v1/dags/d/dagRuns")})
+    assert result.ok
+    assert result.detail.startswith("job already requested for this incident event: ")
+
+
+async def test_retrain_http__with_a_custom_body_409_is_a_failed_result(server):
+    server.status, server.reply = 409, {"title": "conflict"}
+    params = {"provider": "http", "url": server.url("/jobs"), "body": {"job": "retrain"}}
+    result = await run("retrain", params)
     assert not result.ok
-    assert "HTTP 409: " in result.detail and "already exists" in result.detail
+    assert "HTTP 409: " in result.detail and "conflict" in result.detail

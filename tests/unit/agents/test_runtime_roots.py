@@ -36,6 +36,15 @@ class Recorded:
         self.records.setdefault(topic, []).extend(records)
 
 
+async def on_incident(worker: Runtime, value: bytes, where: str) -> None:
+    """The incident event, then the action requests it made, as their owner gets them."""
+    await worker.on_incident(value, where)
+    assert isinstance(worker.publisher, Recorded)
+    requests = worker.publisher.records.pop(worker.settings.topics.action_requests, [])
+    for _, request, _ in requests:
+        await worker.on_action_request(request, 0, where)
+
+
 def runtime(out: io.StringIO) -> Runtime:
     settings = Settings()
     chat, threads = ConsoleSink(out), ThreadStore()
@@ -68,11 +77,11 @@ async def test_on_incident__rewrites_the_root_where_no_shipped_playbook_matches(
     out = io.StringIO()
     worker = runtime(out)
     opened = make_incident()  # a latency spike: latency-spike-alert matches opened, resolved
-    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    await on_incident(worker, opened.model_dump_json().encode(), "here")
     assert out.getvalue().count("[console chat → #oncall]") == 1, "the root"
     acked = {"status": Status.ACKNOWLEDGED, "acknowledged_by": "alice"}
-    await worker.on_incident(event(opened, Transition.ACKNOWLEDGED, 2, **acked), "here")
-    await worker.on_incident(event(opened, Transition.ACKNOWLEDGED, 2, **acked), "again")
+    await on_incident(worker, event(opened, Transition.ACKNOWLEDGED, 2, **acked), "here")
+    await on_incident(worker, event(opened, Transition.ACKNOWLEDGED, 2, **acked), "again")
     assert out.getvalue().count(", update console-1]") == 1, "once, though delivered twice"
     assert "[CRITICAL: ACKNOWLEDGED]" in out.getvalue()
 
@@ -81,9 +90,9 @@ async def test_on_incident__keeps_the_root_of_a_flapping_incident_that_notifies_
     out = io.StringIO()
     worker = runtime(out)
     opened = make_incident()
-    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    await on_incident(worker, opened.model_dump_json().encode(), "here")
     resolved = {"status": Status.RESOLVED, "resolution": Resolution.RECOVERED, "flapping": True}
-    await worker.on_incident(event(opened, Transition.RESOLVED, 3, **resolved), "here")
+    await on_incident(worker, event(opened, Transition.RESOLVED, 3, **resolved), "here")
     printed = out.getvalue()
     assert printed.count(", update console-1]") == 1 and "[RESOLVED]" in printed
     assert printed.count("[console chat → #oncall") == 2, (
@@ -106,13 +115,13 @@ async def test_on_incident__the_console_shows_a_resolution_once_and_the_roots_ne
     )
     back = signal.model_copy(update={"observed": 51.0, "cleared": True, "at": 1795255230.0})
     opened = make_incident(signals=[signal])
-    await worker.on_incident(opened.model_dump_json().encode(), "here")
+    await on_incident(worker, opened.model_dump_json().encode(), "here")
     resolved = {
         "status": Status.RESOLVED,
         "resolution": Resolution.RECOVERED,
         "signals": [signal, back],
     }
-    await worker.on_incident(event(opened, Transition.RESOLVED, 2, **resolved), "here")
+    await on_incident(worker, event(opened, Transition.RESOLVED, 2, **resolved), "here")
     frames = [f.strip("\n") for f in out.getvalue().split("─" * 72) if f.strip()]
     root, reply, update = frames
     assert root.startswith("[console chat → #oncall]\n")

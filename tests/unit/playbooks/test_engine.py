@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from fireline.incident import Incident, Severity, Status, Transition
+from playbooks.approvals import Decision
 from playbooks.context import ActionContext
 from playbooks.engine import DryRunNotifier, Guardrails, PlaybookEngine, Reload, redact
+from playbooks.kill_switch import ALL, Pause
 from playbooks.loader import load_file
-from playbooks.registry import ActionParams, ActionRegistry, ActionResult
+from playbooks.registry import ActionParams, ActionRegistry, ActionResult, Reconciliation, Verdict
 from playbooks.steps import Outcome, StepRecord
 
 
@@ -490,37 +492,46 @@ verify:
 def test_verify__resolved_in_time_is_verified(tmp_path):
     engine, calls = engine_for(tmp_path, VERIFIED)
     run(engine, incident(), now=1000.0)
-    assert engine.due_verifications(1500.0) == []
-    (due,) = engine.due_verifications(1600.0)
-    assert engine.due_verifications(1601.0) == []  # handed out once
+    assert engine.due(["remediate"], 1500.0) == []
+    ((name, due),) = engine.due(["remediate"], 1600.0)
     resolved = incident(status=Status.RESOLVED, transition=Transition.RESOLVED, revision=2)
-    (record,) = asyncio.run(engine.verify(due, resolved))
+    (record,) = asyncio.run(engine.handle_deadline(name, due, resolved)).records
     assert (record.step, record.outcome, record.detail) == (
         "verify",
         Outcome.OK,
         "verified: the incident resolved within 10 min",
     )
     assert calls == ["remediate"]
+    assert engine.due(["remediate"], 1601.0) == []  # handled: forgotten
+
+
+def test_verify__the_deadline_is_kept_in_the_guard_state_a_new_engine_reads(tmp_path):
+    engine, _ = engine_for(tmp_path, VERIFIED)
+    run(engine, incident(), now=1000.0)
+    restarted, _ = engine_for(tmp_path, VERIFIED)
+    restarted.guards, restarted.done = engine.guards, engine.done  # what the changelog restores
+    ((_, due),) = restarted.due(["remediate"], 1600.0)
+    assert (due.kind, due.due, due.incident.id) == ("verify", 1600.0, "inc-1")
 
 
 def test_verify__still_open_runs_on_unverified_once(tmp_path):
     engine, calls = engine_for(tmp_path, VERIFIED)
     run(engine, incident(), now=1000.0)
-    (due,) = engine.due_verifications(2000.0)
-    records = asyncio.run(engine.verify(due, incident(revision=3)))
+    ((name, due),) = engine.due(["remediate"], 2000.0)
+    records = asyncio.run(engine.handle_deadline(name, due, incident(revision=3))).records
     assert [(r.step, r.outcome) for r in records] == [
         ("verify", Outcome.FAILED),
         ("echo", Outcome.OK),
     ]
     assert calls == ["remediate", "page: open"]
-    asyncio.run(engine.verify(due, incident(revision=3)))  # a redelivered deadline
+    asyncio.run(engine.handle_deadline(name, due, incident(revision=3)))  # a redelivered deadline
     assert calls == ["remediate", "page: open"]
 
 
 def test_verify__nothing_to_verify_when_the_remediation_did_not_run(tmp_path):
     engine, _ = engine_for(tmp_path, VERIFIED, dry_run=True)
     run(engine, incident(), now=1000.0)
-    assert engine.due_verifications(5000.0) == []
+    assert engine.due(["remediate"], 5000.0) == []
 
 
 def test_on_failure_escalate_stops_and_marks_the_record(tmp_path):
@@ -540,22 +551,26 @@ steps:
     assert calls == ["flaky"]
 
 
-def test_per_target_rate_limit_counts_every_playbooks_runs(tmp_path):
+def test_per_target_rate_limit_counts_the_playbooks_own_runs(tmp_path):
+    # One partition owns a playbook's counters, so the limit counts that playbook's runs.
     registry, calls = registry_with_calls()
-    for name in ("a", "b"):
+    for name, limit in (("a", 2), ("b", 5)):
         (tmp_path / f"{name}.yaml").write_text(
-            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\nmax_runs_per_target_per_hour: 3\n"
-            "steps:\n  - echo: {text: same}\n"
+            f"name: {name}\nmatch: {{kinds: [latency_spike]}}\n"
+            f"max_runs_per_target_per_hour: {limit}\nsteps:\n  - echo: {{text: same}}\n"
         )
     from playbooks.loader import load_directory
 
     engine = PlaybookEngine(registry, ActionContext())
     engine.playbooks, engine.loaded = load_directory(tmp_path, registry), True
-    first = run(engine, incident(id="inc-1"))
-    second = run(engine, incident(id="inc-2"))
-    assert [r.outcome for r in first + second] == [Outcome.OK] * 3 + [Outcome.SKIPPED]
-    assert second[-1].detail == "rate limit: 3 runs against echo:default in the last hour"
-    assert calls == ["same"] * 3
+    runs = [run(engine, incident(id=f"inc-{n}")) for n in range(3)]
+    assert [[r.outcome for r in records] for records in runs] == [
+        [Outcome.OK, Outcome.OK],
+        [Outcome.OK, Outcome.OK],
+        [Outcome.SKIPPED, Outcome.OK],
+    ]
+    assert runs[2][0].detail == "rate limit: 2 runs against echo:default in the last hour"
+    assert calls == ["same"] * 5
 
 
 def test_rendering_keeps_only_the_params_the_author_wrote(tmp_path):
@@ -572,3 +587,173 @@ def test_rendering_keeps_only_the_params_the_author_wrote(tmp_path):
     assert problems == [] and playbook is not None
     rendered = render_params(playbook.steps[0].params, {"incident": {"model_version": "6"}})
     assert rendered.to_version == "6" and rendered.provider == "http"
+
+
+# -- at most once: intent before the side effect, reconciliation after a crash ---------
+
+ONCE = """\
+name: once
+match: {kinds: [latency_spike]}
+steps:
+  - recorded: {}
+  - echo: {text: after}
+"""
+
+
+class Died(BaseException):
+    """The worker dying between a side effect and its record (not an Exception: not caught)."""
+
+
+def engine_with_reconciler(
+    tmp_path: Path, verdict: Verdict, die_after: bool = False
+) -> tuple[PlaybookEngine, list[str]]:
+    registry, calls = registry_with_calls()
+    seen: list[bytes | None] = []
+
+    @registry.action("recorded")
+    async def recorded(
+        incident: Incident, params: EchoParams, context: ActionContext
+    ) -> ActionResult:
+        calls.append(f"acted with {context.idempotency_key}")
+        seen.append(engine.done.get(b"inc-1|1|once|0"))
+        return ActionResult("recorded", ok=True, detail="acted")
+
+    @registry.reconciler("recorded")
+    async def reconcile(
+        incident: Incident, params: EchoParams, context: ActionContext
+    ) -> Reconciliation:
+        calls.append("asked the target")
+        return Reconciliation(verdict, f"the target says {verdict.value}")
+
+    def die(action: str) -> None:
+        if die_after and action == "recorded":
+            raise Died
+
+    (tmp_path / "p.yaml").write_text(ONCE)
+    playbook, problems = load_file(tmp_path / "p.yaml", registry)
+    assert problems == [] and playbook is not None
+    engine = PlaybookEngine(registry, ActionContext(), after_side_effect=die)
+    engine.playbooks, engine.loaded = [playbook], True
+    engine.seen = seen  # type: ignore[attr-defined]
+    return engine, calls
+
+
+def crash_then_redeliver(engine: PlaybookEngine) -> list[StepRecord]:
+    with pytest.raises(Died):
+        run(engine, incident())
+    assert engine.done[b"inc-1|1|once|0"] == b'{"outcome":"started"}'
+    engine.after_side_effect = None
+    return run(engine, incident())  # the restarted owner gets the same request
+
+
+def test_once__the_intent_is_durable_before_the_action_acts(tmp_path):
+    engine, calls = engine_with_reconciler(tmp_path, Verdict.DONE)
+    run(engine, incident())
+    assert engine.seen == [b'{"outcome":"started"}']  # type: ignore[attr-defined]
+    assert engine.done[b"inc-1|1|once|0"] == b'{"outcome":"ok"}'
+    assert calls[0].startswith("acted with fireline-") and calls[1:] == ["after"]
+
+
+def test_once__a_crash_after_the_act_is_reconciled_not_repeated(tmp_path):
+    engine, calls = engine_with_reconciler(tmp_path, Verdict.DONE, die_after=True)
+    records = crash_then_redeliver(engine)
+    assert [(r.step, r.outcome) for r in records] == [
+        ("recorded", Outcome.OK),
+        ("echo", Outcome.OK),
+    ]
+    assert records[0].detail == "reconciled after a restart: the target says done"
+    assert [c.split(" with ")[0] for c in calls] == ["acted", "asked the target", "after"]
+
+
+def test_once__a_target_that_dedups_is_asked_again_with_the_same_key(tmp_path):
+    engine, calls = engine_with_reconciler(tmp_path, Verdict.REPEAT, die_after=True)
+    records = crash_then_redeliver(engine)
+    assert [r.outcome for r in records] == [Outcome.OK, Outcome.OK]
+    first, asked, second, after = calls
+    assert (asked, after) == ("asked the target", "after")
+    assert first == second  # the same idempotency key both times
+
+
+def test_once__an_unknown_outcome_is_said_and_holds_the_playbook(tmp_path):
+    engine, calls = engine_with_reconciler(tmp_path, Verdict.UNKNOWN, die_after=True)
+    (record,) = crash_then_redeliver(engine)
+    assert record.outcome is Outcome.UNKNOWN and not record.ok
+    assert "the target says unknown. Check the target by hand" in record.detail
+    assert [c.split(" with ")[0] for c in calls] == ["acted", "asked the target"]
+    assert run(engine, incident()) == []  # said once; the steps after it never run
+    assert calls[-1] == "asked the target"
+
+
+def test_once__a_redelivered_run_is_not_held_by_its_own_cooldown(tmp_path):
+    engine, _ = engine_with_reconciler(tmp_path, Verdict.DONE, die_after=True)
+    engine.playbooks = [engine.playbooks[0].model_copy(update={"cooldown": 600.0})]
+    records = crash_then_redeliver(engine)
+    assert [r.outcome for r in records] == [Outcome.OK, Outcome.OK]
+    (held,) = run(engine, incident(id="inc-2"))  # another incident, same fingerprint
+    assert held.outcome is Outcome.SKIPPED and held.detail.startswith("cooldown")
+
+
+def pause(scope: str, paused: bool = True) -> tuple[bytes, bytes]:
+    record = Pause(scope=scope, paused=paused, by="ann", at=1.0, reason="freeze")
+    return scope.encode(), record.model_dump_json().encode()
+
+
+def test_kill_switch__a_paused_playbook_is_held_then_runs_when_resumed(tmp_path):
+    engine, calls = engine_for(tmp_path, BASIC)
+    engine.kill_switch.apply(*pause("basic"))
+    (held,) = run(engine, incident())
+    assert (held.outcome, held.detail) == (
+        Outcome.HELD,
+        "paused: playbook basic paused by ann: freeze",
+    )
+    assert calls == [] and engine.done == {}
+    engine.kill_switch.apply(*pause("basic", paused=False))
+    assert [r.outcome for r in run(engine, incident())] == [Outcome.OK]
+
+
+def test_kill_switch__a_pause_landing_mid_playbook_holds_the_next_step(tmp_path):
+    registry, calls = registry_with_calls()
+    engine = PlaybookEngine(registry, ActionContext())
+
+    @registry.action("pauser")
+    async def pauser(
+        incident: Incident, params: EchoParams, context: ActionContext
+    ) -> ActionResult:
+        engine.kill_switch.apply(*pause(ALL))
+        return ActionResult("pauser", ok=True, detail="paused everything")
+
+    (tmp_path / "p.yaml").write_text(BASIC.replace("steps:", "steps:\n  - pauser: {}"))
+    playbook, problems = load_file(tmp_path / "p.yaml", registry)
+    assert problems == [] and playbook is not None
+    engine.playbooks, engine.loaded = [playbook], True
+    first, second = run(engine, incident())
+    assert (first.outcome, second.outcome) == (Outcome.OK, Outcome.HELD)
+    assert second.detail == "paused: all actions paused by ann: freeze" and calls == []
+
+
+def test_approval__expires_through_a_durable_deadline(tmp_path):
+    engine, calls = engine_for(tmp_path, GATED)
+    engine.guardrails = Guardrails(approval_expiry_s=900)
+    records = run(engine, incident(), now=1000.0)
+    request = records[-1].approval
+    assert request is not None
+    ((name, due),) = engine.due(["gated"], 1900.0)
+    assert (due.kind, due.approval_id) == ("approval", request.id)
+    expired = asyncio.run(engine.handle_deadline(name, due, None)).expired
+    assert expired is not None and expired.status is Decision.REJECTED
+    assert expired.decided_by == "expiry (nobody decided within 15 min)"
+    assert engine.due(["gated"], 5000.0) == []
+    (rejected,) = asyncio.run(engine.resume(expired))  # the decision comes back round
+    assert rejected.outcome is Outcome.REJECTED
+    late = asyncio.run(engine.resume(request.decided(Decision.APPROVED, "alice", 2000.0)))
+    assert late == [] and calls == ["before"]  # too late: nothing runs
+
+
+def test_approval__a_decision_in_time_leaves_nothing_to_expire(tmp_path):
+    engine, _ = engine_for(tmp_path, GATED)
+    engine.guardrails = Guardrails(approval_expiry_s=900)
+    request = run(engine, incident(), now=1000.0)[-1].approval
+    assert request is not None
+    asyncio.run(engine.resume(request.decided(Decision.APPROVED, "alice", 1100.0)))
+    ((name, due),) = engine.due(["gated"], 1900.0)
+    assert asyncio.run(engine.handle_deadline(name, due, None)).expired is None
