@@ -115,6 +115,7 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
         "_commit_every",
         "_waiting_for_ack",
         "_thread",  # the consumer thread, where the aiokafka consumer lives
+        "_commit",  # overridden: which commits reached the broker
     ),
     *_on(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", "_ensure_consumer"),
     *_on(faust_streams, "_current_event"),
@@ -222,36 +223,36 @@ class SeamConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The last offset this worker committed per partition, kept across revokes
-        # (Faust forgets its own copy when a partition is revoked).
+        # The highest offset per partition that this worker's commits got onto the
+        # broker (Faust's own copy also holds commits that failed in a rebalance).
         self._known_committed: dict[TP, int] = {}
 
-    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        """Remember what this worker committed for the partitions it gives up, then Faust's."""
-        for tp in revoked:
-            offset = self._committed_offset.get(tp)
-            if offset is not None:
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        done: bool = await super()._commit(offsets)
+        if done:
+            for tp, offset in offsets.items():
                 self._known_committed[tp] = max(offset, self._known_committed.get(tp, offset))
-        await super().on_partitions_revoked(revoked)
+        return done
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        """Faust's seek to the group's committed offsets, checking that none went back.
+        """Faust's seek to the group's committed offsets, checking that none vanished.
 
-        A group's committed offset only moves forward. One the broker no longer has
-        (None) or lower than the one this worker committed means the broker lost the
-        log or the group's offsets (a memory-only broker restarted and the group
-        rejoined): reported, and Faust's own stale copy, if any, dropped so that the
-        acknowledgements of the records below it are not ignored.
+        A partition this worker committed for that the broker now has no committed
+        offset for means the broker lost the group's offsets, and with a
+        memory-only broker that restarted, the log too. Reported; and Faust's own
+        copy of the old offset, if it still has one, is dropped so that the
+        acknowledgements of the new records below it are not ignored. (An offset
+        lower than this worker's last commit is not taken for a loss: a broker that
+        does not fence a previous owner's late commit, like Tansu, can show one.)
         """
         committed: Mapping[Any, int | None] = await super().seek_to_committed()
         for key, offset in committed.items():
             tp = TP(key.topic, key.partition)
-            own, known = self._committed_offset.get(tp), self._known_committed.get(tp)
-            had = max((o for o in (own, known) if o is not None), default=None)
-            if had is None or (offset is not None and offset >= had):
+            had = self._known_committed.get(tp)
+            if had is None or offset is not None:
                 continue
             self._committed_offset.pop(tp, None)
-            self._known_committed.pop(tp, None)
+            del self._known_committed[tp]
             for report in self.offset_lost_reports:
                 report(tp, had, offset)
         return cast("Mapping[TP, int]", committed)

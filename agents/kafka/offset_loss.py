@@ -1,10 +1,9 @@
 """Loud reports of a consumer position the broker no longer has (``fireline_offsets_reset_total``).
 
-A group's committed offset only moves forward, and it never lies past the log's
-end. When either stops being true the broker lost data under the group: a
-memory-only broker restarted (its log and the group's offsets both gone), a log
-was truncated or deleted by retention before the group read it, offsets were
-reset by hand. Kafka clients then quietly start over from the log start
+A group's committed offset, once there, stays there, and it never lies past
+the log's end. When either stops being true the broker lost data under the
+group: a memory-only broker restarted (its log and the group's offsets both
+gone), a log was truncated or deleted by retention before the group read it. Kafka clients then quietly start over from the log start
 ("earliest"): what was in between is lost or read again without a word, and
 Faust, which keeps its own copy of the committed offset, would go on ignoring
 the acknowledgements of every new record below the old offset. fireline says so
