@@ -56,11 +56,11 @@ class VersionComparisonParams(DetectorParams):
     """How model versions are compared (``detection.versions``)."""
 
     false_alarm_rate: float = Field(
-        default=1e-3,
+        default=0.01,
         gt=0,
         lt=0.5,
-        description="Chance that a version no worse than the margins is ever called a "
-        "regression, per version compared (split over its tests).",
+        description="Chance that a version worse by exactly the margins is ever called a "
+        "regression, per version compared (split over its tests); less for better ones.",
     )
     relative_margin: float = Field(
         default=0.25,
