@@ -62,7 +62,6 @@ def worker(
         FIRELINE_API_TOKEN=TOKEN,
         MLFLOW_TRACKING_URI=mlflow.url,
         FIRELINE_INCIDENTS__TICK_S="0.5",
-        FIRELINE_INCIDENTS__SIGNAL_EXPIRY_S="6",
         FIRELINE_INCIDENTS__QUIET_PERIOD_S="2",
     )
     process = WorkerProcess(env, directory / "worker.log").start()
@@ -110,7 +109,9 @@ def test_a_worse_version_is_rolled_back_to_the_compared_one_with_approval(
     assert (status, decided["status"]) == (200, "approved")
     wait_for(lambda: mlflow.alias_version(model, "champion") == "1", 30, "champion back on v1")
 
-    # v2 no longer serves: its regression is not re-sent, and the incident resolves.
+    # The deployer serves v1 again: v2, retired, clears its regression; the incident resolves.
+    again = predictions(model, "1", 7000, 800, softness=0.0)
+    produce(broker.bootstrap_servers, worker.topic("predictions"), again, key=model.encode())
     wait_for(lambda: incidents_of(worker, model)[0]["status"] == "resolved", 30, "the resolution")
     # The verify step runs at its deadline (40 s after the playbook ran).
     found = consume(
@@ -163,3 +164,25 @@ def test_an_equally_good_version_opens_nothing(
     assert incidents_of(worker, model) == []
     assert pending_rollbacks(worker, model) == []
     assert mlflow.alias_version(model, "champion") == "2"
+
+
+def test_accepting_the_worse_version_clears_its_regression_and_keeps_it_live(
+    broker: EmbeddedBroker, worker: WorkerProcess, mlflow: MlflowServer
+) -> None:
+    model = unique("accepted")
+    mlflow.register(model, versions=2, alias="champion")
+    events = predictions(model, "1", 0, 4000, softness=0.0)
+    events += predictions(model, "2", 4000, 3000, softness=0.4)
+    produce(broker.bootstrap_servers, worker.topic("predictions"), events, key=model.encode())
+    wait_for(lambda: bool(incidents_of(worker, model)), 90, "the version_regression incident")
+
+    path = f"/models/{model}/versions/2/accept"
+    assert worker.request("POST", path, {"by": "alice"})[0] == 401
+    status, body = worker.request("POST", path, {"by": "alice"}, TOKEN)
+    assert (status, body["accepted"]["version"], body["accepted"]["by"]) == (202, "2", "alice")
+    wait_for(
+        lambda: incidents_of(worker, model)[0]["status"] == "resolved",
+        30,
+        "the accepted version's incident to resolve",
+    )
+    assert mlflow.alias_version(model, "champion") == "2"  # accepted: nothing rolled back
