@@ -103,4 +103,4 @@ def _show(metric: str, value: float) -> str:
         return f"{value:.1%}"
     if metric.endswith("_ms"):
         return f"{value:.1f} ms"
-    return f"{value:.3g}" if abs(value) >= 1 else f"{value:.2f}"
+    return f"{value:.3g}"

@@ -14,6 +14,15 @@ distribution or class mix); latency spikes from ``latency_ms``; and, every
 ``classifier_every`` events, the domain-classifier test. Outcomes (labels
 joined by the caller) feed error-rate drift after their own reference of
 ``label_reference`` outcomes. Each rising alarm becomes one :class:`Finding`.
+
+**Inputs are the model's, not the version's.** A new version of a model whose
+monitor already watches its inputs (``inputs=``) takes over that monitor's
+feature detectors, known fields and domain classifier (the same objects: every
+version serving feeds them) and watches them from its first event; only its own
+output (prediction, latency, error rate) goes through warm-up and reference. A
+deploy therefore keeps the input reference, and a drift that began before it
+stays visible; features the new version adds get a fresh reference from its
+reference events (they are not reported as new fields).
 """
 
 from __future__ import annotations
@@ -148,7 +157,9 @@ class ModelMonitor:
         version: str,
         config: MonitorConfig | None = None,
         executor: Executor | None = None,
+        inputs: ModelMonitor | None = None,
     ) -> None:
+        """``inputs``: the monitor of the version before, whose input detectors carry on."""
         self.model = model
         # Where the domain classifier's tests run: None runs them inline (replay,
         # tests: deterministic); the worker passes a thread so a fit never holds up
@@ -164,7 +175,15 @@ class ModelMonitor:
         self._latency = LatencySpike()
         self._errors: RateIncrease | None = None
         self._classifier: DomainClassifier | None = None
+        self._classified: list[_Column] = []  # the columns the classifier was fitted on
         self._since_classifier = 0
+        self._rate = 0.0  # false alarms per event of each test
+        self._inherited = inputs is not None and inputs.watches_inputs
+        if inputs is not None and self._inherited:
+            self._columns = [c for c in inputs._columns if c.name != PREDICTION]
+            self._known_fields = inputs._known_fields
+            self._classifier, self._classified = inputs._classifier, inputs._classified
+            self._rate = inputs._rate
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable: a test running elsewhere is dropped (the next one comes round)."""
@@ -172,6 +191,11 @@ class ModelMonitor:
         state["executor"] = None
         state["_pending"] = None
         return state
+
+    @property
+    def watches_inputs(self) -> bool:
+        """Whether feature detectors are live (after the reference, or taken over)."""
+        return any(c.name != PREDICTION for c in self._columns)
 
     @property
     def phase(self) -> str:
@@ -193,13 +217,15 @@ class ModelMonitor:
             else:
                 take = min(len(batch) - start, cfg.reference_size - len(self._reference))
                 self._reference.extend(batch[start : start + take])
+            if self._inherited:  # the model's inputs are watched meanwhile
+                found += self._monitor(batch[start : start + take])
             self.events += take
             start += take
             if len(self._reference) == cfg.reference_size:
                 self._start(self._reference)
         if start < len(batch):
             rest = batch[start:] if start else batch
-            found = self._monitor(rest)
+            found += self._monitor(rest)
             self.events += len(rest)
         return found
 
@@ -207,18 +233,21 @@ class ModelMonitor:
         cfg = self.config
         self._reference = None
         features = [p.features for p in reference]
-        names = sorted({name for f in features for name in f})
-        self._known_fields = set(names)
+        watched = {c.name for c in self._columns}
+        names = sorted({name for f in features for name in f} - watched)
+        self._known_fields.update(names)
         columns = [(n, [f.get(n) for f in features]) for n in names]
         columns.append((PREDICTION, [_prediction_value(p.prediction) for p in reference]))
         kinds = [(n, values, _mostly_numeric(values)) for n, values in columns]
-        tests = sum((7 if numeric else 5) for _, _, numeric in kinds) + 2
-        rate = cfg.budget.rate_per_test(tests)
-        params = _ColumnParams.of(cfg, rate)
+        if not self._inherited:
+            tests = sum((7 if numeric else 5) for _, _, numeric in kinds) + 2
+            self._rate = cfg.budget.rate_per_test(tests)
+        params = _ColumnParams.of(cfg, self._rate)
         self._errors = RateIncrease(params.window, reference_size=cfg.label_reference)
         for name, values, numeric in kinds:
             self._columns.append(self._column(name, values, numeric, params))
-        self._start_classifier(reference, rate)
+        if not self._inherited:
+            self._start_classifier(reference, self._rate)
 
     def _column(
         self, name: str, values: list[Any], numeric: bool, params: _ColumnParams
@@ -263,6 +292,7 @@ class ModelMonitor:
         features = [c for c in self._columns if c.name != PREDICTION]
         if cfg.classifier_every == 0 or not features:
             return
+        self._classified = features
         self._classifier = DomainClassifier(
             rows=min(cfg.classifier_rows, cfg.reference_size),
             every=cfg.classifier_every,
@@ -277,14 +307,18 @@ class ModelMonitor:
     def _monitor(self, batch: Sequence[Prediction]) -> list[Finding]:
         found: list[Finding] = []
         features = [p.features for p in batch]
-        found += self._new_fields(batch, features)
+        if self._reference is None:  # else: a new version's own fields get a reference
+            found += self._new_fields(batch, features)
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
-        values = _transpose(features, [c.name for c in self._columns[:-1]])
-        predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
-        if not all(type(v) is float for v in predictions):  # floats are kept as they are
-            predictions = tuple(map(_prediction_value, predictions))
-        values.append(predictions)  # the last column
+        has_prediction = self._columns[-1].name == PREDICTION
+        names = [c.name for c in (self._columns[:-1] if has_prediction else self._columns)]
+        values = _transpose(features, names)
+        if has_prediction:  # the last column (not yet while a new version learns it)
+            predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
+            if not all(type(v) is float for v in predictions):  # floats are kept as they are
+                predictions = tuple(map(_prediction_value, predictions))
+            values.append(predictions)
         numeric = [j for j, c in enumerate(self._columns) if c.numeric]
         block = _float_block([values[j] for j in numeric], len(batch))
         floats = dict(zip(numeric, block, strict=True))
@@ -428,9 +462,11 @@ class ModelMonitor:
     ) -> list[Finding]:
         if self._classifier is None:
             return []
-        rows = np.empty((len(batch), len(self._columns) - 1))
-        for j, column in enumerate(self._columns[:-1]):  # the prediction is last
-            rows[:, j] = floats[j] if column.numeric else _codes(values[j], column.codes)
+        rows = np.empty((len(batch), len(self._classified)))
+        where = {id(c): j for j, c in enumerate(self._columns)}
+        for k, column in enumerate(self._classified):
+            j = where[id(column)]
+            rows[:, k] = floats[j] if column.numeric else _codes(values[j], column.codes)
         self._classifier.update(rows)
         self._since_classifier += len(batch)
         found = self._collect_classifier()

@@ -181,7 +181,12 @@ class PredictionLogMonitor:
                         previous_version=previous,
                     )
                 )
-            monitor = versions[version] = ModelMonitor(model, version, self.config, self.executor)
+            # The model's inputs carry on from the version last seen (a deploy does not
+            # change what the model is fed); the new version learns only its output.
+            inputs = versions[next(reversed(versions))] if versions else None
+            monitor = versions[version] = ModelMonitor(
+                model, version, self.config, self.executor, inputs=inputs
+            )
             while len(versions) > self.max_versions:
                 versions.popitem(last=False)
         versions.move_to_end(version)

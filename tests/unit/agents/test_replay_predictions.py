@@ -150,3 +150,31 @@ def test_replay_predictions_cli__bad_file_exits_2(tmp_path, capsys):
     source.write_text("{}\n")
     assert main(["replay", "predictions", str(source)]) == 2
     assert "log.jsonl:1: missing_field" in capsys.readouterr().err
+
+
+def test_replay_predictions__a_worse_version_is_a_version_regression_line(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(5000):
+        version = "8" if i >= 3000 else "7"
+        positive = bool(rng.random() < 0.2)
+        confidence = 1.0 - float(rng.uniform(0.0, 0.4 if version == "8" else 0.02))
+        rows.append(
+            {
+                "timestamp": 100.0 + i,
+                "model": "fraud",
+                "model_version": version,
+                "prediction_id": f"p{i}",
+                "features": {"x": float(rng.normal())},
+                "prediction": confidence if positive else 1.0 - confidence,
+            }
+        )
+    source = tmp_path / "log.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = list(replay_predictions(read_prediction_log(source), CONFIG))
+    assert [(d["kind"], d["model_version"]) for d in found] == [
+        ("model_version_change", "8"),
+        ("version_regression", "8"),
+    ]
+    assert found[1]["message"].startswith("fraud v8 is worse than v7: ")
+    assert 3000 < found[1]["timestamp"] - 100 < 4000
