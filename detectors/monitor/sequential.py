@@ -18,7 +18,7 @@ than ``margin`` (an equally good retrain always differs a little) is not a
 regression, whatever the number of events.
 
 >>> round(log_mixture_ratio(diff=0.03, variance=1e-5, margin=0.005, tau=0.02), 2)
-29.02
+28.63
 >>> exceeds(diff=0.006, variance=1e-5, margin=0.005, tau=0.02, alpha=1e-3)
 False
 """

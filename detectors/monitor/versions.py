@@ -307,7 +307,8 @@ class ModelVersions:
         tests = {"probability": 7, "numeric": 5, "none": 1}.get(kind)
         if tests is None:  # classes: the error rate, the latency, two per class
             tests = 2 + 2 * min(max(len(self.baseline.classes), 2), self.params.max_classes)
-        alpha = self.params.false_alarm_rate / (2 * 2 * tests)  # two modes, two directions
+        # Half the budget per mode; a canary also tests the other direction.
+        alpha = self.params.false_alarm_rate / (2 * tests)
         return _Candidate(version, start, self.baseline.copy(), alpha, last_seen=self.seen)
 
     def _judge(self, candidate: _Candidate, at: float) -> list[Finding]:
@@ -319,7 +320,8 @@ class ModelVersions:
         base = candidate.during if canary else candidate.before
         if base.predictions < p.min_predictions or candidate.stats.predictions < p.min_predictions:
             return []
-        figures, worse = self._figures(candidate, mode)
+        alpha = candidate.alpha / 2 if canary else candidate.alpha  # both directions
+        figures, worse = _compare(p, alpha, base, candidate.stats)
         found: list[Finding] = []
         baseline = self.baseline_version or ""
         if worse:
@@ -328,7 +330,7 @@ class ModelVersions:
             found.append(self._finding(candidate.version, baseline, comparison, at))
             return found
         if canary and candidate.baseline_regressed is None:
-            reverse, base_worse = _compare(p, candidate.alpha, candidate.stats, base)
+            reverse, base_worse = _compare(p, candidate.alpha / 2, candidate.stats, base)
             if base_worse:
                 comparison = VersionComparison(
                     candidate.version, baseline, reverse, mode, accepted=False
@@ -484,7 +486,7 @@ def _figures(
     if base.residuals >= p.min_labels and cand.residuals >= p.min_labels:
         yield from _regression_errors(p, alpha, base, cand)
     if kind == "probability" and cand.is_probability:
-        if _trusted(p, base) and _trusted(p, cand):
+        if _estimate_holds(p, base, cand):
             yield _expected_accuracy(p, alpha, base.expected_accuracy(), cand.expected_accuracy())
         yield _shift(p, alpha, "mean_score", base.score(), cand.score())
         yield _share(p, alpha, "positive_rate", base.positive_rate(), cand.positive_rate())
@@ -499,6 +501,21 @@ def _figures(
 def _trusted(p: VersionComparisonParams, stats: VersionStats) -> bool:
     """Scores are trusted as probabilities until the labels show they are not."""
     return stats.scored < p.min_labels or abs(stats.calibration_z()) < CALIBRATION_Z
+
+
+def _estimate_holds(p: VersionComparisonParams, base: VersionStats, cand: VersionStats) -> bool:
+    """Whether "the candidate's expected accuracy is lower" may be concluded.
+
+    Miscalibration only matters in one direction each: a candidate more often
+    wrong than its scores claim is worse still than its estimate (the conclusion
+    holds), a baseline less often wrong than claimed better still. What the labels
+    must not show is an underconfident candidate or an overconfident baseline.
+    """
+
+    def z(stats: VersionStats) -> float:
+        return stats.calibration_z() if stats.scored >= p.min_labels else 0.0
+
+    return z(cand) > -CALIBRATION_Z and z(base) < CALIBRATION_Z
 
 
 def _rate_variance(rate: float, n: int) -> float:
