@@ -3,6 +3,7 @@
 The worker is a child process with its own data directory (removed at the end,
 like the broker's topics). If it dies, the demo stops everything and exits 1
 with one line saying why, or which setting to change when it is the HTTP port.
+``--scenario bad-deploy`` shows the deploy loop instead (agents/cli/bad_deploy.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.cli.simulator import TrafficProfile, TrafficSimulator
+from agents.cli import bad_deploy
+from agents.cli.simulator import MODEL, TrafficProfile, TrafficSimulator
 from agents.kafka.broker import EmbeddedBroker, create_topics, free_port
 from agents.kafka.processes import stop_process_group
 from agents.settings import Settings
@@ -34,7 +37,20 @@ DEMO_ENV = {
 }
 
 
-def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) -> int:
+SCENARIOS = ("latency-spike", "bad-deploy")
+# bad-deploy: when v8 goes live, how long the demo waits before approving the rollback,
+# and how soon the rollback must have resolved the incident (the shipped playbook: 15m).
+DEPLOY_AT_S = 20.0
+APPROVE_AFTER_S = 10.0
+DEMO_VERIFY_WITHIN = "1m"
+
+
+def run_demo(
+    settings: Settings,
+    spike_at_s: float,
+    duration_s: float | None,
+    scenario: str = "latency-spike",
+) -> int:
     """Run the whole loop until Ctrl-C (or ``duration_s``); return an exit code.
 
     Raises ConfigError before starting anything when the worker could not serve
@@ -45,7 +61,9 @@ def run_demo(settings: Settings, spike_at_s: float, duration_s: float | None) ->
         raise ConfigError(problem)
     data_dir = _own_data_dir(settings.data_dir)
     try:
-        died = _run(settings.model_copy(update={"data_dir": data_dir}), spike_at_s, duration_s)
+        died = _run(
+            settings.model_copy(update={"data_dir": data_dir}), spike_at_s, duration_s, scenario
+        )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     if died is None:
@@ -98,7 +116,9 @@ def _own_data_dir(parent: Path) -> Path:
         ) from exc
 
 
-def _run(settings: Settings, spike_at_s: float, duration_s: float | None) -> str | None:
+def _run(
+    settings: Settings, spike_at_s: float, duration_s: float | None, scenario: str
+) -> str | None:
     """The demo itself; returns why the worker died, or None."""
     port = free_port()
     broker = EmbeddedBroker(port).start()
@@ -114,14 +134,27 @@ def _run(settings: Settings, spike_at_s: float, duration_s: float | None) -> str
                 configs=settings.topics.configs(),
             )
         )
-        worker = _start_worker(settings)
+        if scenario == "bad-deploy":
+            registry = bad_deploy.LoopbackRegistry()
+            token = secrets.token_urlsafe(12)
+            extra = {
+                "FIRELINE_API_TOKEN": token,
+                "MLFLOW_TRACKING_URI": registry.url,
+                "FIRELINE_PLAYBOOKS_DIR": str(_demo_playbooks(settings)),
+            }
+            worker = _start_worker(settings, extra)
+        else:
+            worker = _start_worker(settings)
         print(
             f"fireline demo: worker starting, metrics on http://127.0.0.1:{settings.http_port}/metrics",
             flush=True,
         )
-        profile = TrafficProfile(spike_at_s=spike_at_s)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_traffic(settings, profile, duration_s, worker))
+            if scenario == "bad-deploy":
+                asyncio.run(_bad_deploy(settings, registry, token, duration_s, worker))
+            else:
+                profile = TrafficProfile(spike_at_s=spike_at_s)
+                asyncio.run(_traffic(settings, profile, duration_s, worker))
         code = worker.poll()  # None: still running, stopped by us below
     finally:
         print("\nfireline demo: stopping worker and broker...", flush=True)
@@ -141,13 +174,16 @@ def _why_it_died(code: int, settings: Settings) -> str:
     return f"the worker exited with code {code} (its log is above)"
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _start_worker(
+    settings: Settings, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, **DEMO_ENV, "FIRELINE_BROKER_URL": settings.broker_url}
     env["FIRELINE_HTTP_PORT"] = str(settings.http_port)
     env["FIRELINE_DATA_DIR"] = str(settings.data_dir)
     # Demo-only default: show the resolution 10 s after the spike ends, not a minute.
     env.setdefault("FIRELINE_INCIDENTS__QUIET_PERIOD_S", "10")
     env["FIRELINE_PLAYBOOKS_DIR"] = str(Path(settings.playbooks_dir).resolve())
+    env.update(extra or {})
     return subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "run", "--loglevel", "warning"],
         env=env,
@@ -191,3 +227,73 @@ async def _traffic(
     started = time.monotonic()
     await simulator.run(stop, duration_s)
     print(f"fireline demo: traffic done after {time.monotonic() - started:.0f}s", flush=True)
+
+
+def _demo_playbooks(settings: Settings) -> Path:
+    """The playbooks, the rollback's verification shortened to what a demo can wait for."""
+    target = Path(settings.data_dir) / "playbooks"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in Path(settings.playbooks_dir).glob("*.y*ml"):
+        text = source.read_text()
+        if source.stem == "prediction-drift-rollback":
+            text = text.replace("resolved_within: 15m", f"resolved_within: {DEMO_VERIFY_WITHIN}")
+        (target / source.name).write_text(text)
+    return target
+
+
+async def _bad_deploy(
+    settings: Settings,
+    registry: bad_deploy.LoopbackRegistry,
+    token: str,
+    duration_s: float | None,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"fireline demo: t={time.monotonic() - started:5.1f}s {text}", flush=True)
+
+    def moved(alias: str, before: str, after: str) -> None:
+        why = "deploy" if after == bad_deploy.WORSE else "rollback"
+        say(f"registry: {MODEL}@{alias} v{before} -> v{after} ({why}); v{after} serves now")
+
+    registry.on_move = moved
+    await registry.start()
+    deployed = False
+
+    def on_tick(elapsed: float, spiking: bool) -> None:
+        nonlocal deployed
+        if worker.poll() is not None:
+            stop.set()
+        if not deployed and elapsed >= DEPLOY_AT_S:
+            deployed = True
+            say(f"deploying {MODEL} v{bad_deploy.WORSE}: it scores every transaction higher")
+            registry.deploy(bad_deploy.WORSE)
+
+    profile = TrafficProfile(
+        spike_at_s=None, worse_versions=frozenset({bad_deploy.WORSE}), predictions_per_s=300.0
+    )
+    simulator = TrafficSimulator(
+        settings.bootstrap_servers, settings.topics, profile, on_tick, serving=registry.serving
+    )
+    approver = bad_deploy.Approver(
+        f"http://127.0.0.1:{settings.http_port}", token, APPROVE_AFTER_S, say
+    )
+    say(
+        f"{MODEL} v{bad_deploy.BASELINE} serves ~{profile.predictions_per_s:.0f} predictions/s; "
+        f"v{bad_deploy.WORSE} goes live at t={DEPLOY_AT_S:.0f}s. Registry (MLflow stand-in) on "
+        f"{registry.url}. Ctrl-C to stop."
+    )
+    tasks = [
+        asyncio.create_task(approver.run(stop)),
+        asyncio.create_task(bad_deploy.follow_audit(settings, stop, say)),
+    ]
+    try:
+        await simulator.run(stop, duration_s)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await registry.stop()

@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"
     )
+    demo.add_argument(
+        "--scenario",
+        choices=["latency-spike", "bad-deploy"],
+        default="latency-spike",
+        help="latency-spike (default), or bad-deploy: a worse model version goes live, is "
+        "rolled back with approval, verified",
+    )
     demo.set_defaults(handler=_demo)
 
     broker = sub.add_parser("broker", help="run the embedded broker and create the topics")
@@ -107,7 +114,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from agents.cli.demo import run_demo
 
-    return run_demo(settings, args.spike_at, args.duration)
+    return run_demo(settings, args.spike_at, args.duration, args.scenario)
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,7 +3,10 @@
 Realistic enough to exercise the pipeline: log-normal transaction amounts, a few
 categorical features, a logistic fraud score, per-prediction latency, and a
 service latency series sampled ten times a second that jumps ``spike_factor``
-times for ``spike_duration_s`` after ``spike_at_s``.
+times for ``spike_duration_s`` after ``spike_at_s``. The version that serves can
+change while it runs (the bad-deploy demo asks its registry each tick); a version
+in ``worse_versions`` scores every transaction ``worse_logit`` higher (a broken
+feature pipeline: more false alarms).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class TrafficProfile:
     spike_factor: float = 8.0
     spike_duration_s: float = 45.0
     seed: int = 7
+    worse_versions: frozenset[str] = frozenset()
+    worse_logit: float = 1.5
 
 
 class TrafficModel:
@@ -63,8 +68,10 @@ class TrafficModel:
         level = p.base_latency_ms * (p.spike_factor if self.spiking(elapsed_s) else 1.0)
         return round(max(1.0, self.rng.gauss(level, level * 0.06)), 2)
 
-    def prediction(self, now: float, elapsed_s: float) -> dict[str, object]:
-        """One prediction log record."""
+    def prediction(
+        self, now: float, elapsed_s: float, version: str = MODEL_VERSION
+    ) -> dict[str, object]:
+        """One prediction log record of ``version``."""
         rng = self.rng
         self._next_id += 1
         amount = round(rng.lognormvariate(3.6, 1.1), 2)
@@ -73,10 +80,11 @@ class TrafficModel:
         card_age_days = rng.randint(0, 3650)
         logit = -4.0 + 0.0009 * amount + (1.2 if category in ("gaming", "electronics") else 0.0)
         logit += 0.8 if card_age_days < 30 else 0.0
+        logit += self.profile.worse_logit if version in self.profile.worse_versions else 0.0
         return {
             "timestamp": round(now, 3),
             "model": MODEL,
-            "model_version": MODEL_VERSION,
+            "model_version": version,
             "prediction_id": f"p-{self.profile.seed}-{self._next_id:09d}",
             "features": {
                 "amount": amount,
@@ -121,11 +129,14 @@ class TrafficSimulator:
         topics: Topics,
         profile: TrafficProfile,
         on_tick: Callable[[float, bool], None] | None = None,
+        serving: Callable[[], str] | None = None,
     ) -> None:
+        """``serving``: the version live now, asked each tick (default: always 7)."""
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.model = TrafficModel(profile)
         self.on_tick = on_tick
+        self.serving = serving or (lambda: MODEL_VERSION)
         self.sent = 0
 
     async def run(self, stop: asyncio.Event, duration_s: float | None = None) -> int:
@@ -154,9 +165,13 @@ class TrafficSimulator:
             now = time.time()
             owed += (tick - last) * profile.predictions_per_s
             last = tick
+            version = self.serving()
             for _ in range(int(owed)):
                 await self._send(
-                    producer, self.topics.predictions, MODEL, self.model.prediction(now, elapsed)
+                    producer,
+                    self.topics.predictions,
+                    MODEL,
+                    self.model.prediction(now, elapsed, version),
                 )
             owed -= int(owed)
             for sample in self.model.metrics(now, elapsed):

@@ -112,6 +112,8 @@ def detected_text(incident: Incident) -> str | None:
     if not incident.signals:
         return None
     signal = incident.signals[0]
+    if incident.comparison is not None and signal.message:  # the figures follow in a table
+        return f"{signal.message}, detector `{signal.detector}`"
     ratio = f" ({signal.observed / signal.baseline:.1f}x)" if signal.baseline else ""
     words = f" ({mrkdwn(signal.message)})" if signal.message else ""
     return (

@@ -88,7 +88,8 @@ def _signal_line(incident: Incident) -> str:
         cleared = _cleared(incident, signal)
         if cleared is not None:
             return _recovery_line(signal, cleared)
-    if signal.message and signal.baseline <= 0:  # no meaningful ratio: the detector's words
+    no_ratio = signal.baseline <= 0 or incident.comparison is not None  # figures: the table
+    if signal.message and no_ratio:  # no meaningful ratio: the detector's words
         return (
             f"{mrkdwn(series_name(signal))}: {mrkdwn(signal.message)}, "
             f"detector {mrkdwn(signal.detector)}"
@@ -172,7 +173,7 @@ def _figure_name(figure: ComparedFigureModel) -> str:
     name = figure.metric.replace("_", " ")
     if figure.detail:
         name = f"{name} {figure.detail}"
-    return f"{name} (est.)" if figure.estimated else name
+    return f"{name} (est.)" if figure.estimated and "estimated" not in name else name
 
 
 def _figure_value(metric: str, value: float) -> str:

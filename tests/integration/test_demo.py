@@ -158,3 +158,54 @@ def test_demo__a_worker_that_dies_ends_the_demo_with_exit_1_and_why(tmp_path):
     last = err_path.read_text().splitlines()[-1]
     assert last == "fireline demo: error: the worker was killed by SIGKILL"
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_demo_bad_deploy__a_worse_version_is_caught_rolled_back_verified_and_resolved(tmp_path):
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "demo", "--scenario", "bad-deploy"],
+        env=demo_env(tmp_path, free_port()),
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    verified = "prediction-drift-rollback: verify ok"
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True
+        )
+        reader.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(verified in line for line in lines):
+            assert demo.poll() is None, "".join(lines)
+            time.sleep(0.5)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+        reader.join(5)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        demo.stdout.close()
+    output = "".join(lines)
+    order = [
+        "registry: fraud@champion v7 -> v8 (deploy)",
+        "Version regression on fraud",
+        "waits for you: approve it now with",
+        "registry: fraud@champion v8 -> v7 (rollback); v7 serves now",
+        "prediction-drift-rollback: rollback ok - fraud@champion: v8 → v7",
+        "[RESOLVED",
+        verified,
+    ]
+    positions = [output.find(text) for text in order]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), output
+    assert "prediction-drift-rollback: rollback pending_approval" in output
+    assert "(as demo)" in output  # printed once the API answered: the rollback may be first
+    assert re.search(r"fireline approvals approve apr-\w+\n", output), output
+    assert "fraud v8 is worse than v7" in output
+    assert "Likely cause: fraud v8 went live (was v7)" in output
+    assert output.rstrip().endswith("fireline demo: stopped.")
+    assert list((tmp_path / "data").iterdir()) == []

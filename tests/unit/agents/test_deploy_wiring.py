@@ -237,3 +237,14 @@ def test_split_commands__runs_of_events_each_followed_by_the_command_after_it():
     assert [([r.offset for r in run], c) for run, c in runs] == [([0], command), ([2, 3], None)]
     plain = [record(0, prediction)]
     assert split_commands(plain) == [(plain, None)]
+
+
+def test_slack__a_regression_is_told_in_the_detectors_words_not_as_a_ratio():
+    signal = regression(100.0).signal
+    incident = make_incident(
+        kind="version_regression", model_version="8", comparison=COMPARISON, signals=[signal]
+    )
+    words = "fraud v8 is worse than v7: error rate 3.6% vs 1.2% (1,800 labelled)"
+    assert f"{signal.series}: {words}, detector version_regression" in incident_text(incident)
+    section = next(b["text"]["text"] for b in root_message(incident).blocks if "Detected" in str(b))
+    assert section == f"*Detected:* {words}, detector `version_regression`"
