@@ -12,7 +12,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
-from agents.kafka import batching
+from agents.kafka import batching, state_ttl
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -201,6 +201,10 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
         checkpoint()
+        store = runtime.pipeline.store
+        expired = runtime.pipeline.take_expired()
+        if store is not None and expired:
+            runtime.metrics.states_tombstoned.inc(state_ttl.tombstone(store.table, expired))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(*_: Any, **__: Any) -> None:
