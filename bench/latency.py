@@ -133,6 +133,11 @@ def main() -> None:
     with EmbeddedBroker(free_port()) as broker:
         asyncio.run(create_topics(broker.bootstrap_servers, TOPICS.all(), args.partitions))
         with throughput.running_worker(broker.url, "bench-latency", {}) as url:
+            deadline = time.perf_counter() + 300
+            while throughput._total(url, "fireline_ready") < 1:  # joined, topics there
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the worker was not ready in 300 s")
+                time.sleep(0.5)
             started = time.perf_counter()
             found, sent = asyncio.run(run(args, broker.bootstrap_servers))
             elapsed = time.perf_counter() - started

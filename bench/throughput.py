@@ -178,7 +178,11 @@ def running_worker(
             raise SystemExit(f"worker exited with {process.returncode}")
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # e.g. stuck on a broker that is gone
+            process.kill()
+            process.wait()
 
 
 def worker_rate(
