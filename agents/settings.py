@@ -163,10 +163,11 @@ class DetectionSettings(LatencySpikeParams):
         "from memory (checkpointed first; reloaded when it returns).",
     )
     state_ttl_s: float = Field(
-        default=7 * 86_400.0,
+        default=6 * 3600.0,
         gt=0,
         description="Seconds of event time after its release before a series that never "
-        "returned has its checkpoint deleted (tombstoned) from the state table.",
+        "returned has its checkpoint deleted (tombstoned) from the state table; the table "
+        "holds about (new series a minute) x (this, in minutes) checkpoints of ~1 KB.",
     )
     count_spike: CountSpikeParams = CountSpikeParams()
     error_ratio: ErrorRatioParams = ErrorRatioParams()

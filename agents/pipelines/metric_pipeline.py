@@ -168,7 +168,8 @@ class MetricPipeline:
         self._last_seen.clear()
         self._partition.clear()
         self._recent.clear()
-        self._released.clear()  # the partitions' new owner tombstones them
+        # Not tombstoned by anyone now: those checkpoints stay (and reload if the series returns).
+        self._released.clear()
 
     def process(self, events: Sequence[MetricEvent], partition: int = -1) -> list[Detection]:
         """Feed a batch (in arrival order) and return the alarms that rose or cleared.
