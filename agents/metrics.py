@@ -33,7 +33,9 @@ class Metrics:
     playbook_reload_errors: Counter
     playbooks_rejected: Gauge
     series_tracked: Gauge
-    samples_unwatched: Counter
+    series_released: Counter
+    states_tombstoned: Counter
+    detection_to_incident: Histogram
     detector_state_unreadable: Counter
     label_joins: Counter
     incidents_open: Gauge
@@ -120,9 +122,23 @@ class Metrics:
                 "Metric series with a live detector on this worker.",
                 registry=registry,
             ),
-            samples_unwatched=Counter(
-                f"{prefix}_samples_unwatched",
-                "Metric samples of series beyond detection.max_series (not analysed).",
+            series_released=Counter(
+                f"{prefix}_series_released",
+                "Metric series released from memory (checkpointed; reloaded if they return), "
+                "by reason: idle (detection.idle_ttl_s) or memory (detection.max_series).",
+                ["reason"],
+                registry=registry,
+            ),
+            states_tombstoned=Counter(
+                f"{prefix}_states_tombstoned",
+                "Checkpoints of released series deleted after detection.state_ttl_s.",
+                registry=registry,
+            ),
+            detection_to_incident=Histogram(
+                f"{prefix}_detection_to_incident_seconds",
+                "From the event time of the sample that raised a detection to the publish of "
+                "the incident event it caused (opened or updated).",
+                buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60),
                 registry=registry,
             ),
             detector_state_unreadable=Counter(

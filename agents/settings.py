@@ -166,9 +166,23 @@ class DetectionSettings(LatencySpikeParams):
         description="How often changed detectors are saved to their table (restart resumes).",
     )
     max_series: int = Field(
-        default=50_000,
+        default=100_000,
         ge=1,
-        description="Series with a detector per worker; more are counted, not watched.",
+        description="Live series per worker (a memory bound): beyond it the least recently "
+        "seen series is released (checkpointed, reloaded when it returns).",
+    )
+    idle_ttl_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds of event time without a sample before a series is released "
+        "from memory (checkpointed first; reloaded when it returns).",
+    )
+    state_ttl_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Seconds of event time after its release before a series that never "
+        "returned has its checkpoint deleted (tombstoned) from the state table; the table "
+        "holds about (new series a minute) x (this, in minutes) checkpoints of ~1 KB.",
     )
     count_spike: CountSpikeParams = CountSpikeParams()
     error_ratio: ErrorRatioParams = ErrorRatioParams()

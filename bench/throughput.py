@@ -1,9 +1,9 @@
 """Throughput: the fireline worker against a bare aiokafka consumer, in one run.
 
-Produces N events to the embedded broker: half prediction logs, half metric
-samples (250 latency series and 250 CPU series; 0.1% of all events are
-malformed, and five latency series spike near the end), then measures the
-sustained rate of
+Produces N events to the embedded broker: 75% metric samples over 1,000 series
+(half latency, half CPU), 25% prediction logs with 10 features; 0.1% of all
+events are malformed, and five latency series spike near the end. Then it
+measures the sustained rate of
 
   (a) a bare aiokafka consumer that only JSON-decodes every event,
   (b) a real `fireline run` worker process with every detector on (validation,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -49,7 +51,12 @@ TOPICS = Topics(
 )
 
 
+SERIES = 1000  # metric series: half latency, half CPU
+FEATURES = 10  # per prediction
+
+
 def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
+    """75% metric samples over 1,000 series, 25% predictions with 10 features, 0.1% malformed."""
     rng = random.Random(seed)
     out = []
     t0 = 1795255200.0
@@ -58,8 +65,8 @@ def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
         if i % 1000 == 999:  # malformed: a string where a number belongs
             body: dict[str, object] = {"timestamp": t0, "name": "latency_ms", "value": "12ms"}
             out.append((TOPICS.metrics, b"bad", json.dumps(body).encode()))
-        elif i % 2:
-            series = (i // 2) % 500
+        elif i % 4:
+            series = (i - i // 4) % SERIES
             latency = series % 2 == 1
             value = rng.gauss(50, 3) * (8 if latency and series < 10 and i > spike_from else 1)
             body = {
@@ -70,16 +77,17 @@ def events(n: int, seed: int = 1) -> list[tuple[str, bytes, bytes]]:
             }
             out.append((TOPICS.metrics, f"svc-{series}".encode(), json.dumps(body).encode()))
         else:
+            features: dict[str, object] = {
+                f"x{j}": round(rng.gauss(j, 1), 3) for j in range(FEATURES - 2)
+            }
+            features["amount"] = round(rng.lognormvariate(3.6, 1.1), 2)
+            features["country"] = rng.choice(("DE", "FR", "IT"))
             body = {
                 "timestamp": t0 + i * 0.001,
                 "model": "fraud",
                 "model_version": "7",
                 "prediction_id": f"p-{i}",
-                "features": {
-                    "amount": round(rng.lognormvariate(3.6, 1.1), 2),
-                    "country": "DE",
-                    "age": None,
-                },
+                "features": features,
                 "prediction": round(rng.random(), 4),
                 "latency_ms": round(rng.gauss(12, 1), 2),
             }
@@ -136,9 +144,11 @@ LATENCY_ONLY = {
 }
 
 
-def worker_rate(
-    broker_url: str, n: int, app_id: str, extra_env: dict[str, str], timeout_s: float = 300.0
-) -> tuple[float, float, str]:
+@contextlib.contextmanager
+def running_worker(
+    broker_url: str, app_id: str, extra_env: dict[str, str], env_out: dict[str, float] | None = None
+) -> Iterator[str]:
+    """A `fireline run` worker process on the bench topics; yields its /metrics URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -160,9 +170,28 @@ def worker_rate(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/metrics"
-    first_t = first_n = 0.0
+    if env_out is not None:
+        env_out["launched"] = launched
     try:
+        yield f"http://127.0.0.1:{port}/metrics"
+        if process.poll() is not None:
+            raise SystemExit(f"worker exited with {process.returncode}")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # e.g. stuck on a broker that is gone
+            process.kill()
+            process.wait()
+
+
+def worker_rate(
+    broker_url: str, n: int, app_id: str, extra_env: dict[str, str], timeout_s: float = 300.0
+) -> tuple[float, float, str]:
+    started: dict[str, float] = {}
+    with running_worker(broker_url, app_id, extra_env, started) as url:
+        launched = started["launched"]
+        first_t = first_n = 0.0
         deadline = time.perf_counter() + timeout_s
         while time.perf_counter() < deadline:
             consumed = _total(url, "fireline_events_consumed_total")
@@ -177,13 +206,23 @@ def worker_rate(
                     f"actions {_total(url, 'fireline_actions_total'):.0f}"
                 )
                 return (consumed - first_n) / (now - first_t), first_t - launched, did
-            if process.poll() is not None:
-                raise SystemExit(f"worker exited with {process.returncode}")
             time.sleep(0.02)
         raise SystemExit(f"worker did not consume {n} events in {timeout_s}s")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+
+
+def histogram(url: str, name: str) -> str:
+    """A Prometheus histogram of the worker as ``count, ≤bound: cumulative, ...``."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return "unreadable"
+    buckets = [
+        line.split('le="', 1)[1].split('"', 1)[0] + ": " + line.rsplit(" ", 1)[1].split(".")[0]
+        for line in text.splitlines()
+        if line.startswith(f"{name}_bucket{{")
+    ]
+    return ", ".join(f"≤{b}" for b in buckets) or "empty"
 
 
 def _total(url: str, name: str) -> float:

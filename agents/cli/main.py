@@ -74,10 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run a detector offline over recorded data")
     replay_sub = replay.add_subparsers(required=True, metavar="KIND")
     replay_metrics = replay_sub.add_parser(
-        "metrics", help="timestamp,value CSV in; adds anomaly_score and alarm per row"
+        "metrics",
+        help="timestamp,value CSV in: adds anomaly_score and alarm per row; or metric events "
+        "as JSON lines (any number of series) in: one JSON line per alarm raised",
     )
     replay_metrics.add_argument("file", type=Path)
-    replay_metrics.add_argument("--out", type=Path, help="output CSV (default: stdout)")
+    replay_metrics.add_argument("--out", type=Path, help="output file (default: stdout)")
     _add_progress_flag(replay_metrics)
     replay_metrics.set_defaults(handler=_replay_metrics)
     _add_replay_predictions(replay_sub)
@@ -156,6 +158,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.cli.replay import is_json_lines
+
+    if is_json_lines(args.file):
+        return _replay_metric_events(args, settings)
     from agents.cli.replay import read_metric_csv, replay_values, write_replay_csv
 
     timestamps, values = read_metric_csv(args.file)
@@ -171,6 +177,25 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
         progress.close()
     if args.out is not None:
         print(f"{count} rows scored into {args.out}", file=sys.stderr)
+    return 0
+
+
+def _replay_metric_events(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.cli.replay import read_metric_events, replay_metric_events, write_detections
+
+    progress = _progress(args.progress, "replay metrics", args.file.stat().st_size, "bytes")
+    events = read_metric_events(args.file, settings.max_event_bytes, on_bytes=progress.advance)
+    detections = replay_metric_events(events, settings.detection)
+    try:
+        if args.out is None:
+            write_detections(detections, sys.stdout)
+        else:
+            with args.out.open("w", encoding="utf-8") as out:
+                count = write_detections(detections, out)
+    finally:
+        progress.close()
+    if args.out is not None:
+        print(f"{count} detection(s) written to {args.out}", file=sys.stderr)
     return 0
 
 

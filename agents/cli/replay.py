@@ -1,6 +1,9 @@
 """``fireline replay``: run the service's detectors offline over recorded data.
 
-``replay metrics``: the metric detector over a ``timestamp,value`` CSV.
+``replay metrics``: the metric detector over a ``timestamp,value`` CSV, or the
+worker's metric pipeline over JSON-lines metric events of any number of series
+(``replay_metric_events``: each series gets the detector its metric name is
+routed to, exactly as in the worker).
 ``replay predictions``: the prediction-log detectors over a JSON-lines file of
 prediction and label events (see ``replay_predictions``).
 
@@ -19,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agents.pipelines.events import LabelEvent, PredictionEvent
+from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
 from agents.pipelines.ingest import Record, Validator
+from agents.pipelines.offline import DEFAULT_BATCHING, Batching, detect, prediction_batches
 from agents.settings import DetectionSettings
 from detectors import MetricEnsemble
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Label, Prediction
+from fireline.detections import Detection
 from fireline.errors import ConfigError, EventError
 
 
@@ -85,6 +90,59 @@ def write_replay_csv(rows: Iterator[ReplayRow], out: TextIO) -> int:
     return count
 
 
+# -- replay metrics, JSON lines ----------------------------------------------------
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether ``path`` holds JSON lines (its first non-blank byte opens an object)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return head.startswith(b"{")
+
+
+def read_metric_events(
+    path: Path, max_bytes: int = 65_536, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[MetricEvent]:
+    """Metric events of a JSON-lines file, in file order; a bad line stops with ``file:line``."""
+    validator = Validator(MetricEvent, max_bytes)
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if on_bytes is not None:
+                    on_bytes(len(line))
+                if not line.strip():
+                    continue
+                record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))
+                try:
+                    event = validator.validate_one(record)
+                except EventError as exc:
+                    raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
+                yield event
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def replay_metric_events(
+    events: Iterable[MetricEvent], settings: DetectionSettings
+) -> Iterator[dict[str, object]]:
+    """The worker's metric pipeline over ``events``; one dict per alarm raised."""
+    for found in detect(events, settings):
+        if isinstance(found, Detection) and not found.cleared and not found.refresh:
+            signal = found.signal
+            yield {
+                "timestamp": signal.at,
+                "series": found.series,
+                "kind": found.kind,
+                "detector": signal.detector,
+                "observed": signal.observed,
+                "baseline": signal.baseline,
+                "score": round(signal.score, 6),
+            }
+
+
 # -- replay predictions ------------------------------------------------------------
 
 
@@ -107,16 +165,31 @@ def read_prediction_log(
                 if not line.strip():
                     continue
                 record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))
-                is_label = _is_label(line)
                 try:
-                    if is_label:
-                        yield labels.validate_one(record).to_record()
-                    else:
-                        yield predictions.validate_one(record).to_record()
+                    event = _log_event(record, predictions, labels)
                 except EventError as exc:
                     raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
+                yield event
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _log_event(
+    record: Record, predictions: Validator[PredictionEvent], labels: Validator[LabelEvent]
+) -> Prediction | Label:
+    """Validate one line as whichever event it is; raise ``EventError`` if it is neither."""
+    value = record.value or b""
+    if b"features" in value:
+        # Usually a prediction: validated once, without parsing it a second time to
+        # tell (a valid prediction has a ``features`` key, so it cannot be a label).
+        try:
+            return predictions.validate_one(record).to_record()
+        except EventError:
+            if not _is_label(value):
+                raise
+    if _is_label(value):
+        return labels.validate_one(record).to_record()
+    return predictions.validate_one(record).to_record()
 
 
 def _is_label(line: bytes) -> bool:
@@ -128,17 +201,23 @@ def _is_label(line: bytes) -> bool:
 
 
 def replay_predictions(
-    events: Iterable[Prediction | Label], config: MonitorConfig | None = None, batch: int = 256
+    events: Iterable[Prediction | Label],
+    config: MonitorConfig | None = None,
+    batching: Batching = DEFAULT_BATCHING,
 ) -> Iterator[dict[str, object]]:
-    """Feed events in micro-batches, as the worker would; yield one dict per detection."""
+    """Feed events in micro-batches, as the worker would; yield one dict per detection.
+
+    Labels interleaved with predictions are batched after them
+    (:func:`~agents.pipelines.offline.prediction_batches`): the detections are
+    those of feeding the events one at a time.
+    """
     monitor = PredictionLogMonitor(config)
-    pending: list[Prediction | Label] = []
-    for event in events:
-        pending.append(event)
-        if len(pending) == batch:
-            yield from _detections(monitor, pending)
-            pending = []
-    yield from _detections(monitor, pending)
+    for batch in prediction_batches(events, _is_label_record, monitor, batching):
+        yield from _detections(monitor, batch)
+
+
+def _is_label_record(event: Prediction | Label) -> bool:
+    return isinstance(event, Label)
 
 
 def _detections(

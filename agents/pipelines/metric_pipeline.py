@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 
 from agents.kafka.detector_store import DetectorStore
@@ -50,6 +50,15 @@ class MetricPipeline:
     ``metric_anomaly``). Each detector is built from its section of the
     settings (:meth:`DetectionSettings.routes`), every series of a kind sharing
     one parameter instance. Detectors get the samples' event times.
+
+    Memory stays bounded under series churn (pod names come and go): a series
+    with no sample for ``detection.idle_ttl_s`` of event time is released (its
+    detector checkpointed to the store first, and reloaded if the series
+    returns), and beyond ``detection.max_series`` live series the least recently
+    seen is released. Without a store nothing is released for idleness (the
+    baseline would be lost), only for the memory bound. A released series whose
+    state is not reloaded for ``detection.state_ttl_s`` is handed out by
+    :meth:`take_expired` to be tombstoned in the state table.
     """
 
     def __init__(
@@ -73,19 +82,22 @@ class MetricPipeline:
         self._default = routes[-1]  # every other metric
         self._named = frozenset(self._routes)
         self._watch_others = settings.watch_other_metrics
-        self.detectors: dict[str, MetricDetector] = {}
+        # live series, least recently seen first
+        self.detectors: OrderedDict[str, MetricDetector] = OrderedDict()
         self.store = store
         self.dirty: dict[str, int] = {}  # series learnt from since the last checkpoint → partition
-        self.unwatched = 0  # samples of series beyond max_series, since the last read
+        self._last_seen: dict[str, float] = {}  # live series → event time of its last sample
+        self._partition: dict[str, int] = {}  # live series → where its state is checkpointed
+        self._released: OrderedDict[str, tuple[float, int]] = OrderedDict()  # → (when, partition)
+        self._now = float("-inf")  # the newest event time seen
+        self.evicted = {"idle": 0, "memory": 0}  # series released, by reason, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str, name: str) -> MetricDetector | None:
+    def _detector(self, series: str, name: str) -> MetricDetector:
         detector = self.detectors.get(series)
         if detector is None:
-            if len(self.detectors) >= self.settings.max_series:
-                return None  # a label with unbounded values must not exhaust memory
             state = self.store.load(series) if self.store is not None else None
             restored = state if isinstance(state, MetricDetector) else None
             if restored is not None and restored.alarm:
@@ -93,12 +105,52 @@ class MetricPipeline:
                 self._firing[series] = (float("-inf"), 0.0)
             detector = restored or self._routes.get(name, self._default).build()
             self.detectors[series] = detector
+            self._released.pop(series, None)
+        else:
+            self.detectors.move_to_end(series)
         return detector
 
-    def take_unwatched(self) -> int:
-        """The samples of series beyond max_series since the last call (the count restarts)."""
-        taken, self.unwatched = self.unwatched, 0
+    def take_evicted(self) -> dict[str, int]:
+        """Series released since the last call, by reason (``idle``, ``memory``)."""
+        taken, self.evicted = self.evicted, {"idle": 0, "memory": 0}
         return taken
+
+    def take_expired(self) -> list[tuple[str, int]]:
+        """Released series (key, partition) whose state outlived ``state_ttl_s``: tombstone them."""
+        horizon = self._now - self.settings.state_ttl_s
+        expired: list[tuple[str, int]] = []
+        while self._released:
+            series, (released_at, partition) = next(iter(self._released.items()))
+            if released_at >= horizon:
+                break
+            del self._released[series]
+            expired.append((series, partition))
+        return expired
+
+    def _evict(self) -> None:
+        """Release idle series (when they can be reloaded) and any beyond the memory bound."""
+        limit = self.settings.max_series
+        idle_before = self._now - self.settings.idle_ttl_s if self.store is not None else None
+        while self.detectors:
+            series = next(iter(self.detectors))
+            if len(self.detectors) > limit:
+                self._release(series, "memory")
+            elif idle_before is not None and self._last_seen.get(series, self._now) < idle_before:
+                self._release(series, "idle")
+            else:
+                break
+
+    def _release(self, series: str, reason: str) -> None:
+        detector = self.detectors.pop(series)
+        partition = self._partition.pop(series, -1)
+        if self.store is not None and self.dirty.pop(series, None) is not None:
+            self.store.save({series: detector}, {series: partition})
+        if self.store is not None:
+            self._released[series] = (self._now, partition)
+        self._last_seen.pop(series, None)
+        self._recent.pop(series, None)
+        self._firing.pop(series, None)  # reloaded with the detector if it is still in alarm
+        self.evicted[reason] += 1
 
     def checkpoint(self) -> int:
         """Save the detectors that learnt since the last checkpoint; return how many."""
@@ -113,6 +165,11 @@ class MetricPipeline:
         self.detectors.clear()
         self.dirty.clear()
         self._firing.clear()
+        self._last_seen.clear()
+        self._partition.clear()
+        self._recent.clear()
+        # Not tombstoned by anyone now: those checkpoints stay (and reload if the series returns).
+        self._released.clear()
 
     def process(self, events: Sequence[MetricEvent], partition: int = -1) -> list[Detection]:
         """Feed a batch (in arrival order) and return the alarms that rose or cleared.
@@ -128,17 +185,18 @@ class MetricPipeline:
                 series = keys.get(raw_key)
                 if series is None:
                     series = event.series_key()
-                    if len(keys) < 2 * self.settings.max_series:
-                        keys[raw_key] = series
+                    if len(keys) >= 2 * self.settings.max_series:
+                        keys.clear()  # churned label sets: start the cache over
+                    keys[raw_key] = series
                 by_series[series].append(event)
         detections: list[Detection] = []
         for series, samples in by_series.items():
             detector = self._detector(series, samples[0].name)
-            if detector is None:
-                self.unwatched += len(samples)
-                continue
             detector.update([e.value for e in samples], [e.timestamp for e in samples])
-            self.dirty[series] = partition
+            self.dirty[series] = self._partition[series] = partition
+            last = samples[-1].timestamp
+            self._last_seen[series] = last
+            self._now = max(self._now, last)
             recent = self._recent.get(series)
             if recent is None:
                 recent = self._recent[series] = deque(maxlen=self.evidence_points)
@@ -168,6 +226,7 @@ class MetricPipeline:
                 )
             recent.extend((e.timestamp, e.value) for e in samples)
             detections.extend(self._refreshes(detector, series, samples))
+        self._evict()
         return detections
 
     def _evidence(

@@ -13,7 +13,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
-from agents.kafka import batching
+from agents.kafka import batching, state_ttl
 from agents.kafka.durable_table import DurableTable
 from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
@@ -248,6 +248,10 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
         checkpoint()
+        store = runtime.pipeline.store
+        expired = runtime.pipeline.take_expired()
+        if store is not None and expired:
+            runtime.metrics.states_tombstoned.inc(state_ttl.tombstone(store.table, expired))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(*_: Any, **__: Any) -> None:

@@ -29,7 +29,7 @@ from agents.service.action_requests import REQUEST_ADAPTER, ResumeRequest, RunRe
 from agents.settings import Settings
 from agents.slack.thread_notes import ThreadNotes
 from fireline.detections import ChangeInput, CommandInput, Detection, DetectionInput
-from fireline.incident import Incident
+from fireline.incident import Incident, Transition
 from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
 from playbooks.chat.root_keeper import RootKeeper
 from playbooks.engine import PlaybookEngine
@@ -51,6 +51,9 @@ DLQ_KEY_TRUNCATED = "fireline.error.key-truncated"
 
 
 OutRecord = tuple[bytes | None, bytes, dict[str, bytes]]
+
+# Incident events a new signal causes: their latency is fireline_detection_to_incident_seconds.
+_RAISED_BY_A_SIGNAL = frozenset({Transition.OPENED, Transition.REOPENED, Transition.ESCALATED})
 
 
 class Publisher(Protocol):
@@ -113,8 +116,9 @@ class Runtime:
         self._count(detections)
         await self._publish_detections(detections)
         self.metrics.series_tracked.set(len(self.pipeline.detectors))
-        if unwatched := self.pipeline.take_unwatched():
-            self.metrics.samples_unwatched.inc(unwatched)
+        for reason, released in self.pipeline.take_evicted().items():
+            if released:
+                self.metrics.series_released.labels(reason).inc(released)
         self._observe(records, started)
 
     async def on_predictions(self, records: Sequence[RawRecord]) -> None:
@@ -176,7 +180,13 @@ class Runtime:
         self, key: bytes | None, value: bytes | None, partition: int
     ) -> None:
         """Apply one detection, change, tick or command to incident state; publish the events."""
-        await self._publish_incidents(self.desk.handle(key, value, partition))
+        incidents = self.desk.handle(key, value, partition)
+        await self._publish_incidents(incidents)
+        published = time.time()
+        for incident in incidents:
+            if incident.transition in _RAISED_BY_A_SIGNAL:
+                # last_seen is the event time of the signal that caused this event
+                self.metrics.detection_to_incident.observe(max(0.0, published - incident.last_seen))
 
     async def on_incident(self, value: bytes | None, where: str) -> None:
         """Hand one incident event to the owner of each playbook it matches; keep roots true.

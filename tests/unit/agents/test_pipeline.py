@@ -117,16 +117,19 @@ def np_approx(value: float, tol: float):
     return pytest.approx(value, abs=tol)
 
 
-def test_pipeline__series_beyond_max_series_are_counted_not_watched():
+def test_pipeline__beyond_max_series_the_least_recently_seen_is_released():
     pipeline = MetricPipeline(DetectionSettings(max_series=2))
     events = [
         MetricEvent(timestamp=i, name="latency_ms", value=50.0, labels={"request_id": str(i % 5)})
         for i in range(50)
     ]
     pipeline.process(events)
-    assert len(pipeline.detectors) == 2
-    assert pipeline.unwatched == 30
-    assert (pipeline.take_unwatched(), pipeline.take_unwatched()) == (30, 0)  # read once
+    assert list(pipeline.detectors) == [
+        "latency_ms{request_id=3}",
+        "latency_ms{request_id=4}",
+    ]  # every series got a detector; the two seen last stay
+    assert pipeline.take_evicted() == {"idle": 0, "memory": 3}
+    assert pipeline.take_evicted() == {"idle": 0, "memory": 0}  # read once
 
 
 def test_pipeline__adopted_level_resolves_as_new_normal():

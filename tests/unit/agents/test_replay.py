@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -72,3 +73,42 @@ def test_replay_cli__writes_to_stdout(tmp_path, capsys):
         "alarm",
     ]
     assert len(out.splitlines()) == 4
+
+
+def write_metric_events(path, rng, series=40, points=400, spike=None):
+    """JSON lines of latency and CPU samples of many services, interleaved."""
+    lines = []
+    for i in range(points):
+        for s in range(series):
+            name = "latency_ms" if s % 2 else "cpu_utilization"
+            value = float(rng.normal(50, 2))
+            if spike is not None and s == spike and i >= points - 10:
+                value *= 8
+            lines.append(
+                {
+                    "timestamp": 1795255200.0 + i,
+                    "name": name,
+                    "value": round(value, 2),
+                    "labels": {"service": f"svc-{s}"},
+                }
+            )
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_replay_metrics_jsonl__routes_each_series_by_name_as_the_worker_does(tmp_path, capsys):
+    source = tmp_path / "metrics.jsonl"
+    write_metric_events(source, np.random.default_rng(4), spike=7)
+    assert main(["replay", "metrics", str(source), "--no-progress"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert found, "an 8x latency spike must be detected"
+    assert {(d["series"], d["kind"], d["detector"]) for d in found} == {
+        ("latency_ms{service=svc-7}", "latency_spike", "LatencySpike")
+    }
+    assert all(d["timestamp"] >= 1795255200.0 + 390 for d in found)
+
+
+def test_replay_metrics_jsonl__a_bad_line_names_file_and_line(tmp_path, capsys):
+    source = tmp_path / "metrics.jsonl"
+    source.write_text('{"timestamp": 1, "name": "x", "value": 1}\n{"timestamp": 2, "name": "x"}\n')
+    assert main(["replay", "metrics", str(source)]) == 2
+    assert "metrics.jsonl:2: missing_field" in capsys.readouterr().err

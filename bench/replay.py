@@ -1,0 +1,99 @@
+"""Replay speed: `fireline replay predictions` over an 80k-line prediction log.
+
+Writes a log of predictions with 30 features (20 numeric, 10 categorical) and
+labels interleaved (each label 20 predictions after its prediction; one line in
+five is a label), then times the replay core end to end (read, validate, detect)
+and prints lines per second, wall-clock and per CPU-second (the machine is
+shared), with the detectors fed one event at a time on a prefix for comparison.
+
+    .venv/bin/python bench/replay.py [--lines 80000] [--features 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import scipy.stats  # noqa: F401  # imported lazily by the detectors: not part of the timing
+
+from agents.cli.replay import read_prediction_log, replay_predictions
+from detectors.monitor.prediction_log import PredictionLogMonitor
+
+
+def write_log(path: Path, lines: int, features: int, seed: int = 1) -> None:
+    """Predictions with ``features`` features, a label after every fourth prediction."""
+    rng = random.Random(seed)
+    t0 = 1795255200.0
+    numeric = features * 2 // 3
+    with path.open("w", encoding="utf-8") as out:
+        written = i = 0
+        while written < lines:
+            body: dict[str, object] = {
+                "timestamp": t0 + i * 0.01,
+                "model": "fraud",
+                "model_version": "7",
+                "prediction_id": f"p-{i}",
+                "features": {
+                    **{f"n{j}": round(rng.gauss(j, 1), 3) for j in range(numeric)},
+                    **{f"c{j}": rng.choice("ABCD") for j in range(features - numeric)},
+                },
+                "prediction": round(rng.random(), 4),
+                "latency_ms": round(rng.gauss(12, 1), 2),
+            }
+            out.write(json.dumps(body) + "\n")
+            written += 1
+            if i % 4 == 3 and i >= 20 and written < lines:
+                label = {
+                    "timestamp": t0 + i * 0.01 + 0.005,
+                    "model": "fraud",
+                    "prediction_id": f"p-{i - 20}",
+                    "label": int(rng.random() < 0.5),
+                }
+                out.write(json.dumps(label) + "\n")
+                written += 1
+            i += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, default=80_000)
+    parser.add_argument("--features", type=int, default=30)
+    parser.add_argument("--single", type=int, default=5_000, help="lines fed one at a time")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.jsonl"
+        write_log(path, args.lines, args.features)
+        started, cpu = time.perf_counter(), time.process_time()
+        events = list(read_prediction_log(path))
+        read_s, read_cpu = time.perf_counter() - started, time.process_time() - cpu
+        found = sum(1 for _ in replay_predictions(events))
+        elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        # The old way, one event at a time, once the monitor is past its reference.
+        monitor = PredictionLogMonitor()
+        for i in range(0, 5_000, 500):
+            monitor.process(events[i : i + 500])
+        one = events[5_000 : 5_000 + args.single]
+        single_started = time.process_time()
+        for event in one:
+            monitor.process([event])
+        single_cpu = time.process_time() - single_started
+    print(
+        f"replay predictions: {args.lines:,} lines ({args.features} features, labels "
+        f"interleaved), {found} detection(s)\n"
+        f"  wall {elapsed:.1f} s = {args.lines / elapsed:,.0f} lines/s "
+        f"(read + validate {read_s:.1f} s)\n"
+        f"  CPU  {cpu_s:.1f} s = {args.lines / cpu_s:,.0f} lines per CPU-second "
+        f"(read + validate {read_cpu:.1f} s, detectors {cpu_s - read_cpu:.1f} s)\n"
+        f"  detectors fed one event at a time ({len(one):,} lines after the reference): "
+        f"{len(one) / single_cpu:,.0f} lines per CPU-second"
+    )
+
+
+if __name__ == "__main__":
+    main()
