@@ -207,8 +207,11 @@ class ContextModel:
         return sum(byte.bit_count() for byte in self._memory) / (8 * len(self._memory))
 
     def __getstate__(self) -> dict[str, object]:
-        # The plan and the settings read per point follow from the parameters.
-        return {name: getattr(self, name) for name in _STATE}
+        # The plan and the settings read per point follow from the parameters; the
+        # bit set goes out as plain bytes.
+        state = {name: getattr(self, name) for name in _STATE}
+        state["_memory"] = bytes(self._memory)
+        return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(state["params"])  # type: ignore[misc]
