@@ -2,8 +2,8 @@
 
 A small online model in the spirit of NAB's contextual anomaly detectors (CAD OSE):
 values become coarse symbols and the model remembers which short sequences of
-symbols it has met. It never assumes the series' range in advance, so it can run
-from the first point of a series nobody described.
+symbols it has met, in a fixed-size hashed bit set. It never assumes the series'
+range in advance, so it can run from the first point of a series nobody described.
 
 The model is a building block of :class:`detectors.metric.ensemble.MetricEnsemble`; it has
 no alarm of its own and is not a :class:`detectors.base.Detector`.
@@ -11,6 +11,7 @@ no alarm of its own and is not a :class:`detectors.base.Detector`.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -29,8 +30,12 @@ class ContextModelParams(DetectorParams):
     order: int = Field(
         default=6, ge=1, le=8, description="Longest context, in preceding symbols (context model)."
     )
-    max_contexts: int = Field(
-        default=8192, ge=16, description="Symbol sequences remembered per series at most."
+    memory_kib: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="Size of the bit set remembering the symbol sequences seen, in KiB "
+        "(one bit per sequence, hashed; the state's largest part).",
     )
     margin: float = Field(
         default=0.05,
@@ -59,9 +64,14 @@ class ContextModel:
     Several coarse grids of different widths, rather than one fine grid, make the
     novelty graded and robust to a value that falls next to a bin edge.
 
-    At most ``max_contexts`` sequences are remembered (a noisy series would
-    otherwise grow the memory without bound); beyond that, unseen sequences
-    still count as new but are not stored.
+    The sequences seen are remembered as bits of a fixed bit set of ``memory_kib``
+    KiB, one bit per hashed sequence, so the state keeps the same small size
+    however noisy the series (3 KiB: 24,576 bits). A sequence whose bit another
+    one set reads as seen: when a tenth of the bits are set, one new sequence in
+    ten is missed, which lowers every novelty alike (the ensemble's likelihood
+    compares the novelty with its own past). Every suffix of a sequence is learnt
+    with it, so :meth:`step` looks the longest up first and stops at the first
+    one seen: a familiar pattern costs one look-up per grid.
 
     Parameters: :class:`ContextModelParams`.
 
@@ -79,12 +89,12 @@ class ContextModel:
     """
 
     __slots__ = (
-        "_contexts",
+        "_bits",
         "_hi",
         "_history",
         "_lo",
         "_margin",
-        "_max_contexts",
+        "_memory",
         "_order",
         "_plan",
         "_seen",
@@ -101,18 +111,23 @@ class ContextModel:
         grids, order = self.params.grids, self.params.order
         # Read on every point: kept at hand rather than behind self.params.
         self._order = order
-        self._max_contexts = self.params.max_contexts
         self._margin = self.params.margin
         self._warmup = self.params.warmup
+        # The sequences seen are bits of a bit set, picked by a universal hash
+        # ((a * key + b) mod p, a and b fixed per grid and length, p the largest prime
+        # below the number of bits): small-int arithmetic only.
+        self._bits = _largest_prime_at_most(8 * 1024 * self.params.memory_kib)
         # A context is the latest order+1 symbols of a grid (each 0..bins) as one
         # integer in base bins+1; its suffix of length k+1 is that integer modulo
-        # base**(k+1). Keys of different grids and lengths are tagged apart.
+        # base**(k+1). The suffixes are listed longest first (see step()).
         self._plan = tuple(
             (
                 bins,
                 bins + 1,
                 (bins + 1) ** (order + 1),
-                tuple(((g << 60) | (k << 56), (bins + 1) ** (k + 1)) for k in range(1, order + 1)),
+                tuple(
+                    (*_hash_pair(g * order + k), (bins + 1) ** (k + 1)) for k in range(order, 0, -1)
+                ),
             )
             for g, bins in enumerate(grids)
         )
@@ -125,7 +140,7 @@ class ContextModel:
         self._seen = 0
         self._widened_at = 0  # the point at which the range last widened
         self._history = [0] * len(self.params.grids)  # the latest order+1 symbols per grid
-        self._contexts: set[int] = set()
+        self._memory = bytearray(self.params.memory_kib * 1024)
 
     def step(self, x: float) -> tuple[float, bool]:
         """Learn one finite value; return (novelty in [0, 1], spatial anomaly)."""
@@ -144,23 +159,23 @@ class ContextModel:
         self._lo, self._hi = lo, hi
         width = hi - lo
         scale = 1.0 / width if width > 0 else 0.0
-        contexts = self._contexts
-        max_contexts = self._max_contexts
-        room = len(contexts) < max_contexts
-        depth = min(self._order, seen)  # contexts that exist yet
+        memory, size, order = self._memory, self._bits, self._order
+        depth = min(order, seen)  # contexts that exist yet
         novel = 0
         history = self._history
         for g, (bins, base, top, suffixes) in enumerate(self._plan):
             symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
             context = (history[g] * base + symbol) % top
             history[g] = context
-            for tag, modulus in suffixes if depth == self._order else suffixes[:depth]:
-                key = tag | (context % modulus)
-                if key not in contexts:
-                    novel += 1
-                    if room:
-                        contexts.add(key)
-                        room = len(contexts) < max_contexts
+            # Longest first: every suffix of a sequence seen was learnt with it, so
+            # the first one found ends the search (one look-up on a familiar pattern).
+            for a, b, modulus in suffixes if depth == order else suffixes[order - depth :]:
+                bit = (a * (context % modulus) + b) % size
+                byte, mask = bit >> 3, 1 << (bit & 7)
+                if memory[byte] & mask:
+                    break
+                novel += 1
+                memory[byte] |= mask
         self._seen = seen + 1
         if depth == 0:
             return 0.0, spatial
@@ -182,16 +197,44 @@ class ContextModel:
         return self._seen - 1 - self._widened_at if self._seen else 0
 
     @property
-    def contexts(self) -> int:
-        """Symbol sequences remembered."""
-        return len(self._contexts)
+    def memory_bytes(self) -> int:
+        """Size of the bit set of sequences seen (fixed by ``memory_kib``)."""
+        return len(self._memory)
+
+    @property
+    def fill(self) -> float:
+        """Share of the bit set's bits that are set (sequences seen, less collisions)."""
+        return sum(byte.bit_count() for byte in self._memory) / (8 * len(self._memory))
 
     def __getstate__(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # The plan and the settings read per point follow from the parameters; the
+        # bit set goes out as plain bytes.
+        state = {name: getattr(self, name) for name in _STATE}
+        state["_memory"] = bytes(self._memory)
+        return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["params"])  # type: ignore[misc]
         for name, value in state.items():
             object.__setattr__(self, name, value)
+        # A state codec may hand the bit set back as immutable bytes.
+        object.__setattr__(self, "_memory", bytearray(self._memory))
 
     def __repr__(self) -> str:
         return ContextModelParams.render("ContextModel", self.params)
+
+
+_STATE = ("params", "_lo", "_hi", "_seen", "_widened_at", "_history", "_memory")
+
+
+def _hash_pair(seed: int) -> tuple[int, int]:
+    """A fixed, well-spread multiplier (odd, below 2**31) and offset for hash number ``seed``."""
+    mixed = ((seed + 1) * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)  # Fibonacci scrambling
+    return (mixed >> 33) | 1, (mixed >> 7) & 0xFFFFFF
+
+
+def _largest_prime_at_most(n: int) -> int:
+    candidate = n
+    while any(candidate % d == 0 for d in range(2, math.isqrt(candidate) + 1)):
+        candidate -= 1
+    return candidate

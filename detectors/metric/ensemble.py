@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 
 from pydantic import Field
 
 from detectors.metric.base import MetricDetector
 from detectors.metric.contextual import ContextModel, ContextModelParams
+from detectors.metric.likelihood import BLOCKS, NoveltyLikelihood
 from detectors.params import larger_than
 
-_SQRT2 = math.sqrt(2.0)
-# The anomaly likelihood is reported on a log scale: a tail probability of 1e-10
-# or less scores 1 (as in HTM's anomaly likelihood, which NAB's Numenta detector uses).
-_TAIL_FLOOR = 1e-10
-_LOG_TAIL_FLOOR = math.log(_TAIL_FLOOR)
-_BLOCKS = 20  # the likelihood window is kept as this many block sums
+_NOT_STUCK, _STUCK_FROM_HERE, _STILL_STUCK = 0, 1, 2
 
 
 class MetricEnsembleParams(ContextModelParams):
@@ -35,7 +30,7 @@ class MetricEnsembleParams(ContextModelParams):
     )
     window: int = Field(
         default=2000,
-        ge=2 * _BLOCKS,
+        ge=2 * BLOCKS,
         description="Points over which the context novelty's mean and spread are estimated.",
     )
     min_spread: float = Field(
@@ -50,40 +45,71 @@ class MetricEnsembleParams(ContextModelParams):
     adapt_after: int = Field(
         default=500, description="Alarmed points after which the new level becomes normal."
     )
+    coarse_step: int = Field(
+        default=3,
+        ge=2,
+        description="Points averaged into one value of the second, coarse context model "
+        "(patterns this many times longer).",
+    )
+    smoothing: int = Field(
+        default=20,
+        ge=1,
+        description="Points of the moving average whose break out of its own range is a level "
+        "jump.",
+    )
+    stuck_after: int = Field(
+        default=20,
+        ge=1,
+        description="A run of identical values longer than any before by this many points is "
+        "a stuck series.",
+    )
 
     rules = (larger_than("adapt_after", "consecutive"),)
 
 
 class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
-    """Context novelty, range breaks and an anomaly likelihood, for any metric series.
+    """Context novelty at two time scales, level shifts, stuck values and range breaks.
 
-    Three signals, each cheap and each from the past only:
+    Five signals, each cheap and each from the past only:
 
     1. **Context novelty** (:class:`~detectors.metric.contextual.ContextModel`): the
        fraction of the latest value's short symbol sequences, on a few coarse
-       grids over the running range, that the series never showed before.
-    2. **Range break**: the value lies beyond everything seen so far by more than
+       grids over the running range, that the series never showed before,
+       turned into an **anomaly likelihood**
+       (:class:`~detectors.metric.likelihood.NoveltyLikelihood`): how far the
+       novelty is above its own mean over the last ``window`` points, in standard
+       deviations (floored at ``min_spread``), as a Gaussian tail on a log scale.
+       A noisy series that always shows new contexts needs far more novelty to
+       score high than a regular one.
+    2. The same on a **coarse** copy of the series: the mean of every
+       ``coarse_step`` points goes through a second context model and its own
+       likelihood, so patterns ``coarse_step`` times longer count (scored at the
+       last point of each group).
+    3. **Range break**: the value lies beyond everything seen so far by more than
        ``margin`` times the range's width. Scores 1.
-    3. **Anomaly likelihood** of the novelty: how far the latest novelty is above
-       the novelty's own mean over the last ``window`` points, in standard
-       deviations (floored at ``min_spread``), turned into a Gaussian tail
-       probability and put on a log scale (tail 1e-10 → 1). A noisy series that
-       always shows new contexts therefore needs far more novelty to score high
-       than a regular one.
+    4. **Level jump**: a moving average of the last ~``smoothing`` points
+       (exponentially weighted) breaks out of the range it has itself shown
+       (from point ``smoothing`` on) by the same margin: a shift of the local
+       mean fast enough to outrun it, well inside the range of a spiky series.
+       Scores 1.
+    5. **Stuck series**: a run of identical values longer than any run before by
+       ``stuck_after`` points (a frozen exporter, a flat-lined sensor). Scores 1,
+       once per run.
 
-    :attr:`score` is the larger of the likelihood and the range break. It is a
-    *detection* score: when it reaches ``threshold`` the detector rests for
-    ``rest`` points, reporting 0, so one episode makes one early detection
-    rather than a run of them (what NAB rewards, and what an on-call wants).
+    :attr:`score` is the largest of them. It is a *detection* score: when it
+    reaches ``threshold`` the detector rests for ``rest`` points, reporting 0, so
+    one episode makes one early detection rather than a run of them (what NAB
+    rewards, and what an on-call wants).
 
     :attr:`alarm` says whether the series is in an anomalous state, with
-    hysteresis. A point is *hot* if its unrested score reaches ``threshold`` (and
-    the range has not widened in the last ``order`` points: right after it has,
-    every context looks new) or it lies outside the normal envelope (the range of past non-hot points, plus
-    ``margin``). The alarm rises after ``consecutive`` hot points in a row and
-    clears after ``consecutive`` normal ones, or after ``adapt_after`` alarmed
-    points, when the new level is taken as normal. No score and no alarm in the
-    first ``warmup`` points.
+    hysteresis. A point is *hot* if its unrested score reaches ``threshold`` (for
+    the novelty, only when the range has not widened in the last ``order``
+    points: right after it has, every context looks new), it lies outside the
+    normal envelope (the range of past non-hot points, plus ``margin``), or the
+    series is stuck. The alarm rises after ``consecutive`` hot points in a row
+    and clears after ``consecutive`` normal ones, or after ``adapt_after``
+    alarmed points, when the new level is taken as normal. No score and no alarm
+    in the first ``warmup`` points.
 
     Parameters: :class:`MetricEnsembleParams`.
 
@@ -107,91 +133,147 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
 
     def _prepare(self) -> None:
         self._model = ContextModel(self.params)  # shares the parameters it needs
-        self._block = self.params.window // _BLOCKS
+        self._coarse_model = ContextModel(self.params)
+        self._level_rate = 1.0 / self.params.smoothing
 
     def _reset_state(self) -> None:
+        params = self.params
         self._model.reset()
-        # Novelty moments: completed blocks, their totals, and the current block.
-        self._blocks: deque[tuple[int, float, float]] = deque()
-        self._n = 0
-        self._s1 = 0.0
-        self._s2 = 0.0
-        self._block_n = 0
-        self._block_s1 = 0.0
-        self._block_s2 = 0.0
+        self._coarse_model.reset()
+        self._likelihood = NoveltyLikelihood(params.window, params.min_spread, params.warmup)
+        step = params.coarse_step
+        self._coarse_likelihood = NoveltyLikelihood(
+            params.window // step, params.min_spread, params.warmup // step
+        )
+        self._coarse_sum = 0.0
+        self._coarse_n = 0
+        # The moving average and its range (level shifts).
+        self._level = math.nan
+        self._level_lo = math.inf
+        self._level_hi = -math.inf
+        # Runs of identical values: the current one, where it began, the longest before.
+        self._last = math.nan
+        self._run = 0
+        self._run_from = 0
+        self._longest_run = 0
         self._resting = 0
-        # Alarm state: the normal envelope, a baseline for messages, runs.
+        # Alarm state: the normal envelope, a baseline for messages, runs of hot points.
         self._env_lo = math.inf
         self._env_hi = -math.inf
         self._normal_lo = math.inf  # the envelope with its margin
         self._normal_hi = -math.inf
         self._baseline = math.nan
-        self._run = 0
+        self._hot_run = 0
         self._run_peak = math.nan
         self._alarmed_for = 0
         self._alarm_lo = math.inf
         self._alarm_hi = -math.inf
 
     def _update_batch(self, batch: list[float]) -> None:
-        step = self._model.step
         params = self.params
-        warmup, threshold, block = params.warmup, params.threshold, self._block
-        min_spread, order = params.min_spread, params.order
-        erfc, log, sqrt = math.erfc, math.log, math.sqrt
-        for x in batch:
+        warmup, threshold, order = params.warmup, params.threshold, params.order
+        index = self._seen - 1
+        signals = zip(
+            batch, self._novelty(batch), self._jumps(batch), self._stuck(batch), strict=True
+        )
+        for x, novelty, jumped, stuck in signals:
+            index += 1
             self._cursor += 1
-            novelty, spatial = step(x)
-            # Moments of the novelty over the last `window` points (block sums).
-            self._block_n += 1
-            self._block_s1 += novelty
-            self._block_s2 += novelty * novelty
-            n = self._n + self._block_n
-            s1 = self._s1 + self._block_s1
-            s2 = self._s2 + self._block_s2
-            if self._block_n == block:
-                self._close_block()
-            if self._seen + self._cursor + 1 < warmup:
+            score = 1.0 if jumped or stuck == _STUCK_FROM_HERE else novelty
+            if index + 1 < warmup:
                 self._score = 0.0
                 self._learn_normal(x)
                 continue
-            mean = s1 / n
-            var = s2 / n - mean * mean
-            spread = sqrt(var) if var > min_spread * min_spread else min_spread
-            tail = 0.5 * erfc((novelty - mean) / (spread * _SQRT2))
-            score = log(tail + _TAIL_FLOOR) / _LOG_TAIL_FLOOR
-            if spatial or score > 1.0:
-                score = 1.0
-            elif score < 0.0:
-                score = 0.0
             if self._resting:
                 self._resting -= 1
                 self._score = 0.0
             else:
                 self._score = score
-            hot = False
+            hot = stuck != _NOT_STUCK
             if score >= threshold:
                 self._resting = params.rest
                 # Right after the range widened every context looks new (the grids
                 # stretched): that alone must not raise the alarm, a range break does.
-                hot = self._model.steady > order
+                hot = hot or jumped or self._model.steady > order
             if not hot and not self._normal_lo <= x <= self._normal_hi:
                 hot = True
-            if hot or self._alarm or self._run:
+            if hot or self._alarm or self._hot_run:
                 self._judge(x, hot)
             else:  # the common case: a normal point, no alarm, no run under way
                 self._learn_normal(x)
 
-    def _close_block(self) -> None:
-        self._blocks.append((self._block_n, self._block_s1, self._block_s2))
-        self._n += self._block_n
-        self._s1 += self._block_s1
-        self._s2 += self._block_s2
-        self._block_n, self._block_s1, self._block_s2 = 0, 0.0, 0.0
-        if len(self._blocks) > _BLOCKS:
-            n, s1, s2 = self._blocks.popleft()
-            self._n -= n
-            self._s1 -= s1
-            self._s2 -= s2
+    def _novelty(self, batch: list[float]) -> list[float]:
+        """Per point: the likelier of the two context novelties, or 1 for a range break."""
+        step, coarse_step = self._model.step, self._coarse_model.step
+        likelihood, coarse_likelihood = self._likelihood.score, self._coarse_likelihood.score
+        group = self.params.coarse_step
+        coarse_sum, coarse_n = self._coarse_sum, self._coarse_n
+        scores = []
+        for x in batch:
+            novelty, spatial = step(x)
+            score = likelihood(novelty)  # learnt from every point, range breaks too
+            coarse_sum += x
+            coarse_n += 1
+            if coarse_n == group:  # the coarse model's point: the group's mean
+                score = max(score, coarse_likelihood(coarse_step(coarse_sum / group)[0]))
+                coarse_sum, coarse_n = 0.0, 0
+            scores.append(1.0 if spatial else score)
+        self._coarse_sum, self._coarse_n = coarse_sum, coarse_n
+        return scores
+
+    def _jumps(self, batch: list[float]) -> list[bool]:
+        """Per point: does the moving average leave its own range by the margin?"""
+        params = self.params
+        rate, margin, warmup, settled = (
+            self._level_rate,
+            params.margin,
+            params.warmup,
+            params.smoothing,
+        )
+        level, low, high = self._level, self._level_lo, self._level_hi
+        index = self._seen - 1
+        jumps = []
+        for x in batch:
+            index += 1
+            level = x if index == 0 else level + rate * (x - level)
+            jumped = False
+            if index >= settled:  # before, the average still leans on its first values
+                if level > high:
+                    jumped = index >= warmup and level > high + margin * (high - low)
+                    high = level
+                if level < low:
+                    jumped = index >= warmup and level < low - margin * (high - low)
+                    low = level
+            jumps.append(jumped)
+        self._level, self._level_lo, self._level_hi = level, low, high
+        return jumps
+
+    def _stuck(self, batch: list[float]) -> list[int]:
+        """Per point: not stuck, stuck from this point on, or still stuck.
+
+        Stuck: a run of identical values, begun after the warmup, longer than any
+        run before by ``stuck_after``; for ``adapt_after`` points (then it is the
+        series' new normal, as a lasting level is).
+        """
+        params = self.params
+        warmup, after, lasting = params.warmup, params.stuck_after, params.adapt_after
+        last, run, run_from, longest = self._last, self._run, self._run_from, self._longest_run
+        index = self._seen - 1
+        states = []
+        for x in batch:
+            index += 1
+            state = _NOT_STUCK
+            if x == last:
+                run += 1
+                beyond = run - longest - after
+                if run_from >= warmup and 0 < beyond <= lasting:
+                    state = _STUCK_FROM_HERE if beyond == 1 else _STILL_STUCK
+            else:
+                longest = max(longest, run)
+                run, run_from, last = 0, index, x
+            states.append(state)
+        self._last, self._run, self._run_from, self._longest_run = last, run, run_from, longest
+        return states
 
     def _learn_normal(self, x: float) -> None:
         if x < self._env_lo or x > self._env_hi:
@@ -210,13 +292,13 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         if not self._alarm and not hot:
             self._learn_normal(x)
         if hot == self._alarm:
-            self._run = 0
+            self._hot_run = 0
         else:
-            self._run += 1
-            if self._run == 1 or abs(x - self._baseline) > abs(self._run_peak - self._baseline):
+            self._hot_run += 1
+            if self._hot_run == 1 or abs(x - self._baseline) > abs(self._run_peak - self._baseline):
                 self._run_peak = x
-            if self._run >= self.params.consecutive:
-                self._run = 0
+            if self._hot_run >= self.params.consecutive:
+                self._hot_run = 0
                 self._alarm = hot
                 self._alarmed_for = 0
                 self._alarm_lo, self._alarm_hi = math.inf, -math.inf
@@ -230,7 +312,7 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
                 self._widen_envelope(self._alarm_lo, self._alarm_hi)
                 self._baseline = x
                 self._alarm = False
-                self._run = 0
+                self._hot_run = 0
                 self._note_change(False, x, self._baseline, adapted=True)
 
     @property
@@ -240,5 +322,10 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
 
     @property
     def model(self) -> ContextModel:
-        """The context model (read it, do not feed it)."""
+        """The context model of the raw values (read it, do not feed it)."""
         return self._model
+
+    @property
+    def coarse_model(self) -> ContextModel:
+        """The context model of the ``coarse_step``-point means (read it, do not feed it)."""
+        return self._coarse_model

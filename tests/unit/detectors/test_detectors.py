@@ -313,12 +313,31 @@ def test_context_model__steady_counts_points_since_the_range_widened():
     assert model.steady == 0
 
 
-def test_context_model__memory_is_bounded():
-    model = ContextModel(max_contexts=500)
+def test_context_model__memory_is_a_fixed_bit_set():
+    model = ContextModel(memory_kib=1)
     rng = np.random.default_rng(1)
     for x in rng.normal(0, 1, 5000):
         model.step(float(x))
-    assert model.contexts == 500
+    assert model.memory_bytes == 1024
+    assert 0.3 < model.fill < 1.0  # noise fills it, it never grows
+    familiar = ContextModel(memory_kib=1)
+    for x in [1.0, 2.0, 3.0] * 100:
+        familiar.step(x)
+    assert familiar.fill < 0.02  # a cycle's few sequences
+
+
+def test_context_model__state_round_trip_keeps_learning_alike():
+    model = ContextModel()
+    stream = periodic_stream(600)
+    for x in stream[:400]:
+        model.step(float(x))
+    state = model.__getstate__()
+    assert "_plan" not in state  # derived from the parameters, not saved
+    clone = ContextModel.__new__(ContextModel)
+    clone.__setstate__({**state, "_memory": bytes(state["_memory"])})  # as a codec may
+    assert [model.step(float(x)) for x in stream[400:]] == [
+        clone.step(float(x)) for x in stream[400:]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -329,7 +348,8 @@ def test_context_model__memory_is_bounded():
         ({"grids": (3, 65)}, "grids.1 must be at most 64; got 65."),
         ({"order": 0}, "order must be at least 1; got 0."),
         ({"order": 9}, "order must be at most 8; got 9."),
-        ({"max_contexts": 3}, "max_contexts must be at least 16; got 3."),
+        ({"memory_kib": 0}, "memory_kib must be at least 1; got 0."),
+        ({"memory_kib": 65}, "memory_kib must be at most 64; got 65."),
         ({"margin": -0.1}, "margin must not be negative; got -0.1."),
         ({"warmup": 0}, "warmup must be at least 1; got 0."),
     ],
@@ -345,9 +365,9 @@ def test_metric_ensemble__catches_a_pattern_break_inside_the_normal_range():
     detector = MetricEnsemble()
     scores = [detector.update(float(x)).score for x in stream]
     hits = [i for i, s in enumerate(scores) if s >= detector.params.threshold]
-    assert hits, "the flat stretch must be detected"
-    assert 2500 <= hits[-1] <= 2510
+    assert next(i for i in hits if i >= 2500) <= 2510, "the flat stretch must be detected"
     assert not [i for i in hits if 300 <= i < 2500]  # no detection in the regular part
+    assert max(scores[2540:]) < 0.8  # back to the cycle: at most a marginal score
 
 
 def test_metric_ensemble__rests_after_a_detection():
@@ -376,11 +396,38 @@ def test_metric_ensemble__lasting_shift_is_adopted():
     assert not detector.update(rng.normal(150, 2, 100)).alarm
 
 
-def test_metric_ensemble__state_stays_small():
+def test_metric_ensemble__state_stays_under_10_kb():
     rng = np.random.default_rng(3)
     detector = MetricEnsemble().update(rng.normal(0, 1, 50_000))
-    assert detector.model.contexts <= 8192
-    assert len(pickle.dumps(detector)) < 200_000
+    assert detector.model.memory_bytes == detector.coarse_model.memory_bytes == 3 * 1024
+    assert len(pickle.dumps(detector)) < 10_000
+
+
+def test_metric_ensemble__detects_a_level_shift_inside_the_range():
+    rng = np.random.default_rng(4)
+    stream = rng.normal(10, 1, 3000)
+    stream[100::200] = 100.0  # rare spikes: the range seen is 0..100 from early on
+    stream[2050:2150] += 30  # a shift to 40, far inside it
+    detector = MetricEnsemble()
+    scores = [detector.update(float(x)).score for x in stream]
+    hits = [i for i, s in enumerate(scores) if s >= detector.params.threshold]
+    assert [i for i in hits if 2050 <= i < 2060], hits
+    assert not [i for i in hits if 1000 <= i < 2050 and i % 200 != 100]  # only the spikes
+
+
+def test_metric_ensemble__detects_a_stuck_series_once():
+    rng = np.random.default_rng(5)
+    stream = np.round(rng.normal(50, 5, 1500))  # integers: short runs of equal values occur
+    stream[1000:1200] = 50.0  # the exporter froze
+    detector = MetricEnsemble()
+    scores, alarms = [], []
+    for x in stream:
+        scores.append(detector.update(float(x)).score)
+        alarms.append(detector.alarm)
+    hits = [i for i in range(1000, 1200) if scores[i] == 1.0]
+    assert len(hits) == 1 and hits[0] < 1040, hits
+    assert all(alarms[hits[0] + 3 : 1200])  # alarmed while stuck
+    assert not any(alarms[:1000]) and not alarms[-1]
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_params__a_model_extending_the_params_is_accepted_and_shared():
     model = ContextModel(ensemble)  # the ensemble hands its context model its own parameters
     assert model.params is ensemble
     assert repr(model) == (
-        "ContextModel(grids=(3, 5, 8), order=4, max_contexts=8192, margin=0.05, warmup=100)"
+        "ContextModel(grids=(3, 5, 8), order=4, memory_kib=3, margin=0.05, warmup=100)"
     )
     assert MetricEnsemble(ensemble).model.params is ensemble
 
