@@ -44,6 +44,7 @@ from playbooks.chat.blocks import (
     SILENCE,
     parse_action_id,
 )
+from playbooks.chat.escape import mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ class SlackInteractions:
         response_url = payload.get("response_url")
         if refusals and isinstance(response_url, str) and response_url.startswith("http"):
             # Slack shows neither transport's answer: only the response_url reaches the presser.
-            task = asyncio.create_task(self._tell_presser(response_url, "; ".join(refusals)))
+            text = mrkdwn("; ".join(refusals))  # names and ids are shown, never markup
+            task = asyncio.create_task(self._tell_presser(response_url, text))
             self._replies.add(task)
             task.add_done_callback(self._replies.discard)
         return "; ".join(notes)
