@@ -33,6 +33,7 @@ class Request:
     path: str
     body: dict[str, Any]
     at: float  # time.monotonic() when it arrived
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -56,6 +57,22 @@ class HttpStandIn:
         """How many requests to ``path`` named each incident (by ``key`` of the JSON body)."""
         return Counter(str(r.body.get(key) or r.body.get("id")) for r in self.received(path))
 
+    def effects_per_incident(self, path: str, key: str = "incident_id") -> Counter[str]:
+        """How many times ``path`` acted for each incident, honouring ``Idempotency-Key``.
+
+        Like a receiver that honours the header: a request whose key it has seen
+        before does not act again. Requests without a key act each time.
+        """
+        seen: set[str] = set()
+        acted: Counter[str] = Counter()
+        for request in self.received(path):
+            if request.idempotency_key is not None:
+                if request.idempotency_key in seen:
+                    continue
+                seen.add(request.idempotency_key)
+            acted[str(request.body.get(key) or request.body.get("id"))] += 1
+        return acted
+
     def start(self) -> HttpStandIn:
         stand_in = self
 
@@ -69,7 +86,14 @@ class HttpStandIn:
                 except ValueError:
                     body = {"unparsed": raw.decode(errors="replace")}
                 with stand_in.lock:
-                    stand_in.requests.append(Request(self.path, body, time.monotonic()))
+                    stand_in.requests.append(
+                        Request(
+                            self.path,
+                            body,
+                            time.monotonic(),
+                            self.headers.get("Idempotency-Key"),
+                        )
+                    )
                     fault = stand_in.faults.get(self.path, OK)
                 if fault.delay_s:
                     time.sleep(fault.delay_s)

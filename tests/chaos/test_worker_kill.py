@@ -47,7 +47,7 @@ PARTITIONS = 2
 #: The at-most-once guarantee for side effects is built on branch `guardrails`
 #: (issue 13, item 2); until it is merged a repeat is reported as an expected
 #: failure naming it, and this flips to True with the merge.
-AT_MOST_ONCE_BUILT = False
+AT_MOST_ONCE_BUILT = True
 
 PLAYBOOK = """\
 name: chaos-remediate
@@ -58,6 +58,9 @@ steps:
   - rollback: {{provider: http, url: "{deploy}", to_version: "6"}}
 """
 STEPS = 3
+#: Outcomes that end a playbook before its last step (``unknown``: the worker died
+#: during the step and the target cannot say whether it acted).
+STOPS = {"unknown", "failed", "rejected", "held"}
 
 
 @dataclass
@@ -70,6 +73,7 @@ class ChaosRun:
     kills: list[str] = field(default_factory=list)  # which worker, how long after the events
     incidents: dict[str, set[str]] = field(default_factory=dict)  # service → incident ids
     audit: Counter[tuple[str, str]] = field(default_factory=Counter)  # (incident, step) → records
+    stopped: Counter[str] = field(default_factory=Counter)  # outcome → playbooks it ended early
     seconds: float = 0.0
 
 
@@ -191,17 +195,31 @@ def settle(
 
     wait_for(incidents_opened, 120, f"an incident for each of the {expected} services")
 
-    def rolled_back() -> bool:
-        ids = {i for found in run.incidents.values() for i in found}
-        return ids <= set(stand_in.per_incident("/deploy"))
-
-    # The playbook's last step reached the deployer for every incident (at least once).
-    wait_for(rolled_back, 120, "the deployer to be asked once for each incident")
     ids = {i for found in run.incidents.values() for i in found}
-    for message in consume(broker.bootstrap_servers, worker.topic("actions"), 10**6, timeout_s=3):
-        record = json.loads(message.value())
-        if record.get("incident_id") in ids:
-            run.audit[(record["incident_id"], record["step"])] += 1
+
+    def playbooks_ended() -> bool:
+        """Each incident's playbook reached the deployer, or stopped at a step it could not vouch for."""
+        run.audit, run.stopped = Counter(), Counter()
+        stopped = set()
+        for message in consume(
+            broker.bootstrap_servers, worker.topic("actions"), 10**6, timeout_s=3
+        ):
+            record = json.loads(message.value())
+            if record.get("incident_id") in ids:
+                run.audit[(record["incident_id"], record["step"])] += 1
+                if record["outcome"] in STOPS:
+                    stopped.add(record["incident_id"])
+                    run.stopped[record["outcome"]] += 1
+        return ids <= stopped | set(stand_in.per_incident("/deploy"))
+
+    try:
+        wait_for(playbooks_ended, 120, "every incident's playbook to end")
+    except AssertionError as exc:
+        deployed = set(stand_in.per_incident("/deploy"))
+        open_ = {
+            i: {step: n for (j, step), n in run.audit.items() if j == i} for i in ids - deployed
+        }
+        raise AssertionError(f"{exc}; not deployed (audit steps): {open_}") from None
 
 
 def test_kill_9__every_input_event_is_processed_or_dead_lettered(chaos, broker):
@@ -225,6 +243,7 @@ def test_kill_9__every_input_event_is_processed_or_dead_lettered(chaos, broker):
         f"worker ({', '.join(run.kills)}), "
         f"{run.good} good + {len(run.bad)} malformed events all accounted for, "
         f"{audited}/{len(run.incidents) * STEPS} steps with an audit record, "
+        f"playbooks stopped early: {dict(run.stopped) or 'none'}, "
         f"in {run.seconds:.0f}s"
     )
 
@@ -248,20 +267,17 @@ def test_kill_9__each_side_effect_happened_at_most_once(chaos, slack, stand_in):
     )
     counts = {
         "slack root": {s: roots[s] for s in run.services},
-        "webhook": {ids.get(i, i): n for i, n in stand_in.per_incident("/hook").items()},
-        "deployer": {ids.get(i, i): n for i, n in stand_in.per_incident("/deploy").items()},
+        "webhook": {ids.get(i, i): n for i, n in stand_in.effects_per_incident("/hook").items()},
+        "deployer": {ids.get(i, i): n for i, n in stand_in.effects_per_incident("/deploy").items()},
     }
     repeated = {effect: {s: n for s, n in per.items() if n > 1} for effect, per in counts.items()}
     repeated = {effect: per for effect, per in repeated.items() if per}
-    missing = {
-        effect: [s for s in run.services if per.get(s, 0) == 0] for effect, per in counts.items()
-    }
     print(
         f"\nCHAOS kill-9 side effects: {sum(roots.values())} Slack roots, "
         f"{len(stand_in.received('/hook'))} webhook and {len(stand_in.received('/deploy'))} "
-        f"deployer requests for {len(run.services)} incidents; repeated: {repeated or 'none'}"
+        f"deployer requests for {len(run.services)} incidents (a request repeating an "
+        f"Idempotency-Key does not act again); repeated: {repeated or 'none'}"
     )
-    assert all(not m for m in missing.values()), f"side effects that never happened: {missing}"
     if repeated and not AT_MOST_ONCE_BUILT:
         pytest.xfail(f"at-most-once side effects are not built yet (branch guardrails): {repeated}")
     assert repeated == {}, f"side effects repeated after kill -9: {repeated}"

@@ -53,6 +53,8 @@ class SlackServer:
     issued: float = 0.0  # the last ts handed out
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes (files_upload_v2)
     fail_uploads: bool = False  # answer the upload URL with a 500
+    outage: int = 0  # answer every Web API call with this HTTP status (e.g. 503, 429)
+    retry_after: str | None = None  # with the outage's answers (a 429 storm)
 
     @property
     def base_url(self) -> str:
@@ -94,6 +96,25 @@ class SlackServer:
             return {"ok": True, "files": [{"id": f["id"]} for f in files]}
         return {"ok": True, "channel": channel_id(body.get("channel")), "ts": self.next_ts()}
 
+    def interrupted(self, handler: BaseHTTPRequestHandler) -> bool:
+        """Drop the connection (``disconnect``) or refuse the call (``outage``); or not."""
+        if self.disconnect:
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if not self.outage:
+            return False
+        error = "ratelimited" if self.outage == 429 else "service_unavailable"
+        data = json.dumps({"ok": False, "error": error}).encode()
+        handler.send_response(self.outage)
+        if self.retry_after is not None:
+            handler.send_header("Retry-After", self.retry_after)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+        return True
+
     def start(self) -> SlackServer:
         server = self
 
@@ -113,9 +134,7 @@ class SlackServer:
                 method = path.removeprefix("/api/")
                 with server.lock:
                     server.calls.append(SlackCall(method, self.headers.get("Authorization"), body))
-                if server.disconnect:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                if server.interrupted(self):
                     return
                 ok = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
                 reply = server.reply(method, body, ok)
