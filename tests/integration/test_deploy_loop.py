@@ -70,13 +70,13 @@ def worker(
 
 
 def incidents_of(worker: WorkerProcess, model: str) -> list[dict[str, Any]]:
-    status, body = worker.request("GET", f"/incidents?model={model}")
+    status, body = worker.request("GET", f"/incidents?model={model}", token=TOKEN)
     assert status == 200, body
     return list(body["incidents"])
 
 
 def pending_rollbacks(worker: WorkerProcess, model: str) -> list[dict[str, Any]]:
-    _, body = worker.request("GET", "/approvals?status=pending")
+    _, body = worker.request("GET", "/approvals?status=pending", token=TOKEN)
     return [
         a
         for a in body["approvals"]
@@ -131,7 +131,7 @@ def test_a_worse_version_is_rolled_back_to_the_compared_one_with_approval(
     ], records
     rollback = next(r for r in records if r["step"] == "rollback" and r["outcome"] == "ok")
     assert rollback["detail"] == f"{model}@champion: v2 → v1"
-    assert rollback["approved_by"] == "alice"
+    assert rollback["approved_by"] == "api"  # the token's name: the body's "by" is ignored
 
 
 def test_an_equally_good_version_opens_nothing(
@@ -179,7 +179,7 @@ def test_accepting_the_worse_version_clears_its_regression_and_keeps_it_live(
     path = f"/models/{model}/versions/2/accept"
     assert worker.request("POST", path, {"by": "alice"})[0] == 401
     status, body = worker.request("POST", path, {"by": "alice"}, TOKEN)
-    assert (status, body["accepted"]["version"], body["accepted"]["by"]) == (202, "2", "alice")
+    assert (status, body["accepted"]["version"], body["accepted"]["by"]) == (202, "2", "api")
     wait_for(
         lambda: incidents_of(worker, model)[0]["status"] == "resolved",
         30,

@@ -119,13 +119,15 @@ def test_shipped_playbooks__every_transition_rewrites_the_root_once(broker, work
     root_at = (channel_id(root["channel"]), uploads()[0]["thread_ts"])
     assert root_updates(slack, incident_id) == []
 
-    acked = api(worker, "ack", incident_id, by="alice")
+    acked = api(worker, "ack", incident_id, by="mallory")
     assert acked["status"] == "acknowledged"
     wait_for_updates(slack, incident_id, 1, "the root rewritten as acknowledged")
     ack = root_updates(slack, incident_id)[0]
     assert (ack["channel"], ack["ts"]) == root_at
     assert "[CRITICAL: ACKNOWLEDGED]" in ack["text"]
-    assert ":eyes: Acknowledged by alice" in json.dumps(ack["blocks"])
+    assert ":eyes: Acknowledged by api" in json.dumps(
+        ack["blocks"]
+    )  # the token's name, never the body's
     assert buttons(ack) == ["resolve", "silence1h"], "no Acknowledge button left"
 
     escalate(broker, worker, acked)
@@ -137,7 +139,7 @@ def test_shipped_playbooks__every_transition_rewrites_the_root_once(broker, work
     assert ack_again == ack, "acknowledged once: the escalation's rewrite came next"
     assert (escalated["channel"], escalated["ts"]) == root_at
     assert "[CRITICAL: ESCALATED]" in escalated["text"]
-    assert ":eyes: Acknowledged by alice" in json.dumps(escalated["blocks"]), "still"
+    assert ":eyes: Acknowledged by api" in json.dumps(escalated["blocks"]), "still"
     assert (resolved["channel"], resolved["ts"]) == root_at
     assert f"[RESOLVED] Latency spike on {SERVICE} by api" in resolved["text"]
     assert "Resolved by api after" in json.dumps(resolved["blocks"])
