@@ -22,11 +22,12 @@ T = TypeVar("T")
 POST: Final = "chat.postMessage"
 UPDATE: Final = "chat.update"
 UPLOAD: Final = "files.upload"
+HISTORY: Final = "conversations.history"  # looking for an incident's root
 OK: Final = "ok"
 REJECTED: Final = "rejected"  # Slack answered with an error (bad token, unknown channel)
 UNREACHABLE: Final = "unreachable"  # no answer, or a server error (Slack or a proxy is down)
 FAILED: Final = "failed"  # anything else
-METHODS: Final = (POST, UPDATE, UPLOAD)
+METHODS: Final = (POST, UPDATE, UPLOAD, HISTORY)
 OUTCOMES: Final = (OK, REJECTED, UNREACHABLE, FAILED)
 
 
@@ -77,6 +78,10 @@ class CountedChat:
     async def upload(self, thread: MessageRef, filename: str, content: bytes, title: str) -> None:
         """The sink's ``upload``, counted."""
         await self._counted(UPLOAD, self.sink.upload(thread, filename, content, title))
+
+    async def find_root(self, channel: str, incident_id: str) -> MessageRef | None:
+        """The sink's ``find_root``, counted."""
+        return await self._counted(HISTORY, self.sink.find_root(channel, incident_id))
 
     async def _counted(self, method: str, call: Awaitable[T]) -> T:
         try:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Annotated, Self
 
 from pydantic import Field
 
 from fireline.errors import ActionError, ChartError
 from fireline.incident import Incident, Transition
-from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message
+from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message, root_metadata
 from playbooks.chat.chart import render_chart
 from playbooks.chat.escape import mrkdwn
 from playbooks.chat.messages import incident_text, shown_series
@@ -113,13 +114,23 @@ async def _start_thread(
     channel: str,
     links: Links,
     mention: str | None,
-) -> tuple[ThreadRoot, str]:
-    """Post the incident's head message: a new root, or a reply in a related incident's thread."""
+) -> tuple[ThreadRoot, str, bool]:
+    """Post the incident's head message: a new root, or a reply in a related incident's thread.
+
+    A root this incident already has in the channel (posted before a crash, its
+    thread record lost or not replayed yet) is adopted, never posted again.
+    Returns the root, what was done, and whether a message was posted.
+    """
     now = time.time()
     message = root_message(incident, links, mention)
     related = _related_thread(threads, incident, channel)
     if related is None:
-        ref = await sink.send(channel, message)
+        found = await sink.find_root(channel, incident.id)
+        if found is not None:  # shows an unknown revision: the root keeper rewrites it
+            root = ThreadRoot(channel, found, found.ts, now, links=links)
+            await threads.remember(incident.id, root)
+            return root, f"its root {found.ts} was already posted; not posted again", False
+        ref = await sink.send(channel, replace(message, metadata=root_metadata(incident.id)))
         thread_ts, detail = ref.ts, f"posted {ref.ts}"
     else:
         ref = await sink.send(related.ref.channel, message, thread_ts=related.thread_ts)
@@ -128,7 +139,7 @@ async def _start_thread(
     # What the head shows, so the root keeper rewrites it from the next transition on.
     root = ThreadRoot(channel, ref, thread_ts, now, shown_revision=incident.revision, links=links)
     await threads.remember(incident.id, root)
-    return root, detail
+    return root, detail, True
 
 
 async def _continue_thread(
@@ -175,10 +186,10 @@ def register(registry: ActionRegistry) -> None:
         root = threads.get(incident.id, channel)
         try:
             if root is None:
-                root, detail = await _start_thread(
+                root, detail, posted = await _start_thread(
                     sink, threads, incident, channel, links, params.mention
                 )
-                if params.chart:
+                if params.chart and posted:
                     detail += await _upload_charts(sink, root.thread, incident)
             else:
                 detail = await _continue_thread(sink, threads, root, incident, params)

@@ -40,6 +40,25 @@ class SlackMessage:
 
     text: str
     blocks: list[Block] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # Slack message metadata (event_type, event_payload)
+
+
+# A root carries its incident id as message metadata, so Slack itself can say
+# whether an incident already has a root in a channel (see ChatSink.find_root).
+ROOT_EVENT = "fireline_incident_root"
+
+
+def root_metadata(incident_id: str) -> dict[str, Any]:
+    """The metadata of ``incident_id``'s root message."""
+    return {"event_type": ROOT_EVENT, "event_payload": {"incident_id": incident_id}}
+
+
+def is_root_of(metadata: Any, incident_id: str) -> bool:
+    """Whether a message's ``metadata`` (as Slack returns it) marks ``incident_id``'s root."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != ROOT_EVENT:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, dict) and payload.get("incident_id") == incident_id
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,8 +18,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from fireline.errors import ActionError
-from playbooks.chat.blocks import SlackMessage
+from playbooks.chat.blocks import SlackMessage, is_root_of
 from playbooks.chat.pacing import ChannelPacer
+
+log = logging.getLogger(__name__)
+
+# How far back (newest first) a channel's history is searched for an incident's root.
+ROOT_LOOKUP_MESSAGES = 200
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,13 @@ class ChatSink(Protocol):
         """Upload a file into the thread of ``thread``."""
         ...
 
+    async def find_root(self, channel: str, incident_id: str) -> MessageRef | None:
+        """``incident_id``'s root in ``channel`` (a message sent with its root metadata), if any.
+
+        Raises ActionError when the channel cannot be searched.
+        """
+        ...
+
 
 class SlackSink:
     """Posts through slack-sdk's AsyncWebClient (``chat.postMessage``).
@@ -90,6 +103,8 @@ class SlackSink:
             extra["reply_broadcast"] = True
         if message.blocks:
             extra["blocks"] = message.blocks
+        if message.metadata:
+            extra["metadata"] = message.metadata
         response = await self._call(
             "chat.postMessage",
             channel,
@@ -124,6 +139,33 @@ class SlackSink:
                 title=title,
             ),
         )
+
+    async def find_root(self, channel: str, incident_id: str) -> MessageRef | None:
+        """conversations.history (with metadata) of the channel's latest messages, newest first.
+
+        Needs the ``channels:history`` scope (``groups:history`` for private
+        channels) and the channel's id once this worker has not posted there yet.
+        A history Slack refuses (a name where it wants an id, no scope) is logged
+        and counts as no root; Slack unreachable raises ActionError.
+        """
+        channel_id = self._channel_ids.get(channel, channel)
+        try:
+            response = await self._call(
+                "conversations.history",
+                channel,
+                lambda: self.client.conversations_history(
+                    channel=channel_id, include_all_metadata=True, limit=ROOT_LOOKUP_MESSAGES
+                ),
+            )
+        except ActionError as exc:
+            if not isinstance(exc.__cause__, SlackApiError):
+                raise
+            log.warning("cannot look for the root of %s in %s: %s", incident_id, channel, exc)
+            return None
+        for message in response.get("messages") or []:
+            if is_root_of(message.get("metadata"), incident_id) and message.get("ts"):
+                return MessageRef(channel_id, str(message["ts"]))
+        return None
 
     async def _call(self, method: str, channel: str, call: Callable[[], Awaitable[Any]]) -> Any:
         await self.pacer.wait(self._channel_ids.get(channel, channel))
@@ -200,6 +242,10 @@ class ConsoleSink:
         """Print that a file would be uploaded (the console shows no pictures)."""
         head = f"[console chat → {thread.channel}, thread {thread.ts}]"
         self._print(head, f"file {filename}: {title} ({len(content)} bytes)")
+
+    async def find_root(self, channel: str, incident_id: str) -> MessageRef | None:
+        """None: what the console printed cannot be searched."""
+        return None
 
     def _print(self, head: str, text: str) -> None:
         rule = "─" * 72

@@ -55,6 +55,8 @@ class SlackServer:
     fail_uploads: bool = False  # answer the upload URL with a 500
     outage: int = 0  # answer every Web API call with this HTTP status (e.g. 503, 429)
     retry_after: str | None = None  # with the outage's answers (a 429 storm)
+    # Top-level messages per channel id, oldest first (conversations.history): (ts, metadata).
+    history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -94,7 +96,26 @@ class SlackServer:
             if any(f["id"] not in self.uploads for f in files):
                 return {"ok": False, "error": "file_not_uploaded"}
             return {"ok": True, "files": [{"id": f["id"]} for f in files]}
-        return {"ok": True, "channel": channel_id(body.get("channel")), "ts": self.next_ts()}
+        if method == "conversations.history":
+            return self.channel_history(body)
+        channel, ts = channel_id(body.get("channel")), self.next_ts()
+        if method == "chat.postMessage" and not body.get("thread_ts"):
+            with self.lock:
+                self.history.setdefault(channel, []).append((ts, body.get("metadata")))
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def channel_history(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The channel's latest top-level messages, newest first; metadata only when asked."""
+        with self.lock:
+            posted = list(self.history.get(channel_id(query.get("channel")), []))
+        with_metadata = str(query.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = []
+        for ts, metadata in reversed(posted[-int(query.get("limit") or 100) :]):
+            message: dict[str, Any] = {"type": "message", "ts": ts}
+            if with_metadata and metadata:
+                message["metadata"] = metadata
+            messages.append(message)
+        return {"ok": True, "messages": messages, "has_more": False}
 
     def interrupted(self, handler: BaseHTTPRequestHandler) -> bool:
         """Drop the connection (``disconnect``) or refuse the call (``outage``); or not."""
@@ -119,6 +140,10 @@ class SlackServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # conversations.history: its arguments in the query
+                path, _, query = self.path.partition("?")
+                self.call(path.removeprefix("/api/"), dict(parse_qsl(query)))
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
@@ -126,12 +151,10 @@ class SlackServer:
                 if path.startswith("/upload/"):  # files_upload_v2's step 2: the bytes
                     self.upload(path.removeprefix("/upload/"), raw)
                     return
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    body = json.loads(raw or b"{}")
-                else:
-                    body = dict(parse_qsl(raw.decode()))
-                body = {**dict(parse_qsl(query)), **body}  # some methods send query params
-                method = path.removeprefix("/api/")
+                json_body = self.headers.get("Content-Type", "").startswith("application/json")
+                self.call(path.removeprefix("/api/"), _request_body(raw, query, json_body))
+
+            def call(self, method: str, body: dict[str, Any]) -> None:
                 with server.lock:
                     server.calls.append(SlackCall(method, self.headers.get("Authorization"), body))
                 if server.interrupted(self):
@@ -319,6 +342,12 @@ class SocketModeServer:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+
+def _request_body(raw: bytes, query: str, json_body: bool) -> dict[str, Any]:
+    """A Web API call's arguments: its JSON or form body over its query (some methods use both)."""
+    body = json.loads(raw or b"{}") if json_body else dict(parse_qsl(raw.decode()))
+    return {**dict(parse_qsl(query)), **body}
 
 
 def channel_id(channel: Any) -> Any:

@@ -183,7 +183,12 @@ def test_slack_manifest__enables_socket_mode_buttons_with_the_bot_scopes_used():
     manifest = yaml.safe_load((ROOT / "deploy" / "slack-app-manifest.yaml").read_text())
     assert manifest["display_information"]["name"]
     assert manifest["features"]["bot_user"]["display_name"]
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["chat:write", "files:write"]
+    assert manifest["oauth_config"]["scopes"]["bot"] == [
+        "chat:write",
+        "files:write",
+        "channels:history",
+        "groups:history",
+    ]
     settings = manifest["settings"]
     assert settings["interactivity"] == {"is_enabled": True}  # no request_url: Socket Mode
     assert settings["socket_mode_enabled"] is True

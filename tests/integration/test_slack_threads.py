@@ -145,6 +145,37 @@ async def test_a_failed_post_is_a_failed_action_and_no_root_is_remembered(slack)
     assert ctx.threads.get(OPENED.id, "#oncall") is None
 
 
+async def test_a_root_posted_before_a_crash__is_found_in_slack_not_posted_again(slack):
+    # The worker that posted it died before its thread record was read back: a
+    # new worker (empty store) runs the step again and finds the root by its metadata.
+    first = context(slack)
+    assert (await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), first)).ok
+    [root] = slack.called("chat.postMessage")
+    assert root["metadata"] == {
+        "event_type": "fireline_incident_root",
+        "event_payload": {"incident_id": OPENED.id},
+    }
+    uploads = len(slack.called("files.completeUploadExternal"))
+    restarted = context(slack)
+    result = await run(OPENED.model_copy(update={"evidence": [EVIDENCE]}), restarted)
+    assert result.ok, result.detail
+    assert [c for c in slack.called("chat.postMessage") if "thread_ts" not in c] == [root]
+    assert len(slack.called("files.completeUploadExternal")) == uploads  # charts went once
+    held = restarted.threads.get(OPENED.id, "#oncall")
+    assert held is not None and held.thread_ts == first.threads.get(OPENED.id, "#oncall").ref.ts
+    assert "was already posted; not posted again" in result.detail
+    assert (await run(later(Transition.UPDATED), restarted)).ok
+    assert slack.called("chat.postMessage")[-1]["thread_ts"] == held.thread_ts
+
+
+async def test_another_incidents_root_in_the_channel__is_not_taken_for_this_ones(slack):
+    other = make_incident(id="inc-fedcba9876543210", signals=[SIGNAL])
+    await run(other, context(slack))
+    await run(OPENED, context(slack))
+    roots = [c for c in slack.called("chat.postMessage") if "thread_ts" not in c]
+    assert [r["metadata"]["event_payload"]["incident_id"] for r in roots] == [other.id, OPENED.id]
+
+
 EVIDENCE = Evidence(
     series=SIGNAL.series,
     baseline=50.0,
