@@ -40,7 +40,7 @@ from tests.integration.support import (
     worker_env,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kill9]
 
 SEED = 20261128
 ITERATIONS = 20
