@@ -18,10 +18,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from agents.incidents.action_controls import ActionControls
-from agents.incidents.api import error
 from agents.slack.approvers import SlackApprovers
-from agents.slack.signature import verify_slack_request
-from fireline.errors import ApiError
+from agents.slack.signature import read_signed_body
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +48,9 @@ class SlackCommands:
 
     async def command(self, request: web.Request) -> web.Response:
         """Check the signature, then run the command; Slack shows the answer in the channel."""
-        if self.signing_secret is None:
-            return error(401, "Slack commands are disabled: set FIRELINE_SLACK_SIGNING_SECRET")
-        body = await request.read()
-        try:
-            verify_slack_request(
-                self.signing_secret,
-                request.headers.get("X-Slack-Request-Timestamp"),
-                request.headers.get("X-Slack-Signature"),
-                body,
-                self.clock(),
-            )
-        except ApiError as exc:
-            log.warning("refused a Slack command: %s", exc)
-            return error(exc.status, str(exc))
+        body = await read_signed_body(request, self.signing_secret, self.clock(), "Slack commands")
+        if isinstance(body, web.Response):
+            return body
         form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
         user = form.get("user_name") or form.get("user_id") or "unknown"
         text = await self.run(form.get("text", ""), f"slack:{user}", form.get("user_id"))

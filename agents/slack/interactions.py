@@ -31,8 +31,7 @@ from agents.incidents.api import IncidentApi, error
 from agents.incidents.silences import SilenceRequest
 from agents.pipelines.model_commands import ModelCommand
 from agents.slack.approvers import SlackApprovers
-from agents.slack.signature import verify_slack_request
-from fireline.errors import ApiError
+from agents.slack.signature import read_signed_body
 from fireline.incident import Incident, Status
 from playbooks.approvals import Decision
 from playbooks.chat.blocks import (
@@ -81,20 +80,9 @@ class SlackInteractions:
 
     async def interact(self, request: web.Request) -> web.Response:
         """Check the signature, then apply every button in the payload."""
-        if self.signing_secret is None:
-            return error(401, "Slack buttons are disabled: set FIRELINE_SLACK_SIGNING_SECRET")
-        body = await request.read()
-        try:
-            verify_slack_request(
-                self.signing_secret,
-                request.headers.get("X-Slack-Request-Timestamp"),
-                request.headers.get("X-Slack-Signature"),
-                body,
-                self.clock(),
-            )
-        except ApiError as exc:
-            log.warning("refused a Slack interaction: %s", exc)
-            return error(exc.status, str(exc))
+        body = await read_signed_body(request, self.signing_secret, self.clock(), "Slack buttons")
+        if isinstance(body, web.Response):
+            return body
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
         except (KeyError, IndexError, ValueError) as exc:

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
+from aiohttp import web
+
+from agents.incidents.api import error
 from fireline.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 MAX_AGE_S = 300  # older requests may be replays
 
@@ -34,3 +40,27 @@ def verify_slack_request(
     expected = slack_signature(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise ApiError(401, "bad Slack signature")
+
+
+async def read_signed_body(
+    request: web.Request, signing_secret: str | None, now: float, what: str
+) -> bytes | web.Response:
+    """The body of a request Slack signed, or the JSON 401 to answer (``what``: in the log).
+
+    Without a signing secret the endpoint is off: every request is refused.
+    """
+    if signing_secret is None:
+        return error(401, f"{what} are disabled: set FIRELINE_SLACK_SIGNING_SECRET")
+    body = await request.read()
+    try:
+        verify_slack_request(
+            signing_secret,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            request.headers.get("X-Slack-Signature"),
+            body,
+            now,
+        )
+    except ApiError as exc:
+        log.warning("refused %s: %s", what, exc)
+        return error(exc.status, str(exc))
+    return body
