@@ -35,6 +35,7 @@ class Metrics:
     series_tracked: Gauge
     series_released: Counter
     states_tombstoned: Counter
+    step_records_pruned: Counter
     detection_to_incident: Histogram
     detector_state_unreadable: Counter
     label_joins: Counter
@@ -132,6 +133,11 @@ class Metrics:
             states_tombstoned=Counter(
                 f"{prefix}_states_tombstoned",
                 "Checkpoints of released series deleted after detection.state_ttl_s.",
+                registry=registry,
+            ),
+            step_records_pruned=Counter(
+                f"{prefix}_step_records_pruned",
+                "Playbook step records deleted step_retention_s after their last write.",
                 registry=registry,
             ),
             detection_to_incident=Histogram(

@@ -55,6 +55,7 @@ from detectors.metric.tail_latency import TailLatencyParams
 from detectors.monitor.versions import VersionComparisonParams
 from detectors.params import DetectorParams, violations
 from fireline.errors import ConfigError, DetectorError
+from playbooks.step_retention import ACTION_REQUEST_RETENTION_S
 
 CONFIG_FILE_ENV = "FIRELINE_CONFIG"
 # FIRELINE_ variables fireline reads that are not settings: allowed by name.
@@ -89,11 +90,14 @@ class Topics(BaseModel):
 
         Silences and kill switches are kept until replaced; chat threads also age
         out after 30 days (an incident's thread is not worth replaying at every
-        start forever).
+        start forever); action requests go after 2 days.
         """
         return {
             self.silences: {"cleanup.policy": "compact"},
             self.action_controls: {"cleanup.policy": "compact"},
+            # Older requests are never redelivered, so their step records may be pruned
+            # (playbooks.step_retention); a request two days late would act on a stale world.
+            self.action_requests: {"retention.ms": str(int(ACTION_REQUEST_RETENTION_S * 1000))},
             self.chat_threads: {
                 "cleanup.policy": "compact,delete",
                 "retention.ms": str(30 * 24 * 3600 * 1000),
@@ -410,6 +414,13 @@ class Settings(BaseSettings):
     )
     template_max_seconds: float = Field(
         default=1.0, gt=0, description="A step param renders in at most this long."
+    )
+    step_retention_s: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=ACTION_REQUEST_RETENTION_S + 24 * 3600.0,
+        description="Playbook step records (what stops a redelivered request from acting "
+        "twice) are pruned this long after their last write; at least 3 days, longer than "
+        "fireline.action-requests keeps a request (2 days).",
     )
     alertmanager_token: SecretStr | None = Field(
         default=None,

@@ -95,6 +95,10 @@ class DurableMap(Protocol):
         """Every key held."""
         ...
 
+    def delete_soon(self, key: bytes) -> None:
+        """Forget ``key`` (a tombstone in the changelog), without waiting."""
+        ...
+
 
 class MemoryMap(dict[bytes, bytes]):
     """A :class:`DurableMap` in memory: for one process (tests, tools), durable as that."""
@@ -110,6 +114,10 @@ class MemoryMap(dict[bytes, bytes]):
     def all_keys(self) -> Iterable[bytes]:
         """Every key held."""
         return list(self)
+
+    def delete_soon(self, key: bytes) -> None:
+        """Forget it."""
+        self.pop(key, None)
 
 
 class Reload(StrEnum):
@@ -542,7 +550,7 @@ class PlaybookEngine:
         await self.guards.put(playbook.encode(), state.encode())
 
     async def _put_step(self, key: bytes, outcome: Outcome) -> None:
-        await self.done.put(key, StepState(outcome=outcome).encode())
+        await self.done.put(key, StepState.written_now(outcome).encode())
 
     def _request_approval(
         self,
@@ -622,7 +630,7 @@ class PlaybookEngine:
             self.after_side_effect(step.action)
         # Not awaited: a lost result leaves ``started``, which a redelivery reconciles.
         self.done.put_soon(
-            key, StepState(outcome=Outcome.OK if result.ok else Outcome.FAILED).encode()
+            key, StepState.written_now(Outcome.OK if result.ok else Outcome.FAILED).encode()
         )
         return record(
             Outcome.OK if result.ok else Outcome.FAILED,

@@ -10,6 +10,7 @@ holds its playbook until the decision comes.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -64,18 +65,20 @@ class StepState(BaseModel):
     Only steps that ran (or were dry-run), wait for approval or were rejected
     get one. A step about to act is recorded ``started`` first (its intent,
     durable before the side effect) and then with its result; ``failed`` lets a
-    redelivery try it again. Extra fields are ignored, so a later version may
-    add some.
+    redelivery try it again. ``at`` (epoch seconds of the write) lets the table
+    be pruned (:mod:`playbooks.step_retention`); records written before it
+    existed have none. Extra fields are ignored, so a later version may add some.
 
     >>> StepState.decode(b'{"outcome": "pending_approval"}').waits_for_approval
     True
-    >>> StepState(outcome=Outcome.REJECTED).encode()
-    b'{"outcome":"rejected"}'
+    >>> StepState(outcome=Outcome.REJECTED, at=1.5).encode()
+    b'{"outcome":"rejected","at":1.5}'
     """
 
     model_config = ConfigDict(frozen=True)
 
     outcome: Outcome
+    at: float | None = None  # when it was written (epoch s); None from older versions
 
     @property
     def waits_for_approval(self) -> bool:
@@ -96,6 +99,11 @@ class StepState(BaseModel):
     def holds_the_playbook(self) -> bool:
         """The steps after this one wait (for a decision) or never run (a rejection)."""
         return self.outcome in (Outcome.PENDING_APPROVAL, Outcome.REJECTED, Outcome.UNKNOWN)
+
+    @classmethod
+    def written_now(cls, outcome: Outcome) -> StepState:
+        """The state to write for ``outcome``, stamped with the wall clock."""
+        return cls(outcome=outcome, at=time.time())
 
     def encode(self) -> bytes:
         """Compact JSON, the table's value."""

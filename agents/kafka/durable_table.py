@@ -46,12 +46,20 @@ class DurableTable:
         """Store ``value`` and queue its changelog record without waiting for the broker."""
         self._send(key, value)
 
-    def _send(self, key: bytes, value: bytes) -> Any:
+    def delete_soon(self, key: bytes) -> None:
+        """Remove ``key`` and queue its tombstone (compaction then drops it from the changelog)."""
+        self._send(key, None)
+
+    def _send(self, key: bytes, value: bytes | None) -> Any:
         event = faust.current_event()
         if event is None:
             raise BrokerError(f"a durable write of {key!r} outside an agent's event")
+        partition = event.message.partition
+        if value is None:
+            self.table.data.pop(key, None)
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
         self.table.data[key] = value
-        return self.table.send_changelog(event.message.partition, key, value)
+        return self.table.send_changelog(partition, key, value)
 
 
 def partition_of(key: bytes, partitions: int) -> int:

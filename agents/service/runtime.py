@@ -33,6 +33,7 @@ from fireline.incident import Incident, Transition
 from playbooks.approvals import CONTROL_ADAPTER, Decision, VerificationDue
 from playbooks.chat.root_keeper import RootKeeper
 from playbooks.engine import PlaybookEngine
+from playbooks.step_retention import sweep
 from playbooks.steps import StepRecord
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ DLQ_TRUNCATED = "fireline.error.truncated"  # original size, when the value was 
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 DLQ_MAX_KEY_BYTES = 64 * 1024
 DLQ_KEY_TRUNCATED = "fireline.error.key-truncated"
+STEP_PRUNE_EVERY_S = 600.0  # a sweep reads every step record of the partition
 
 
 OutRecord = tuple[bytes | None, bytes, dict[str, bytes]]
@@ -88,6 +90,7 @@ class Runtime:
         self.publisher = publisher
         self.view = view
         self.desk = desk
+        self._last_prune: dict[int, float] = {}  # partition → wall time of its last sweep
         self.notes = notes
         self.roots = roots
         self.pipeline = pipeline
@@ -279,6 +282,7 @@ class Runtime:
             for key in self.engine.guards.all_keys()
             if partition_of(key, count) == partition
         ]
+        self._prune_steps(partition, now)
         for playbook, deadline in self.engine.due(owned, now):
             current = self.view.incidents.get(deadline.incident.id)
             outcome = await self.engine.handle_deadline(playbook, deadline, current)
@@ -290,6 +294,22 @@ class Runtime:
                     self.settings.topics.approvals,
                     [(expired.incident.id.encode(), expired.model_dump_json().encode(), {})],
                 )
+
+    def _prune_steps(self, partition: int, now: float) -> None:
+        """Now and then, tombstone the step records of ``partition``'s playbooks past retention."""
+        if now - self._last_prune.get(partition, float("-inf")) < STEP_PRUNE_EVERY_S:
+            return
+        self._last_prune[partition] = now
+        count = self.settings.partitions
+        done = sweep(
+            self.engine.done,
+            lambda playbook: partition_of(playbook.encode(), count) == partition,
+            now,
+            self.settings.step_retention_s,
+        )
+        if done.pruned:
+            self.metrics.step_records_pruned.inc(done.pruned)
+            log.info("pruned %d playbook step records in partition %d", done.pruned, partition)
 
     async def _audit(self, incident: Incident, records: Sequence[StepRecord]) -> None:
         audit: list[OutRecord] = []
