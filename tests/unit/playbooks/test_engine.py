@@ -418,10 +418,12 @@ def test_approval__a_rejection_stops_the_playbook(tmp_path):
 def test_step_state__written_as_a_typed_json_record(tmp_path):
     engine, _ = engine_for(tmp_path, GATED)
     run(engine, incident())
-    assert engine.done == {
-        b"inc-1|1|gated|0": b'{"outcome":"ok"}',
-        b"inc-1|1|gated|1": b'{"outcome":"pending_approval"}',
+    written = {key: json.loads(value) for key, value in engine.done.items()}
+    assert {key: state["outcome"] for key, state in written.items()} == {
+        b"inc-1|1|gated|0": "ok",
+        b"inc-1|1|gated|1": "pending_approval",
     }
+    assert all(set(state) == {"outcome", "at"} for state in written.values())
 
 
 def as_previous_version_wrote(raw: bytes) -> bytes:
@@ -638,10 +640,14 @@ def engine_with_reconciler(
     return engine, calls
 
 
+def outcome_of(raw: bytes) -> str:
+    return str(json.loads(raw)["outcome"])
+
+
 def crash_then_redeliver(engine: PlaybookEngine) -> list[StepRecord]:
     with pytest.raises(Died):
         run(engine, incident())
-    assert engine.done[b"inc-1|1|once|0"] == b'{"outcome":"started"}'
+    assert outcome_of(engine.done[b"inc-1|1|once|0"]) == "started"
     engine.after_side_effect = None
     return run(engine, incident())  # the restarted owner gets the same request
 
@@ -649,8 +655,8 @@ def crash_then_redeliver(engine: PlaybookEngine) -> list[StepRecord]:
 def test_once__the_intent_is_durable_before_the_action_acts(tmp_path):
     engine, calls = engine_with_reconciler(tmp_path, Verdict.DONE)
     run(engine, incident())
-    assert engine.seen == [b'{"outcome":"started"}']  # type: ignore[attr-defined]
-    assert engine.done[b"inc-1|1|once|0"] == b'{"outcome":"ok"}'
+    assert [outcome_of(raw) for raw in engine.seen] == ["started"]  # type: ignore[attr-defined]
+    assert outcome_of(engine.done[b"inc-1|1|once|0"]) == "ok"
     assert calls[0].startswith("acted with fireline-") and calls[1:] == ["after"]
 
 
