@@ -2,7 +2,7 @@
 
 A checkpoint is ``FLS`` + one version byte + a zlib-compressed msgpack tree of
 numbers, strings, bytes, lists and dicts, with msgpack extension types for what
-msgpack lacks: tuples, sets, frozensets, deques (with their ``maxlen``), NumPy
+msgpack lacks: tuples, sets, frozensets, deques (with their ``maxlen``), counters, NumPy
 arrays (dtype, shape and raw bytes; numbers, bools and fixed-width text only) and
 scalars, integers beyond 64 bits, and fireline's own objects.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -61,7 +61,8 @@ ALLOWED_MODULES = ("detectors.",)  # classes defined under these packages are re
     _PARAMS,
     _BIGINT,
     _REF,
-) = range(1, 12)
+    _COUNTER,
+) = range(1, 13)
 _ARRAY_KINDS = frozenset("biufcUS?")  # no object, void (structured) or datetime arrays
 _REFUSED_BASES = (BaseException, type, dict, list, set, frozenset, deque)
 
@@ -129,17 +130,25 @@ def _pack(value: object) -> bytes:
     return packed
 
 
+# Built-in containers msgpack lacks: (extension code, what is written of one).
+_CONTAINERS: dict[type, tuple[int, Callable[[Any], Any]]] = {
+    tuple: (_TUPLE, list),
+    set: (_SET, list),
+    frozenset: (_FROZENSET, list),
+    deque: (_DEQUE, lambda value: [value.maxlen, list(value)]),
+    Counter: (_COUNTER, dict),
+}
+
+
 def _extension(value: Any) -> msgpack.ExtType:
     """What msgpack cannot write itself (called for every non-plain value)."""
     kind = type(value)
     if kind is int:
         return msgpack.ExtType(_BIGINT, str(value).encode())
-    if kind is tuple:
-        return msgpack.ExtType(_TUPLE, _pack(list(value)))
-    if kind is set or kind is frozenset:
-        return msgpack.ExtType(_SET if kind is set else _FROZENSET, _pack(list(value)))
-    if kind is deque:
-        return msgpack.ExtType(_DEQUE, _pack([value.maxlen, list(value)]))
+    container = _CONTAINERS.get(kind)
+    if container is not None:
+        code, parts = container
+        return msgpack.ExtType(code, _pack(parts(value)))
     if kind is np.ndarray:
         return msgpack.ExtType(_ARRAY, _pack(_array_parts(value)))
     if isinstance(value, np.generic):
@@ -193,6 +202,7 @@ def _restore(code: int, data: bytes) -> Any:
         _SET: set,
         _FROZENSET: frozenset,
         _DEQUE: lambda parts: deque(parts[1], maxlen=parts[0]),
+        _COUNTER: Counter,
         _ARRAY: _array,
         _SCALAR: lambda parts: _array([parts[0], [], parts[1]])[()],
         _NAMEDTUPLE: _named_tuple,

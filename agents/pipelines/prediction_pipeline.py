@@ -22,6 +22,7 @@ from detectors.monitor.comparison import VersionComparison
 from detectors.monitor.label_join import LabelJoin
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
+from detectors.monitor.versions import ModelVersions
 from fireline import promql
 from fireline.detections import ComparedFigureModel, Detection, VersionComparisonModel
 from fireline.incident import Change, Signal
@@ -57,11 +58,16 @@ class PredictionPipeline:
         self.store = store
         self.labels = LabelJoinStore(store) if store is not None else None
         self.monitor = PredictionLogMonitor(
-            config, executor=executor, restore=self._restore, restore_join=self._restore_join
+            config,
+            executor=executor,
+            restore=self._restore,
+            restore_join=self._restore_join,
+            restore_versions=self._restore_versions,
         )
         self.refresh_s = refresh_s
         self.dirty: dict[str, int] = {}  # monitor key → partition, since the last checkpoint
-        self.dirty_joins: dict[str, int] = {}  # model → partition, since the last checkpoint
+        # model → partition, since the last checkpoint: its label join and version comparison
+        self.dirty_models: dict[str, int] = {}
         self._firing: dict[FiringKey, tuple[float, records.Finding]] = {}
 
     def process(
@@ -78,7 +84,7 @@ class PredictionPipeline:
             if monitor.model in touched:
                 self.dirty[_key(monitor.model, monitor.version)] = partition
         for model in touched:
-            self.dirty_joins[model] = partition
+            self.dirty_models[model] = partition
         detections: list[Detection] = []
         changes: list[Change] = []
         for finding in found:
@@ -99,15 +105,19 @@ class PredictionPipeline:
             detections += self._refreshes(max(e.timestamp for e in events))
         return detections, changes
 
-    def accept(self, model: str, version: str) -> list[Detection]:
+    def accept(self, model: str, version: str, partition: int = -1) -> list[Detection]:
         """Accept ``version`` of ``model`` as its baseline now (an engineer's call).
 
         Returns the detections to publish: the clearing of the version's
         ``version_regression`` if it had one (empty when this worker does not
-        compare that model's versions).
+        compare that model's versions). ``partition``: the model's, where the
+        comparison's checkpoint goes.
         """
         detections = []
-        for finding in self.monitor.accept(model, version):
+        found = self.monitor.accept(model, version)
+        if found and partition >= 0:
+            self.dirty_models[model] = partition
+        for finding in found:
             if finding.kind == records.MODEL_VERSION_ACCEPTED:
                 log.info("%s", finding.message)
                 continue
@@ -129,10 +139,17 @@ class PredictionPipeline:
         if self.dirty:
             monitors = {_key(m.model, m.version): m for m in self.monitor.monitors()}
             saved += self.store.save(monitors, self.dirty)
-        if self.dirty_joins:
-            saved += self.labels.save(self.monitor.joins(), self.dirty_joins)
+        if self.dirty_models:
+            saved += self.labels.save(self.monitor.joins(), self.dirty_models)
+            compared = {
+                _versions_key(model): versions
+                for model in self.dirty_models
+                if (versions := self.monitor.versions(model)) is not None
+            }
+            where = {_versions_key(model): p for model, p in self.dirty_models.items()}
+            saved += self.store.save(compared, where)
         self.dirty = {}
-        self.dirty_joins = {}
+        self.dirty_models = {}
         return saved
 
     def take_label_counts(self) -> dict[tuple[str, str], int]:
@@ -151,7 +168,7 @@ class PredictionPipeline:
         """Drop every monitor and label join (after a rebalance they reload from the table)."""
         self.monitor.forget()
         self.dirty.clear()
-        self.dirty_joins.clear()
+        self.dirty_models.clear()
         self._firing.clear()
 
     def _restore(self, model: str, version: str) -> ModelMonitor | None:
@@ -159,6 +176,12 @@ class PredictionPipeline:
             return None
         state = self.store.load(_key(model, version))
         return state if isinstance(state, ModelMonitor) else None
+
+    def _restore_versions(self, model: str) -> ModelVersions | None:
+        if self.store is None:
+            return None
+        state = self.store.load(_versions_key(model))
+        return state if isinstance(state, ModelVersions) else None
 
     def _restore_join(self, model: str) -> LabelJoin | None:
         if self.labels is None:
@@ -182,6 +205,10 @@ LABEL_OUTCOMES = ("matched", "unmatched", "expired")
 
 def _key(model: str, version: str) -> str:
     return f"monitor|{model}|{version}"
+
+
+def _versions_key(model: str) -> str:
+    return f"versions|{model}"
 
 
 def _detection(finding: records.Finding, refresh_at: float | None = None) -> Detection:

@@ -138,14 +138,14 @@ class Runtime:
                 await self._dead_letter(run, batch.dead)
                 await self._publish_findings(batch.events, partition)
             if command is not None:
-                await self._apply_model_command(command)
+                await self._apply_model_command(command, partition)
         self._observe(records, started)
 
-    async def _apply_model_command(self, command: ModelCommand) -> None:
+    async def _apply_model_command(self, command: ModelCommand, partition: int) -> None:
         if not self.settings.detection.watch_predictions:
             return
         log.info("model %s v%s: accept asked by %s", command.model, command.version, command.by)
-        detections = self.predictions.accept(command.model, command.version)
+        detections = self.predictions.accept(command.model, command.version, partition)
         self._count(detections)
         await self._publish_detections(detections)
 

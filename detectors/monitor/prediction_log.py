@@ -57,6 +57,7 @@ class PredictionLogMonitor:
         executor: Executor | None = None,
         restore: Callable[[str, str], ModelMonitor | None] | None = None,
         restore_join: Callable[[str], LabelJoin | None] | None = None,
+        restore_versions: Callable[[str], ModelVersions | None] | None = None,
     ) -> None:
         if max_versions < 1:
             raise ConfigError(f"max_versions must be at least 1; got {max_versions}.")
@@ -69,6 +70,8 @@ class PredictionLogMonitor:
         self.restore = restore
         # A checkpointed label join of a model, so labels find predictions made before a restart.
         self.restore_join = restore_join
+        # A checkpointed version comparison of a model: its baseline outlives restarts.
+        self.restore_versions = restore_versions
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
         self._versions: dict[str, ModelVersions] = {}
@@ -109,7 +112,7 @@ class PredictionLogMonitor:
         regressed, the clearing of its ``version_regression``; nothing when this
         monitor does not compare that version (another worker may own the model).
         """
-        versions = self._versions.get(model)
+        versions = self._comparison(model)
         if versions is None:
             return []
         return versions.accept(version)
@@ -119,13 +122,13 @@ class PredictionLogMonitor:
         return [
             (model, *row)
             for model in models
-            if (compared := self._versions.get(model)) is not None
+            if (compared := self._comparison(model)) is not None
             for row in compared.performance()
         ]
 
     def versions(self, model: str) -> ModelVersions | None:
         """The version comparison of one model, if it has had predictions."""
-        return self._versions.get(model)
+        return self._comparison(model)
 
     def join(self, model: str) -> LabelJoin | None:
         """The label join of one model, if it has had predictions."""
@@ -165,9 +168,14 @@ class PredictionLogMonitor:
         assert join is not None  # created when not found
         found: list[Finding] = []
         monitor = self._resumed(model, version)
+        compared = self._comparison(model)
         if monitor is None:
-            if versions:
-                previous = next(reversed(versions))
+            # After a restart the version served before is known from the comparison's
+            # checkpoint only: a deploy during the downtime is still named.
+            previous = next(reversed(versions)) if versions else None
+            if previous is None and compared is not None and compared.last_version != version:
+                previous = compared.last_version
+            if previous is not None:
                 found.append(
                     Finding(
                         batch[0].timestamp,
@@ -183,7 +191,7 @@ class PredictionLogMonitor:
                 )
             # The model's inputs carry on from the version last seen (a deploy does not
             # change what the model is fed); the new version learns only its output.
-            inputs = versions[next(reversed(versions))] if versions else None
+            inputs = self._resumed(model, previous) if previous is not None else None
             monitor = versions[version] = ModelMonitor(
                 model, version, self.config, self.executor, inputs=inputs
             )
@@ -193,10 +201,19 @@ class PredictionLogMonitor:
         for p in batch:
             join.add(p.prediction_id, Pending(version, _scorable(p.prediction), p.timestamp))
         found += monitor.observe(batch)
-        compared = self._versions.get(model)
         if compared is None:
             compared = self._versions[model] = ModelVersions(model, self.config.versions)
         return found + compared.observe(version, batch)
+
+    def _comparison(self, model: str) -> ModelVersions | None:
+        """The model's version comparison: in memory, else checkpointed (current settings)."""
+        compared = self._versions.get(model)
+        if compared is None and self.restore_versions is not None:
+            compared = self.restore_versions(model)
+            if compared is not None:
+                compared.params = self.config.versions
+                self._versions[model] = compared
+        return compared
 
     def _labels(self, labels: Sequence[Label]) -> list[Finding]:
         found: list[Finding] = []
@@ -206,7 +223,7 @@ class PredictionLogMonitor:
             errors = [r for r in rows if r.error == r.error]  # not NaN
             if monitor is not None and errors:
                 found += monitor.observe_outcomes([r.error for r in errors], [r.at for r in errors])
-            if (compared := self._versions.get(model)) is not None:
+            if (compared := self._comparison(model)) is not None:
                 columns = np.array([r[2:] for r in rows], dtype=np.float64)
                 found += compared.observe_outcomes(
                     version,

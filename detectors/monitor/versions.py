@@ -213,12 +213,14 @@ class ModelVersions:
         self.candidates: dict[str, _Candidate] = {}
         self.seen = 0  # the model's predictions
         self.last_at = 0.0  # event time of the latest event
+        self.last_version: str | None = None  # of the latest prediction
 
     def observe(self, version: str, batch: Sequence[Prediction]) -> list[Finding]:
         """Feed one version's micro-batch of predictions; what the comparison decided."""
         if not batch:
             return []
         self.seen += len(batch)
+        self.last_version = version
         at = self.last_at = batch[-1].timestamp
         split = _Batch.of(batch)
         if self.baseline_version is None or (

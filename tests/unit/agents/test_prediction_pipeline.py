@@ -143,8 +143,13 @@ def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
     table = FakeTable()
     first = pipeline(DetectorStore(table))
     first.process(predictions(1500, 0, "7", 0.0, seed=1), partition=2)
-    assert first.checkpoint() == 2  # the monitor and the model's label join
-    assert table.sent == [(2, b"monitor|fraud|7"), (2, b"labels|fraud|0"), (2, b"labels|fraud")]
+    assert first.checkpoint() == 3  # the monitor, the label join, the version comparison
+    assert table.sent == [
+        (2, b"monitor|fraud|7"),
+        (2, b"labels|fraud|0"),
+        (2, b"labels|fraud"),
+        (2, b"versions|fraud"),
+    ]
 
     restarted = pipeline(DetectorStore(table))
     found, changes = restarted.process(predictions(400, 1500, "7", 15.0, seed=2), partition=2)
@@ -216,3 +221,52 @@ def test_performance_is_estimated_from_scores_and_realised_from_labels_per_versi
     assert rows[("7", "calibrated", "realised")] == 1.0
     assert rows[("7", "roc_auc", "realised")] > 0.95
     assert p.performance({"other"}) == []
+
+
+def test_a_worse_version_deployed_while_the_worker_was_down_is_compared_with_the_old_one():
+    from tests.unit.agents.test_pipeline import FakeTable
+
+    table = FakeTable()
+    before = pipeline(DetectorStore(table))
+    before.process(scored(5000, 0, "7", 0.01, seed=1), partition=1)
+    before.checkpoint()
+
+    restarted = pipeline(DetectorStore(table))  # v8 went out during the restart
+    found: list = []
+    changes: list = []
+    for k in range(6):
+        detections, changed = restarted.process(
+            scored(500, 5000 + 500 * k, "8", 0.06, seed=2 + k), partition=1
+        )
+        found += detections
+        changes += changed
+    assert [(c.version, c.previous_version) for c in changes] == [("8", "7")]  # still named
+    regressions = [d for d in found if d.kind == "version_regression" and not d.refresh]
+    assert len(regressions) == 1
+    assert regressions[0].comparison is not None
+    assert regressions[0].comparison.baseline_version == "7"
+
+    forgetful = pipeline()  # without the checkpoint, v8 would be its own baseline
+    alone = [
+        d
+        for k in range(6)
+        for d in forgetful.process(scored(500, 5000 + 500 * k, "8", 0.06, seed=2 + k))[0]
+    ]
+    assert not [d for d in alone if d.kind == "version_regression"]
+
+
+def test_an_accepted_version_stays_accepted_after_a_restart():
+    from tests.unit.agents.test_pipeline import FakeTable
+
+    table = FakeTable()
+    first = pipeline(DetectorStore(table))
+    first.process(scored(5000, 0, "7", 0.01, seed=1), partition=0)
+    first.process(scored(500, 5000, "8", 0.01, seed=2), partition=0)
+    first.checkpoint()
+    first.accept("fraud", "8", partition=0)
+    first.checkpoint()
+
+    restarted = pipeline(DetectorStore(table))
+    compared = restarted.monitor.versions("fraud")
+    assert compared is not None
+    assert (compared.baseline_version, list(compared.candidates)) == ("8", [])

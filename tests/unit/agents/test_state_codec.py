@@ -6,6 +6,7 @@ import logging
 import os
 import pickle
 import zlib
+from collections import Counter as CollectionsCounter
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def test_plain_values_round_trip_with_their_types():
         "numbers": [1, -(2**70), 2**64 - 1, 0.5, float("inf"), True, None],
         ("a", 1): {frozenset({1, 2}), 3},
         "window": deque([1.0, 2.0], maxlen=5),
+        "classes": CollectionsCounter({"fraud": 3, "ok": 1}),
         "arrays": [np.arange(6, dtype=np.int32).reshape(2, 3), np.array(["x", "yz"]), np.zeros(0)],
         "scalars": (np.float64(1.5), np.int64(-3), np.bool_(True)),
         b"raw": b"\x00\xff",
@@ -102,6 +104,8 @@ def test_plain_values_round_trip_with_their_types():
     assert restored["numbers"] == value["numbers"]
     assert restored[("a", 1)] == value[("a", 1)]
     assert restored["window"] == value["window"] and restored["window"].maxlen == 5
+    assert type(restored["classes"]) is CollectionsCounter
+    assert restored["classes"] == value["classes"]
     for got, sent in zip(restored["arrays"], value["arrays"], strict=True):
         assert got.dtype == sent.dtype and got.shape == sent.shape and (got == sent).all()
         assert got.flags.writeable
