@@ -32,6 +32,10 @@ from fireline.errors import StateFormatError
 log = logging.getLogger(__name__)
 
 MAX_CHECKPOINT_BYTES = 900_000
+# Written after a checkpoint's records are acknowledged, in a batch of its own: the
+# embedded broker (Tansu) reports a partition's end as its last batch's base offset + 1,
+# so a table restored from it would miss every record of that batch after the first.
+SEAL_KEY = b"~seal"
 
 
 class DetectorStore:
@@ -48,6 +52,7 @@ class DetectorStore:
         self.max_bytes = max_bytes
         self.unreadable = unreadable
         self._not_kept: set[str] = set()  # warned about once each
+        self.unsealed: set[int] = set()  # partitions written since the last seal
 
     def load(self, key: str) -> object | None:
         """The checkpointed object under ``key``, if the table holds a readable one."""
@@ -85,8 +90,22 @@ class DetectorStore:
                 continue
             self.table.data[key.encode()] = raw
             self.table.send_changelog(partition, key.encode(), raw)
+            self.unsealed.add(partition)
             saved += 1
         return saved
+
+    def seal(self) -> int:
+        """Write the seal record to each partition written since the last seal; return how many.
+
+        Call it once the checkpoint's records are acknowledged (the producer
+        flushed), so the seal goes out in a batch of its own.
+        """
+        partitions = sorted(self.unsealed)
+        for partition in partitions:
+            self.table.data[SEAL_KEY] = b""
+            self.table.send_changelog(partition, SEAL_KEY, b"")
+        self.unsealed.clear()
+        return len(partitions)
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._not_kept:

@@ -242,12 +242,18 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     settings = runtime.settings
     pipelines = (runtime.pipeline, runtime.predictions)
 
-    def checkpoint() -> int:
-        return sum(pipeline.checkpoint() for pipeline in pipelines)
+    async def checkpoint() -> int:
+        saved = sum(pipeline.checkpoint() for pipeline in pipelines)
+        store = runtime.pipeline.store
+        if store is not None and store.unsealed:
+            await app.producer.flush()  # the checkpoint acknowledged, then the seal alone
+            store.seal()
+            await app.producer.flush()
+        return saved
 
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
-        checkpoint()
+        await checkpoint()
         store = runtime.pipeline.store
         expired = runtime.pipeline.take_expired()
         if store is not None and expired:
@@ -257,11 +263,11 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     async def on_revoked(*_: Any, **__: Any) -> None:
         # Whoever gets these partitions next restores from the table: save first,
         # then forget, so this worker never writes stale state for them later.
-        saved = checkpoint()
+        saved = await checkpoint()
         for pipeline in pipelines:
             pipeline.forget()
         log.info("rebalance: checkpointed %d detectors and released them", saved)
 
     @app.on_before_shutdown.connect
     async def on_shutdown(*_: Any, **__: Any) -> None:
-        log.info("shutdown: checkpointed %d detectors", checkpoint())
+        log.info("shutdown: checkpointed %d detectors", await checkpoint())

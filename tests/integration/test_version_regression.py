@@ -115,3 +115,34 @@ def test_an_equally_good_version_raises_nothing(broker, worker):
         > 0.98
     )
     assert regressions(broker, worker, "retrained", 5) == []
+
+
+def test_a_worse_version_deployed_while_the_worker_was_down_is_compared_with_the_old_one(
+    broker: EmbeddedBroker, tmp_path
+):
+    """The comparison's checkpoint outlives the worker: v2 is not its own baseline after a restart."""
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    env = worker_env(broker.url, None, playbooks)
+    first = WorkerProcess(env, tmp_path / "first.log").start()
+    topic = first.topic("predictions")
+    events = predictions("redeployed", "1", 0, 4000, softness=0.0)
+    produce(broker.bootstrap_servers, topic, events, key=b"redeployed")
+    wait_for(
+        lambda: first.metric("fireline_events_consumed_total", topic=topic) >= len(events),
+        60,
+        "every v1 prediction consumed",
+    )
+    first.stop()  # a clean stop checkpoints what changed; v2 goes out while it is down
+
+    later = predictions("redeployed", "2", 4000, 3000, softness=0.4)
+    produce(broker.bootstrap_servers, topic, later, key=b"redeployed")
+    second = WorkerProcess(env, tmp_path / "second.log").start()
+    try:
+        found = regressions(broker, second, "redeployed", 60)
+        assert found, f"no version_regression for v2 after the restart:\n{second.log()}"
+        assert found[0].comparison is not None
+        assert found[0].comparison.baseline_version == "1"
+        assert found[0].labels["previous_version"] == "1"
+    finally:
+        second.stop()

@@ -247,3 +247,13 @@ def test_serialized_sizes_stay_under_the_checkpoint_limit(capsys):
     assert max(sizes.values()) < 100_000
     with capsys.disabled():
         print("\nstate bytes:", {name.split("(")[0]: size for name, size in sizes.items()})
+
+
+def test_the_store_seals_each_partition_it_wrote_once_after_a_checkpoint():
+    table = FakeTable()
+    store = DetectorStore(table)
+    store.save({"a": LatencySpike(), "b": LatencySpike()}, {"a": 1, "b": 3})
+    assert store.seal() == 2
+    assert table.sent[-2:] == [(1, b"~seal"), (3, b"~seal")]
+    assert store.seal() == 0  # nothing written since
+    assert store.load("~seal") is None  # never read back as a detector
