@@ -37,15 +37,19 @@ class LineValidator:
             model: Validator(model, max_bytes) for model in accepted
         }
         self._default = self._validators[accepted[0]]
+        self._single = len(self._validators) == 1
         self._predictions = self._validators.get(PredictionEvent, self._default)
         self._labels = self._validators.get(LabelEvent, self._default)
 
     def validate(self, record: RawRecord) -> InputEvent:
         """The event of ``record``, checked by the contract it is meant for."""
+        if self._single:
+            event: InputEvent = self._default.validate_one(record)
+            return event
         value = record.value or b""
         guess = self._guess(value)
         try:
-            event: InputEvent = guess.validate_one(record)
+            event = guess.validate_one(record)
         except EventError:
             meant = self._by_keys(value)
             if meant is None or meant is guess:

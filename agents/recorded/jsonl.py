@@ -35,7 +35,8 @@ def read_events(
     ``on_bytes`` is told how many bytes were read, a chunk at a time (a progress
     bar's measure).
     """
-    number = 0
+    name, number = str(path), 0
+    validate = validator.validate
     try:
         with path.open("rb") as handle:
             while lines := handle.readlines(READ_CHUNK):
@@ -43,11 +44,11 @@ def read_events(
                     on_bytes(sum(map(len, lines)))
                 for line in lines:
                     number += 1
-                    line = line.rstrip(b"\r\n")
-                    if not line.strip():
+                    line = line.rstrip()  # the newline, and nothing JSON would miss
+                    if not line:
                         continue
                     try:
-                        yield validator.validate(Record(str(path), 0, number, None, line))
+                        yield validate(Record(name, 0, number, None, line))
                     except EventError as exc:
                         on_reject(f"{path}:{number}", exc)
     except OSError as exc:

@@ -116,6 +116,9 @@ def test_the_traffic_has_what_makes_batching_matter(one_at_a_time):
     assert "slack" in actions
 
 
+# by-size-only: a batch of 500 events would span ~200 s here, and an alarm re-sent
+# only once a batch would expire (signal_expiry_s 180 s); the backtest keeps a
+# batch's span inside that margin whatever it is given.
 @pytest.mark.parametrize(
     "batching",
     [BATCHING, Batching(window_s=3.0, max_events=37), Batching(window_s=1e9, max_events=500)],
