@@ -13,19 +13,21 @@ would have had.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.backtest.sources import InputEvent
 from agents.incidents.desk import IncidentDesk
 from agents.incidents.manager import IncidentManager
 from agents.incidents.silences import Silence
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.pipelines.metric_pipeline import MetricPipeline
-from agents.pipelines.prediction_pipeline import PredictionPipeline
+from agents.pipelines.events import MetricEvent
+from agents.pipelines.offline import Batching, detect
+from agents.recorded.contracts import InputEvent
 from agents.settings import Settings
-from fireline.detections import ChangeInput, DetectionInput, TickInput
+from detectors.monitor.model_monitor import MonitorConfig
+from fireline.detections import ChangeInput, Detection, DetectionInput, TickInput
 from fireline.errors import ConfigError, PlaybookValidationError
 from fireline.incident import Change, Incident, Severity
 from playbooks.actions import default_registry
@@ -33,11 +35,12 @@ from playbooks.context import ActionContext
 from playbooks.engine import Guardrails, PlaybookEngine
 from playbooks.steps import Outcome, StepRecord
 
-# A micro-batch: detectors cost least per sample fed many samples of a series at
-# once. Its span only delays when the desk sees a batch's detections, never
-# their times: inputs and lifecycle ticks are applied in event-time order.
-BATCH_EVENTS = 8192
-BATCH_SPAN_S = 60.0
+# Micro-batches: detectors cost least per sample fed many samples of a series at
+# once. Where batches are cut changes nothing the desk sees but when an alarm that
+# stays on is re-sent (checked once a batch, so up to a batch's span later than
+# signal_refresh_s): a batch spans at most half the margin to signal_expiry_s,
+# so no signal expires for it (see Backtest.__init__).
+BATCHING = Batching(window_s=60.0, max_events=32768)
 
 
 @dataclass
@@ -108,6 +111,28 @@ class BacktestResult:
     runs: list[PlaybookSetRun] = field(default_factory=list)
 
 
+@contextmanager
+def fewer_collections(gen0: int = 50_000) -> Iterator[None]:
+    """Run the garbage collector's youngest generation less often, for the run.
+
+    A backtest allocates millions of short-lived events, and a micro-batch holds
+    thousands of them: at the default threshold (700 allocations) the collector
+    walked them so often that it took ~20 % of a backtest's CPU
+    (bench/backtest.py). What existed before the run is frozen out of its walks.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(gen0, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+_TICK = TickInput().model_dump_json().encode()
+
+
 class _EventClock:
     """The desk's clock: the event time of what is being applied (never going back)."""
 
@@ -127,20 +152,32 @@ class _NoSilences:
 
 
 class Backtest:
-    """Feeds events in event-time order and records incidents and the steps they would run."""
+    """Feeds events in event-time order and records incidents and the steps they would run.
 
-    def __init__(self, settings: Settings, playbook_dirs: Sequence[Path]) -> None:
+    Detection is the replay core's (:func:`agents.pipelines.offline.detect`): the
+    same pipelines, micro-batches and guarantees as ``fireline replay``. What it
+    finds goes to the desk in event-time order, and the lifecycle ticks and
+    ``verify`` deadlines before each detection run first, so what the desk and
+    the engines see does not depend on where the batches were cut.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        playbook_dirs: Sequence[Path],
+        batching: Batching = BATCHING,
+        monitor: MonitorConfig | None = None,
+    ) -> None:
+        """``monitor``: the prediction monitors' configuration (default: the worker's)."""
         if not playbook_dirs:
             raise ConfigError("a backtest needs at least one playbooks directory")
         self.settings = settings
         policy = settings.incidents
+        margin = policy.signal_expiry_s - policy.signal_refresh_s
+        self.batching = Batching(min(batching.window_s, margin / 2), batching.max_events)
+        self.monitor = monitor or MonitorConfig(versions=settings.detection.versions)
         self.clock = _EventClock()
         self.desk = IncidentDesk(IncidentManager(policy), {}, _NoSilences(), self.clock)
-        self.metrics = MetricPipeline(
-            settings.detection, policy.signal_refresh_s, policy.evidence_points
-        )
-        self.predictions = PredictionPipeline(refresh_s=policy.signal_refresh_s)
-        self.watch_predictions = settings.detection.watch_predictions
         self.tick_s = policy.tick_s
         self.engines = [(str(d), _dry_engine(settings, d)) for d in playbook_dirs]
         self.result = BacktestResult(runs=[PlaybookSetRun(label) for label, _ in self.engines])
@@ -150,78 +187,59 @@ class Backtest:
         ]
         self._latest: dict[str, Incident] = {}  # incident id → its latest event
         self._next_tick: float | None = None
-        self._metric_batch: list[MetricEvent] = []
-        self._prediction_batch: list[PredictionEvent | LabelEvent] = []
-        self._batch_start = 0.0
 
-    async def run(self, events: AsyncIterable[InputEvent]) -> BacktestResult:
-        """Feed every event, then let the timers run to the last event's time."""
-        async for event in events:
-            await self.feed(event)
-        await self.finish()
-        return self.result
-
-    async def feed(self, event: InputEvent) -> None:
-        """One event, in event-time order; detectors run per micro-batch."""
-        result = self.result
-        result.events += 1
-        if result.first_event is None:
-            result.first_event = event.timestamp
-            self._next_tick = event.timestamp + self.tick_s
-        result.last_event = event.timestamp
-        pending = len(self._metric_batch) + len(self._prediction_batch)
-        if pending and (
-            pending >= BATCH_EVENTS or event.timestamp - self._batch_start >= BATCH_SPAN_S
-        ):
-            await self._flush()
-        if not self._metric_batch and not self._prediction_batch:
-            self._batch_start = event.timestamp
-        if isinstance(event, MetricEvent):
-            self._metric_batch.append(event)
-        elif self.watch_predictions:
-            self._prediction_batch.append(event)
-
-    async def finish(self) -> None:
-        """Detect on what is left and run the timers up to the last event."""
-        await self._flush()
+    async def run(self, events: Iterable[InputEvent]) -> BacktestResult:
+        """Detect over every event, apply what is found, then run the timers to the last event."""
+        policy = self.settings.incidents
+        found = detect(
+            self._counted(events),
+            self.settings.detection,
+            self.monitor,
+            self.batching,
+            refresh_s=policy.signal_refresh_s,
+            evidence_points=policy.evidence_points,
+        )
+        with fewer_collections():
+            for output in found:
+                await self._apply(output)
         if self.result.last_event is not None:
             await self._advance(self.result.last_event)
+        return self.result
 
-    async def _flush(self) -> None:
-        metrics, self._metric_batch = self._metric_batch, []
-        predictions, self._prediction_batch = self._prediction_batch, []
-        detections = self.metrics.process(metrics) if metrics else []
-        changes: list[Change] = []
-        if predictions:
-            found, changes = self.predictions.process(predictions)
-            detections += found
-        self.result.detections += sum(not d.cleared and not d.refresh for d in detections)
-        # As the worker publishes them: a batch's changes before its detections, each
-        # keyed by its subject; applied here in event time.
-        inputs: list[tuple[float, int, bytes, bytes]] = [
-            (c.at, 0, f"model:{c.model}".encode(), ChangeInput(change=c).model_dump_json().encode())
-            for c in changes
-        ]
-        inputs += [
-            (
-                d.signal.at,
-                1,
-                d.subject_key.encode(),
-                DetectionInput(detection=d).model_dump_json().encode(),
-            )
-            for d in detections
-        ]
-        inputs.sort(key=lambda item: (item[0], item[1]))
-        for at, _, key, value in inputs:
-            await self._advance(at)
-            await self._incidents(self.desk.handle(key, value, 0))
-        if metrics or predictions:
-            last = max(e.timestamp for e in (*metrics, *predictions))
-            await self._advance(last)
+    def _counted(self, events: Iterable[InputEvent]) -> Iterator[InputEvent]:
+        """The events to detect on, counted and their time span noted on the way."""
+        result = self.result
+        watch_predictions = self.settings.detection.watch_predictions
+        count = 0
+        first = last = None
+        try:
+            for event in events:
+                count += 1
+                last = event.timestamp
+                if first is None:
+                    first = last
+                    self._next_tick = first + self.tick_s
+                    result.first_event = first
+                if watch_predictions or isinstance(event, MetricEvent):
+                    yield event
+        finally:
+            result.events, result.last_event = count, last
+
+    async def _apply(self, output: Change | Detection) -> None:
+        """One detection or version change, keyed as the worker publishes it, at its event time."""
+        if isinstance(output, Change):
+            at, key = output.at, f"model:{output.model}".encode()
+            value = ChangeInput(change=output).model_dump_json().encode()
+        else:
+            at, key = output.signal.at, output.subject_key.encode()
+            value = DetectionInput(detection=output).model_dump_json().encode()
+            self.result.detections += not output.cleared and not output.refresh
+        await self._advance(at)
+        await self._incidents(self.desk.handle(key, value, 0))
 
     async def _advance(self, to: float) -> None:
         """Run every tick and verify deadline up to event time ``to``."""
-        tick = TickInput().model_dump_json().encode()
+        tick = _TICK
         while self._next_tick is not None and self._next_tick <= to:
             self.clock.advance(self._next_tick)
             self._next_tick += self.tick_s

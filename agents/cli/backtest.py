@@ -14,23 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agents.backtest.report import to_json, to_text
 from agents.backtest.simulation import Backtest
-from agents.backtest.sources import (
-    EventValidators,
-    InputEvent,
-    Rejects,
-    TimeRange,
-    read_event_files,
-    read_topics,
-)
-from agents.cli.progress import Progress, progress_wanted
+from agents.cli.progress import Progress, add_progress_flag, progress_bar
+from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
 from agents.pipelines.ingest import Validator
+from agents.recorded.contracts import InputEvent, LineValidator
+from agents.recorded.jsonl import read_merged, total_size
+from agents.recorded.rejects import Rejects
+from agents.recorded.topics import TimeRange, read_topic_range
 from agents.settings import Settings
 from fireline.errors import ConfigError
 
@@ -64,11 +61,7 @@ def add_command(sub: argparse._SubParsersAction[Any]) -> None:
         "--compare", type=Path, metavar="DIR", help="a second playbooks directory to compare"
     )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="progress bar on stderr (default: only when stderr is a terminal)",
-    )
+    add_progress_flag(parser)
     parser.set_defaults(handler=run_backtest)
 
 
@@ -79,13 +72,12 @@ def run_backtest(args: argparse.Namespace, settings: Settings) -> int:
         directories.append(args.compare)
     backtest = Backtest(settings, directories)
     rejects = Rejects()
-    stream = sys.stderr if progress_wanted(args.progress, sys.stderr) else None
-    progress = Progress("backtest", 0, "bytes" if args.files else "records", stream)
-    if args.files:
-        events = _from_files(args, settings, rejects, progress)
-    else:
-        events = _from_topics(args, settings, rejects, progress)
+    progress = progress_bar(args.progress, "backtest", 0, "bytes" if args.files else "records")
     try:
+        if args.files:
+            events = _from_files(args, settings, rejects, progress)
+        else:
+            events = _from_topics(args, settings, rejects, progress)
         result = asyncio.run(backtest.run(events))
     finally:
         progress.close()
@@ -94,51 +86,40 @@ def run_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _from_files(
+def _from_files(
     args: argparse.Namespace, settings: Settings, rejects: Rejects, progress: Progress
-) -> AsyncIterator[InputEvent]:
-    progress.total = sum(_size(path) for path in args.files)
+) -> Iterator[InputEvent]:
+    progress.total = total_size(args.files)
+    validator = LineValidator(settings.max_event_bytes)
+    events = read_merged(args.files, validator, rejects, progress.advance)
+    if args.start is None and args.end is None:
+        return events
     start = args.start if args.start is not None else float("-inf")
     end = args.end if args.end is not None else float("inf")
-    events = read_event_files(args.files, rejects, settings.max_event_bytes, progress.advance)
-    for event in events:
-        if start <= event.timestamp < end:
-            yield event
+    return (event for event in events if start <= event.timestamp < end)
 
 
-async def _from_topics(
+def _from_topics(
     args: argparse.Namespace, settings: Settings, rejects: Rejects, progress: Progress
-) -> AsyncIterator[InputEvent]:
-    from aiokafka import AIOKafkaConsumer
-
+) -> Iterator[InputEvent]:
     if args.start is None or args.end is None:
         raise ConfigError("reading the topics needs --from and --to (or give JSON-lines files)")
     window = TimeRange(args.start, args.end, args.lateness)
     bootstrap = settings.bootstrap_servers
     if args.broker:
         bootstrap = args.broker.partition("://")[2] or args.broker
-    validators = EventValidators(settings.max_event_bytes)
+    topics: dict[str, Validator[Any]] = {
+        settings.topics.metrics: Validator(MetricEvent, settings.max_event_bytes),
+        settings.topics.predictions: Validator(PredictionEvent, settings.max_event_bytes),
+        settings.topics.labels: Validator(LabelEvent, settings.max_event_bytes),
+    }
 
     def _set_total(total: int) -> None:
         progress.total = total
 
-    topics: dict[str, Validator[Any]] = {
-        settings.topics.metrics: validators.metrics,
-        settings.topics.predictions: validators.predictions,
-        settings.topics.labels: validators.labels,
-    }
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    return read_topic_range(
+        bootstrap, topics, window, rejects, on_record=progress.advance, on_total=_set_total
     )
-    await consumer.start()
-    try:
-        await consumer.topics()  # metadata for partitions_for_topic
-        async for event in read_topics(
-            consumer, topics, window, rejects, on_record=progress.advance, on_total=_set_total
-        ):
-            yield event
-    finally:
-        await consumer.stop()
 
 
 def _time(text: str) -> float:
@@ -156,10 +137,3 @@ def _time(text: str) -> float:
     if parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z or +HH:MM")
     return parsed.timestamp()
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # reading it names the problem

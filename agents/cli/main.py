@@ -8,13 +8,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from agents.cli.actions import add_commands as add_action_commands
 from agents.cli.backtest import add_command as add_backtest_command
 from agents.cli.config import add_commands as add_config_commands
 from agents.cli.incidents import add_commands as add_incident_commands
-from agents.cli.progress import Progress, progress_wanted
+from agents.cli.replay import add_command as add_replay_command
 from agents.settings import Settings, load_settings
 from fireline import __version__
 from fireline.errors import FirelineError, PlaybookValidationError
@@ -71,18 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=float, help="stop after this many seconds")
     simulate.set_defaults(handler=_simulate)
 
-    replay = sub.add_parser("replay", help="run a detector offline over recorded data")
-    replay_sub = replay.add_subparsers(required=True, metavar="KIND")
-    replay_metrics = replay_sub.add_parser(
-        "metrics",
-        help="timestamp,value CSV in: adds anomaly_score and alarm per row; or metric events "
-        "as JSON lines (any number of series) in: one JSON line per alarm raised",
-    )
-    replay_metrics.add_argument("file", type=Path)
-    replay_metrics.add_argument("--out", type=Path, help="output file (default: stdout)")
-    _add_progress_flag(replay_metrics)
-    replay_metrics.set_defaults(handler=_replay_metrics)
-    _add_replay_predictions(replay_sub)
+    add_replay_command(sub)
 
     playbooks = sub.add_parser("playbooks", help="playbook tools")
     playbooks_sub = playbooks.add_subparsers(required=True, metavar="TOOL")
@@ -155,102 +143,6 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     sent = asyncio.run(go())
     print(f"sent {sent} events")
     return 0
-
-
-def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.cli.replay import is_json_lines
-
-    if is_json_lines(args.file):
-        return _replay_metric_events(args, settings)
-    from agents.cli.replay import read_metric_csv, replay_values, write_replay_csv
-
-    timestamps, values = read_metric_csv(args.file)
-    progress = _progress(args.progress, "replay metrics", len(values), "rows")
-    rows = progress.track(replay_values(timestamps, values, settings.detection))
-    try:
-        if args.out is None:
-            write_replay_csv(rows, sys.stdout)
-        else:
-            with args.out.open("w", newline="", encoding="utf-8") as out:
-                count = write_replay_csv(rows, out)
-    finally:
-        progress.close()
-    if args.out is not None:
-        print(f"{count} rows scored into {args.out}", file=sys.stderr)
-    return 0
-
-
-def _replay_metric_events(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.cli.replay import read_metric_events, replay_metric_events, write_detections
-
-    progress = _progress(args.progress, "replay metrics", args.file.stat().st_size, "bytes")
-    events = read_metric_events(args.file, settings.max_event_bytes, on_bytes=progress.advance)
-    detections = replay_metric_events(events, settings.detection)
-    try:
-        if args.out is None:
-            write_detections(detections, sys.stdout)
-        else:
-            with args.out.open("w", encoding="utf-8") as out:
-                count = write_detections(detections, out)
-    finally:
-        progress.close()
-    if args.out is not None:
-        print(f"{count} detection(s) written to {args.out}", file=sys.stderr)
-    return 0
-
-
-def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="progress bar on stderr (default: only when stderr is a terminal)",
-    )
-
-
-def _progress(asked: bool | None, label: str, total: int, unit: str) -> Progress:
-    stream = sys.stderr if progress_wanted(asked, sys.stderr) else None
-    # Asked for: shown from the start; on a terminal by default: only if the run is long.
-    return Progress(label, total, unit, stream, delay_s=0.0 if asked else 1.0)
-
-
-# -- fireline replay predictions (prediction-log detectors) -------------------------
-
-
-def _add_replay_predictions(replay_sub: argparse._SubParsersAction[Any]) -> None:
-    predictions = replay_sub.add_parser(
-        "predictions",
-        help="prediction/label JSON lines in; one JSON line per detection out",
-    )
-    predictions.add_argument("file", type=Path)
-    predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
-    _add_progress_flag(predictions)
-    predictions.set_defaults(handler=_replay_predictions)
-
-
-def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.cli.replay import read_prediction_log, replay_predictions, write_detections
-
-    try:
-        size = args.file.stat().st_size
-    except OSError:
-        size = 0  # read_prediction_log says what is wrong with the file
-    progress = _progress(args.progress, "replay predictions", size, "bytes")
-    events = read_prediction_log(args.file, settings.max_event_bytes, on_bytes=progress.advance)
-    detections = replay_predictions(events)
-    try:
-        if args.out is None:
-            write_detections(detections, sys.stdout)
-        else:
-            with args.out.open("w", encoding="utf-8") as out:
-                count = write_detections(detections, out)
-    finally:
-        progress.close()
-    if args.out is not None:
-        print(f"{count} detection(s) written to {args.out}", file=sys.stderr)
-    return 0
-
-
-# -- end of fireline replay predictions -----------------------------------------------
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,6 +6,8 @@ and only after ``delay_s``: a run that ends sooner prints nothing.
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO, TypeVar
@@ -13,6 +15,22 @@ from typing import TextIO, TypeVar
 T = TypeVar("T")
 BAR_WIDTH = 24
 ESTIMATE_AFTER_S = 1.0  # an estimate from the first moments is noise
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress``: a command's bar on stderr."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def progress_bar(asked: bool | None, label: str, total: int, unit: str) -> Progress:
+    """The bar of a command's ``--progress`` flag, on stderr (stdout stays the data's)."""
+    stream = sys.stderr if progress_wanted(asked, sys.stderr) else None
+    # Asked for: shown from the start; on a terminal by default: only if the run is long.
+    return Progress(label, total, unit, stream, delay_s=0.0 if asked else 1.0)
 
 
 def progress_wanted(asked: bool | None, stream: TextIO) -> bool:

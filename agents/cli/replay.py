@@ -14,24 +14,31 @@ replay scores what the service would have said at the time.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar, cast
 
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.pipelines.ingest import Record, Validator
+from agents.cli.progress import Progress, add_progress_flag, progress_bar
+from agents.pipelines.events import MetricEvent
 from agents.pipelines.offline import DEFAULT_BATCHING, Batching, detect, prediction_batches
-from agents.settings import DetectionSettings
+from agents.recorded.contracts import PREDICTION_LOG, LineValidator
+from agents.recorded.csv_series import read_metric_csv
+from agents.recorded.jsonl import is_json_lines, read_events, total_size
+from agents.recorded.rejects import stop_at_first
+from agents.settings import DetectionSettings, Settings
 from detectors import MetricEnsemble
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Label, Prediction
 from fireline.detections import Detection
-from fireline.errors import ConfigError, EventError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +62,7 @@ def replay_values(
         yield ReplayRow(timestamp, value, score, detector.alarm)
 
 
-def read_metric_csv(path: Path) -> tuple[list[str], list[float]]:
-    """Rows of a ``timestamp,value`` CSV, in file order; errors name the line."""
-    timestamps: list[str] = []
-    values: list[float] = []
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or not {"timestamp", "value"} <= set(reader.fieldnames):
-                raise ConfigError(f"{path}:1: expected a header with columns timestamp,value")
-            for line, row in enumerate(reader, start=2):
-                try:
-                    values.append(float(row["value"]))
-                except (TypeError, ValueError):
-                    raise ConfigError(
-                        f"{path}:{line}: value {row['value']!r} is not a number"
-                    ) from None
-                timestamps.append(row["timestamp"])
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    return timestamps, values
-
-
-def write_replay_csv(rows: Iterator[ReplayRow], out: TextIO) -> int:
+def write_replay_csv(rows: Iterable[ReplayRow], out: TextIO) -> int:
     """Write ``timestamp,value,anomaly_score,alarm``; return the number of rows."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["timestamp", "value", "anomaly_score", "alarm"])
@@ -93,36 +78,12 @@ def write_replay_csv(rows: Iterator[ReplayRow], out: TextIO) -> int:
 # -- replay metrics, JSON lines ----------------------------------------------------
 
 
-def is_json_lines(path: Path) -> bool:
-    """Whether ``path`` holds JSON lines (its first non-blank byte opens an object)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096).lstrip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    return head.startswith(b"{")
-
-
 def read_metric_events(
     path: Path, max_bytes: int = 65_536, on_bytes: Callable[[int], None] | None = None
 ) -> Iterator[MetricEvent]:
     """Metric events of a JSON-lines file, in file order; a bad line stops with ``file:line``."""
-    validator = Validator(MetricEvent, max_bytes)
-    try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if on_bytes is not None:
-                    on_bytes(len(line))
-                if not line.strip():
-                    continue
-                record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))
-                try:
-                    event = validator.validate_one(record)
-                except EventError as exc:
-                    raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
-                yield event
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    events = read_events(path, LineValidator(max_bytes, (MetricEvent,)), stop_at_first, on_bytes)
+    return cast(Iterator[MetricEvent], events)  # the only contract it accepts
 
 
 def replay_metric_events(
@@ -149,55 +110,15 @@ def replay_metric_events(
 def read_prediction_log(
     path: Path, max_bytes: int = 65_536, on_bytes: Callable[[int], None] | None = None
 ) -> Iterator[Prediction | Label]:
-    """Events of a JSON-lines file, in file order; a bad line stops with ``file:line``.
+    """Prediction and label events of a JSON-lines file, in file order, as the monitors' records.
 
-    A line with ``label`` and no ``features`` is a label event, any other a
-    prediction event; both are checked by the topics' validators (agents.pipelines.events).
-    ``on_bytes`` is told the size of each line read (a progress bar's measure).
+    A bad line stops the replay with ``file:line``, the reason and the contract it
+    broke. ``on_bytes`` is told how many bytes were read (a progress bar's measure).
     """
-    predictions = Validator(PredictionEvent, max_bytes)
-    labels = Validator(LabelEvent, max_bytes)
-    try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if on_bytes is not None:
-                    on_bytes(len(line))
-                if not line.strip():
-                    continue
-                record = Record(str(path), 0, number, None, line.rstrip(b"\r\n"))
-                try:
-                    event = _log_event(record, predictions, labels)
-                except EventError as exc:
-                    raise ConfigError(f"{path}:{number}: {exc.reason}: {exc.detail}") from None
-                yield event
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-def _log_event(
-    record: Record, predictions: Validator[PredictionEvent], labels: Validator[LabelEvent]
-) -> Prediction | Label:
-    """Validate one line as whichever event it is; raise ``EventError`` if it is neither."""
-    value = record.value or b""
-    if b"features" in value:
-        # Usually a prediction: validated once, without parsing it a second time to
-        # tell (a valid prediction has a ``features`` key, so it cannot be a label).
-        try:
-            return predictions.validate_one(record).to_record()
-        except EventError:
-            if not _is_label(value):
-                raise
-    if _is_label(value):
-        return labels.validate_one(record).to_record()
-    return predictions.validate_one(record).to_record()
-
-
-def _is_label(line: bytes) -> bool:
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        return False  # the prediction validator names what is wrong
-    return isinstance(parsed, dict) and "label" in parsed and "features" not in parsed
+    validator = LineValidator(max_bytes, PREDICTION_LOG)
+    for event in read_events(path, validator, stop_at_first, on_bytes):
+        assert not isinstance(event, MetricEvent)  # not a contract it accepts
+        yield event.to_record()
 
 
 def replay_predictions(
@@ -244,3 +165,69 @@ def write_detections(detections: Iterable[dict[str, object]], out: TextIO) -> in
         out.write(json.dumps(detection) + "\n")
         count += 1
     return count
+
+
+# -- the command ---------------------------------------------------------------------
+
+
+def add_command(sub: argparse._SubParsersAction[Any]) -> None:
+    """``fireline replay metrics FILE`` and ``fireline replay predictions FILE``."""
+    replay = sub.add_parser("replay", help="run a detector offline over recorded data")
+    replay_sub = replay.add_subparsers(required=True, metavar="KIND")
+    metrics = replay_sub.add_parser(
+        "metrics",
+        help="timestamp,value CSV in: adds anomaly_score and alarm per row; or metric events "
+        "as JSON lines (any number of series) in: one JSON line per alarm raised",
+    )
+    metrics.add_argument("file", type=Path)
+    metrics.add_argument("--out", type=Path, help="output file (default: stdout)")
+    add_progress_flag(metrics)
+    metrics.set_defaults(handler=_replay_metrics)
+    predictions = replay_sub.add_parser(
+        "predictions",
+        help="prediction/label JSON lines in; one JSON line per detection out",
+    )
+    predictions.add_argument("file", type=Path)
+    predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
+    add_progress_flag(predictions)
+    predictions.set_defaults(handler=_replay_predictions)
+
+
+def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    if is_json_lines(args.file):
+        progress = progress_bar(args.progress, "replay metrics", total_size([args.file]), "bytes")
+        events = read_metric_events(args.file, settings.max_event_bytes, progress.advance)
+        found = replay_metric_events(events, settings.detection)
+        return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    timestamps, values = read_metric_csv(args.file)
+    progress = progress_bar(args.progress, "replay metrics", len(values), "rows")
+    rows = progress.track(replay_values(timestamps, values, settings.detection))
+    return _write(args.out, rows, write_replay_csv, progress, "rows scored into")
+
+
+def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
+    progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
+    events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
+    found = replay_predictions(events)
+    return _write(args.out, found, write_detections, progress, "detection(s) written to")
+
+
+def _write(
+    out: Path | None,
+    rows: Iterable[T],
+    writer: Callable[[Iterable[T], TextIO], int],
+    progress: Progress,
+    done: str,
+) -> int:
+    """Rows to stdout or to ``out`` (then a summary line on stderr, after the bar)."""
+    try:
+        if out is None:
+            writer(rows, sys.stdout)
+        else:
+            with out.open("w", newline="", encoding="utf-8") as handle:
+                count = writer(rows, handle)
+    finally:
+        progress.close()
+    if out is not None:
+        print(f"{count} {done} {out}", file=sys.stderr)
+    return 0

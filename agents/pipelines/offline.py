@@ -169,6 +169,7 @@ def detect(
     config: MonitorConfig | None = None,
     batching: Batching = DEFAULT_BATCHING,
     refresh_s: float = 30.0,
+    evidence_points: int = 120,
 ) -> Iterator[Output]:
     """The worker's detections and version changes over ``events``, in event-time order.
 
@@ -179,8 +180,10 @@ def detect(
     event time. Raised and cleared detections do not depend on the batching;
     refreshes of an alarm that stays on (``refresh_s`` of event time apart, as the
     worker re-sends them) are checked once a batch, so they may come a little later.
+    ``evidence_points``: how many recent points of its series a raised metric
+    detection carries (its chart).
     """
-    metrics = MetricPipeline(settings or DetectionSettings(), refresh_s=refresh_s)
+    metrics = MetricPipeline(settings or DetectionSettings(), refresh_s, evidence_points)
     predictions = PredictionPipeline(config, refresh_s=refresh_s)
     samples: list[MetricEvent] = []
     logged: list[PredictionEvent | LabelEvent] = []

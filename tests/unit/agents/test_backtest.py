@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from agents.backtest.report import compare, summarize, to_json, to_text
 from agents.backtest.simulation import Backtest, BacktestResult
-from agents.backtest.sources import InputEvent, Rejects, read_event_files
 from agents.pipelines.events import MetricEvent
+from agents.recorded.contracts import InputEvent, LineValidator
+from agents.recorded.jsonl import read_merged
+from agents.recorded.rejects import Rejects
 from agents.settings import Settings
 from fireline.errors import ConfigError
 
@@ -36,14 +38,9 @@ def latency(spikes: Iterable[tuple[int, int]], samples: int = 1440) -> list[Metr
     ]
 
 
-async def _stream(events: Iterable[InputEvent]) -> AsyncIterator[InputEvent]:
-    for event in events:
-        yield event
-
-
 def run(events: Iterable[InputEvent], *dirs: Path) -> BacktestResult:
     settings = Settings()
-    return asyncio.run(Backtest(settings, list(dirs)).run(_stream(events)))
+    return asyncio.run(Backtest(settings, list(dirs)).run(events))
 
 
 def playbook(directory: Path, text: str) -> Path:
@@ -134,7 +131,7 @@ def test_files_merge_by_event_time_and_rejects_name_file_and_line(tmp_path):
     )
     rejects = Rejects()
 
-    merged = list(read_event_files([odd, even], rejects))
+    merged = list(read_merged([odd, even], LineValidator(65_536), rejects))
 
     assert [e.timestamp for e in merged] == [e.timestamp for e in events]
     assert rejects.count == 1
@@ -143,7 +140,7 @@ def test_files_merge_by_event_time_and_rejects_name_file_and_line(tmp_path):
 
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot read .*nope\.jsonl"):
-        list(read_event_files([tmp_path / "nope.jsonl"], Rejects()))
+        list(read_merged([tmp_path / "nope.jsonl"], LineValidator(65_536), Rejects()))
 
 
 def test_no_events_reports_so():

@@ -1,92 +1,31 @@
-"""Recorded input events for a backtest, from JSON-lines files or the input topics, in event time.
+"""Recorded events in the input topics, by event-time range: read-only, merged by event time.
 
-Both sources validate each record with the worker's own contracts
-(:mod:`agents.pipelines.events`): a record that breaks its contract is counted
-with where it was and why, as the worker would dead-letter it, and the rest go on.
-Events come out merged across files (or partitions) by their ``timestamp``.
+A consumer without a group (nothing committed, nothing produced) reads every
+partition from the offset of the range's start minus the lateness, and the
+partitions are merged by event time. The reading runs on a thread of its own
+with its own event loop (:func:`read_topic_range`), so whoever consumes the
+events is plain synchronous code, the same that consumes a file's, and
+fetching overlaps with what is done with the events.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
+import queue
+import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
-from agents.pipelines.ingest import Record, Validator
+from agents.pipelines.ingest import Validator
+from agents.recorded.contracts import InputEvent
+from agents.recorded.rejects import OnReject
 from fireline.errors import ConfigError, EventError
 
-InputEvent = MetricEvent | PredictionEvent | LabelEvent
-MAX_REJECTS_KEPT = 20  # the first few rejects are shown; the rest are only counted
-
-
-@dataclass
-class Rejects:
-    """Records that broke their contract: how many, and the first few with where and why."""
-
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, where: str, error: EventError) -> None:
-        """Count one reject; keep its description if there is room."""
-        self.count += 1
-        if len(self.examples) < MAX_REJECTS_KEPT:
-            self.examples.append(f"{where}: {error.reason}: {error.detail}")
-
-
-class EventValidators:
-    """The three input contracts' validators, chosen by topic or by the record's fields."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.metrics = Validator(MetricEvent, max_bytes)
-        self.predictions = Validator(PredictionEvent, max_bytes)
-        self.labels = Validator(LabelEvent, max_bytes)
-
-    def for_line(self, line: bytes) -> Validator[Any]:
-        """A prediction has ``features``, a label a ``prediction_id`` (and no features)."""
-        if b'"features"' in line:
-            return self.predictions
-        if b'"prediction_id"' in line:
-            return self.labels
-        return self.metrics
-
-
-def read_event_files(
-    paths: Iterable[Path],
-    rejects: Rejects,
-    max_bytes: int = 65_536,
-    on_bytes: Callable[[int], None] | None = None,
-) -> Iterator[InputEvent]:
-    """Every valid event of the files, merged by event time (each file read in order)."""
-    validators = EventValidators(max_bytes)
-    streams = [_read_file(path, validators, rejects, on_bytes) for path in paths]
-    return heapq.merge(*streams, key=lambda event: event.timestamp)
-
-
-def _read_file(
-    path: Path,
-    validators: EventValidators,
-    rejects: Rejects,
-    on_bytes: Callable[[int], None] | None,
-) -> Iterator[InputEvent]:
-    try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if on_bytes is not None:
-                    on_bytes(len(line))
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
-                    continue
-                record = Record(str(path), 0, number, None, line)
-                try:
-                    yield validators.for_line(line).validate_one(record)
-                except EventError as exc:
-                    rejects.add(f"{path}:{number}", exc)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+QUEUE_DEPTH = 16  # fetched batches waiting for the consumer: bounds memory, not speed
 
 
 @dataclass(frozen=True)
@@ -107,33 +46,101 @@ class TimeRange:
             raise ConfigError(f"--to must be after --from (got {self.start} .. {self.end})")
 
 
+def read_topic_range(
+    bootstrap: str,
+    topics: dict[str, Validator[Any]],
+    window: TimeRange,
+    on_reject: OnReject,
+    on_record: Callable[[], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Iterator[InputEvent]:
+    """The valid events of ``topics`` in ``window``, merged by event time, read on a thread.
+
+    ``topics`` maps each topic to the validator of its contract. The callbacks
+    are those of :func:`read_topics`; they are called on the reading thread.
+    """
+    from aiokafka import AIOKafkaConsumer  # the CLI needs aiokafka only for this source
+
+    async def batches() -> AsyncGenerator[list[InputEvent], None]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # metadata for partitions_for_topic
+            async for batch in read_topics(
+                consumer, topics, window, on_reject, on_record=on_record, on_total=on_total
+            ):
+                yield batch
+        finally:
+            await consumer.stop()
+
+    return _on_a_thread(batches)
+
+
+def _on_a_thread(
+    batches: Callable[[], AsyncGenerator[list[InputEvent], None]],
+) -> Iterator[InputEvent]:
+    """Run ``batches`` on a thread with its own event loop; yield their events here."""
+    handoff: queue.Queue[list[InputEvent] | BaseException | None] = queue.Queue(QUEUE_DEPTH)
+    stop = threading.Event()
+
+    async def pump() -> None:
+        try:
+            async with contextlib.aclosing(batches()) as stream:
+                async for batch in stream:
+                    if stop.is_set():
+                        return
+                    await asyncio.to_thread(handoff.put, batch)
+        except BaseException as exc:  # noqa: BLE001  # handed over, raised by the reader
+            handoff.put(exc)
+            return
+        handoff.put(None)
+
+    thread = threading.Thread(target=asyncio.run, args=(pump(),), name="topic-reader")
+    thread.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked put finish, so the thread can stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.1)
+        thread.join()
+
+
 async def read_topics(
     consumer: Any,
     topics: dict[str, Validator[Any]],
     window: TimeRange,
-    rejects: Rejects,
+    on_reject: OnReject,
     idle_ms: int = 1000,
     on_record: Callable[[], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-) -> AsyncIterator[InputEvent]:
+) -> AsyncIterator[list[InputEvent]]:
     """The valid events of ``topics`` in ``window``, merged across partitions by event time.
 
-    ``consumer``: a started aiokafka consumer without a group (nothing is committed).
-    Every partition is read from the offset of ``window.start - lateness`` until
-    a record stamped past ``window.end + lateness``, or until it has nothing more
+    Yields them in batches: those that became ready with each fetch. ``consumer``:
+    a started aiokafka consumer without a group (nothing is committed). Every
+    partition is read from the offset of ``window.start - lateness`` until a
+    record stamped past ``window.end + lateness``, or until it has nothing more
     once its end offset (taken at the start) is reached. The end offset alone is
     not trusted: a broker may report it low (Tansu: the last batch's base + 1).
     ``on_total`` is told how many records lie between the start and end offsets
     (a progress bar's total; an estimate, for the same reason).
     """
-    merge = _PartitionMerge(consumer, topics, window, rejects, on_record)
+    merge = _PartitionMerge(consumer, topics, window, on_reject, on_record)
     total = await merge.seek()
     if on_total is not None:
         on_total(total)
     while merge.open or merge.heads:
         await merge.fill(idle_ms)
-        for event in merge.ready():
-            yield event
+        ready = list(merge.ready())
+        if ready:
+            yield ready
 
 
 class _PartitionMerge:
@@ -144,13 +151,13 @@ class _PartitionMerge:
         consumer: Any,
         topics: dict[str, Validator[Any]],
         window: TimeRange,
-        rejects: Rejects,
+        on_reject: OnReject,
         on_record: Callable[[], None] | None,
     ) -> None:
         self.consumer = consumer
         self.topics = topics
         self.window = window
-        self.rejects = rejects
+        self.on_reject = on_reject
         self.on_record = on_record
         self.open: set[Any] = set()  # partitions that may still hold events in the window
         self.heads: list[tuple[float, int, Any]] = []  # (event time, tie-break, partition)
@@ -217,7 +224,7 @@ class _PartitionMerge:
             try:
                 event = self.topics[tp.topic].validate_one(record)
             except EventError as exc:
-                self.rejects.add(f"{tp.topic}[{tp.partition}]@{record.offset}", exc)
+                self.on_reject(f"{tp.topic}[{tp.partition}]@{record.offset}", exc)
                 continue
             if self.window.start <= event.timestamp < self.window.end:
                 self._buffers[tp].append(event)

@@ -1,0 +1,1 @@
+"""Recorded input events for replay and backtest: JSON-lines and CSV files, topic time ranges, checked by the worker's contracts."""
