@@ -102,6 +102,7 @@ CASES = [
     env(ER, {"min_delta": -0.1}, "detection.error_ratio.min_delta (FIRELINE_DETECTION__ERROR_RATIO__MIN_DELTA) must not be negative; got '-0.1'"),
     env(ER, {"min_delta": 1}, "detection.error_ratio.min_delta (FIRELINE_DETECTION__ERROR_RATIO__MIN_DELTA) must be less than 1; got '1'"),
     env(ER, {"max_trials": 1}, "detection.error_ratio.max_trials (FIRELINE_DETECTION__ERROR_RATIO__MAX_TRIALS) must be at least 2; got '1'"),
+    env(ER, {"min_errors": -1}, "detection.error_ratio.min_errors (FIRELINE_DETECTION__ERROR_RATIO__MIN_ERRORS) must not be negative; got '-1'"),
     # TailLatency.
     env(TL, {"quantile": 0}, "detection.tail_latency.quantile (FIRELINE_DETECTION__TAIL_LATENCY__QUANTILE) must be positive; got '0'"),
     env(TL, {"quantile": 1}, "detection.tail_latency.quantile (FIRELINE_DETECTION__TAIL_LATENCY__QUANTILE) must be less than 1; got '1'"),
