@@ -142,14 +142,13 @@ def _grid_scores(
     """Per-file scores at every point of TUNING_GRIDS (cached on disk by parameters)."""
     cache.mkdir(parents=True, exist_ok=True)
     found = []
-    points = []
+    points: list[MetricEnsembleParams] = []
     for grid in TUNING_GRIDS:
         for combo in itertools.product(*grid.values()):
-            point = dict(zip(grid, combo, strict=True))
-            if point not in points:  # a point both grids reach (the defaults) runs once
-                points.append(point)
-    for point in points:
-        params = defaults.model_copy(update=point)
+            params = defaults.model_copy(update=dict(zip(grid, combo, strict=True)))
+            if params not in points:  # a point both grids reach (the defaults) runs once
+                points.append(params)
+    for params in points:
         key = hashlib.sha256(repr((MetricEnsemble(params), len(corpus))).encode()).hexdigest()
         path = cache / f"{key[:16]}.pickle"
         if path.exists():  # written by this script only
