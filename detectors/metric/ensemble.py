@@ -63,6 +63,24 @@ class MetricEnsembleParams(ContextModelParams):
         description="A run of identical values longer than any before by this many points is "
         "a stuck series.",
     )
+    calibration_window: int = Field(
+        default=5000,
+        ge=1,
+        description="Memory, in points, of the count of the context novelty's detections that "
+        "calibrates its tail (exponentially decayed).",
+    )
+    calibration_allowance: float = Field(
+        default=2.0,
+        gt=0,
+        description="Detections of the context novelty within that memory that its Gaussian "
+        "tail is trusted for.",
+    )
+    calibration_strength: float = Field(
+        default=0.2,
+        ge=0,
+        description="Score taken off the context novelty per tenfold excess of its detections "
+        "over the allowance (0: no calibration).",
+    )
 
     rules = (larger_than("adapt_after", "consecutive"),)
 
@@ -80,7 +98,13 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
        novelty is above its own mean over the last ``window`` points, in standard
        deviations (floored at ``min_spread``), as a Gaussian tail on a log scale.
        A noisy series that always shows new contexts needs far more novelty to
-       score high than a regular one.
+       score high than a regular one. The Gaussian tail is too optimistic for
+       heavy-tailed novelty, so it is **calibrated** on the series' own record:
+       the novelty's detections (scores at ``threshold`` or above) are counted
+       with a memory of ``calibration_window`` points, and each tenfold excess of
+       that count over ``calibration_allowance`` takes ``calibration_strength``
+       off the novelty's score (its tail probability is multiplied by the excess
+       squared at 0.2).
     2. The same on a **coarse** copy of the series: the mean of every
        ``coarse_step`` points goes through a second context model and its own
        likelihood, so patterns ``coarse_step`` times longer count (scored at the
@@ -147,6 +171,7 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         )
         self._coarse_sum = 0.0
         self._coarse_n = 0
+        self._detections = 0.0  # the novelty's recent detections, decayed (calibration)
         # The moving average and its range (level shifts).
         self._level = math.nan
         self._level_lo = math.inf
@@ -203,11 +228,15 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
                 self._learn_normal(x)
 
     def _novelty(self, batch: list[float]) -> list[float]:
-        """Per point: the likelier of the two context novelties, or 1 for a range break."""
+        """Per point: the likelier of the two context novelties (calibrated), or 1 for a break."""
+        params = self.params
         step, coarse_step = self._model.step, self._coarse_model.step
         likelihood, coarse_likelihood = self._likelihood.score, self._coarse_likelihood.score
-        group = self.params.coarse_step
+        group = params.coarse_step
         coarse_sum, coarse_n = self._coarse_sum, self._coarse_n
+        threshold, allowance = params.threshold, params.calibration_allowance
+        strength, keep = params.calibration_strength, 1.0 - 1.0 / params.calibration_window
+        detections = self._detections
         scores = []
         for x in batch:
             novelty, spatial = step(x)
@@ -217,8 +246,15 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
             if coarse_n == group:  # the coarse model's point: the group's mean
                 score = max(score, coarse_likelihood(coarse_step(coarse_sum / group)[0]))
                 coarse_sum, coarse_n = 0.0, 0
+            if strength:
+                # Counted before the calibration (and through rests): how often the
+                # Gaussian tail has called this series anomalous lately.
+                detections = detections * keep + (score >= threshold)
+                if detections > allowance:
+                    score = max(0.0, score - strength * math.log10(detections / allowance))
             scores.append(1.0 if spatial else score)
         self._coarse_sum, self._coarse_n = coarse_sum, coarse_n
+        self._detections = detections
         return scores
 
     def _jumps(self, batch: list[float]) -> list[bool]:

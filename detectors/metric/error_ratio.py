@@ -33,6 +33,12 @@ class ErrorRatioParams(TailRiseParams):
         description="Cap of the effective sample size per interval (the requests per "
         "interval, if known).",
     )
+    min_errors: float = Field(
+        default=1.5,
+        ge=0,
+        description="Errors an interval must amount to (ratio times the effective sample "
+        "size) to be evidence of a rise: one error among a handful of requests is not.",
+    )
 
 
 class ErrorRatio(TailRiseDetector[ErrorRatioParams]):
@@ -54,7 +60,11 @@ class ErrorRatio(TailRiseDetector[ErrorRatioParams]):
     ``W = n_eff`` times the baseline's weight in points), taken in its continuous
     form: a Beta law with the beta-binomial's mean and variance, whose upper tail
     is the p-value. A ratio spikes when that tail is at most ``p_value`` *and* it
-    is at least ``min_ratio`` times the rate and ``min_delta`` above it. Only
+    is at least ``min_ratio`` times the rate and ``min_delta`` above it *and* it
+    amounts to ``min_errors`` errors or more (ratio times ``n_eff``): at a handful
+    of requests per interval one error is a large ratio, and a rare-error rate
+    learnt from a few hundred intervals is too uncertain to call it a spike;
+    such an interval is learnt as normal (kept out, it would bias the rate down). Only
     increases count. Values outside [0, 1] are clipped (a percentage would read
     as 100%: feed fractions). Score, hysteresis and adaptation are those of
     :class:`~detectors.metric.count_spike.CountSpike`.
@@ -107,6 +117,9 @@ class ErrorRatio(TailRiseDetector[ErrorRatioParams]):
         if tail < _EXACT_ABOVE and trials * mean < _DISCRETE_BELOW:
             return _beta_binomial_tail(ratio, trials, a, b)
         return tail
+
+    def _is_evidence(self, value: float, baseline: float) -> bool:
+        return value * self._trials(baseline) >= self.params.min_errors
 
     @property
     def effective_trials(self) -> float:

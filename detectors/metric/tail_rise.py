@@ -80,6 +80,14 @@ class TailRiseDetector(MetricDetector[TP]):
         """The value as the law sees it (subclasses may bound it)."""
         return value
 
+    def _is_evidence(self, value: float, baseline: float) -> bool:
+        """Whether a value in the far upper tail rests on enough events to be judged.
+
+        Subclasses whose values stand for few events say when they do not: such a
+        value then neither spikes nor stays out of the baseline.
+        """
+        return True
+
     def _reset_state(self) -> None:
         # Decayed weight, sum and sum of squares of the normal values.
         self._n = 0.0
@@ -112,6 +120,9 @@ class TailRiseDetector(MetricDetector[TP]):
             strength = 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
             self._score = strength / (strength + self._log_p)
             hot = tail <= p_value and value >= min_ratio * mean and value >= mean + min_delta
+            if tail < _LEARN_TAIL and not self._is_evidence(value, mean):
+                hot = False  # too few events to tell a rise from the law's own tail
+                tail = _LEARN_TAIL
             if tail >= _LEARN_TAIL:
                 self._learn(value)
             if self._hysteresis.step(self._alarm, hot, value, value):

@@ -102,6 +102,7 @@ CASES = [
     env(ER, {"min_delta": -0.1}, "detection.error_ratio.min_delta (FIRELINE_DETECTION__ERROR_RATIO__MIN_DELTA) must not be negative; got '-0.1'"),
     env(ER, {"min_delta": 1}, "detection.error_ratio.min_delta (FIRELINE_DETECTION__ERROR_RATIO__MIN_DELTA) must be less than 1; got '1'"),
     env(ER, {"max_trials": 1}, "detection.error_ratio.max_trials (FIRELINE_DETECTION__ERROR_RATIO__MAX_TRIALS) must be at least 2; got '1'"),
+    env(ER, {"min_errors": -1}, "detection.error_ratio.min_errors (FIRELINE_DETECTION__ERROR_RATIO__MIN_ERRORS) must not be negative; got '-1'"),
     # TailLatency.
     env(TL, {"quantile": 0}, "detection.tail_latency.quantile (FIRELINE_DETECTION__TAIL_LATENCY__QUANTILE) must be positive; got '0'"),
     env(TL, {"quantile": 1}, "detection.tail_latency.quantile (FIRELINE_DETECTION__TAIL_LATENCY__QUANTILE) must be less than 1; got '1'"),
@@ -145,6 +146,9 @@ CASES = [
     env(EN, {"coarse_step": 1}, "detection.ensemble.coarse_step (FIRELINE_DETECTION__ENSEMBLE__COARSE_STEP) must be at least 2; got '1'"),
     env(EN, {"smoothing": 0}, "detection.ensemble.smoothing (FIRELINE_DETECTION__ENSEMBLE__SMOOTHING) must be at least 1; got '0'"),
     env(EN, {"stuck_after": 0}, "detection.ensemble.stuck_after (FIRELINE_DETECTION__ENSEMBLE__STUCK_AFTER) must be at least 1; got '0'"),
+    env(EN, {"calibration_window": 0}, "detection.ensemble.calibration_window (FIRELINE_DETECTION__ENSEMBLE__CALIBRATION_WINDOW) must be at least 1; got '0'"),
+    env(EN, {"calibration_allowance": 0}, "detection.ensemble.calibration_allowance (FIRELINE_DETECTION__ENSEMBLE__CALIBRATION_ALLOWANCE) must be positive; got '0'"),
+    env(EN, {"calibration_strength": -0.1}, "detection.ensemble.calibration_strength (FIRELINE_DETECTION__ENSEMBLE__CALIBRATION_STRENGTH) must not be negative; got '-0.1'"),
     env(EN, {"margin": -0.1}, "detection.ensemble.margin (FIRELINE_DETECTION__ENSEMBLE__MARGIN) must not be negative; got '-0.1'"),
     env(EN, {"warmup": 9}, "detection.ensemble.warmup (FIRELINE_DETECTION__ENSEMBLE__WARMUP) must be at least 10; got '9'"),
     env(EN, {"threshold": 0}, "detection.ensemble.threshold (FIRELINE_DETECTION__ENSEMBLE__THRESHOLD) must be positive; got '0'"),

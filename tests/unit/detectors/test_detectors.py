@@ -386,6 +386,34 @@ def test_metric_ensemble__white_noise_rarely_scores_high():
     assert len(hits) <= 3  # Gaussian noise does break its range now and then
 
 
+def test_metric_ensemble__calibration_quiets_a_series_that_keeps_detecting():
+    # Bursty counts (a Poisson rate that is itself lognormal, like mention counts):
+    # the novelty's Gaussian tail calls them anomalous far more often than it should.
+    def detections(strength: float) -> int:
+        found = 0
+        for seed in (1, 2, 3):
+            rng = np.random.default_rng(seed)
+            stream = np.minimum(rng.poisson(rng.lognormal(3, 0.8, 12_000)), 150)
+            detector = MetricEnsemble(calibration_strength=strength)
+            scores = [detector.update(float(x)).score for x in stream]
+            found += sum(s >= detector.params.threshold for s in scores[2000:])
+        return found
+
+    uncalibrated, calibrated = detections(0.0), detections(0.2)
+    assert calibrated <= 0.8 * uncalibrated, (calibrated, uncalibrated)
+
+
+def test_metric_ensemble__calibration_leaves_a_regular_series_alone():
+    stream = periodic_stream(3000)
+    stream[2500:2530] = 50.0  # a pattern break
+    plain, calibrated = MetricEnsemble(calibration_strength=0.0), MetricEnsemble()
+    before = [plain.update(float(x)).score for x in stream]
+    after = [calibrated.update(float(x)).score for x in stream]
+    assert before[:2500] == after[:2500]  # too few detections to question the tail
+    assert before[2500:2510] == after[2500:2510]  # the break scores as before
+    assert max(after[2500:2510]) >= calibrated.params.threshold
+
+
 def test_metric_ensemble__lasting_shift_is_adopted():
     rng = np.random.default_rng(2)
     detector = MetricEnsemble(adapt_after=100).update(rng.normal(50, 2, 500))
@@ -442,6 +470,9 @@ def test_metric_ensemble__detects_a_stuck_series_once():
         ({"consecutive": 0}, "consecutive must be at least 1; got 0."),
         ({"adapt_after": 3}, "adapt_after must be larger than consecutive (3); got 3."),
         ({"order": 9}, "order must be at most 8; got 9."),
+        ({"calibration_window": 0}, "calibration_window must be at least 1; got 0."),
+        ({"calibration_allowance": 0}, "calibration_allowance must be positive; got 0."),
+        ({"calibration_strength": -1}, "calibration_strength must not be negative; got -1."),
     ],
 )
 def test_metric_ensemble__rejects_bad_parameters(kwargs, message):

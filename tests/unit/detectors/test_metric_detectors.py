@@ -105,9 +105,17 @@ def test_error_ratio__same_ratio_is_an_incident_at_high_traffic_and_noise_at_low
 def test_error_ratio__low_traffic_zero_heavy_series_rarely_alarms():
     stream = ratios(50_000, 5, 0.01, seed=5)  # mostly 0, sometimes 0.2, 0.25, 0.5
     assert float(np.mean(stream == 0)) > 0.9
-    # Three intervals in a row with errors (one with a big ratio) happen about once
-    # in 10,000 intervals at 1% of ~5 requests: that is the evidence the alarm needs.
-    assert len(raises(ErrorRatio(), stream)) <= 5
+    # Three intervals in a row with errors happen about once in 10,000 intervals at
+    # 1% of ~5 requests; one error each is no evidence of a rise (min_errors).
+    assert raises(ErrorRatio(), stream) == []
+    assert len(raises(ErrorRatio(min_errors=0), stream)) >= 2  # what min_errors removes
+
+
+def test_error_ratio__a_rise_at_low_traffic_is_still_caught():
+    for seed in range(3):
+        stream = np.r_[ratios(3000, 5, 0.01, seed), ratios(100, 5, 0.5, seed + 10)]
+        found = raises(ErrorRatio(), stream)
+        assert found and 3000 <= found[0] <= 3010, found  # half the requests failing
 
 
 def test_error_ratio__a_falling_ratio_never_alarms_and_out_of_range_values_are_clipped():
@@ -123,6 +131,7 @@ def test_error_ratio__a_falling_ratio_never_alarms_and_out_of_range_values_are_c
     [
         ({"min_delta": 1.0}, "min_delta must be less than 1; got 1.0."),
         ({"max_trials": 1}, "max_trials must be at least 2; got 1."),
+        ({"min_errors": -1}, "min_errors must not be negative; got -1."),
         ({"consecutive": 0}, "consecutive must be at least 1; got 0."),
     ],
 )
