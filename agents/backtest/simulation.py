@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.backtest.sources import InputEvent
-from agents.incidents.desk import IncidentDesk
+from agents.incidents.desk import IncidentDesk, MemoryStateTable
 from agents.incidents.manager import IncidentManager
 from agents.incidents.silences import Silence
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
@@ -135,7 +135,9 @@ class Backtest:
         self.settings = settings
         policy = settings.incidents
         self.clock = _EventClock()
-        self.desk = IncidentDesk(IncidentManager(policy), {}, _NoSilences(), self.clock)
+        self.desk = IncidentDesk(
+            IncidentManager(policy), MemoryStateTable(), _NoSilences(), self.clock
+        )
         self.metrics = MetricPipeline(
             settings.detection, policy.signal_refresh_s, policy.evidence_points
         )
