@@ -17,6 +17,7 @@ from agents.kafka import batching, state_ttl
 from agents.kafka.durable_table import DurableTable, PartitionTable
 from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
+from agents.service.checkpoints import SlicedCheckpoint
 from agents.service.incident_inputs import Written
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
@@ -254,13 +255,15 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     """Checkpoint the detectors to their table now and then (see agents.kafka.detector_store)."""
     settings = runtime.settings
     pipelines = (runtime.pipeline, runtime.predictions)
+    metric_checkpoint = SlicedCheckpoint(runtime.pipeline)
 
     def checkpoint() -> int:
-        return sum(pipeline.checkpoint() for pipeline in pipelines)
+        return metric_checkpoint.flush() + runtime.predictions.checkpoint()
 
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
-        checkpoint()
+        await metric_checkpoint.run()  # in slices: samples keep flowing meanwhile
+        runtime.predictions.checkpoint()
         store = runtime.pipeline.store
         expired = runtime.pipeline.take_expired()
         if store is not None and expired:
