@@ -18,7 +18,7 @@ from agents.kafka.durable_table import DurableTable, PartitionTable
 from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
 from agents.service.checkpoints import SlicedCheckpoint
-from agents.service.incident_inputs import Written
+from agents.service.incident_inputs import HandedInput, Written
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -242,8 +242,15 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
 
     @app.timer(settings.incidents.tick_s)
     async def send_ticks() -> None:
-        for partition in sorted(owned_partitions(app, settings.topics.detections)):
-            await app.producer.send(settings.topics.detections, None, tick, partition, None, None)
+        topic = settings.topics.detections
+        futures = [
+            await app.producer.send(topic, None, tick, partition, None, None)
+            for partition in sorted(owned_partitions(app, topic))
+        ]
+        # Handed over like the worker's detections: applied now, and the records
+        # after them can be handed over too, even while the consumer lags behind.
+        written = [Written(m.partition, m.offset) for m in await asyncio.gather(*futures)]
+        await runtime.inputs.hand_over(HandedInput(w, None, tick) for w in written)
 
 
 def owned_partitions(app: faust.App, topic: str) -> set[int]:

@@ -1,8 +1,9 @@
 """Inputs of ``fireline.detections`` applied once each, in offset order, by one of two paths.
 
 The consumer path: the incident agent reads each record of the partitions this
-worker owns. The in-process hand-off: a detection this worker has just published
-(and the broker acknowledged, so it is durable in the topic) is applied at once,
+worker owns. The in-process hand-off: a detection (or a lifecycle tick) this
+worker has just published (and the broker acknowledged, so it is durable in the
+topic) is applied at once,
 without waiting for the consumer to fetch it back, **if** this worker owns that
 partition and every record before it has been applied. That skips a fetch
 round trip and the agent's queue, the bulk of the detection → incident latency.
@@ -52,7 +53,7 @@ class HandedInput(NamedTuple):
     """A published record of ``fireline.detections``, where it was written."""
 
     written: Written
-    key: bytes
+    key: bytes | None  # None for a tick
     value: bytes
 
 
@@ -90,7 +91,7 @@ class IncidentInputs:
         """Apply the just-published records that are next in their partition, in order."""
         events: list[Incident] = []
         async with self._lock:
-            for (partition, offset), key, value in sorted(records):
+            for (partition, offset), key, value in sorted(records, key=lambda r: r.written):
                 if self._next.get(partition) != offset or not self.owns(partition):
                     continue  # records before it wait for the consumer: so does this one
                 events += await self._apply(key, value, partition, offset)

@@ -19,6 +19,7 @@ from fireline.incident import Incident, Transition
 from tests.unit.agents.test_incidents import POLICY, detection
 
 KEY = b"model:fraud"
+TICK = b'{"type": "tick"}'
 NOW = 1_800_000_000.0
 
 
@@ -128,3 +129,15 @@ async def test_events_are_published_before_the_state_is_stored():
     (opened,) = await restarted.consumed(KEY, raised(), 0, 0)
     assert opened.transition is Transition.OPENED  # ...and its event is not lost
     assert state(table).applied == 0
+
+
+async def test_handed_over_ticks_keep_the_hand_off_going_while_the_consumer_lags():
+    table, published = MemoryStateTable(), Published()
+    desk = inputs(table, published)
+    await desk.consumed(None, TICK, 0, 10)
+    await desk.hand_over([HandedInput(Written(0, 11), None, TICK)])  # this worker's tick
+    (opened,) = await desk.hand_over([HandedInput(Written(0, 12), KEY, raised())])
+    assert opened.transition is Transition.OPENED
+    for offset, key, value in ((11, None, TICK), (12, KEY, raised())):  # fetched back later
+        assert await desk.consumed(key, value, 0, offset) == []
+    assert desk.handed_over == 2
