@@ -150,6 +150,17 @@ def measure(workers: list[Worker], seconds: float) -> tuple[float, float, float]
     return cpu / max(1.0, events), events / seconds, cpu / seconds
 
 
+def caught_up(worker: Worker, timeout_s: float) -> None:
+    """Wait until the group's lag, as the worker reports it (refreshed every 5 s), is zero."""
+    deadline = time.perf_counter() + timeout_s
+    time.sleep(6)  # one refresh after the load stopped
+    while time.perf_counter() < deadline:
+        if worker.total("fireline_consumer_lag") == 0:
+            return
+        time.sleep(1)
+    print(f"the worker still lagged {worker.total('fireline_consumer_lag'):,.0f} records")
+
+
 async def opened_per_subject(bootstrap: str) -> Counter[str]:
     """``opened`` incident events per subject, over the whole incidents topic."""
     consumer = AIOKafkaConsumer(
@@ -198,6 +209,7 @@ def phases(args: argparse.Namespace, broker: EmbeddedBroker, env: dict[str, str]
         time.sleep(args.after)
         loop.call_soon_threadsafe(load.stop.set)
         feeder.join(60)
+        caught_up(first, timeout_s=180)
         time.sleep(10)  # the last spikes' incidents and actions
         first.check_alive()
     print(f"ratio two / one: {two[0] / one[0]:.2f} (CPU per event; 1.00 = linear)")
