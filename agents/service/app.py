@@ -222,7 +222,7 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
 
     Ticks drive the timers (auto-resolve, expiry, flapping, silences): each worker
     sends one to every detections partition it owns, so the owner applies them in
-    order with the detections, inside the agent where table writes belong.
+    order with the detections (and hands them over in-process, like its own).
     """
     settings = runtime.settings
     detections = app.topic(settings.topics.detections, partitions=settings.partitions)
