@@ -1,4 +1,6 @@
-"""Soak under series churn, at the pipeline level: does memory stay flat?
+"""Soak under series churn: does memory stay flat, does latency hold?
+
+Two modes. Without ``--broker``, at the pipeline level:
 
 Feeds the worker's MetricPipeline (with a DetectorStore over an in-memory table,
 as the worker's ``memory://`` tables are) ``--rate`` samples per second of event
@@ -8,10 +10,15 @@ the CPU allows. Every event-time minute it prints RSS, live series, series
 released, checkpoints in the table and their bytes; at the end, the RSS slope
 over the second half (after the idle TTL has started releasing).
 
-This is not the issue's broker soak (no Kafka, no latency percentiles): it
-measures what churn does to the worker's memory.
-
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 5000] [--idle-ttl 300] [--state-ttl 900]
+
+With ``--broker`` (bench/soak_broker.py), a real ``fireline run`` worker on the
+embedded broker, in wall-clock time: ``--rate`` samples/s with the same churn,
+and every minute a few fresh probe series warmed up and spiked; it prints per
+minute the worker's RSS, the spikes' event → incident percentiles, the series it
+holds, its lag and the state (changelog) topics' sizes; then the RSS slope.
+
+    .venv/bin/python bench/soak.py --broker [--minutes 30] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -59,7 +66,14 @@ def main() -> None:
     parser.add_argument("--pod-minutes", type=int, default=5, help="how long a pod lives")
     parser.add_argument("--idle-ttl", type=float, default=300.0, help="detection.idle_ttl_s")
     parser.add_argument("--state-ttl", type=float, default=900.0, help="detection.state_ttl_s")
+    parser.add_argument("--broker", action="store_true", help="a real worker on the broker")
+    parser.add_argument("--spikes", type=int, default=5, help="probe spikes a minute (--broker)")
     args = parser.parse_args()
+    if args.broker:
+        import soak_broker
+
+        soak_broker.run(args)
+        return
     settings = DetectionSettings(idle_ttl_s=args.idle_ttl, state_ttl_s=args.state_ttl)
     table = Table()
     pipeline = MetricPipeline(settings, store=DetectorStore(table))

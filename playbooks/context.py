@@ -26,8 +26,8 @@ Record = tuple[bytes | None, bytes, dict[str, bytes]]  # key, value, headers
 class EventPublisher(Protocol):
     """Sends (key, value, headers) records to a topic and waits for the broker's acks."""
 
-    async def publish(self, topic: str, records: Sequence[Record]) -> None:
-        """Raise BrokerError when the broker does not take them."""
+    async def publish(self, topic: str, records: Sequence[Record]) -> object:
+        """Raise BrokerError when the broker does not take them (actions ignore the result)."""
         ...
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.incidents.desk import IncidentDesk
+from agents.incidents.desk import IncidentDesk, MemoryStateTable
 from agents.incidents.manager import IncidentManager
 from agents.incidents.silences import Silence
 from agents.pipelines.events import MetricEvent
@@ -177,7 +177,9 @@ class Backtest:
         self.batching = Batching(min(batching.window_s, margin / 2), batching.max_events)
         self.monitor = monitor or MonitorConfig(versions=settings.detection.versions)
         self.clock = _EventClock()
-        self.desk = IncidentDesk(IncidentManager(policy), {}, _NoSilences(), self.clock)
+        self.desk = IncidentDesk(
+            IncidentManager(policy), MemoryStateTable(), _NoSilences(), self.clock
+        )
         self.tick_s = policy.tick_s
         self.engines = [(str(d), _dry_engine(settings, d)) for d in playbook_dirs]
         self.result = BacktestResult(runs=[PlaybookSetRun(label) for label, _ in self.engines])

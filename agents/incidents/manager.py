@@ -60,6 +60,10 @@ class SubjectState(BaseModel):
     """Everything the manager keeps about one subject; stored in the incidents table."""
 
     partition: int = -1  # the table partition it lives in, for partition-wise ticks
+    # Offset of the last fireline.detections record folded in (the subject's key fixes
+    # its partition), stored with the state it produced: a record redelivered after a
+    # crash or a rebalance, or handed over in-process first, is never applied twice.
+    applied: int = -1
     tracked: list[Tracked] = Field(default_factory=list)  # open, and recently resolved
     raises: dict[str, list[float]] = Field(default_factory=dict)  # fingerprint → raise times
     changes: list[Change] = Field(default_factory=list)  # recent, oldest first (event time)

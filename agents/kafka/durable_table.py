@@ -62,6 +62,36 @@ class DurableTable:
         return self.table.send_changelog(partition, key, value)
 
 
+class PartitionTable:
+    """A Faust table of bytes written to an explicit changelog partition (a desk's StateTable).
+
+    Faust writes a table's changelog record to the partition of the current event;
+    a write made outside the consumer's event (an in-process hand-off) names it.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key`` in this worker's copy."""
+        value = self.table.data.get(key)
+        return None if value is None else bytes(value)
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """Every (key, value) this worker holds (its active and standby partitions)."""
+        return list(self.table.data.items())
+
+    def put(self, key: bytes, value: bytes, partition: int) -> None:
+        """Store ``value`` and queue its changelog record in ``partition``."""
+        self.table.data[key] = value
+        self.table.send_changelog(partition, key, value)
+
+    def delete(self, key: bytes, partition: int) -> None:
+        """Drop ``key`` and queue its tombstone in ``partition``."""
+        self.table.data.pop(key, None)
+        self.table.send_changelog(partition, key, None, value_serializer="raw")
+
+
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition a keyed record goes to: the producer's default (murmur2) partitioner.
 

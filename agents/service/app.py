@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +14,11 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents.kafka import batching, state_ttl
-from agents.kafka.durable_table import DurableTable
+from agents.kafka.durable_table import DurableTable, PartitionTable
 from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
+from agents.service.checkpoints import SlicedCheckpoint
+from agents.service.incident_inputs import HandedInput, Written
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
 from fireline.detections import TickInput
@@ -77,12 +79,14 @@ class FaustPublisher:
         self.retries = retries
         self.first_backoff_s = first_backoff_s
 
-    async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
-        """Send all records, then wait for all acks (one round trip per batch, not per record)."""
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> list[Written]:
+        """Send all records, then wait for all acks (one round trip per batch, not per record).
+
+        Returns where the broker wrote each record, in order.
+        """
         for attempt in range(self.retries + 1):
             try:
-                await self._send_all(topic, records)
-                return
+                return await self._send_all(topic, records)
             except (ProducerSendError, KafkaError) as exc:
                 if attempt == self.retries or not _retriable(exc):
                     raise BrokerError(
@@ -92,15 +96,16 @@ class FaustPublisher:
                 delay = self.first_backoff_s * 2**attempt
                 log.warning("publish to %s failed (%r); retrying in %.1fs", topic, exc, delay)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> None:
+    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> list[Written]:
         producer = self.app.producer
         futures: list[Any] = []
         for key, value, headers in records:
             futures.append(
                 await producer.send(topic, key, value, None, None, list(headers.items()) or None)
             )
-        await asyncio.gather(*futures)
+        return [Written(m.partition, m.offset) for m in await asyncio.gather(*futures)]
 
 
 def wire(app: faust.App, runtime: Runtime) -> None:
@@ -190,7 +195,7 @@ class WorkerTables:
     """
 
     steps: DurableTable  # playbook steps done per incident event (acknowledged writes)
-    incidents: MutableMapping[bytes, bytes]  # subject key → incident state
+    incidents: PartitionTable  # subject key → incident state
     detectors: Any  # detector checkpoints; DetectorStore writes their changelog itself
     guardrails: DurableTable  # playbook name → its counters and deadlines
 
@@ -203,7 +208,7 @@ def create_tables(app: faust.App, settings: Settings) -> WorkerTables:
 
     return WorkerTables(
         DurableTable(table(STEPS_TABLE)),
-        table(INCIDENT_TABLE),
+        PartitionTable(table(INCIDENT_TABLE)),
         table(DETECTOR_TABLE),
         DurableTable(table(GUARDRAILS_TABLE)),
     )
@@ -212,9 +217,12 @@ def create_tables(app: faust.App, settings: Settings) -> WorkerTables:
 def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
     """The incident manager: an agent on the detections topic, state in the incident table.
 
+    The worker's own detections skip the agent when it owns their partition
+    (agents/service/incident_inputs.py); the agent applies the rest, in order.
+
     Ticks drive the timers (auto-resolve, expiry, flapping, silences): each worker
     sends one to every detections partition it owns, so the owner applies them in
-    order with the detections, inside the agent where table writes belong.
+    order with the detections (and hands them over in-process, like its own).
     """
     settings = runtime.settings
     detections = app.topic(settings.topics.detections, partitions=settings.partitions)
@@ -224,12 +232,25 @@ def wire_incident_manager(app: faust.App, runtime: Runtime) -> None:
     async def manage_incidents(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
-            await runtime.on_incident_input(message.key, message.value, message.partition)
+            await runtime.on_incident_input(
+                message.key, message.value, message.partition, message.offset
+            )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(*_: Any, **__: Any) -> None:
+        await runtime.inputs.forget()  # after any hand-off in flight; the next owner resumes
 
     @app.timer(settings.incidents.tick_s)
     async def send_ticks() -> None:
-        for partition in sorted(owned_partitions(app, settings.topics.detections)):
-            await app.producer.send(settings.topics.detections, None, tick, partition, None, None)
+        topic = settings.topics.detections
+        futures = [
+            await app.producer.send(topic, None, tick, partition, None, None)
+            for partition in sorted(owned_partitions(app, topic))
+        ]
+        # Handed over like the worker's detections: applied now, and the records
+        # after them can be handed over too, even while the consumer lags behind.
+        written = [Written(m.partition, m.offset) for m in await asyncio.gather(*futures)]
+        await runtime.inputs.hand_over(HandedInput(w, None, tick) for w in written)
 
 
 def owned_partitions(app: faust.App, topic: str) -> set[int]:
@@ -241,19 +262,25 @@ def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
     """Checkpoint the detectors to their table now and then (see agents.kafka.detector_store)."""
     settings = runtime.settings
     pipelines = (runtime.pipeline, runtime.predictions)
+    metric_checkpoint = SlicedCheckpoint(runtime.pipeline)
 
-    async def checkpoint() -> int:
-        saved = sum(pipeline.checkpoint() for pipeline in pipelines)
+    async def seal() -> None:
         store = runtime.pipeline.store
         if store is not None and store.unsealed:
             await app.producer.flush()  # the checkpoint acknowledged, then the seal alone
             store.seal()
             await app.producer.flush()
+
+    async def checkpoint() -> int:
+        saved = metric_checkpoint.flush() + runtime.predictions.checkpoint()
+        await seal()
         return saved
 
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
-        await checkpoint()
+        await metric_checkpoint.run()  # in slices: samples keep flowing meanwhile
+        runtime.predictions.checkpoint()
+        await seal()
         store = runtime.pipeline.store
         expired = runtime.pipeline.take_expired()
         if store is not None and expired:

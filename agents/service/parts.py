@@ -102,8 +102,13 @@ def build_runtime(
     notes: ThreadNotes,
     roots: RootKeeper,
     tables: WorkerTables,
+    owns_detections: Callable[[int], bool] = lambda _: False,
 ) -> Runtime:
-    """The incident desk and the detection pipelines on the worker's tables, in a Runtime."""
+    """The incident desk and the detection pipelines on the worker's tables, in a Runtime.
+
+    ``owns_detections(partition)``: whether the worker owns that partition of the
+    detections topic now (its own detections there are handed over in-process).
+    """
     policy = settings.incidents
     view = IncidentView()
     checkpoints = DetectorStore(tables.detectors, unreadable=metrics.detector_state_unreadable)
@@ -125,4 +130,5 @@ def build_runtime(
             store=checkpoints,
             executor=classifier_thread(),
         ),
+        owns_detections=owns_detections,
     )

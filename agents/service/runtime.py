@@ -10,7 +10,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from agents.pipelines.metric_pipeline import MetricPipeline
 from agents.pipelines.model_commands import ModelCommand, split_commands
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.service.action_requests import REQUEST_ADAPTER, ResumeRequest, RunRequest
+from agents.service.incident_inputs import HandedInput, IncidentInputs, Written
 from agents.settings import Settings
 from agents.slack.thread_notes import ThreadNotes
 from fireline.detections import ChangeInput, CommandInput, Detection, DetectionInput
@@ -61,8 +62,11 @@ _RAISED_BY_A_SIGNAL = frozenset({Transition.OPENED, Transition.REOPENED, Transit
 class Publisher(Protocol):
     """Sends records to Kafka; the Faust app provides the real one."""
 
-    async def publish(self, topic: str, records: Sequence[OutRecord]) -> None:
-        """Send (key, value, headers) records and wait until the broker has them all."""
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> Sequence[Written] | None:
+        """Send (key, value, headers) records and wait until the broker has them all.
+
+        Returns where each record was written, in order, when the publisher knows.
+        """
         ...
 
 
@@ -82,8 +86,14 @@ class Runtime:
         roots: RootKeeper,
         pipeline: MetricPipeline,
         predictions: PredictionPipeline,
+        owns_detections: Callable[[int], bool] = lambda _: False,
     ) -> None:
-        """``desk`` applies inputs to incident state; ``view`` is what this worker has read."""
+        """``desk`` applies inputs to incident state; ``view`` is what this worker has read.
+
+        ``owns_detections(partition)``: whether this worker owns that partition of
+        ``fireline.detections`` now; its own detections there are handed to the desk
+        in-process (agents/service/incident_inputs.py).
+        """
         self.settings = settings
         self.metrics = metrics
         self.engine = engine
@@ -95,6 +105,7 @@ class Runtime:
         self.roots = roots
         self.pipeline = pipeline
         self.predictions = predictions
+        self.inputs = IncidentInputs(desk, self._publish_raised, owns_detections)
         limit = settings.max_event_bytes
         self._metric = Validator(MetricEvent, limit)
         self._prediction = Validator(PredictionEvent, limit)
@@ -180,10 +191,22 @@ class Runtime:
         await self._publish_detections(detections)
 
     async def on_incident_input(
-        self, key: bytes | None, value: bytes | None, partition: int
+        self, key: bytes | None, value: bytes | None, partition: int, offset: int | None = None
     ) -> None:
-        """Apply one detection, change, tick or command to incident state; publish the events."""
-        incidents = self.desk.handle(key, value, partition)
+        """Apply one detection, change, tick or command to incident state; publish the events.
+
+        ``offset``: the record's, in its partition of ``fireline.detections``; without
+        it (tests) the input is applied with no once-only bookkeeping.
+        """
+        if offset is None:
+            applied = self.desk.apply(key, value, partition)
+            await self._publish_raised(applied.events)
+            self.desk.store(applied)
+            return
+        await self.inputs.consumed(key, value, partition, offset)
+
+    async def _publish_raised(self, incidents: Sequence[Incident]) -> None:
+        """Publish incident events; observe the latency of those a new signal caused."""
         await self._publish_incidents(incidents)
         published = time.time()
         for incident in incidents:
@@ -393,18 +416,20 @@ class Runtime:
                 self.metrics.detections.labels(detection.kind, state).inc()
 
     async def _publish_detections(self, detections: Sequence[Detection]) -> None:
-        if detections:
-            await self.publisher.publish(
-                self.settings.topics.detections,
-                [
-                    (
-                        d.subject_key.encode(),
-                        DetectionInput(detection=d).model_dump_json().encode(),
-                        {},
-                    )
-                    for d in detections
-                ],
-            )
+        """Publish detections; hand those of partitions this worker owns to the desk at once."""
+        if not detections:
+            return
+        records: list[OutRecord] = [
+            (d.subject_key.encode(), DetectionInput(detection=d).model_dump_json().encode(), {})
+            for d in detections
+        ]
+        written = await self.publisher.publish(self.settings.topics.detections, records)
+        if written:
+            handed = [
+                HandedInput(where, key or b"", value)
+                for where, (key, value, _) in zip(written, records, strict=True)
+            ]
+            await self.inputs.hand_over(handed)
 
     async def _publish_incidents(self, incidents: Sequence[Incident]) -> None:
         if not incidents:

@@ -234,7 +234,15 @@ def build_worker(
     kill_switch = KillSwitch()  # folded from the controls topic below, by every worker
     engine = build_engine(settings, metrics, context, tables, notes, kill_switch)
     roots = RootKeeper(chat, threads)  # keeps every root fireline posted true
-    runtime = build_runtime(settings, metrics, engine, publisher, notes, roots, tables)
+
+    def owns_detections(partition: int) -> bool:
+        if app.rebalancing:
+            return False
+        return partition in owned_partitions(app, settings.topics.detections)
+
+    runtime = build_runtime(
+        settings, metrics, engine, publisher, notes, roots, tables, owns_detections
+    )
     metrics.start_at_zero(runtime.handlers(), REASONS, engine.registry.names())
     wire(app, runtime)
     add_timers(app, settings, runtime)

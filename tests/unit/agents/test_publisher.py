@@ -4,8 +4,10 @@ import asyncio
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.structs import RecordMetadata, TopicPartition
 
 from agents.service.app import FaustPublisher
+from agents.service.incident_inputs import Written
 from fireline.errors import BrokerError
 
 
@@ -20,7 +22,9 @@ class FlakyProducer:
             raise KafkaConnectionError("broker went away")
         self.sent.append((topic, key, value, headers))
         future = asyncio.get_running_loop().create_future()
-        future.set_result(None)
+        # Where the broker put it, as aiokafka's producer reports it.
+        offset = len(self.sent) - 1
+        future.set_result(RecordMetadata(topic, 0, TopicPartition(topic, 0), offset, -1, 0, 0))
         return future
 
 
@@ -32,8 +36,9 @@ class App:
 async def test_publisher__retries_then_delivers_everything():
     producer = FlakyProducer(failures=2)
     publisher = FaustPublisher(App(producer), retries=3, first_backoff_s=0.001)
-    await publisher.publish("t", [(b"k", b"v", {"h": b"1"}), (None, b"w", {})])
+    written = await publisher.publish("t", [(b"k", b"v", {"h": b"1"}), (None, b"w", {})])
     assert producer.sent == [("t", b"k", b"v", [("h", b"1")]), ("t", None, b"w", None)]
+    assert written == [Written(0, 0), Written(0, 1)]  # where each record went, in order
 
 
 async def test_publisher__gives_up_with_a_broker_error():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
-from agents.incidents.desk import IncidentDesk
+from agents.incidents.desk import IncidentDesk, MemoryStateTable
 from agents.incidents.manager import IncidentManager
 from agents.incidents.view import IncidentView
 from agents.metrics import Metrics
@@ -60,7 +60,7 @@ def runtime(out: io.StringIO) -> Runtime:
         engine,
         Recorded(),
         view=view,
-        desk=IncidentDesk(IncidentManager(policy), {}, view),
+        desk=IncidentDesk(IncidentManager(policy), MemoryStateTable(), view),
         notes=notes,
         roots=RootKeeper(chat, threads),
         pipeline=MetricPipeline(settings.detection),
