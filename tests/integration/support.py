@@ -399,8 +399,19 @@ class WorkerProcess:
         return [sys.executable, "-m", "agents.cli.main", "run", "--loglevel", "info"]
 
     def start(self, ready_timeout_s: float = 60.0) -> WorkerProcess:
-        self.launch()
-        self.wait_ready(ready_timeout_s)
+        for attempt in range(3):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self.launch()
+            try:
+                self.wait_ready(ready_timeout_s)
+                return self
+            except AssertionError:
+                lost_port = "address already in use" in self.log()[logged:]
+                if attempt == 2 or not lost_port:
+                    raise
+            # Its HTTP port was taken between free_port() and the bind (another test's
+            # connection got it as an ephemeral port): the same worker on a fresh port.
+            self.env = {**self.env, "FIRELINE_HTTP_PORT": str(free_port())}
         return self
 
     def launch(self) -> WorkerProcess:

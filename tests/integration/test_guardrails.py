@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from agents.kafka.broker import EmbeddedBroker
+from agents.kafka.broker import EmbeddedBroker, free_port
 from agents.kafka.durable_table import partition_of
 from agents.service.parts import TEST_EXIT_AFTER_ACTION
 from fireline.incident import Incident
@@ -169,7 +169,7 @@ steps:
 
 def test_cooldown__holds_across_two_workers_and_after_both_were_killed(broker, deployer, tmp_path):
     env = worker_env(broker.url, None, playbooks_dir(tmp_path, ROLLBACK.format(url=deployer.url)))
-    second_env = {**env, "FIRELINE_HTTP_PORT": str(int(env["FIRELINE_HTTP_PORT"]) + 1)}
+    second_env = {**env, "FIRELINE_HTTP_PORT": str(free_port())}
     workers = [
         WorkerProcess(env, tmp_path / "a.log").start(),
         WorkerProcess(second_env, tmp_path / "b.log").start(),
