@@ -16,7 +16,8 @@ are acknowledged by the broker before ``put`` returns):
   runs a step that finished, and one that started without a result is
   reconciled (the action's reconciler asks its target) instead of repeated.
 - ``guards``: each playbook's :class:`~playbooks.guardrails.GuardState`
-  (counters and the verify/approval deadlines), written before anything acts.
+  (counters and the verify deadlines), written before anything acts. Approvals
+  expire elsewhere: ``approval_ttl_s``, agents/incidents/approval_expiry.py.
 
 In the worker one partition owns a playbook (``fireline.action-requests`` is
 keyed by its name), so these counters hold across workers and restarts.
@@ -134,18 +135,9 @@ class Guardrails:
 
     actions_enabled: bool = True  # the static kill switch: False runs nothing at all
     dry_run: bool = False  # every playbook behaves as mode: dry-run
-    approval_expiry_s: float | None = None  # a waiting step is rejected after this long
     # A backtest asks what would have happened: its dry runs get verify deadlines as
     # if their steps had acted, so an incident still open at the deadline shows the page.
     verify_dry_runs: bool = False
-
-
-@dataclass(frozen=True)
-class DeadlineOutcome:
-    """What handling a deadline did: records to audit, an expired approval to publish."""
-
-    records: list[StepRecord]
-    expired: ApprovalRequest | None = None
 
 
 class PlaybookEngine:
@@ -254,7 +246,7 @@ class PlaybookEngine:
             return [StepRecord(name, "-", "-", Outcome.HELD, paused)]
         if (held := await self._admit(playbook, incident, now)) is not None:
             return [StepRecord(name, "-", "-", Outcome.SKIPPED, held)]
-        ran = await self._run(playbook, incident, now=now)
+        ran = await self._run(playbook, incident)
         await self._schedule_verify(playbook, incident, ran, now)
         return ran
 
@@ -301,46 +293,21 @@ class PlaybookEngine:
 
     async def handle_deadline(
         self, playbook: str, deadline: Deadline, current: Incident | None
-    ) -> DeadlineOutcome:
-        """Verify a remediation or expire an approval request, then forget the deadline.
+    ) -> list[StepRecord]:
+        """Verify a remediation at its deadline, then forget the deadline.
 
         The deadline is dropped only after its steps ran (each at most once,
         through ``done``): a worker that dies in between handles it again.
         """
-        if deadline.kind == "verify":
-            due = VerificationDue(
-                incident=deadline.incident,
-                playbook=playbook,
-                ran_at=deadline.ran_at,
-                deadline=deadline.due,
-            )
-            outcome = DeadlineOutcome(await self.verify(due, current))
-        else:
-            outcome = DeadlineOutcome([], self._expired(playbook, deadline))
-        await self._put_guard(playbook, drop_deadlines(self._guard(playbook), {deadline.id}))
-        return outcome
-
-    def _expired(self, playbook: str, deadline: Deadline) -> ApprovalRequest | None:
-        """The rejection an expired request gets, when its step still waits."""
-        index = deadline.step_index if deadline.step_index is not None else -1
-        raw = self.done.get(_step_key(deadline.incident, playbook, index))
-        if raw is None or not StepState.decode(raw).waits_for_approval:
-            return None  # decided in time
-        found = self.playbook(playbook)
-        step = found.steps[index] if found is not None and index < len(found.steps) else None
-        request = ApprovalRequest(
-            id=deadline.approval_id or approval_id(deadline.incident, playbook, index),
+        due = VerificationDue(
             incident=deadline.incident,
             playbook=playbook,
-            step_index=index,
-            step=step.label if step is not None else "-",
-            action=step.action if step is not None else "-",
-            requested_at=deadline.ran_at,
+            ran_at=deadline.ran_at,
+            deadline=deadline.due,
         )
-        waited = human_duration(deadline.due - deadline.ran_at)
-        return request.decided(
-            Decision.REJECTED, f"expiry (nobody decided within {waited})", deadline.due
-        )
+        records = await self.verify(due, current)
+        await self._put_guard(playbook, drop_deadlines(self._guard(playbook), {deadline.id}))
+        return records
 
     async def verify(self, due: VerificationDue, current: Incident | None) -> list[StepRecord]:
         """Check a remediation at its deadline: resolved is verified, else run on_unverified."""
@@ -377,7 +344,7 @@ class PlaybookEngine:
                 break
         return records
 
-    async def resume(self, request: ApprovalRequest, now: float | None = None) -> list[StepRecord]:
+    async def resume(self, request: ApprovalRequest) -> list[StepRecord]:
         """Go on with a playbook after a human decided on its waiting step."""
         playbook = self.playbook(request.playbook)
         step = request.step
@@ -401,7 +368,7 @@ class PlaybookEngine:
             )
             return [record]
         return await self._run(
-            playbook, request.incident, request.step_index, approved_by=request.decided_by, now=now
+            playbook, request.incident, request.step_index, approved_by=request.decided_by
         )
 
     async def _run(
@@ -410,7 +377,6 @@ class PlaybookEngine:
         incident: Incident,
         start: int = 0,
         approved_by: str | None = None,
-        now: float | None = None,
     ) -> list[StepRecord]:
         dry = playbook.mode is Mode.DRY_RUN or self.guardrails.dry_run
         variables = incident_variables(incident)
@@ -428,7 +394,6 @@ class PlaybookEngine:
             if fresh and asks and step.applies(incident):
                 record = self._request_approval(playbook, step, index, incident, variables)
                 await self._put_step(key, Outcome.PENDING_APPROVAL)
-                await self._schedule_expiry(playbook, index, incident, record, now)
                 records.append(record)
                 break
             found = await self._once(
@@ -520,28 +485,6 @@ class PlaybookEngine:
         return StepRecord(
             playbook.name, step.label, step.action, Outcome.UNKNOWN, detail, params or {}, target
         )
-
-    async def _schedule_expiry(
-        self,
-        playbook: Playbook,
-        index: int,
-        incident: Incident,
-        record: StepRecord,
-        now: float | None,
-    ) -> None:
-        expiry = self.guardrails.approval_expiry_s
-        if expiry is None or record.approval is None:
-            return
-        asked = record.approval.requested_at if now is None else now
-        deadline = Deadline(
-            kind="approval",
-            due=asked + expiry,
-            incident=incident,
-            ran_at=asked,
-            approval_id=record.approval.id,
-            step_index=index,
-        )
-        await self._put_guard(playbook.name, add_deadline(self._guard(playbook.name), deadline))
 
     def _guard(self, playbook: str) -> GuardState:
         return GuardState.decode(self.guards.get(playbook.encode()))

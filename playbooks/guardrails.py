@@ -8,9 +8,8 @@ takes a state and the time, and returns the verdict and the new state, which
 the engine writes back (acknowledged) before anything acts.
 
 Deadlines are kept with the counters, so a restarted worker still runs a
-``verify`` when it is due, and an approval request can expire: the engine
-schedules an ``approval`` deadline when a step waits for a human and an expiry
-is configured (``Guardrails.approval_expiry_s``).
+``verify`` when it is due. (Approval requests expire elsewhere, after
+``approval_ttl_s``: agents/incidents/approval_expiry.py.)
 """
 
 from __future__ import annotations
@@ -28,22 +27,19 @@ HOUR_S = 3600.0
 
 
 class Deadline(BaseModel):
-    """Something to do about one incident event at ``due``: verify a remediation, expire a request."""
+    """When to check that a remediation worked: one incident event's ``verify`` at ``due``."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["verify", "approval"]
+    kind: Literal["verify"] = "verify"
     due: float
     incident: Incident = Field(description="The incident event the playbook answered.")
-    ran_at: float = Field(description="When the playbook ran (verify) or asked (approval).")
-    approval_id: str | None = None  # kind approval: the request that expires
-    step_index: int | None = None  # kind approval: the waiting step
+    ran_at: float = Field(description="When the playbook ran.")
 
     @property
     def id(self) -> str:
-        """One deadline per kind, incident event and step: scheduling it twice keeps one."""
-        step = "" if self.step_index is None else f"|{self.step_index}"
-        return f"{self.kind}|{self.incident.id}|{self.incident.revision}{step}"
+        """One deadline per kind and incident event: scheduling it twice keeps one."""
+        return f"{self.kind}|{self.incident.id}|{self.incident.revision}"
 
 
 class GuardState(BaseModel):

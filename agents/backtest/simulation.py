@@ -256,8 +256,8 @@ class Backtest:
             names = [p.name for p in engine.playbooks]
             for playbook, deadline in engine.due(names, self.clock.now):
                 current = self._latest.get(deadline.incident.id)
-                outcome = await engine.handle_deadline(playbook, deadline, current)
-                self._plan(run, approvals, deadline.incident.id, "verify", outcome.records)
+                records = await engine.handle_deadline(playbook, deadline, current)
+                self._plan(run, approvals, deadline.incident.id, "verify", records)
 
     async def _incidents(self, events: Sequence[Incident]) -> None:
         for incident in events:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from faust.types import TP
@@ -58,15 +58,9 @@ class BatchConsumer(SeamConsumer):
             while not (self.should_stop or fetcher.should_stop):
                 records = await self.next_records(1.0)
                 await asyncio.sleep(0)  # let other tasks run between fetches
-                if not records or self.should_stop:
-                    continue
-                generation = self.app.consumer_generation_id
-                for tp, batch in records.items():
-                    if not self.flow_active or self.app.consumer_generation_id != generation:
-                        break  # a rebalance started: the rest will be fetched again
-                    if batch:
-                        await self._deliver(TP(tp.topic, tp.partition), batch, handlers)
-                await self.commit_if_due()
+                if records and not self.should_stop:
+                    await self._deliver_fetch(records, handlers)
+                    await self.commit_if_due()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -75,6 +69,23 @@ class BatchConsumer(SeamConsumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    async def _deliver_fetch(
+        self, records: Mapping[Any, list[Any]], handlers: dict[str, BatchHandler]
+    ) -> None:
+        if not self.flow_active:
+            # A rebalance began while this fetch was out, and the consumer's position
+            # is already past these records: seek back to the committed offsets, as
+            # Faust's own getmany does, or they would never be read again while this
+            # worker keeps the partition (and the group's commit would stall there).
+            await self.perform_seek()
+            return
+        generation = self.app.consumer_generation_id
+        for tp, batch in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break  # a rebalance started: the rest will be fetched again
+            if batch:
+                await self._deliver(TP(tp.topic, tp.partition), batch, handlers)
 
     async def _deliver(self, tp: TP, batch: list[Any], handlers: dict[str, BatchHandler]) -> None:
         # Faust's read offset is "next to read" after a seek to the committed

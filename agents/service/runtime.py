@@ -298,7 +298,7 @@ class Runtime:
             await self._handle_deadlines(partition, time.time())
 
     async def _handle_deadlines(self, partition: int, now: float) -> None:
-        """Verify remediations and expire approvals due in the playbooks ``partition`` owns."""
+        """Verify the remediations due in the playbooks ``partition`` owns."""
         count = self.settings.partitions
         owned = [
             key.decode()
@@ -308,15 +308,8 @@ class Runtime:
         self._prune_steps(partition, now)
         for playbook, deadline in self.engine.due(owned, now):
             current = self.view.incidents.get(deadline.incident.id)
-            outcome = await self.engine.handle_deadline(playbook, deadline, current)
-            await self._audit(deadline.incident, outcome.records)
-            if outcome.expired is not None:
-                expired = outcome.expired
-                log.info("approval %s expired", expired.id)
-                await self.publisher.publish(
-                    self.settings.topics.approvals,
-                    [(expired.incident.id.encode(), expired.model_dump_json().encode(), {})],
-                )
+            records = await self.engine.handle_deadline(playbook, deadline, current)
+            await self._audit(deadline.incident, records)
 
     def _prune_steps(self, partition: int, now: float) -> None:
         """Now and then, tombstone the step records of ``partition``'s playbooks past retention."""

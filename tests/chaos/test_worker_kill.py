@@ -1,13 +1,24 @@
 """kill -9 of a worker at random points while incidents open and playbooks run.
 
-Two workers share the group. Each of ``ITERATIONS`` seeded rounds sends one
-service's latency spike (an incident whose playbook posts to Slack, calls a
-webhook and asks a deployer to roll back) and one malformed event, waits a
-random moment, and kills -9 a worker that is up (it starts again at once).
-Afterwards, with both workers up: every input event is accounted for (the
-group committed past all of them; the malformed ones are in the dead-letter
-topic), each service has exactly one incident, and each side effect happened at
-most once (requests counted at the loopback Slack, webhook and deployer).
+Two workers share the group. Every service's series is warmed first (120 quiet
+samples each) until its detector state is checkpointed in the state table, as
+a series that has been running for a while is. Then each of ``ITERATIONS``
+seeded rounds sends one service's latency spike (an incident whose playbook
+posts to Slack, calls a webhook and asks a deployer to roll back) and one
+malformed event, waits a random moment, and kills -9 a worker that is up (it
+starts again at once). Afterwards, with both workers up: every input event is
+accounted for (the group committed past all of them; the malformed ones are in
+the dead-letter topic), each service has exactly one incident, and each side
+effect happened at most once (requests counted at the loopback Slack, webhook
+and deployer).
+
+Why the warm-up comes first: a worker killed before a new series' first
+checkpoint (``detection.checkpoint_s``) loses what its detector learnt, while
+the group's committed offset already passed those samples, so the next owner
+warms the series again on what is left of them. A spike inside that second
+warm-up is learnt as normal and pages nobody (README "Status and known
+limits"). The rounds test crashes during detection, incidents and playbooks of
+series that were learnt, not that limit.
 """
 
 from __future__ import annotations
@@ -25,8 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from agents.kafka.broker import EmbeddedBroker, free_port
+from agents.pipelines.events import MetricEvent
 from tests.chaos.kafka_probe import committed
 from tests.chaos.stand_ins import HttpStandIn
 from tests.integration.support import (
@@ -45,6 +58,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.kill9]
 SEED = 20261128
 ITERATIONS = 20
 PARTITIONS = 2
+WARMUP = 120  # quiet samples per service, sent and checkpointed before any kill
+SPIKE = 20  # samples of each round's spike
+START = 1795255200.0  # event time of the first sample
 #: The at-most-once guarantee for side effects is built on branch `guardrails`
 #: (issue 13, item 2); until it is merged a repeat is reported as an expected
 #: failure naming it, and this flips to True with the merge.
@@ -78,11 +94,26 @@ class ChaosRun:
     seconds: float = 0.0
 
 
-def spike(service: str, rng: np.random.Generator, start: float) -> list[bytes]:
-    values = [*rng.normal(48, 2.5, 120), *rng.normal(420, 15, 20)]
+def quiet(service: str, rng: np.random.Generator, start: float) -> list[bytes]:
+    """The warm-up: ``WARMUP`` ordinary samples of ``service``'s latency, 0.1 s apart."""
+    values = rng.normal(48, 2.5, WARMUP)
     return [
         metric_event(start + i * 0.1, round(float(v), 2), service) for i, v in enumerate(values)
     ]
+
+
+def spike(service: str, rng: np.random.Generator, start: float) -> list[bytes]:
+    """``SPIKE`` samples far above the warm-up's level, right after it."""
+    values = rng.normal(420, 15, SPIKE)
+    return [
+        metric_event(start + (WARMUP + i) * 0.1, round(float(v), 2), service)
+        for i, v in enumerate(values)
+    ]
+
+
+def series_key(event: bytes) -> bytes:
+    """The key of the event's series in the detector-state table."""
+    return MetricEvent.model_validate_json(event).series_key().encode()
 
 
 def kill_9(worker: WorkerProcess) -> None:
@@ -120,7 +151,22 @@ def chaos(
         PLAYBOOK.format(hook=stand_in.url("/hook"), deploy=stand_in.url("/deploy"))
     )
     logs = tmp_path_factory.mktemp("workers")
-    env = worker_env(broker.url, slack, playbooks, FIRELINE_PARTITIONS=str(PARTITIONS))
+    env = worker_env(
+        broker.url,
+        slack,
+        playbooks,
+        FIRELINE_PARTITIONS=str(PARTITIONS),
+        # A member killed -9 leaves the group when its session times out, and Tansu
+        # answers a join after half of it: shorter than the suite's 3 s, the rounds
+        # restart faster. Heartbeats come from the consumer's own thread.
+        FIRELINE_WORKER__SESSION_TIMEOUT_S="2",
+        FIRELINE_WORKER__HEARTBEAT_INTERVAL_S="0.3",
+        # The stand-in is not Slack: no reason to pace its 20 threads at 1 message/s.
+        FIRELINE_SLACK_CHANNEL_RATE_PER_S="50",
+        FIRELINE_SLACK_CHANNEL_BURST="50",
+        # Each warmed series is checkpointed before the next is sent (see warm_up).
+        FIRELINE_DETECTION__CHECKPOINT_S="1",
+    )
     workers = [
         WorkerProcess({**env, "FIRELINE_HTTP_PORT": str(free_port())}, logs / f"{name}.log")
         for name in ("a", "b")
@@ -142,16 +188,16 @@ def run_rounds(
 ) -> ChaosRun:
     rng, values = random.Random(SEED), np.random.default_rng(SEED)
     run, tag = ChaosRun(), unique("r")[2:]
+    run.services = [f"chaos-{tag}-{i}" for i in range(ITERATIONS)]
     seen_ready: set[int] = set()
     metrics = workers[0].topic("metrics")
     started = time.monotonic()
-    for i in range(ITERATIONS):
-        service = f"chaos-{tag}-{i}"
-        events = spike(service, values, 1795255200.0 + i * 100)
+    run.good += warm_up(broker, workers[0], run.services, values)
+    for i, service in enumerate(run.services):
         bad = f'{{"broken": "{service}"'.encode()
+        events = spike(service, values, START + i * 100)
         run.good += produce(broker.bootstrap_servers, metrics, events, key=service.encode())
         produce(broker.bootstrap_servers, metrics, [bad], key=service.encode())
-        run.services.append(service)
         run.bad.append(bad)
         delay = rng.uniform(0.0, 2.5)  # detection, the incident, a step, or between them
         time.sleep(delay)
@@ -164,9 +210,70 @@ def run_rounds(
         victim.launch()
     for worker in workers:
         worker.wait_ready(90)
-    settle(broker, workers, run, stand_in)
+    try:
+        settle(broker, workers, run, stand_in)
+    except AssertionError as exc:
+        dump_tasks(workers)
+        logs = ", ".join(str(w.log_path) for w in workers)
+        raise AssertionError(f"{exc}\n(each worker's asyncio tasks are dumped in {logs})") from None
     run.seconds = time.monotonic() - started
     return run
+
+
+def dump_tasks(workers: list[WorkerProcess]) -> None:
+    """Have each live worker write its threads' and asyncio tasks' stacks to its log.
+
+    SIGUSR1 is the Faust (mode) worker's "cry": where a stuck agent waits.
+    """
+    alive = [w for w in workers if w.process is not None and w.process.poll() is None]
+    for worker in alive:
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGUSR1)
+    with contextlib.suppress(AssertionError):  # a worker too stuck to dump is a finding too
+        wait_for(lambda: all("TASKS" in w.log() for w in alive), 15, "the task dumps")
+
+
+def warm_up(
+    broker: EmbeddedBroker, worker: WorkerProcess, services: list[str], rng: np.random.Generator
+) -> int:
+    """Warm each service's series in turn, waiting for its detector's checkpoint alone.
+
+    The positive signal is the series' key in the detector-state changelog. One
+    series at a time, so that each checkpoint is a record batch of its own: the
+    embedded broker (Tansu) reports a partition's end at the base offset of its
+    last record batch + 1, so a restarted worker's table recovery stops at the
+    first record of that batch, and checkpoints written together with others
+    after it would be lost (docs/chaos.md).
+    """
+    changelog = f"{worker.env['FIRELINE_APP_ID']}-detector-state-changelog"
+    reader = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": unique("state"),
+            "enable.auto.commit": False,
+        }
+    )
+    reader.assign([TopicPartition(changelog, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    saved: set[bytes] = set()
+
+    def checkpointed(key: bytes) -> bool:
+        message = reader.poll(0.2)
+        if message is not None and message.error() is None:
+            saved.add(message.key())
+        return key in saved
+
+    sent = 0
+    try:
+        for i, service in enumerate(services):
+            events = quiet(service, rng, START + i * 100)
+            key = series_key(events[0])
+            sent += produce(
+                broker.bootstrap_servers, worker.topic("metrics"), events, service.encode()
+            )
+            wait_for(lambda key=key: checkpointed(key), 60, f"the checkpoint of {key!r}")
+    finally:
+        reader.close()
+    return sent
 
 
 def settle(

@@ -51,14 +51,8 @@ def test_admit_target__per_target_and_pruned():
     assert set(later.target_runs) == {"webhook:c"}  # the old ones aged out
 
 
-def deadline(kind: str = "verify", due: float = 100.0, revision: int = 1) -> Deadline:
-    return Deadline(
-        kind=kind,  # type: ignore[arg-type]
-        due=due,
-        incident=make_incident(revision=revision),
-        ran_at=0.0,
-        step_index=None if kind == "verify" else 0,
-    )
+def deadline(due: float = 100.0, revision: int = 1) -> Deadline:
+    return Deadline(due=due, incident=make_incident(revision=revision), ran_at=0.0)
 
 
 def test_deadlines__scheduled_once_due_in_order_dropped_when_handled():
@@ -74,7 +68,7 @@ def test_deadlines__scheduled_once_due_in_order_dropped_when_handled():
 
 def test_state__round_trips_and_an_unreadable_one_starts_afresh(caplog):
     _, state = admit_run(GuardState(), "f", 1.0, cooldown=60, max_runs_per_hour=3)
-    state = add_deadline(state.with_admitted("inc|1", 1.0), deadline(kind="approval"))
+    state = add_deadline(state.with_admitted("inc|1", 1.0), deadline())
     assert GuardState.decode(state.encode()) == state
     assert GuardState.decode(b"\x80pickle?") == GuardState()
     assert "unreadable guardrail state" in caplog.text
