@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.fast_events import (
+    AnyMetricEvent,
+    FastLabelEvent,
+    FastMetricEvent,
+    FastPredictionEvent,
+)
 from agents.pipelines.ingest import Record, Validator
 from agents.pipelines.offline import DEFAULT_BATCHING, Batching, detect, prediction_batches
 from agents.settings import DetectionSettings
@@ -105,9 +110,9 @@ def is_json_lines(path: Path) -> bool:
 
 def read_metric_events(
     path: Path, max_bytes: int = 65_536, on_bytes: Callable[[int], None] | None = None
-) -> Iterator[MetricEvent]:
+) -> Iterator[FastMetricEvent]:
     """Metric events of a JSON-lines file, in file order; a bad line stops with ``file:line``."""
-    validator = Validator(MetricEvent, max_bytes)
+    validator = Validator(FastMetricEvent, max_bytes)
     try:
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
@@ -126,7 +131,7 @@ def read_metric_events(
 
 
 def replay_metric_events(
-    events: Iterable[MetricEvent], settings: DetectionSettings
+    events: Iterable[AnyMetricEvent], settings: DetectionSettings
 ) -> Iterator[dict[str, object]]:
     """The worker's metric pipeline over ``events``; one dict per alarm raised."""
     for found in detect(events, settings):
@@ -155,8 +160,8 @@ def read_prediction_log(
     prediction event; both are checked by the topics' validators (agents.pipelines.events).
     ``on_bytes`` is told the size of each line read (a progress bar's measure).
     """
-    predictions = Validator(PredictionEvent, max_bytes)
-    labels = Validator(LabelEvent, max_bytes)
+    predictions = Validator(FastPredictionEvent, max_bytes)
+    labels = Validator(FastLabelEvent, max_bytes)
     try:
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
@@ -175,7 +180,7 @@ def read_prediction_log(
 
 
 def _log_event(
-    record: Record, predictions: Validator[PredictionEvent], labels: Validator[LabelEvent]
+    record: Record, predictions: Validator[FastPredictionEvent], labels: Validator[FastLabelEvent]
 ) -> Prediction | Label:
     """Validate one line as whichever event it is; raise ``EventError`` if it is neither."""
     value = record.value or b""
