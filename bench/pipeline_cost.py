@@ -8,7 +8,7 @@ the per-model-version monitors) and per metric sample (MetricPipeline: a
 detector per series). This is the work that separates the worker with every detector on
 from the latency-only worker in bench/throughput.py.
 
-    .venv/bin/python bench/pipeline_cost.py [--events 400000] [--batch 2500]
+    .venv/bin/python bench/pipeline_cost.py [--events 400000] [--batch 2500] [--default-gc]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import throughput
 
+from agents.kafka.batching import tune_collector
 from agents.pipelines.events import MetricEvent, PredictionEvent
 from agents.pipelines.fast_events import FastMetricEvent, FastPredictionEvent
 from agents.pipelines.ingest import Record, Validator
@@ -36,7 +37,12 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--batch", type=int, default=2500)
+    parser.add_argument(
+        "--default-gc", action="store_true", help="CPython's collector thresholds, not the worker's"
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        tune_collector()  # as `fireline run` does
     events = throughput.events(args.events)
     records = [Record(topic, 0, i, key, value) for i, (topic, key, value) in enumerate(events)]
     metric_records = [r for r in records if r.topic == throughput.TOPICS.metrics]
