@@ -21,6 +21,7 @@ Every Faust internal this needs is reached through ``SeamConsumer``
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -36,6 +37,21 @@ from agents.kafka.faust_seam import (
 from agents.pipelines.ingest import RawRecord
 
 BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
+
+# Young objects between collections: CPython's default is 700.
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
+
+def tune_collector() -> None:
+    """Run the cyclic garbage collector less often than CPython's defaults (once a process).
+
+    A fetched batch allocates thousands of short-lived objects (records, label and
+    feature dicts, detections) and, every 700 allocations, the collector walked
+    the survivors: 12% of the detection CPU in ``bench/pipeline_cost.py``. Cycles
+    are still collected, a little later; reference counting frees everything else
+    at once, as before.
+    """
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 20, 20)
 
 
 class BatchConsumer(SeamConsumer):

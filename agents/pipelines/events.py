@@ -1,5 +1,7 @@
 """Event contracts of the input topics: prediction, label and metric (the public API).
 
+These models are the contract; the validator decodes most records into their
+fast twins (agents/pipelines/fast_events.py) and falls back to them for the rest.
 Unknown extra fields are accepted and ignored; everything else is checked: numbers
 must be finite, strings must be strings, required fields must be present. Every
 ``timestamp`` is ISO 8601 with a zone or epoch seconds and is held as epoch seconds.
@@ -15,7 +17,14 @@ from pydantic_core import core_schema
 
 from detectors.monitor import records
 
-__all__ = ["EventModel", "LabelEvent", "MetricEvent", "PredictionEvent", "Timestamp"]
+__all__ = [
+    "EventModel",
+    "LabelEvent",
+    "MetricEvent",
+    "PredictionEvent",
+    "Timestamp",
+    "series_key",
+]
 
 
 def _epoch_seconds(value: datetime) -> float:
@@ -111,7 +120,12 @@ class MetricEvent(EventModel):
 
     def series_key(self) -> str:
         """A stable identity of the series: name plus sorted labels."""
-        if not self.labels:
-            return self.name
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
-        return f"{self.name}{{{inner}}}"
+        return series_key(self.name, self.labels)
+
+
+def series_key(name: str, labels: dict[str, str]) -> str:
+    """The series of a metric sample: its name plus its sorted labels."""
+    if not labels:
+        return name
+    inner = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"

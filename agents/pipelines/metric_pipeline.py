@@ -6,7 +6,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 
 from agents.kafka.detector_store import DetectorStore
-from agents.pipelines.events import MetricEvent
+from agents.pipelines.fast_events import AnyMetricEvent
 from agents.settings import DetectionSettings, DetectorRoute
 from detectors import (
     CountSpike,
@@ -171,13 +171,13 @@ class MetricPipeline:
         # Not tombstoned by anyone now: those checkpoints stay (and reload if the series returns).
         self._released.clear()
 
-    def process(self, events: Sequence[MetricEvent], partition: int = -1) -> list[Detection]:
+    def process(self, events: Sequence[AnyMetricEvent], partition: int = -1) -> list[Detection]:
         """Feed a batch (in arrival order) and return the alarms that rose or cleared.
 
         ``partition`` is where the events came from: the detectors' checkpoints go
         to the same partition of the state table.
         """
-        by_series: dict[str, list[MetricEvent]] = defaultdict(list)
+        by_series: dict[str, list[AnyMetricEvent]] = defaultdict(list)
         keys = self._series_keys
         for event in events:
             if self._watch_others or event.name in self._named:
@@ -230,14 +230,14 @@ class MetricPipeline:
         return detections
 
     def _evidence(
-        self, recent: deque[tuple[float, float]], upto: Sequence[MetricEvent]
+        self, recent: deque[tuple[float, float]], upto: Sequence[AnyMetricEvent]
     ) -> list[EvidencePoint]:
         """The last points before the batch plus the batch's up to the detection."""
         points = [*recent, *((e.timestamp, e.value) for e in upto)][-self.evidence_points :]
         return [EvidencePoint(at=at, value=value) for at, value in points]
 
     def _refreshes(
-        self, detector: MetricDetector, series: str, samples: Sequence[MetricEvent]
+        self, detector: MetricDetector, series: str, samples: Sequence[AnyMetricEvent]
     ) -> list[Detection]:
         """Re-send an alarm that is still on, so the incident knows its signal is alive."""
         firing = self._firing.get(series)
@@ -258,7 +258,7 @@ class MetricPipeline:
     def _detection(
         detector: MetricDetector,
         series: str,
-        sample: MetricEvent,
+        sample: AnyMetricEvent,
         observed: float,
         baseline: float,
         score: float,

@@ -17,9 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.events import LabelEvent, MetricEvent
+from agents.pipelines.fast_events import (
+    AnyLabelEvent,
+    AnyMetricEvent,
+    AnyPredictionEvent,
+    FastLabelEvent,
+    FastMetricEvent,
+)
 from agents.pipelines.metric_pipeline import MetricPipeline
 from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.settings import DetectionSettings
@@ -160,7 +167,8 @@ def _model(event: _Labelled) -> str:
 
 
 Output = Detection | Change
-Event = MetricEvent | PredictionEvent | LabelEvent
+Event = AnyMetricEvent | AnyPredictionEvent | AnyLabelEvent
+Logged = AnyPredictionEvent | AnyLabelEvent
 
 
 def detect(
@@ -185,15 +193,17 @@ def detect(
     """
     metrics = MetricPipeline(settings or DetectionSettings(), refresh_s, evidence_points)
     predictions = PredictionPipeline(config, refresh_s=refresh_s)
-    samples: list[MetricEvent] = []
-    logged: list[PredictionEvent | LabelEvent] = []
+    samples: list[AnyMetricEvent] = []
+    logged: list[Logged] = []
     window_end = float("inf")
 
     def flush() -> list[Output]:
         nonlocal window_end
         found: list[Output] = list(metrics.process(samples)) if samples else []
-        for batch in prediction_batches(logged, _is_label_event, predictions.monitor, batching):
-            detections, changes = predictions.process(batch)
+        batches = prediction_batches(logged, _is_label_event, predictions.monitor, batching)
+        for batch in batches:
+            # the events of ``logged``, reordered (mypy cannot split its four-way union)
+            detections, changes = predictions.process(cast("list[Logged]", batch))
             found += changes
             found += detections
         samples.clear()
@@ -207,15 +217,15 @@ def detect(
             yield from flush()
         if window_end == float("inf"):
             window_end = event.timestamp + batching.window_s
-        if isinstance(event, MetricEvent):
+        if isinstance(event, MetricEvent | FastMetricEvent):
             samples.append(event)
         else:
             logged.append(event)
     yield from flush()
 
 
-def _is_label_event(event: PredictionEvent | LabelEvent) -> bool:
-    return isinstance(event, LabelEvent)
+def _is_label_event(event: object) -> bool:
+    return isinstance(event, LabelEvent | FastLabelEvent)
 
 
 def _event_time(output: Output) -> float:

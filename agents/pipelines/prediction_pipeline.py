@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from agents.kafka.detector_store import DetectorStore
 from agents.kafka.label_join_store import LabelJoinStore
-from agents.pipelines.events import LabelEvent, PredictionEvent
+from agents.pipelines.fast_events import AnyLabelEvent, AnyPredictionEvent
 from detectors.monitor import records
 from detectors.monitor.comparison import VersionComparison
 from detectors.monitor.label_join import LabelJoin
@@ -71,7 +71,7 @@ class PredictionPipeline:
         self._firing: dict[FiringKey, tuple[float, records.Finding]] = {}
 
     def process(
-        self, events: Sequence[PredictionEvent | LabelEvent], partition: int = -1
+        self, events: Sequence[AnyPredictionEvent | AnyLabelEvent], partition: int = -1
     ) -> tuple[list[Detection], list[Change]]:
         """Detections (raised, cleared, re-sent) and version changes of one micro-batch.
 

@@ -20,7 +20,13 @@ from agents.incidents.desk import IncidentDesk
 from agents.incidents.view import IncidentView
 from agents.kafka.durable_table import partition_of
 from agents.metrics import Metrics
-from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.fast_events import (
+    AnyLabelEvent,
+    AnyPredictionEvent,
+    FastLabelEvent,
+    FastMetricEvent,
+    FastPredictionEvent,
+)
 from agents.pipelines.ingest import DeadLetter, RawRecord, Validator
 from agents.pipelines.metric_pipeline import MetricPipeline
 from agents.pipelines.model_commands import ModelCommand, split_commands
@@ -107,9 +113,9 @@ class Runtime:
         self.predictions = predictions
         self.inputs = IncidentInputs(desk, self._publish_raised, owns_detections)
         limit = settings.max_event_bytes
-        self._metric = Validator(MetricEvent, limit)
-        self._prediction = Validator(PredictionEvent, limit)
-        self._label = Validator(LabelEvent, limit)
+        self._metric = Validator(FastMetricEvent, limit)
+        self._prediction = Validator(FastPredictionEvent, limit)
+        self._label = Validator(FastLabelEvent, limit)
         self._expired: set[str] = set()  # approvals whose expiry this worker published
 
     def handlers(self) -> dict[str, Any]:
@@ -169,7 +175,7 @@ class Runtime:
         self._observe(records, started)
 
     async def _publish_findings(
-        self, events: Sequence[PredictionEvent | LabelEvent], partition: int
+        self, events: Sequence[AnyPredictionEvent | AnyLabelEvent], partition: int
     ) -> None:
         if not events or not self.settings.detection.watch_predictions:
             return

@@ -18,6 +18,7 @@ from agents.incidents.action_controls import ActionControls
 from agents.incidents.alert_intake import AlertIntake
 from agents.incidents.api import IncidentApi
 from agents.incidents.view import StateTopic, ViewFollower
+from agents.kafka.batching import tune_collector
 from agents.kafka.broker import create_topics, missing_topics
 from agents.kafka.faust_seam import check_dependencies
 from agents.kafka.lag import GroupOffsets
@@ -342,6 +343,7 @@ def socket_mode(settings: Settings, buttons: SlackInteractions) -> list[mode.Ser
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Create the topics, then run the worker until SIGTERM/SIGINT (commits on the way out)."""
     check_dependencies()  # refuse a Faust it was not written for before touching the broker
+    tune_collector()  # the hot path allocates many short-lived objects (agents/kafka/batching.py)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(
