@@ -41,7 +41,7 @@ def test_prometheus__config_loads_the_rules_and_names_the_job_they_watch():
     result = promtool("check", "config", str(config_file))
     output = result.stdout.decode() + result.stderr.decode()
     assert result.returncode == 0, output
-    assert f"Checking {RULES}\n  SUCCESS: 10 rules found" in output
+    assert f"Checking {RULES}\n  SUCCESS: 12 rules found" in output
     config = yaml.safe_load(config_file.read_text())
     assert config["scrape_configs"][0]["job_name"] == "fireline"  # up{job="fireline"}
 
@@ -81,7 +81,7 @@ def test_alert_rules__pass_their_promtool_unit_tests():
 def test_alert_rules__each_rule_has_a_test_where_it_fires_and_one_where_it_does_not():
     rules = yaml.safe_load(RULES.read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
-    assert len(alerts) == 10
+    assert len(alerts) == 12
     cases = [
         c for t in yaml.safe_load(RULE_TESTS.read_text())["tests"] for c in t["alert_rule_test"]
     ]
