@@ -130,7 +130,7 @@ class IncidentDesk:
             log.error("skipping %s input without a subject key", message.type)
             return Applied()
         state = self._load(key)
-        if offset is not None and offset <= state.applied:
+        if offset is not None and partition == state.applied_partition and offset <= state.applied:
             log.debug("input at %d@%d applied already to %r", offset, partition, key)
             return Applied()
         events: list[Incident] = []
@@ -141,7 +141,7 @@ class IncidentDesk:
         elif isinstance(message, CommandInput):
             events = self._command(state, message, now)
         if offset is not None:
-            state.applied = offset
+            state.applied, state.applied_partition = offset, partition
         return Applied(events, [(key, state)], partition)
 
     def store(self, applied: Applied) -> None:

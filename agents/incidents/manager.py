@@ -64,6 +64,9 @@ class SubjectState(BaseModel):
     # its partition), stored with the state it produced: a record redelivered after a
     # crash or a rebalance, or handed over in-process first, is never applied twice.
     applied: int = -1
+    # ...in this partition: an offset orders records of its own partition only (a
+    # producer with another partitioner may send a subject's record elsewhere).
+    applied_partition: int = -1
     tracked: list[Tracked] = Field(default_factory=list)  # open, and recently resolved
     raises: dict[str, list[float]] = Field(default_factory=dict)  # fingerprint → raise times
     changes: list[Change] = Field(default_factory=list)  # recent, oldest first (event time)

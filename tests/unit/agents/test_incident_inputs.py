@@ -141,3 +141,15 @@ async def test_handed_over_ticks_keep_the_hand_off_going_while_the_consumer_lags
     for offset, key, value in ((11, None, TICK), (12, KEY, raised())):  # fetched back later
         assert await desk.consumed(key, value, 0, offset) == []
     assert desk.handed_over == 2
+
+
+async def test_a_subjects_record_in_another_partition_is_not_taken_for_one_applied_already():
+    """Offsets order one partition: a command a foreign partitioner sent elsewhere still applies."""
+    table, published = MemoryStateTable(), Published()
+    desk = inputs(table, published)
+    (opened,) = await desk.consumed(KEY, raised(), 0, 40)
+    escalate = CommandInput(command="escalate", incident_id=opened.id, by="a test")
+    escalated = await desk.consumed(KEY, escalate.model_dump_json().encode(), 1, 3)
+    assert [e.transition for e in escalated] == [Transition.ESCALATED]
+    assert (state(table).applied, state(table).applied_partition) == (3, 1)
+    assert await desk.consumed(KEY, escalate.model_dump_json().encode(), 1, 3) == []  # redelivered
