@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -51,7 +50,7 @@ def labels(model: str) -> list[bytes]:
 def test_restart__labels_for_predictions_made_before_it_are_scored(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    model, filler = unique("joins"), unique("filler")
+    model = unique("joins")
     env = worker_env(broker.url, None, FIRELINE_DETECTION__CHECKPOINT_S="0.5")
     first = WorkerProcess(env, tmp_path / "first.log").start()
     topic = first.topic("predictions")
@@ -61,16 +60,9 @@ def test_restart__labels_for_predictions_made_before_it_are_scored(
 
     produce(broker.bootstrap_servers, topic, predictions(model), key=b"m")
     wait_for(lambda: consumed(first) >= COUNT, 30, "the predictions read by the first worker")
-    # The embedded broker (Tansu) ends a compacted partition at the base offset of
-    # its last record batch, so Faust's recovery skips the rest of that batch: a
-    # later checkpoint (of another model, paced past the next checkpoint tick)
-    # keeps the records under test out of the last batch.
-    time.sleep(1.5)
-    produce(broker.bootstrap_servers, topic, predictions(filler), key=b"m")
-    wait_for(lambda: consumed(first) >= 2 * COUNT, 30, "the filler predictions")
     assert first.stop() == 0  # checkpoints what it learnt, commits what it read
     group = env["FIRELINE_APP_ID"]
-    assert committed(broker.bootstrap_servers, group, topic, 2) == 2 * COUNT  # none read again
+    assert committed(broker.bootstrap_servers, group, topic, 2) == COUNT  # none read again
 
     second = WorkerProcess(env, tmp_path / "second.log").start()
     try:
