@@ -27,6 +27,12 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _form_body(field: str) -> Schema:
+    """A required form-encoded body of one string field (what Slack posts)."""
+    form = {"type": "object", "properties": {field: {"type": "string"}}}
+    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}}
+
+
 def _errors(*statuses: int) -> dict[str, Schema]:
     words = {
         400: "bad request",
@@ -277,17 +283,7 @@ def worker_openapi() -> Schema:
                 "The /fireline slash command (signed with the app's signing secret)",
                 {"200": _json(_OBJECT, "{response_type, text}")},
                 (401,),
-                body={
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"text": {"type": "string"}},
-                            }
-                        }
-                    },
-                },
+                body=_form_body("text"),
             )
         },
         "/slack/interactions": {
@@ -295,17 +291,7 @@ def worker_openapi() -> Schema:
                 "Slack buttons (signed with the app's signing secret)",
                 {"200": _json(_OBJECT, "{text: notes}")},
                 (400, 401),
-                body={
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"payload": {"type": "string"}},
-                            }
-                        }
-                    },
-                },
+                body=_form_body("payload"),
             )
         },
         "/webhooks/alertmanager": {
