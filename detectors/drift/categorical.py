@@ -8,10 +8,10 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.stats import chi2
 
 from detectors.drift.base import IntArray
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import chi2_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 from fireline.errors import DetectorError
 
@@ -86,7 +86,7 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         Both chi-square and the G-test (hence Jensen-Shannon) follow it under no change.
         """
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
-        return float(chi2.isf(alpha, max(ref_counts.size - 1, 1)))
+        return float(chi2_isf(alpha, max(ref_counts.size - 1, 1)))
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         other = len(self._codes)

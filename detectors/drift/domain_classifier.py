@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import normal_isf
 from detectors.params import DetectorParams
 from fireline.errors import DetectorError
 
@@ -74,7 +74,7 @@ class DomainClassifier:
     def __init__(self, params: DomainClassifierParams | None = None, /, **overrides: Any) -> None:
         self.params = DomainClassifierParams.of(params, overrides, "DomainClassifier")
         half = self.params.rows // 2
-        z = float(norm.isf(per_check_alpha(self.params.false_alarm_rate, self.params.every)))
+        z = float(normal_isf(per_check_alpha(self.params.false_alarm_rate, self.params.every)))
         self.threshold = 0.5 + z * math.sqrt((2 * half + 1) / (12 * half * half))
         self.reset()
 

@@ -7,11 +7,11 @@ from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binom
 
 from detectors.base import FloatArray
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import binom_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
@@ -50,7 +50,7 @@ class OutOfRange(WindowDriftDetector[WindowDriftParams]):
         window = self.params.window
         self._expected = window * p
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
-        return float(binom.isf(alpha, window, p)) + 1 - self._expected
+        return float(binom_isf(alpha, window, p)) + 1 - self._expected
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return ((values < self._low) | (values > self._high)).astype(np.float64)

@@ -8,10 +8,10 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.stats import chi2
 
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import chi2_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
@@ -70,7 +70,7 @@ class PSIDrift(WindowDriftDetector[PSIDriftParams]):
         dof = max(int(np.count_nonzero(counts)) - 1, 1) + 2  # + the two outer bins
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
         n_eff_inv = 1.0 / self.params.window + 1.0 / reference.size
-        return float(chi2.isf(alpha, dof)) * n_eff_inv
+        return float(chi2_isf(alpha, dof)) * n_eff_inv
 
     def _counts(self, values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         # [e_i-1, e_i) bins, the maximum in the last inner one; below/above: outer bins

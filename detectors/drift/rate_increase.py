@@ -7,10 +7,10 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import betabinom
 
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import betabinom_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 
@@ -58,7 +58,7 @@ class RateIncrease(WindowDriftDetector[WindowDriftParams]):
         window = self.params.window
         self._expected = window * (ones + 1) / (m + 2)
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
-        limit = float(betabinom.isf(alpha, window, ones + 1, m - ones + 1))
+        limit = float(betabinom_isf(alpha, window, ones + 1, m - ones + 1))
         return max(limit + 1 - self._expected, 1.0)
 
     def _compute(self) -> float:

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.stats import binom
 
 from detectors.drift.base import IntArray
 from detectors.drift.budget import per_check_alpha
 from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
+from detectors.drift.quantiles import binom_isf
 
 
 class UnseenCategoriesParams(CategoricalDriftParams):
@@ -64,7 +64,7 @@ class UnseenCategories(CategoricalDriftDetector[UnseenCategoriesParams]):
         window = self.params.window
         self._expected = window * p
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
-        return max(float(binom.isf(alpha, window, p)) + 1 - self._expected, 1.0)
+        return max(float(binom_isf(alpha, window, p)) + 1 - self._expected, 1.0)
 
     def _fit_table(
         self, ref_counts: npt.NDArray[np.float64], names: npt.NDArray[Any], counts: IntArray

@@ -9,10 +9,10 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from scipy.stats import t as student_t
 
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
+from detectors.drift.quantiles import student_t_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 _TRIM = 0.02
@@ -83,7 +83,7 @@ class WassersteinDrift(WindowDriftDetector[WassersteinDriftParams]):
         widen = math.sqrt(1.0 + window / reference.size)
         # Student's t, not the normal: the spread is itself estimated from `draws`.
         alpha = per_check_alpha(params.false_alarm_rate, params.step)
-        z = float(student_t.isf(alpha, draws - 1)) * math.sqrt(1 + 1 / draws)
+        z = float(student_t_isf(alpha, draws - 1)) * math.sqrt(1 + 1 / draws)
         return max(float(null.mean() + z * widen * null.std(ddof=1)), params.min_shift)
 
     def _distance(self, values: npt.NDArray[Any]) -> float:
