@@ -388,7 +388,15 @@ class PlaybookEngine:
             raw = self.done.get(key)
             state = None if raw is None else StepState.decode(raw)
             if state is not None and state.holds_the_playbook and not approved:
-                break  # waiting for (or refused by) a human, or unknown: a human must look
+                # waiting for (or refused by) a human, or unknown: a human must look
+                log.info(
+                    "playbook %s for incident %s: step %s is %s; the steps after it wait",
+                    playbook.name,
+                    incident.id,
+                    step.label,
+                    state.outcome.value,
+                )
+                break
             fresh = state is None or state.may_run_again
             asks = step.require_approval and not approved and not dry
             if fresh and asks and step.applies(incident):
@@ -481,7 +489,7 @@ class PlaybookEngine:
     ) -> StepRecord:
         await self._put_step(key, Outcome.UNKNOWN)
         detail = f"unknown: the worker stopped during this step; {why}. Check the target by hand"
-        log.error("playbook %s step %s: %s", playbook.name, step.label, detail)
+        log.error("playbook %s step %s (%s): %s", playbook.name, step.label, key.decode(), detail)
         return StepRecord(
             playbook.name, step.label, step.action, Outcome.UNKNOWN, detail, params or {}, target
         )

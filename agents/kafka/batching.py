@@ -72,8 +72,11 @@ class BatchConsumer(SeamConsumer):
         handlers = self.batch_handlers
         try:
             while not (self.should_stop or fetcher.should_stop):
+                seeks = self.seeks
                 records = await self.next_records(1.0)
                 await asyncio.sleep(0)  # let other tasks run between fetches
+                if self.seeks != seeks:
+                    continue  # fetched from positions a seek reset: fetched again from there
                 if records and not self.should_stop:
                     await self._deliver_fetch(records, handlers)
                     await self.commit_if_due()
@@ -96,12 +99,25 @@ class BatchConsumer(SeamConsumer):
             # worker keeps the partition (and the group's commit would stall there).
             await self.perform_seek()
             return
-        generation = self.app.consumer_generation_id
+        generation, seeks = self.app.consumer_generation_id, self.seeks
         for tp, batch in records.items():
-            if not self.flow_active or self.app.consumer_generation_id != generation:
-                break  # a rebalance started: the rest will be fetched again
+            if self._interrupted(generation, seeks):
+                break  # a rebalance or a seek: the rest will be fetched again
             if batch:
                 await self._deliver(TP(tp.topic, tp.partition), batch, handlers)
+
+    def _interrupted(self, generation: int, seeks: int) -> bool:
+        """Whether a rebalance or a seek came since ``generation`` and ``seeks`` were read.
+
+        Either way, records fetched before it are read again from the committed
+        offsets; delivering or acknowledging them now would move the read offset
+        past records the seek asked for again, and those would never be read.
+        """
+        return (
+            not self.flow_active
+            or self.app.consumer_generation_id != generation
+            or self.seeks != seeks
+        )
 
     async def _deliver(self, tp: TP, batch: list[Any], handlers: dict[str, BatchHandler]) -> None:
         # Faust's read offset is "next to read" after a seek to the committed
@@ -113,10 +129,10 @@ class BatchConsumer(SeamConsumer):
             batch = [r for r in batch if r.offset >= read]
             if not batch:
                 return
-        generation = self.app.consumer_generation_id
+        generation, seeks = self.app.consumer_generation_id, self.seeks
         handler = handlers.get(tp.topic)
         if handler is None:
-            await self._deliver_each(tp, batch, generation)
+            await self._deliver_each(tp, batch, generation, seeks)
             return
         await self._fill_gap(tp, batch[0].offset)
         self._mark_inbound(tp)
@@ -124,10 +140,10 @@ class BatchConsumer(SeamConsumer):
         # changelog partition of this source partition, as in a stock agent.
         with self.current_event(tp, batch[0]):
             await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
-        if not self.flow_active or self.app.consumer_generation_id != generation:
-            # A rebalance began while the handler ran and the partition may move:
-            # its owner reads these again from the last commit (at-least-once)
-            # rather than our acks resurrecting revoked state.
+        if self._interrupted(generation, seeks):
+            # A rebalance began while the handler ran and the partition may move, or
+            # a seek reset the position: these are read again from the last commit
+            # (at-least-once) rather than our acks resurrecting revoked state.
             return
         self.ack_range(tp, batch[0].offset, batch[-1].offset)
 
@@ -138,11 +154,11 @@ class BatchConsumer(SeamConsumer):
         if inbound is not None:
             inbound[tp] = time.monotonic()
 
-    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int) -> None:
+    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int, seeks: int) -> None:
         """An ordinary agent's topic: Faust's per-message path."""
         for record in batch:
-            if not self.flow_active or self.app.consumer_generation_id != generation:
-                return  # rebalancing: the rest is fetched again from the committed offset
+            if self._interrupted(generation, seeks):
+                return  # the rest is fetched again from the committed offset
             await self._fill_gap(tp, record.offset)
             await self.deliver_one(tp, record)
 

@@ -226,6 +226,34 @@ class SeamConsumer(faust_aiokafka.Consumer):
         # The highest offset per partition that this worker's commits got onto the
         # broker (Faust's own copy also holds commits that failed in a rebalance).
         self._known_committed: dict[TP, int] = {}
+        self._seeks = 0
+
+    @property
+    def seeks(self) -> int:
+        """Counts the seeks that began or ended so far.
+
+        Records fetched while this changed came from positions a seek has since
+        reset: delivering them (and moving the read offset past them) would skip
+        the records the seek asked for again. Faust seeks to the committed offsets
+        at the end of every recovery, which can come while a fetch is out.
+        """
+        return self._seeks
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every partition to its committed offset, counted in ``seeks``."""
+        self._seeks += 1
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeks += 1
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        """Faust's seek of one partition, counted in ``seeks``."""
+        self._seeks += 1
+        try:
+            await super().seek(partition, offset)
+        finally:
+            self._seeks += 1
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         done: bool = await super()._commit(offsets)
@@ -316,8 +344,10 @@ class SeamConsumer(faust_aiokafka.Consumer):
 
     async def deliver_one(self, tp: TP, record: Any) -> None:
         """Faust's per-message path for one record: to the topic's agents, acked by their streams."""
+        seeks = self._seeks
         await self.wait_first(self.callback(self._to_message(tp, record)), self.suspend_flow.wait())
-        self._read_offset[tp] = record.offset
+        if self._seeks == seeks:  # a seek meanwhile set the read offset itself
+            self._read_offset[tp] = record.offset
 
     @contextmanager
     def current_event(self, tp: TP, record: Any) -> Iterator[None]:

@@ -244,6 +244,13 @@ class Runtime:
             await self.roots.keep(incident)
             return
         now = time.time()
+        log.info(
+            "incident %s r%d %s: requesting %s",
+            incident.id,
+            incident.revision,
+            incident.transition.value,
+            ", ".join(playbook.name for playbook in matching),
+        )
         await self.publisher.publish(
             self.settings.topics.action_requests,
             [
@@ -295,6 +302,14 @@ class Runtime:
         if isinstance(request, RunRequest):
             incident = request.incident
             records = await self.engine.run_playbook(incident, request.playbook)
+            log.info(
+                "playbook %s for incident %s r%d (%s): %s",
+                request.playbook,
+                incident.id,
+                incident.revision,
+                where,
+                ", ".join(f"{r.step} {r.outcome.value}" for r in records) or "nothing left to run",
+            )
             await self.roots.keep(incident)
             await self._audit(incident, records)
         elif isinstance(request, ResumeRequest):

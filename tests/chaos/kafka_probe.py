@@ -7,6 +7,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     """The sum of ``group``'s committed offsets over ``topic``'s partitions (none: 0)."""
+    return sum(committed_per_partition(bootstrap, group, topic, partitions))
+
+
+def committed_per_partition(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    """``group``'s committed offset in each of ``topic``'s partitions (none: 0)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         offsets = consumer.committed(
@@ -14,4 +19,4 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
         )
     finally:
         consumer.close()
-    return sum(max(0, tp.offset) for tp in offsets)
+    return [max(0, tp.offset) for tp in offsets]

@@ -40,7 +40,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from agents.kafka.broker import EmbeddedBroker, free_port
 from agents.pipelines.events import MetricEvent
-from tests.chaos.kafka_probe import committed
+from tests.chaos.kafka_probe import committed, committed_per_partition
 from tests.chaos.stand_ins import HttpStandIn
 from tests.integration.support import (
     SlackServer,
@@ -305,16 +305,22 @@ def settle(
 
     ids = {i for found in run.incidents.values() for i in found}
 
+    outcomes: dict[str, list[str]] = {}
+
     def playbooks_ended() -> bool:
         """Each incident's playbook reached the deployer, or stopped at a step it could not vouch for."""
         run.audit, run.stopped = Counter(), Counter()
         stopped = set()
+        outcomes.clear()
         for message in consume(
             broker.bootstrap_servers, worker.topic("actions"), 10**6, timeout_s=3
         ):
             record = json.loads(message.value())
             if record.get("incident_id") in ids:
                 run.audit[(record["incident_id"], record["step"])] += 1
+                outcomes.setdefault(record["incident_id"], []).append(
+                    f"{record['step']} {record['outcome']}"
+                )
                 if record["outcome"] in STOPS:
                     stopped.add(record["incident_id"])
                     run.stopped[record["outcome"]] += 1
@@ -324,10 +330,29 @@ def settle(
         wait_for(playbooks_ended, 120, "every incident's playbook to end")
     except AssertionError as exc:
         deployed = set(stand_in.per_incident("/deploy"))
-        open_ = {
-            i: {step: n for (j, step), n in run.audit.items() if j == i} for i in ids - deployed
-        }
-        raise AssertionError(f"{exc}; not deployed (audit steps): {open_}") from None
+        open_ = {i: outcomes.get(i, []) for i in ids - deployed}
+        where = requests_of(broker, worker, set(open_))
+        raise AssertionError(
+            f"{exc}; not deployed (audit: steps and outcomes): {open_}; their records: {where}"
+        ) from None
+
+
+def requests_of(broker: EmbeddedBroker, worker: WorkerProcess, ids: set[str]) -> str:
+    """Where the incidents' events and playbook requests are, against the group's commits."""
+    group, found = worker.env["FIRELINE_APP_ID"], []
+    for name in ("incidents", "action_requests"):
+        topic = worker.topic(name)
+        commits = committed_per_partition(broker.bootstrap_servers, group, topic, PARTITIONS)
+        for message in consume(broker.bootstrap_servers, topic, 10**6, timeout_s=3):
+            body = json.loads(message.value())
+            incident = body.get("incident", body)
+            if isinstance(incident, dict) and incident.get("id") in ids:
+                found.append(
+                    f"{name}[{message.partition()}]@{message.offset()} "
+                    f"{incident['id']} r{incident.get('revision')} {incident.get('transition')}"
+                )
+        found.append(f"{name} committed {commits}")
+    return "; ".join(found)
 
 
 def test_kill_9__every_input_event_is_processed_or_dead_lettered(chaos, broker):

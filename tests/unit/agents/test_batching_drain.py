@@ -10,6 +10,7 @@ import faust
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
 from agents.kafka.batching import BatchConsumer
 
@@ -84,3 +85,71 @@ async def test_drain__a_fetch_with_the_flow_on_is_delivered_without_a_seek(consu
     monkeypatch.setattr(consumer, "perform_seek", perform_seek)
     await consumer.drain(fetcher)
     assert delivered == [5, 6]
+
+
+@pytest.fixture
+def seeks_without_a_broker(monkeypatch) -> None:
+    """Faust's own seeks (to the broker) do nothing here; the consumer's counting stays."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", _nothing)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek", _nothing)
+
+
+async def test_drain__a_fetch_that_a_seek_overtook_is_not_delivered(
+    consumer, monkeypatch, seeks_without_a_broker
+):
+    """Faust seeks to the committed offsets at the end of a recovery, also while a fetch
+    is out. That fetch came from the old positions: delivered, it moved the read offset
+    past the records the seek asked for again, and the kill -9 rounds saw a playbook
+    request skipped for good (offsets 26-36 of a partition never ran)."""
+    fetcher = SimpleNamespace(should_stop=False)
+    delivered: list[int] = []
+
+    async def fetch_overtaken_by_a_seek(timeout: float) -> dict[Any, list[Any]]:
+        await consumer.perform_seek()  # the recovery's, while this fetch was out
+        fetcher.should_stop = True
+        return {TopicPartition(TOPIC, 0): [record(37), record(38)]}
+
+    async def deliver(tp: Any, batch: list[Any], handlers: Any) -> None:
+        delivered.extend(r.offset for r in batch)
+
+    monkeypatch.setattr(consumer, "next_records", fetch_overtaken_by_a_seek)
+    monkeypatch.setattr(consumer, "_deliver", deliver)
+    await consumer.drain(fetcher)
+    assert delivered == []
+
+
+async def test_deliver_one__a_seek_during_the_delivery_keeps_its_read_offset(
+    consumer, seeks_without_a_broker
+):
+    tp = TP(TOPIC, 0)
+
+    async def callback(message: Any) -> None:
+        await consumer.perform_seek()
+        consumer._read_offset[tp] = 26  # what the seek to the committed offset set
+
+    consumer.callback = callback
+    await consumer.deliver_one(tp, record(36))
+    assert consumer.read_offset(tp) == 26
+
+    consumer.callback = _nothing
+    await consumer.deliver_one(tp, record(26))
+    assert consumer.read_offset(tp) == 26  # no seek: the last record read
+
+
+async def test_deliver__a_batch_handled_across_a_seek_is_not_acknowledged(
+    consumer, seeks_without_a_broker
+):
+    """Its records come again from the committed offset (at least once), so acknowledging
+    them could only move the read offset and the commit past what the seek asked for."""
+    tp = TP(TOPIC, 0)
+    handled: list[int] = []
+
+    async def handler(batch: Any) -> None:
+        handled.extend(r.offset for r in batch)
+        await consumer.seek(tp, 3)
+
+    await consumer._deliver(tp, [record(5), record(6)], {TOPIC: handler})
+    assert handled == [5, 6]
+    assert consumer.read_offset(tp) is None  # neither acknowledged nor read
