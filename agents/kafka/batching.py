@@ -72,13 +72,11 @@ class BatchConsumer(SeamConsumer):
         handlers = self.batch_handlers
         try:
             while not (self.should_stop or fetcher.should_stop):
-                seeks = self.seeks
+                clock = self.seek_clock
                 records = await self.next_records(1.0)
                 await asyncio.sleep(0)  # let other tasks run between fetches
-                if self.seeks != seeks:
-                    continue  # fetched from positions a seek reset: fetched again from there
                 if records and not self.should_stop:
-                    await self._deliver_fetch(records, handlers)
+                    await self._deliver_fetch(records, handlers, clock)
                     await self.commit_if_due()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -90,8 +88,9 @@ class BatchConsumer(SeamConsumer):
             raise
 
     async def _deliver_fetch(
-        self, records: Mapping[Any, list[Any]], handlers: dict[str, BatchHandler]
+        self, records: Mapping[Any, list[Any]], handlers: dict[str, BatchHandler], clock: int
     ) -> None:
+        """Deliver a fetch that began at ``clock`` on the seek clock."""
         if not self.flow_active:
             # A rebalance began while this fetch was out, and the consumer's position
             # is already past these records: seek back to the committed offsets, as
@@ -99,25 +98,18 @@ class BatchConsumer(SeamConsumer):
             # worker keeps the partition (and the group's commit would stall there).
             await self.perform_seek()
             return
-        generation, seeks = self.app.consumer_generation_id, self.seeks
-        for tp, batch in records.items():
-            if self._interrupted(generation, seeks):
-                break  # a rebalance or a seek: the rest will be fetched again
-            if batch:
-                await self._deliver(TP(tp.topic, tp.partition), batch, handlers)
+        generation = self.app.consumer_generation_id
+        for key, batch in records.items():
+            tp = TP(key.topic, key.partition)
+            if self._rebalanced(generation):
+                break  # the rest will be fetched again
+            if batch and not self.sought_since(tp, clock):
+                await self._deliver(tp, batch, handlers)
+            # else fetched from a position a seek reset: fetched again from there
 
-    def _interrupted(self, generation: int, seeks: int) -> bool:
-        """Whether a rebalance or a seek came since ``generation`` and ``seeks`` were read.
-
-        Either way, records fetched before it are read again from the committed
-        offsets; delivering or acknowledging them now would move the read offset
-        past records the seek asked for again, and those would never be read.
-        """
-        return (
-            not self.flow_active
-            or self.app.consumer_generation_id != generation
-            or self.seeks != seeks
-        )
+    def _rebalanced(self, generation: int) -> bool:
+        """Whether a rebalance began since ``generation`` was read (then records are read again)."""
+        return not self.flow_active or self.app.consumer_generation_id != generation
 
     async def _deliver(self, tp: TP, batch: list[Any], handlers: dict[str, BatchHandler]) -> None:
         # Faust's read offset is "next to read" after a seek to the committed
@@ -129,10 +121,10 @@ class BatchConsumer(SeamConsumer):
             batch = [r for r in batch if r.offset >= read]
             if not batch:
                 return
-        generation, seeks = self.app.consumer_generation_id, self.seeks
+        generation, clock = self.app.consumer_generation_id, self.seek_clock
         handler = handlers.get(tp.topic)
         if handler is None:
-            await self._deliver_each(tp, batch, generation, seeks)
+            await self._deliver_each(tp, batch, generation, clock)
             return
         await self._fill_gap(tp, batch[0].offset)
         self._mark_inbound(tp)
@@ -140,10 +132,11 @@ class BatchConsumer(SeamConsumer):
         # changelog partition of this source partition, as in a stock agent.
         with self.current_event(tp, batch[0]):
             await handler(batch)  # aiokafka ConsumerRecords satisfy RawRecord
-        if self._interrupted(generation, seeks):
+        if self._rebalanced(generation) or self.sought_since(tp, clock):
             # A rebalance began while the handler ran and the partition may move, or
-            # a seek reset the position: these are read again from the last commit
-            # (at-least-once) rather than our acks resurrecting revoked state.
+            # a seek reset its position: these are read again from the last commit
+            # (at-least-once) rather than our acks resurrecting revoked state or
+            # moving the read offset past what the seek asked for again.
             return
         self.ack_range(tp, batch[0].offset, batch[-1].offset)
 
@@ -154,10 +147,10 @@ class BatchConsumer(SeamConsumer):
         if inbound is not None:
             inbound[tp] = time.monotonic()
 
-    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int, seeks: int) -> None:
+    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int, clock: int) -> None:
         """An ordinary agent's topic: Faust's per-message path."""
         for record in batch:
-            if self._interrupted(generation, seeks):
+            if self._rebalanced(generation) or self.sought_since(tp, clock):
                 return  # the rest is fetched again from the committed offset
             await self._fill_gap(tp, record.offset)
             await self.deliver_one(tp, record)

@@ -226,34 +226,51 @@ class SeamConsumer(faust_aiokafka.Consumer):
         # The highest offset per partition that this worker's commits got onto the
         # broker (Faust's own copy also holds commits that failed in a rebalance).
         self._known_committed: dict[TP, int] = {}
-        self._seeks = 0
+        # A clock that ticks as each seek begins and ends, and when each partition
+        # (or every one: perform_seek) was last sought.
+        self._seek_clock = 0
+        self._sought_at: dict[TP, int] = {}
+        self._all_sought_at = 0
 
     @property
-    def seeks(self) -> int:
-        """Counts the seeks that began or ended so far.
+    def seek_clock(self) -> int:
+        """Now, on the clock of seeks: read it before a fetch, ask ``sought_since`` after."""
+        return self._seek_clock
 
-        Records fetched while this changed came from positions a seek has since
-        reset: delivering them (and moving the read offset past them) would skip
-        the records the seek asked for again. Faust seeks to the committed offsets
-        at the end of every recovery, which can come while a fetch is out.
+    def sought_since(self, tp: TP, clock: int) -> bool:
+        """Whether a seek of ``tp`` began or ended after ``seek_clock`` read ``clock``.
+
+        Records of ``tp`` fetched meanwhile came from a position the seek reset:
+        delivering them (and moving the read offset past them) would skip the
+        records the seek asked for again. Faust seeks every partition to its
+        committed offset at the end of each recovery, which can come while a
+        fetch is out, and seeks changelog partitions while it recovers tables.
         """
-        return self._seeks
+        return max(self._sought_at.get(tp, 0), self._all_sought_at) > clock
+
+    def _tick(self, tp: TP | None) -> None:
+        self._seek_clock += 1
+        if tp is None:
+            self._all_sought_at = self._seek_clock
+        else:
+            self._sought_at[tp] = self._seek_clock
 
     async def perform_seek(self) -> None:
-        """Faust's seek of every partition to its committed offset, counted in ``seeks``."""
-        self._seeks += 1
+        """Faust's seek of every partition to its committed offset, on the seek clock."""
+        self._tick(None)
         try:
             await super().perform_seek()
         finally:
-            self._seeks += 1
+            self._tick(None)
 
     async def seek(self, partition: TP, offset: int) -> None:
-        """Faust's seek of one partition, counted in ``seeks``."""
-        self._seeks += 1
+        """Faust's seek of one partition, on the seek clock."""
+        tp = TP(partition.topic, partition.partition)
+        self._tick(tp)
         try:
             await super().seek(partition, offset)
         finally:
-            self._seeks += 1
+            self._tick(tp)
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         done: bool = await super()._commit(offsets)
@@ -344,9 +361,9 @@ class SeamConsumer(faust_aiokafka.Consumer):
 
     async def deliver_one(self, tp: TP, record: Any) -> None:
         """Faust's per-message path for one record: to the topic's agents, acked by their streams."""
-        seeks = self._seeks
+        clock = self._seek_clock
         await self.wait_first(self.callback(self._to_message(tp, record)), self.suspend_flow.wait())
-        if self._seeks == seeks:  # a seek meanwhile set the read offset itself
+        if not self.sought_since(tp, clock):  # a seek meanwhile set the read offset itself
             self._read_offset[tp] = record.offset
 
     @contextmanager

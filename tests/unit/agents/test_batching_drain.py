@@ -153,3 +153,25 @@ async def test_deliver__a_batch_handled_across_a_seek_is_not_acknowledged(
     await consumer._deliver(tp, [record(5), record(6)], {TOPIC: handler})
     assert handled == [5, 6]
     assert consumer.read_offset(tp) is None  # neither acknowledged nor read
+
+
+async def test_drain__a_seek_of_another_partition_leaves_a_fetch_alone(
+    consumer, monkeypatch, seeks_without_a_broker
+):
+    """Table recovery seeks changelog partitions while input records are out: those
+    records' positions stand, and dropping them would lose them (the commit would stop)."""
+    fetcher = SimpleNamespace(should_stop=False)
+    delivered: list[int] = []
+
+    async def fetch_while_a_changelog_is_sought(timeout: float) -> dict[Any, list[Any]]:
+        await consumer.seek(TP("drain-state-changelog", 0), 0)
+        fetcher.should_stop = True
+        return {TopicPartition(TOPIC, 0): [record(5), record(6)]}
+
+    async def deliver(tp: Any, batch: list[Any], handlers: Any) -> None:
+        delivered.extend(r.offset for r in batch)
+
+    monkeypatch.setattr(consumer, "next_records", fetch_while_a_changelog_is_sought)
+    monkeypatch.setattr(consumer, "_deliver", deliver)
+    await consumer.drain(fetcher)
+    assert delivered == [5, 6]
