@@ -103,9 +103,23 @@ class BatchConsumer(SeamConsumer):
             tp = TP(key.topic, key.partition)
             if self._rebalanced(generation):
                 break  # the rest will be fetched again
-            if batch and not self.sought_since(tp, clock):
-                await self._deliver(tp, batch, handlers)
-            # else fetched from a position a seek reset: fetched again from there
+            if not batch:
+                continue
+            if self.sought_since(tp, clock):
+                # The fetch was out while a seek reset this partition's position, and
+                # these records may come from before it (delivered, they would move
+                # the read offset past what the seek asked for again: skipped for
+                # good) or after it (dropped, lost). Seek again to where it asked.
+                await self._seek_again(tp)
+                continue
+            await self._deliver(tp, batch, handlers)
+
+    async def _seek_again(self, tp: TP) -> None:
+        """Seek ``tp`` back to its read offset, the next to read since the last seek."""
+        read = self.read_offset(tp)
+        if read is None:  # no committed offset: the group starts it at its earliest
+            read = (await self.earliest_offsets(tp))[tp]
+        await self.seek(tp, read)
 
     def _rebalanced(self, generation: int) -> bool:
         """Whether a rebalance began since ``generation`` was read (then records are read again)."""

@@ -88,26 +88,37 @@ async def test_drain__a_fetch_with_the_flow_on_is_delivered_without_a_seek(consu
 
 
 @pytest.fixture
-def seeks_without_a_broker(monkeypatch) -> None:
-    """Faust's own seeks (to the broker) do nothing here; the consumer's counting stays."""
+def seeks_without_a_broker(monkeypatch) -> list[tuple[Any, int]]:
+    """Faust's own seeks (to the broker) only note where they went; the consumer's
+    clock of seeks stays. Returns the single-partition seeks, in order."""
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
+    sought: list[tuple[Any, int]] = []
+
+    async def seek(self: Any, partition: Any, offset: int) -> None:
+        sought.append((partition, offset))
+        self._read_offset[partition] = offset
+
     monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", _nothing)
-    monkeypatch.setattr(faust_aiokafka.Consumer, "seek", _nothing)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek", seek)
+    return sought
 
 
-async def test_drain__a_fetch_that_a_seek_overtook_is_not_delivered(
+async def test_drain__a_fetch_that_a_seek_overtook_is_read_again_from_where_it_asked(
     consumer, monkeypatch, seeks_without_a_broker
 ):
     """Faust seeks to the committed offsets at the end of a recovery, also while a fetch
-    is out. That fetch came from the old positions: delivered, it moved the read offset
-    past the records the seek asked for again, and the kill -9 rounds saw a playbook
-    request skipped for good (offsets 26-36 of a partition never ran)."""
+    is out, and that fetch may hold records from before the seek. Delivered, they moved
+    the read offset past the records the seek asked for again: the kill -9 rounds saw a
+    playbook request skipped for good (offsets 26-36 of a partition never ran). They may
+    as well come from after it, so dropping them alone could lose them: the partition is
+    sought again to where the seek asked (its read offset, the next to read)."""
     fetcher = SimpleNamespace(should_stop=False)
     delivered: list[int] = []
+    tp = TP(TOPIC, 0)
 
     async def fetch_overtaken_by_a_seek(timeout: float) -> dict[Any, list[Any]]:
-        await consumer.perform_seek()  # the recovery's, while this fetch was out
+        await consumer.seek(tp, 26)  # the recovery's, while this fetch was out
         fetcher.should_stop = True
         return {TopicPartition(TOPIC, 0): [record(37), record(38)]}
 
@@ -118,6 +129,7 @@ async def test_drain__a_fetch_that_a_seek_overtook_is_not_delivered(
     monkeypatch.setattr(consumer, "_deliver", deliver)
     await consumer.drain(fetcher)
     assert delivered == []
+    assert seeks_without_a_broker == [(tp, 26), (tp, 26)]
 
 
 async def test_deliver_one__a_seek_during_the_delivery_keeps_its_read_offset(
@@ -152,7 +164,7 @@ async def test_deliver__a_batch_handled_across_a_seek_is_not_acknowledged(
 
     await consumer._deliver(tp, [record(5), record(6)], {TOPIC: handler})
     assert handled == [5, 6]
-    assert consumer.read_offset(tp) is None  # neither acknowledged nor read
+    assert consumer.read_offset(tp) == 3  # where the seek went: not acknowledged (6)
 
 
 async def test_drain__a_seek_of_another_partition_leaves_a_fetch_alone(
@@ -175,3 +187,26 @@ async def test_drain__a_seek_of_another_partition_leaves_a_fetch_alone(
     monkeypatch.setattr(consumer, "_deliver", deliver)
     await consumer.drain(fetcher)
     assert delivered == [5, 6]
+
+
+async def test_drain__a_partition_without_a_commit_is_read_again_from_its_start(
+    consumer, monkeypatch, seeks_without_a_broker
+):
+    """No committed offset (a partition never committed for): the group reads it from its
+    earliest offset, so that is where it is sought again (a restarted worker once lost
+    the playbook request it was killed in)."""
+    fetcher = SimpleNamespace(should_stop=False)
+    tp = TP(TOPIC, 1)
+
+    async def fetch_overtaken_by_the_recovery_seek(timeout: float) -> dict[Any, list[Any]]:
+        await consumer.perform_seek()  # found no committed offset for tp
+        fetcher.should_stop = True
+        return {TopicPartition(TOPIC, 1): [record(0)]}
+
+    async def earliest_offsets(*partitions: Any) -> dict[Any, int]:
+        return {p: 0 for p in partitions}
+
+    monkeypatch.setattr(consumer, "next_records", fetch_overtaken_by_the_recovery_seek)
+    monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
+    await consumer.drain(fetcher)
+    assert seeks_without_a_broker == [(tp, 0)]
