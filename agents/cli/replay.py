@@ -26,7 +26,13 @@ from typing import Any, TextIO, TypeVar, cast
 
 from agents.cli.progress import Progress, add_progress_flag, progress_bar
 from agents.pipelines.events import MetricEvent
-from agents.pipelines.offline import DEFAULT_BATCHING, Batching, detect, prediction_batches
+from agents.pipelines.offline import (
+    DEFAULT_BATCHING,
+    Batching,
+    detect,
+    fewer_collections,
+    prediction_batches,
+)
 from agents.recorded.contracts import PREDICTION_LOG, LineValidator
 from agents.recorded.csv_series import read_metric_csv
 from agents.recorded.jsonl import is_json_lines, read_events, total_size
@@ -209,7 +215,8 @@ def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
     found = replay_predictions(events)
-    return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    with fewer_collections():
+        return _write(args.out, found, write_detections, progress, "detection(s) written to")
 
 
 def _write(
