@@ -26,6 +26,7 @@ from typing import Any, TextIO, TypeVar, cast
 
 from agents.cli.progress import Progress, add_progress_flag, progress_bar
 from agents.pipelines.events import MetricEvent
+from agents.pipelines.fast_events import FastMetricEvent
 from agents.pipelines.offline import (
     DEFAULT_BATCHING,
     Batching,
@@ -33,7 +34,7 @@ from agents.pipelines.offline import (
     fewer_collections,
     prediction_batches,
 )
-from agents.recorded.contracts import PREDICTION_LOG, LineValidator
+from agents.recorded.contracts import FAST_PREDICTION_LOG, LineValidator
 from agents.recorded.csv_series import read_metric_csv
 from agents.recorded.jsonl import is_json_lines, read_events, total_size
 from agents.recorded.rejects import stop_at_first
@@ -121,9 +122,9 @@ def read_prediction_log(
     A bad line stops the replay with ``file:line``, the reason and the contract it
     broke. ``on_bytes`` is told how many bytes were read (a progress bar's measure).
     """
-    validator = LineValidator(max_bytes, PREDICTION_LOG)
+    validator = LineValidator(max_bytes, FAST_PREDICTION_LOG)  # msgspec, pydantic for the rest
     for event in read_events(path, validator, stop_at_first, on_bytes):
-        assert not isinstance(event, MetricEvent)  # not a contract it accepts
+        assert not isinstance(event, MetricEvent | FastMetricEvent)  # not a contract it accepts
         yield event.to_record()
 
 
