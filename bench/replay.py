@@ -3,8 +3,11 @@
 Writes a log of predictions with 30 features (20 numeric, 10 categorical) and
 labels interleaved (each label 20 predictions after its prediction; one line in
 five is a label), then times the replay core end to end (read, validate, detect)
-and prints lines per second, wall-clock and per CPU-second (the machine is
-shared), with the detectors fed one event at a time on a prefix for comparison.
+with the collector settings `fireline replay predictions` runs with, and prints
+lines per second, wall-clock and per CPU-second (the machine is shared), with
+the detectors fed one event at a time on a prefix for comparison. Importing
+scikit-learn (on the domain classifier's first test) is timed apart: a one-off
+cost of the process, not of the lines.
 
     .venv/bin/python bench/replay.py [--lines 80000] [--features 30]
 """
