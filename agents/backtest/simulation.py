@@ -13,9 +13,7 @@ would have had.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from agents.incidents.desk import IncidentDesk, MemoryStateTable
 from agents.incidents.manager import IncidentManager
 from agents.incidents.silences import Silence
 from agents.pipelines.events import MetricEvent
-from agents.pipelines.offline import Batching, detect
+from agents.pipelines.offline import Batching, detect, fewer_collections
 from agents.recorded.contracts import InputEvent
 from agents.settings import Settings
 from detectors.monitor.model_monitor import MonitorConfig
@@ -109,25 +107,6 @@ class BacktestResult:
     detections: int = 0
     incidents: dict[str, IncidentSeen] = field(default_factory=dict)
     runs: list[PlaybookSetRun] = field(default_factory=list)
-
-
-@contextmanager
-def fewer_collections(gen0: int = 50_000) -> Iterator[None]:
-    """Run the garbage collector's youngest generation less often, for the run.
-
-    A backtest allocates millions of short-lived events, and a micro-batch holds
-    thousands of them: at the default threshold (700 allocations) the collector
-    walked them so often that it took ~20 % of a backtest's CPU
-    (bench/backtest.py). What existed before the run is frozen out of its walks.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(gen0, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 _TICK = TickInput().model_dump_json().encode()

@@ -26,8 +26,15 @@ from typing import Any, TextIO, TypeVar, cast
 
 from agents.cli.progress import Progress, add_progress_flag, progress_bar
 from agents.pipelines.events import MetricEvent
-from agents.pipelines.offline import DEFAULT_BATCHING, Batching, detect, prediction_batches
-from agents.recorded.contracts import PREDICTION_LOG, LineValidator
+from agents.pipelines.fast_events import FastMetricEvent
+from agents.pipelines.offline import (
+    DEFAULT_BATCHING,
+    Batching,
+    detect,
+    fewer_collections,
+    prediction_batches,
+)
+from agents.recorded.contracts import FAST_PREDICTION_LOG, LineValidator
 from agents.recorded.csv_series import read_metric_csv
 from agents.recorded.jsonl import is_json_lines, read_events, total_size
 from agents.recorded.rejects import stop_at_first
@@ -115,9 +122,9 @@ def read_prediction_log(
     A bad line stops the replay with ``file:line``, the reason and the contract it
     broke. ``on_bytes`` is told how many bytes were read (a progress bar's measure).
     """
-    validator = LineValidator(max_bytes, PREDICTION_LOG)
+    validator = LineValidator(max_bytes, FAST_PREDICTION_LOG)  # msgspec, pydantic for the rest
     for event in read_events(path, validator, stop_at_first, on_bytes):
-        assert not isinstance(event, MetricEvent)  # not a contract it accepts
+        assert not isinstance(event, MetricEvent | FastMetricEvent)  # not a contract it accepts
         yield event.to_record()
 
 
@@ -209,7 +216,8 @@ def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
     found = replay_predictions(events)
-    return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    with fewer_collections():
+        return _write(args.out, found, write_detections, progress, "detection(s) written to")
 
 
 def _write(

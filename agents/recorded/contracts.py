@@ -13,12 +13,22 @@ import json
 from typing import Any
 
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.fast_events import (
+    AnyLabelEvent,
+    AnyMetricEvent,
+    AnyPredictionEvent,
+    FastLabelEvent,
+    FastPredictionEvent,
+)
 from agents.pipelines.ingest import RawRecord, Validator
 from fireline.errors import EventError
 
-InputEvent = MetricEvent | PredictionEvent | LabelEvent
+InputEvent = AnyMetricEvent | AnyPredictionEvent | AnyLabelEvent
 EVERY_CONTRACT: tuple[type[InputEvent], ...] = (MetricEvent, PredictionEvent, LabelEvent)
 PREDICTION_LOG: tuple[type[InputEvent], ...] = (PredictionEvent, LabelEvent)
+# The same contracts, decoded into their msgspec twins (agents/pipelines/fast_events.py):
+# what a replay feeds the monitors, without a pydantic model per line.
+FAST_PREDICTION_LOG: tuple[type[InputEvent], ...] = (FastPredictionEvent, FastLabelEvent)
 
 
 class LineValidator:
@@ -33,10 +43,11 @@ class LineValidator:
     ) -> None:
         if not accepted:
             raise ValueError("a LineValidator needs at least one contract")
-        self._validators: dict[type[InputEvent], Validator[Any]] = {
-            model: Validator(model, max_bytes) for model in accepted
+        # keyed by the contract (a twin's is its ``contract``)
+        self._validators: dict[type[Any], Validator[Any]] = {
+            _contract(model): Validator(model, max_bytes) for model in accepted
         }
-        self._default = self._validators[accepted[0]]
+        self._default = self._validators[_contract(accepted[0])]
         self._single = len(self._validators) == 1
         self._predictions = self._validators.get(PredictionEvent, self._default)
         self._labels = self._validators.get(LabelEvent, self._default)
@@ -78,3 +89,8 @@ class LineValidator:
         if "name" in parsed or "value" in parsed:
             return self._validators.get(MetricEvent)
         return None
+
+
+def _contract(model: type[InputEvent]) -> type[Any]:
+    """The pydantic contract of ``model``: itself, or the one its msgspec twin names."""
+    return getattr(model, "contract", model)

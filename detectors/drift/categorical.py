@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -60,6 +61,8 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
             items = list(values)
         else:
             items = [values]
+        if {*map(type, items)} <= {str}:  # all text (the usual case): nothing to drop or convert
+            return np.array(items, dtype=object), np.arange(len(items))
         keep = [i for i, v in enumerate(items) if _is_category(v)]
         texts = np.array([_text(items[i]) for i in keep], dtype=object)
         return texts, np.array(keep, dtype=np.int64)
@@ -89,9 +92,9 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         return float(chi2_isf(alpha, max(ref_counts.size - 1, 1)))
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        other = len(self._codes)
-        get = self._codes.get
-        return np.fromiter((get(v, other) for v in values), dtype=np.int64, count=values.size)
+        # map() with the dict's own get: no Python frame per value
+        lookup = map(self._codes.get, values, repeat(len(self._codes)))
+        return np.fromiter(lookup, dtype=np.int64, count=values.size)
 
     def window_counts(self) -> npt.NDArray[np.float64]:
         """Counts per code ("other" last) in the recent window."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from detectors.drift.budget import per_check_alpha
 from detectors.drift.quantiles import normal_isf
@@ -167,7 +168,7 @@ class DomainClassifier:
                 categorical_features=categorical,
                 random_state=seed,
             )
-            with threadpool_limits(1):  # off the hot path, but on a shared machine
+            with _threadpools().limit(limits=1):  # off the hot path, but on a shared machine
                 model.fit(x[train], y[train])
                 auc = float(roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1]))
                 top = None
@@ -219,6 +220,15 @@ class Outcome:
 
     auc: float
     top: list[str] | None
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The native thread pools (OpenMP, BLAS), found once: a search costs ~10 ms a fit.
+
+    First called after scikit-learn's import, so its OpenMP runtime is among them.
+    """
+    return ThreadpoolController()
 
 
 def _importances(

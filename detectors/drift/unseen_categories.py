@@ -72,8 +72,8 @@ class UnseenCategories(CategoricalDriftDetector[UnseenCategoriesParams]):
         raise NotImplementedError
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        known = self._known
-        return np.fromiter((v not in known for v in values), dtype=np.int64, count=values.size)
+        seen = np.fromiter(map(self._known.__contains__, values), dtype=bool, count=values.size)
+        return (~seen).astype(np.int64)
 
     def _compute(self) -> float:
         return max(float(self._ring.sum()) - self._expected, 0.0)

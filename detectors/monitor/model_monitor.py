@@ -32,6 +32,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -580,7 +581,8 @@ def _feed_detectors(
     clean: bool,
     finite: bool,
 ) -> None:
-    if clean:  # no NaN: nothing missing, nothing of the wrong type
+    texts = not column.numeric and _all_texts(values)
+    if clean or texts:  # nothing missing, nothing of the wrong type
         missing = wrong = np.zeros(len(values))
     else:
         missing, wrong = _indicators(values, column.numeric, floats)
@@ -589,6 +591,8 @@ def _feed_detectors(
         positions: npt.NDArray[np.int64] | None
         if floats is not None and finite:
             usable, positions = floats, None
+        elif texts:  # every value a category already
+            usable, positions = np.array(values, dtype=object), None
         else:
             usable, positions = column.drift[0].valid(
                 floats if floats is not None else list(values)
@@ -653,7 +657,14 @@ def _float_block(columns: list[tuple[Any, ...]], n: int) -> npt.NDArray[np.float
 
 def _codes(values: Sequence[Any], codes: dict[str, int]) -> list[float]:
     get = codes.get
+    if _all_texts(values):  # map() with the dict's own get: no Python frame per value
+        return list(map(get, values, repeat(np.nan)))
     return [get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+
+
+def _all_texts(values: Sequence[Any]) -> bool:
+    """Whether every value is a str (the types collected in C, not a Python loop)."""
+    return {*map(type, values)} <= {str}
 
 
 def _as_floats(values: Sequence[Any]) -> npt.NDArray[np.float64]:

@@ -8,8 +8,14 @@ from collections.abc import AsyncGenerator
 import pytest
 
 from agents.pipelines.events import LabelEvent, MetricEvent, PredictionEvent
+from agents.pipelines.fast_events import FastLabelEvent, FastPredictionEvent
 from agents.pipelines.ingest import Record
-from agents.recorded.contracts import PREDICTION_LOG, InputEvent, LineValidator
+from agents.recorded.contracts import (
+    FAST_PREDICTION_LOG,
+    PREDICTION_LOG,
+    InputEvent,
+    LineValidator,
+)
 from agents.recorded.rejects import Rejects, stop_at_first
 from agents.recorded.topics import _on_a_thread
 from fireline.errors import ConfigError, EventError
@@ -46,6 +52,26 @@ def test_a_bad_line_is_named_by_the_contract_it_was_meant_for(line, contract):
     with pytest.raises(EventError) as broken:
         validate(line)
     assert broken.value.detail.startswith(contract)
+
+
+def test_the_twins_read_a_prediction_log_as_the_contracts_do():
+    fast = LineValidator(65_536, FAST_PREDICTION_LOG)
+    prediction, label = validate(PREDICTION, fast), validate(LABEL, fast)
+    assert isinstance(prediction, FastPredictionEvent) and isinstance(label, FastLabelEvent)
+    assert prediction.to_record() == validate(PREDICTION).to_record()
+    assert label.to_record() == validate(LABEL).to_record()
+    # a line the twin refuses is judged by the contract, named as the contract names it
+    iso = PREDICTION.replace(b'"timestamp": 1', b'"timestamp": "2026-01-01T00:00:00Z"')
+    assert isinstance(validate(iso, fast), FastPredictionEvent)
+    for line in (PREDICTION.replace(b'{"x": 1.0}', b'{"x": [1]}'), LABEL.replace(b"2", b'"soon"')):
+        with pytest.raises(EventError) as by_twin:
+            validate(line, fast)
+        with pytest.raises(EventError) as by_contract:
+            validate(line, LineValidator(65_536, PREDICTION_LOG))
+        assert (by_twin.value.reason, by_twin.value.detail) == (
+            by_contract.value.reason,
+            by_contract.value.detail,
+        )
 
 
 def test_a_model_named_features_does_not_make_a_label_a_prediction():

@@ -213,3 +213,53 @@ class TestDriftConformance:
             kwargs, message = {"step": -1}, "step must be at least 1; got -1."
         with pytest.raises(DetectorError, match=f"^{cls.__name__}: {re.escape(message)}$"):
             cls(**kwargs)
+
+
+@pytest.mark.parametrize("window", [500, 37])
+def test_wasserstein_calibration_is_the_one_draw_at_a_time_gives(window):
+    # The resampled windows are sorted and measured together now: the threshold
+    # must be, to the bit, what measuring each draw alone with _distance gave.
+    from scipy.stats import t as student_t
+
+    from detectors.drift.budget import per_check_alpha
+    from detectors.drift.wasserstein import WassersteinDrift
+
+    rng = np.random.default_rng(11)
+    for reference in (rng.normal(size=2000), rng.integers(0, 5, 777).astype(float)):
+        detector = WassersteinDrift(window=window, step=min(window, 50), seed=3).fit(reference)
+        params, draws = detector.params, detector.params.draws
+        resample = np.random.default_rng(params.seed)
+        null = np.array(
+            [detector._distance(resample.choice(reference, window)) for _ in range(draws)]
+        )
+        widen = math.sqrt(1.0 + window / reference.size)
+        alpha = per_check_alpha(params.false_alarm_rate, params.step)
+        z = float(student_t.isf(alpha, draws - 1)) * math.sqrt(1 + 1 / draws)
+        expected = max(float(null.mean() + z * widen * null.std(ddof=1)), params.min_shift)
+        assert detector.threshold == expected
+
+
+def test_categorical_text_fast_path_matches_the_general_one():
+    # All-text batches skip the per-value checks; a batch with one None takes the
+    # general path: the kept values, their positions and the encodings agree.
+    from detectors.drift.chi_square import ChiSquareDrift
+    from detectors.drift.unseen_categories import UnseenCategories
+
+    rng = np.random.default_rng(5)
+    reference = rng.choice(["a", "b", "c"], 600).tolist()
+    texts = rng.choice(["a", "b", "c", "new"], 300).tolist()
+    for detector in (ChiSquareDrift(window=100, step=50), UnseenCategories(window=100, step=50)):
+        detector.fit(reference)
+        fast, fast_at = detector.valid(texts)
+        slow, slow_at = detector.valid([*texts, None])
+        assert fast.dtype == slow.dtype == object
+        assert fast.tolist() == slow.tolist() and fast_at.tolist() == slow_at.tolist()
+        encoded = detector._encode(fast)
+        assert encoded.dtype == np.int64
+        expected = [
+            (v not in detector.known)
+            if isinstance(detector, UnseenCategories)
+            else detector._codes.get(v, len(detector._codes))
+            for v in texts
+        ]
+        assert encoded.tolist() == [int(e) for e in expected]
