@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -37,6 +38,8 @@ from agents.kafka.faust_seam import (
 from agents.pipelines.ingest import RawRecord
 
 BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 # Young objects between collections: CPython's default is 700.
 YOUNG_COLLECTION_THRESHOLD = 20_000
@@ -119,6 +122,7 @@ class BatchConsumer(SeamConsumer):
         read = self.read_offset(tp)
         if read is None:  # no committed offset: the group starts it at its earliest
             read = (await self.earliest_offsets(tp))[tp]
+        log.info("%s[%d]: fetched across a seek; sought again to %d", tp.topic, tp.partition, read)
         await self.seek(tp, read)
 
     def _rebalanced(self, generation: int) -> bool:
