@@ -173,7 +173,7 @@ def _extension(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_SCALAR, _pack(_array_parts(np.asarray(value))[::2]))
     _check_allowed(kind)
     if issubclass(kind, DetectorParams):
-        return msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in value]]))
+        return _params_extension(value)
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return msgpack.ExtType(_NAMEDTUPLE, _pack([_name(kind), list(value)]))
     written = _written.get()
@@ -181,6 +181,25 @@ def _extension(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_REF, _pack(number))
     packed = msgpack.ExtType(_OBJECT, _pack([_name(kind), _attributes(value)]))
     written[id(value)] = len(written)
+    return packed
+
+
+# Parameter models are frozen and shared by every detector of a kind: packed once
+# each (a third of a LatencySpike's encoding), keyed by identity. The model is kept
+# with its record so that its id is never reused while the entry lives.
+_packed_params: dict[int, tuple[DetectorParams, msgpack.ExtType]] = {}
+_PACKED_PARAMS_MAX = 256
+
+
+def _params_extension(params: DetectorParams) -> msgpack.ExtType:
+    cached = _packed_params.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    kind = type(params)
+    packed = msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in params]]))
+    if len(_packed_params) >= _PACKED_PARAMS_MAX:
+        _packed_params.clear()
+    _packed_params[id(params)] = (params, packed)
     return packed
 
 

@@ -282,3 +282,12 @@ def test_a_stored_record_with_a_flipped_byte_is_refused():
     record[-6] ^= 0xFF  # inside the data: the Adler-32 checksum no longer matches
     with pytest.raises(StateFormatError):
         state_codec.decode(bytes(record))
+
+
+def test_parameter_models_packed_once_each_still_read_back_as_their_own_values():
+    narrow, wide = LatencySpike(window=50), LatencySpike(window=200)
+    for _ in range(2):  # the second time from the packed models kept by identity
+        restored = [state_codec.decode(state_codec.encode(d)) for d in (narrow, wide)]
+        assert [d.params.window for d in restored] == [50, 200]
+    shared = LatencySpike(window=50)
+    assert state_codec.encode(shared) == state_codec.encode(LatencySpike(window=50))
