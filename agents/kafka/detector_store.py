@@ -13,8 +13,9 @@ table). The worker's store is *deferred*: its changelog records wait in
 :attr:`DetectorStore.outbox` and the checkpoint sends them straight to the
 producer and awaits them (agents/service/checkpoints.py), instead of queueing
 thousands in Faust's producer buffer, which every per-event agent waits on
-(``wait_until_ebb``) and every acknowledged table write queues behind. A checkpoint larger than ``max_bytes`` is skipped with a warning: Kafka
-refuses messages over about 1 MB by default.
+(``wait_until_ebb``) and every acknowledged table write queues behind. A
+checkpoint larger than ``max_bytes`` is skipped with a warning: Kafka refuses
+messages over about 1 MB by default.
 
 A record that cannot be read back (another format, such as an older release's
 pickle, another format version, a class this release does not know, or bytes

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from agents.kafka.detector_store import ChangelogRecord, DetectorStore
+from agents.kafka.detector_store import SEAL_KEY, ChangelogRecord, DetectorStore
 from agents.pipelines.metric_pipeline import MetricPipeline
-from agents.service.checkpoints import SlicedCheckpoint
+from agents.service.checkpoints import ChangelogOutbox, SlicedCheckpoint
 from agents.settings import DetectionSettings
 from tests.unit.agents.test_series_churn import Table, sample
 
@@ -79,3 +80,33 @@ def test_a_store_that_is_not_deferred_queues_each_record_with_the_table():
     assert sorted(key for _, key, _ in table.sent) == sorted(table.data)
     assert {partition for partition, _, _ in table.sent} == {1}
     assert pipeline.store is not None and pipeline.store.outbox == []
+
+
+async def test_the_seal_goes_out_after_the_outbox_is_acknowledged_and_the_producer_flushed():
+    pipeline, table, _ = pipeline_with(3)
+    assert pipeline.checkpoint() == 3
+    steps: list[str] = []
+
+    async def send(topic: str, records: Sequence[ChangelogRecord]) -> None:
+        await asyncio.sleep(0)
+        steps.append(f"{len(records)} records to {topic}")
+
+    async def flush() -> None:
+        steps.append(f"flush ({len(table.sent)} queued)")
+
+    table.changelog_topic = Topic("app-detector-state-changelog")
+    await ChangelogOutbox(pipeline.store, send, flush).seal()
+    assert steps == [
+        "3 records to app-detector-state-changelog",
+        "flush (0 queued)",
+        "flush (1 queued)",  # the seal, alone, after everything before it was acknowledged
+    ]
+    assert table.sent == [(3, SEAL_KEY, b"")]
+
+
+class Topic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
