@@ -179,7 +179,10 @@ async def bench(args: argparse.Namespace, bootstrap: str, worker: Worker) -> tup
     feeder = asyncio.create_task(background(producer, args.rate, args.series, run))
     stats: dict[str, float] = {}
     try:
-        await asyncio.sleep(args.settle)  # the background fills the worker's series first
+        await asyncio.sleep(args.settle / 2)  # the background fills the worker's series first
+        quiet = await _usage(worker)
+        await asyncio.sleep(args.settle / 2)  # then the worker's cost of the background alone
+        stats["quiet_us_per_event"] = _us_per_event(quiet, await _usage(worker))
         await warm_up(producer, args.spikes, run)
         await caught_up(worker, run, timeout_s=120)
         consumed = await asyncio.to_thread(worker.total, "fireline_events_consumed_total")
@@ -192,7 +195,7 @@ async def bench(args: argparse.Namespace, bootstrap: str, worker: Worker) -> tup
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
         now_consumed = await asyncio.to_thread(worker.total, "fireline_events_consumed_total")
-        stats = {
+        stats |= {
             "consumed_rate": (now_consumed - consumed) / elapsed,
             "lag_after": run.sent - now_consumed,
             "cpu": (worker.cpu_seconds() - cpu) / elapsed,
@@ -203,6 +206,17 @@ async def bench(args: argparse.Namespace, bootstrap: str, worker: Worker) -> tup
         await watcher
         await producer.stop()
     return run, stats
+
+
+async def _usage(worker: Worker) -> tuple[float, float]:
+    """The worker's CPU seconds and events consumed so far."""
+    consumed = await asyncio.to_thread(worker.total, "fireline_events_consumed_total")
+    return worker.cpu_seconds(), consumed
+
+
+def _us_per_event(before: tuple[float, float], after: tuple[float, float]) -> float:
+    events = after[1] - before[1]
+    return 1e6 * (after[0] - before[0]) / events if events else float("nan")
 
 
 def percentiles(values: list[float]) -> str:
@@ -243,6 +257,11 @@ def main() -> None:
         f"{args.series:,} series (asked {args.rate:,.0f}); worker consumed "
         f"{stats['consumed_rate']:,.0f} ev/s during the spikes at {stats['cpu']:.2f} CPU, "
         f"lag after {stats['lag_after']:,.0f}"
+    )
+    print(
+        f"worker CPU per event: {stats['quiet_us_per_event']:.0f} µs on the background alone "
+        f"(the second half of --settle), {1e6 * stats['cpu'] / stats['consumed_rate']:.0f} µs "
+        "during the spikes (incidents and their playbooks included)"
     )
     print(f"{len(spikes)} of {args.spikes} spikes opened an incident")
     hops = [s for s in spikes if s.detection_at]

@@ -188,8 +188,12 @@ def install(
     handlers: dict[str, BatchHandler],
     fetch_max_wait_ms: int = 100,
     on_offset_lost: OffsetLost | None = None,
+    fetch_min_bytes: int = 1,
 ) -> None:
     """Make ``app`` use a BatchConsumer that sends these topics to these handlers.
+
+    ``fetch_min_bytes``: the broker holds a fetch until that much is there or the
+    long-poll ends, so that a trickle of events comes in fewer, larger batches.
 
     ``on_offset_lost`` is told of every consumer position the broker lost
     (agents.kafka.offset_loss reports them).
@@ -205,6 +209,7 @@ def install(
         {
             "batch_handlers": dict(handlers),
             "fetch_max_wait_ms": fetch_max_wait_ms,
+            "fetch_min_bytes": fetch_min_bytes,
             "offset_lost_reports": () if on_offset_lost is None else (on_offset_lost,),
         },
     )

@@ -9,8 +9,13 @@ from. Writing every detector after every micro-batch would cost more than
 detecting, so the worker checkpoints what changed every
 ``detection.checkpoint_s``, when partitions are revoked and at shutdown; a crash
 loses at most that much learning, never an incident (incident state has its own
-table). A checkpoint larger than ``max_bytes`` is skipped with a warning: Kafka
-refuses messages over about 1 MB by default.
+table). The worker's store is *deferred*: its changelog records wait in
+:attr:`DetectorStore.outbox` and the checkpoint sends them straight to the
+producer and awaits them (agents/service/checkpoints.py), instead of queueing
+thousands in Faust's producer buffer, which every per-event agent waits on
+(``wait_until_ebb``) and every acknowledged table write queues behind. A
+checkpoint larger than ``max_bytes`` is skipped with a warning: Kafka refuses
+messages over about 1 MB by default.
 
 A record that cannot be read back (another format, such as an older release's
 pickle, another format version, a class this release does not know, or bytes
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 
@@ -38,6 +43,14 @@ MAX_CHECKPOINT_BYTES = 900_000
 SEAL_KEY = b"~seal"
 
 
+class ChangelogRecord(NamedTuple):
+    """A checkpoint for the table's changelog topic, in the partition of its events."""
+
+    partition: int
+    key: bytes
+    value: bytes
+
+
 class DetectorStore:
     """Loads and saves detector state through a Faust table (``bytes`` values)."""
 
@@ -46,11 +59,21 @@ class DetectorStore:
         table: Any,
         max_bytes: int = MAX_CHECKPOINT_BYTES,
         unreadable: Counter | None = None,
+        *,
+        deferred: bool = False,
     ) -> None:
-        """``unreadable`` counts the records dropped because they could not be read back."""
+        """``unreadable`` counts the records dropped because they could not be read back.
+
+        ``deferred``: a saved checkpoint goes into the table at once and its
+        changelog record into :attr:`outbox`, for the caller to send (and await)
+        with :meth:`take_outbox`; otherwise it is queued with the table's
+        ``send_changelog``.
+        """
         self.table = table
         self.max_bytes = max_bytes
         self.unreadable = unreadable
+        self.deferred = deferred
+        self.outbox: list[ChangelogRecord] = []  # in save order, so the last write wins
         self._not_kept: set[str] = set()  # warned about once each
         self.unsealed: set[int] = set()  # partitions written since the last seal
 
@@ -89,16 +112,24 @@ class DetectorStore:
                 )
                 continue
             self.table.data[key.encode()] = raw
-            self.table.send_changelog(partition, key.encode(), raw)
+            if self.deferred:
+                self.outbox.append(ChangelogRecord(partition, key.encode(), raw))
+            else:
+                self.table.send_changelog(partition, key.encode(), raw)
             self.unsealed.add(partition)
             saved += 1
         return saved
 
+    def take_outbox(self) -> list[ChangelogRecord]:
+        """The changelog records saved since the last call, oldest first (deferred stores)."""
+        taken, self.outbox = self.outbox, []
+        return taken
+
     def seal(self) -> int:
         """Write the seal record to each partition written since the last seal; return how many.
 
-        Call it once the checkpoint's records are acknowledged (the producer
-        flushed), so the seal goes out in a batch of its own.
+        Call it once the checkpoint's records are acknowledged (the outbox sent and
+        the producer flushed), so the seal goes out in a batch of its own.
         """
         partitions = sorted(self.unsealed)
         for partition in partitions:

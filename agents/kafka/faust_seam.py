@@ -125,6 +125,10 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
         lambda: _read_by(aiokafka.AIOKafkaConsumer.start, "_fetch_max_wait_ms"),
     ),
     PrivateName(
+        "aiokafka.AIOKafkaConsumer._fetch_min_bytes (read by start())",
+        lambda: _read_by(aiokafka.AIOKafkaConsumer.start, "_fetch_min_bytes"),
+    ),
+    PrivateName(
         "aiokafka.consumer.fetcher's out-of-range log line",
         lambda: _has_string(aiokafka_fetcher.__file__, FETCH_OUT_OF_RANGE),
     ),
@@ -204,9 +208,11 @@ class _LongPollThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        # Faust passes a hard-coded fetch_max_wait_ms=1500; aiokafka 0.14 reads
-        # this attribute in start(), which runs after this method returns.
-        consumer._fetch_max_wait_ms = cast("SeamConsumer", self.consumer).fetch_max_wait_ms
+        seam = cast("SeamConsumer", self.consumer)
+        # Faust passes a hard-coded fetch_max_wait_ms=1500 and aiokafka's default
+        # fetch_min_bytes; aiokafka 0.14 reads both in start(), after this returns.
+        consumer._fetch_max_wait_ms = seam.fetch_max_wait_ms
+        consumer._fetch_min_bytes = seam.fetch_min_bytes
         return consumer
 
 
@@ -218,6 +224,8 @@ class SeamConsumer(faust_aiokafka.Consumer):
 
     #: aiokafka's fetch long-poll, in ms (see agents.kafka.batching for why it matters).
     fetch_max_wait_ms: ClassVar[int] = 1500
+    #: The bytes a fetch waits for, up to its long-poll (aiokafka's default: 1).
+    fetch_min_bytes: ClassVar[int] = 1
     #: Told of each partition whose committed offset the broker lost (agents.kafka.offset_loss).
     offset_lost_reports: ClassVar[tuple[OffsetLost, ...]] = ()
 

@@ -1,6 +1,6 @@
 """Detector state as data: a versioned msgpack tree that names classes and never runs code.
 
-A checkpoint is ``FLS`` + one version byte + a zlib-compressed msgpack tree of
+A checkpoint is ``FLS`` + one version byte + a zlib stream of a msgpack tree of
 numbers, strings, bytes, lists and dicts, with msgpack extension types for what
 msgpack lacks: tuples, sets, frozensets, deques (with their ``maxlen``), counters, NumPy
 arrays (dtype, shape and raw bytes; numbers, bools and fixed-width text only) and
@@ -17,6 +17,13 @@ rebuilt by value, validated and shared; named tuples from their fields. An
 object referenced twice (one column in two lists of a monitor) is written once
 and referenced after, so it is one object again when read back, as in memory.
 
+The zlib stream is compressed when the tree is large (a MetricEnsemble's tens of
+kilobytes) and *stored* (a valid zlib stream of uncompressed blocks, which any
+zlib reads) when it is small: setting up a deflate stream costs ~100 µs of
+allocation per call, more than packing the tree, to save ~15% of a 1.6 KB
+LatencySpike. Checkpointing thousands of small detectors every few seconds is
+a worker's largest fixed cost at low event rates (docs/performance.md).
+
 Anything else (an unknown class, another format or version, a truncated or
 oversized record) raises :class:`~fireline.errors.StateFormatError`: the caller
 drops the record and the detector re-warms. A detector whose class gained an
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import struct
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable
@@ -46,6 +54,7 @@ MAGIC = b"FLS"
 VERSION = 2  # bump when the layout below changes: older records are then dropped
 HEADER = MAGIC + bytes([VERSION])
 MAX_RAW_BYTES = 32 * 1024 * 1024  # decompressed; a checkpoint is kept under ~1 MB compressed
+STORE_BELOW = 4096  # packed bytes under which the zlib stream is stored, not compressed
 ALLOWED_MODULES = ("detectors.",)  # classes defined under these packages are read back
 
 # msgpack extension codes (part of the format: never reuse one for something else)
@@ -93,7 +102,16 @@ def encode(state: object) -> bytes:
         raise StateFormatError(f"cannot save state: {exc}") from exc
     finally:
         _written.reset(token)
-    return HEADER + zlib.compress(packed, 1)
+    return HEADER + _zlib_stream(packed)
+
+
+def _zlib_stream(packed: bytes) -> bytes:
+    """``packed`` as a zlib stream: compressed if large, else one stored block (RFC 1950/1951)."""
+    if len(packed) >= STORE_BELOW:
+        return zlib.compress(packed, 1)
+    # header (deflate, 32 KiB window, no dictionary), a final stored block, Adler-32
+    block = struct.pack("<BHH", 1, len(packed), len(packed) ^ 0xFFFF)
+    return b"\x78\x01" + block + packed + struct.pack(">I", zlib.adler32(packed))
 
 
 def decode(raw: bytes) -> object:
@@ -155,7 +173,7 @@ def _extension(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_SCALAR, _pack(_array_parts(np.asarray(value))[::2]))
     _check_allowed(kind)
     if issubclass(kind, DetectorParams):
-        return msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in value]]))
+        return _params_extension(value)
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return msgpack.ExtType(_NAMEDTUPLE, _pack([_name(kind), list(value)]))
     written = _written.get()
@@ -163,6 +181,25 @@ def _extension(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_REF, _pack(number))
     packed = msgpack.ExtType(_OBJECT, _pack([_name(kind), _attributes(value)]))
     written[id(value)] = len(written)
+    return packed
+
+
+# Parameter models are frozen and shared by every detector of a kind: packed once
+# each (a third of a LatencySpike's encoding), keyed by identity. The model is kept
+# with its record so that its id is never reused while the entry lives.
+_packed_params: dict[int, tuple[DetectorParams, msgpack.ExtType]] = {}
+_PACKED_PARAMS_MAX = 256
+
+
+def _params_extension(params: DetectorParams) -> msgpack.ExtType:
+    cached = _packed_params.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    kind = type(params)
+    packed = msgpack.ExtType(_PARAMS, _pack([_name(kind), [list(item) for item in params]]))
+    if len(_packed_params) >= _PACKED_PARAMS_MAX:
+        _packed_params.clear()
+    _packed_params[id(params)] = (params, packed)
     return packed
 
 

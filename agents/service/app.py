@@ -14,10 +14,11 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from agents.kafka import batching, state_ttl
+from agents.kafka.detector_store import ChangelogRecord
 from agents.kafka.durable_table import DurableTable, PartitionTable
 from agents.kafka.offset_loss import OffsetLossReport
 from agents.service.action_requests import TICK
-from agents.service.checkpoints import SlicedCheckpoint
+from agents.service.checkpoints import ChangelogOutbox, SlicedCheckpoint
 from agents.service.incident_inputs import HandedInput, Written
 from agents.service.runtime import OutRecord, Runtime
 from agents.settings import Settings
@@ -25,6 +26,18 @@ from fireline.detections import TickInput
 from fireline.errors import BrokerError
 
 log = logging.getLogger(__name__)
+
+# Bytes per partition in one produce request. aiokafka keeps one request in flight
+# per broker and its default batch (16 KiB) holds ~15 detector checkpoints: a
+# checkpoint of thousands of series took hundreds of round trips. Under Kafka's
+# default message.max.bytes (~1 MiB), which bounds a record batch.
+PRODUCER_BATCH_BYTES = 512 * 1024
+# A fetch waits (up to the long-poll, worker.fetch_max_wait_ms) for this much: at a few
+# thousand events a second a fetch that returns at the first record brings ~10, and
+# the fixed costs of a fetch and a batch (the consumer thread's round trip, the
+# handler's bookkeeping) cost more than the events (docs/performance.md). At high
+# rates it is there at once and changes nothing.
+FETCH_MIN_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -61,7 +74,12 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=w.commit_every,
         broker_commit_interval=w.commit_interval_s,
         stream_wait_empty=False,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
     )
+
+
+# key, value, partition (None: the producer's partitioner), headers
+_Send = tuple[bytes | None, bytes, int | None, dict[str, bytes]]
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -91,6 +109,13 @@ class FaustPublisher:
 
         Returns where the broker wrote each record, in order.
         """
+        return await self._publish(topic, [(k, v, None, h) for k, v, h in records])
+
+    async def write_changelog(self, topic: str, records: Sequence[ChangelogRecord]) -> None:
+        """Send table changelog records to their partitions and wait for all acks."""
+        await self._publish(topic, [(r.key, r.value, r.partition, {}) for r in records])
+
+    async def _publish(self, topic: str, records: Sequence[_Send]) -> list[Written]:
         for attempt in range(self.retries + 1):
             try:
                 return await self._send_all(topic, records)
@@ -105,12 +130,14 @@ class FaustPublisher:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> list[Written]:
+    async def _send_all(self, topic: str, records: Sequence[_Send]) -> list[Written]:
         producer = self.app.producer
         futures: list[Any] = []
-        for key, value, headers in records:
+        for key, value, partition, headers in records:
             futures.append(
-                await producer.send(topic, key, value, None, None, list(headers.items()) or None)
+                await producer.send(
+                    topic, key, value, partition, None, list(headers.items()) or None
+                )
             )
         return [Written(m.partition, m.offset) for m in await asyncio.gather(*futures)]
 
@@ -125,7 +152,13 @@ def wire(app: faust.App, runtime: Runtime) -> None:
     settings = runtime.settings
     handlers = runtime.handlers()
     lost = OffsetLossReport(runtime.metrics.offsets_reset)
-    batching.install(app, handlers, settings.worker.fetch_max_wait_ms, on_offset_lost=lost)
+    batching.install(
+        app,
+        handlers,
+        settings.worker.fetch_max_wait_ms,
+        on_offset_lost=lost,
+        fetch_min_bytes=FETCH_MIN_BYTES,
+    )
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))
     incidents = app.topic(settings.topics.incidents, partitions=settings.partitions)
@@ -266,29 +299,34 @@ def owned_partitions(app: faust.App, topic: str) -> set[int]:
 
 
 def wire_detector_state(app: faust.App, runtime: Runtime) -> None:
-    """Checkpoint the detectors to their table now and then (see agents.kafka.detector_store)."""
+    """Checkpoint the detectors to their table now and then (see agents.kafka.detector_store).
+
+    The store is deferred: its changelog records are sent straight to the
+    producer, a slice at a time, and awaited, never queued in Faust's producer
+    buffer (thousands every ``checkpoint_s``: the per-event agents waited for that
+    buffer to ebb, holding up the fetch loop for seconds, and every acknowledged
+    table write queued behind them).
+    """
     settings = runtime.settings
     pipelines = (runtime.pipeline, runtime.predictions)
-    metric_checkpoint = SlicedCheckpoint(runtime.pipeline)
+    store = runtime.pipeline.store
 
-    async def seal() -> None:
-        store = runtime.pipeline.store
-        if store is not None and store.unsealed:
-            await app.producer.flush()  # the checkpoint acknowledged, then the seal alone
-            store.seal()
-            await app.producer.flush()
+    async def flush_producer() -> None:
+        await app.producer.flush()
+
+    outbox = ChangelogOutbox(store, FaustPublisher(app).write_changelog, flush_producer)
+    metric_checkpoint = SlicedCheckpoint(runtime.pipeline, outbox.write)
 
     async def checkpoint() -> int:
         saved = metric_checkpoint.flush() + runtime.predictions.checkpoint()
-        await seal()
+        await outbox.seal()
         return saved
 
     @app.timer(settings.detection.checkpoint_s)
     async def checkpoint_detectors() -> None:
         await metric_checkpoint.run()  # in slices: samples keep flowing meanwhile
         runtime.predictions.checkpoint()
-        await seal()
-        store = runtime.pipeline.store
+        await outbox.seal()
         expired = runtime.pipeline.take_expired()
         if store is not None and expired:
             runtime.metrics.states_tombstoned.inc(state_ttl.tombstone(store.table, expired))

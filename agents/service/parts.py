@@ -111,7 +111,9 @@ def build_runtime(
     """
     policy = settings.incidents
     view = IncidentView()
-    checkpoints = DetectorStore(tables.detectors, unreadable=metrics.detector_state_unreadable)
+    checkpoints = DetectorStore(
+        tables.detectors, unreadable=metrics.detector_state_unreadable, deferred=True
+    )
     return Runtime(
         settings,
         metrics,

@@ -76,7 +76,7 @@ def test_check_dependencies__every_problem_is_listed(monkeypatch):
 
 
 async def _start_without_reading_the_long_poll(self: Any) -> None:
-    """An aiokafka start() that no longer reads ``_fetch_max_wait_ms``."""
+    """An aiokafka start() that no longer reads ``_fetch_max_wait_ms`` or ``_fetch_min_bytes``."""
 
 
 @pytest.mark.parametrize(
@@ -122,9 +122,10 @@ def test_check_dependencies__aiokafka_no_longer_reading_the_long_poll_is_refused
     monkeypatch.setattr(aiokafka.AIOKafkaConsumer, "start", _start_without_reading_the_long_poll)
     with pytest.raises(DependencyMismatchError) as err:
         faust_seam.check_dependencies()
-    assert str(err.value).splitlines()[1] == (
-        "  aiokafka.AIOKafkaConsumer._fetch_max_wait_ms (read by start()) is missing"
-    )
+    assert str(err.value).splitlines()[1:3] == [
+        "  aiokafka.AIOKafkaConsumer._fetch_max_wait_ms (read by start()) is missing",
+        "  aiokafka.AIOKafkaConsumer._fetch_min_bytes (read by start()) is missing",
+    ]
 
 
 def test_run__refuses_to_start_on_another_faust_version(monkeypatch, capsys):

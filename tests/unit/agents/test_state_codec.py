@@ -257,3 +257,37 @@ def test_the_store_seals_each_partition_it_wrote_once_after_a_checkpoint():
     assert table.sent[-2:] == [(1, b"~seal"), (3, b"~seal")]
     assert store.seal() == 0  # nothing written since
     assert store.load("~seal") is None  # never read back as a detector
+
+
+@pytest.mark.parametrize("size", [0, 1, 1_000, state_codec.STORE_BELOW - 10])
+def test_a_small_state_is_stored_uncompressed_and_any_zlib_reads_it(size):
+    value = bytes(size)  # zeros: compressed, they would shrink to almost nothing
+    record = state_codec.encode(value)
+    stream = record[len(state_codec.HEADER) :]
+    assert size < len(stream) < size + 20  # a stored block: the bytes themselves, framed
+    inflater = zlib.decompressobj()  # what this and older releases read it with
+    assert msgpack.unpackb(inflater.decompress(stream)) == value and inflater.eof
+    assert state_codec.decode(record) == value
+
+
+def test_a_large_state_is_compressed():
+    value = bytes(10 * state_codec.STORE_BELOW)
+    record = state_codec.encode(value)
+    assert len(record) < state_codec.STORE_BELOW
+    assert state_codec.decode(record) == value
+
+
+def test_a_stored_record_with_a_flipped_byte_is_refused():
+    record = bytearray(state_codec.encode([1.5, 2.5, "series"]))
+    record[-6] ^= 0xFF  # inside the data: the Adler-32 checksum no longer matches
+    with pytest.raises(StateFormatError):
+        state_codec.decode(bytes(record))
+
+
+def test_parameter_models_packed_once_each_still_read_back_as_their_own_values():
+    narrow, wide = LatencySpike(window=50), LatencySpike(window=200)
+    for _ in range(2):  # the second time from the packed models kept by identity
+        restored = [state_codec.decode(state_codec.encode(d)) for d in (narrow, wide)]
+        assert [d.params.window for d in restored] == [50, 200]
+    shared = LatencySpike(window=50)
+    assert state_codec.encode(shared) == state_codec.encode(LatencySpike(window=50))
