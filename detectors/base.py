@@ -144,7 +144,7 @@ def check_timestamps(timestamps: Timestamps, count: int) -> list[float]:
         raise DetectorError(
             f"expected one timestamp per value, got {len(times)} for {count} values"
         )
-    if not all(math.isfinite(t) for t in times):
+    if not all(map(math.isfinite, times)):
         raise DetectorError("timestamps must be finite epoch seconds")
     return times
 
@@ -159,12 +159,15 @@ def bounded(values: FloatArray) -> FloatArray:
     return np.where(beyond, np.copysign(MAX_MAGNITUDE, values), values)
 
 
+_SCALARS = (int, float, np.number)  # one value, not a batch (a tuple: checked on every update)
+
+
 def as_floats(values: float | Sequence[float] | npt.NDArray[Any]) -> list[float]:
     """One value or a 1-D batch as plain floats (NaN kept)."""
-    if isinstance(values, int | float | np.number):
+    if isinstance(values, _SCALARS):
         return [float(values)]
     if isinstance(values, np.ndarray):
         if values.ndim > 1:
             raise DetectorError(f"expected a value or a 1-D batch, got shape {values.shape}")
         return values.astype(np.float64, copy=False).ravel().tolist()
-    return [float(v) for v in values]
+    return list(map(float, values))

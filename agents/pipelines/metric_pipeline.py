@@ -190,43 +190,63 @@ class MetricPipeline:
                     keys[raw_key] = series
                 by_series[series].append(event)
         detections: list[Detection] = []
+        dirty, partitions, last_seen, recents = (
+            self.dirty,
+            self._partition,
+            self._last_seen,
+            self._recent,
+        )
         for series, samples in by_series.items():
             detector = self._detector(series, samples[0].name)
-            detector.update([e.value for e in samples], [e.timestamp for e in samples])
-            self.dirty[series] = self._partition[series] = partition
-            last = samples[-1].timestamp
-            self._last_seen[series] = last
+            values = [e.value for e in samples]
+            times = [e.timestamp for e in samples]
+            detector.update(values, times)
+            dirty[series] = partitions[series] = partition
+            last = times[-1]
+            last_seen[series] = last
             self._now = max(self._now, last)
-            recent = self._recent.get(series)
+            recent = recents.get(series)
             if recent is None:
-                recent = self._recent[series] = deque(maxlen=self.evidence_points)
-            for change in detector.changes:
-                # Time and labels of the sample where the alarm changed, so the
-                # incident (and its id) does not depend on how events were batched.
-                sample = samples[change.index]
-                if change.raised:
-                    self._firing[series] = (sample.timestamp, change.baseline)
-                else:
-                    self._firing.pop(series, None)
-                evidence = (
-                    self._evidence(recent, samples[: change.index + 1]) if change.raised else []
-                )
-                detections.append(
-                    self._detection(
-                        detector,
-                        series,
-                        sample,
-                        change.observed,
-                        change.baseline,
-                        change.score,
-                        cleared=not change.raised,
-                        adapted=change.adapted,
-                        evidence=evidence,
-                    )
-                )
-            recent.extend((e.timestamp, e.value) for e in samples)
-            detections.extend(self._refreshes(detector, series, samples))
+                recent = recents[series] = deque(maxlen=self.evidence_points)
+            if detector.changes:
+                detections += self._changes(detector, series, samples, recent)
+            recent.extend(zip(times, values, strict=True))
+            if series in self._firing:
+                detections += self._refreshes(detector, series, samples)
         self._evict()
+        return detections
+
+    def _changes(
+        self,
+        detector: MetricDetector,
+        series: str,
+        samples: Sequence[AnyMetricEvent],
+        recent: deque[tuple[float, float]],
+    ) -> list[Detection]:
+        """The detections of the alarm changes of the batch just fed (``recent``: before it)."""
+        detections = []
+        for change in detector.changes:
+            # Time and labels of the sample where the alarm changed, so the
+            # incident (and its id) does not depend on how events were batched.
+            sample = samples[change.index]
+            if change.raised:
+                self._firing[series] = (sample.timestamp, change.baseline)
+            else:
+                self._firing.pop(series, None)
+            evidence = self._evidence(recent, samples[: change.index + 1]) if change.raised else []
+            detections.append(
+                self._detection(
+                    detector,
+                    series,
+                    sample,
+                    change.observed,
+                    change.baseline,
+                    change.score,
+                    cleared=not change.raised,
+                    adapted=change.adapted,
+                    evidence=evidence,
+                )
+            )
         return detections
 
     def _evidence(

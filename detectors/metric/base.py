@@ -48,7 +48,10 @@ class MetricDetector(Detector[P]):
         times = None if timestamps is None else check_timestamps(timestamps, len(batch))
         # Plain floats, not NumPy scalars: the per-point bookkeeping of small
         # micro-batches (a few points per series) is faster in Python.
-        finite = [v for v in batch if math.isfinite(v)]
+        total = sum(batch)
+        # A finite sum means every value is finite (a NaN or an infinity would make it
+        # NaN or infinite): the common case, without a per-value test.
+        finite = batch if total - total == 0.0 else [v for v in batch if math.isfinite(v)]
         if finite and (max(finite) > MAX_MAGNITUDE or min(finite) < -MAX_MAGNITUDE):
             finite = [min(max(v, -MAX_MAGNITUDE), MAX_MAGNITUDE) for v in finite]
         self._changes = []

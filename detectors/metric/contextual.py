@@ -11,6 +11,7 @@ no alarm of its own and is not a :class:`detectors.base.Detector`.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, ClassVar
 
@@ -113,24 +114,9 @@ class ContextModel:
         self._order = order
         self._margin = self.params.margin
         self._warmup = self.params.warmup
-        # The sequences seen are bits of a bit set, picked by a universal hash
-        # ((a * key + b) mod p, a and b fixed per grid and length, p the largest prime
-        # below the number of bits): small-int arithmetic only.
-        self._bits = _largest_prime_at_most(8 * 1024 * self.params.memory_kib)
-        # A context is the latest order+1 symbols of a grid (each 0..bins) as one
-        # integer in base bins+1; its suffix of length k+1 is that integer modulo
-        # base**(k+1). The suffixes are listed longest first (see step()).
-        self._plan = tuple(
-            (
-                bins,
-                bins + 1,
-                (bins + 1) ** (order + 1),
-                tuple(
-                    (*_hash_pair(g * order + k), (bins + 1) ** (k + 1)) for k in range(order, 0, -1)
-                ),
-            )
-            for g, bins in enumerate(grids)
-        )
+        # Shared by every model with these parameters: read on every point, so
+        # one copy stays in the CPU's cache instead of one per series.
+        self._bits, self._plan = _plan(grids, order, self.params.memory_kib)
         self.reset()
 
     def reset(self) -> None:
@@ -144,42 +130,59 @@ class ContextModel:
 
     def step(self, x: float) -> tuple[float, bool]:
         """Learn one finite value; return (novelty in [0, 1], spatial anomaly)."""
-        lo, hi, seen = self._lo, self._hi, self._seen
-        if seen == 0:
-            lo = hi = x
-        width = hi - lo
-        margin = self._margin
-        spatial = seen >= self._warmup and (x > hi + margin * width or x < lo - margin * width)
-        if x < lo:
-            lo = x
-            self._widened_at = seen
-        elif x > hi:
-            hi = x
-            self._widened_at = seen
-        self._lo, self._hi = lo, hi
-        width = hi - lo
-        scale = 1.0 / width if width > 0 else 0.0
-        memory, size, order = self._memory, self._bits, self._order
-        depth = min(order, seen)  # contexts that exist yet
-        novel = 0
-        history = self._history
-        for g, (bins, base, top, suffixes) in enumerate(self._plan):
-            symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
-            context = (history[g] * base + symbol) % top
-            history[g] = context
-            # Longest first: every suffix of a sequence seen was learnt with it, so
-            # the first one found ends the search (one look-up on a familiar pattern).
-            for a, b, modulus in suffixes if depth == order else suffixes[order - depth :]:
-                bit = (a * (context % modulus) + b) % size
-                byte, mask = bit >> 3, 1 << (bit & 7)
-                if memory[byte] & mask:
-                    break
-                novel += 1
-                memory[byte] |= mask
-        self._seen = seen + 1
-        if depth == 0:
-            return 0.0, spatial
-        return novel / (depth * len(history)), spatial
+        novelty, spatial = self.learn([x])
+        return novelty[0], spatial[0]
+
+    def learn(self, values: list[float]) -> tuple[list[float], list[bool]]:
+        """Learn finite values in order; return each one's novelty and spatial anomaly.
+
+        The same as :meth:`step` on each value (one call per micro-batch of a
+        series keeps the per-point state in local variables).
+        """
+        lo, hi, seen, widened_at = self._lo, self._hi, self._seen, self._widened_at
+        memory, size, order, plan = self._memory, self._bits, self._order, self._plan
+        margin, warmup, history = self._margin, self._warmup, self._history
+        contexts = order * len(history)  # sequences looked up once the history is full
+        novelties: list[float] = []
+        spatials: list[bool] = []
+        for x in values:
+            if seen == 0:
+                lo = hi = x
+            width = hi - lo
+            spatials.append(seen >= warmup and (x > hi + margin * width or x < lo - margin * width))
+            if x < lo:
+                lo = x
+                widened_at = seen
+            elif x > hi:
+                hi = x
+                widened_at = seen
+            width = hi - lo
+            scale = 1.0 / width if width > 0 else 0.0
+            depth = min(order, seen)  # contexts that exist yet
+            novel = 0
+            g = 0
+            for bins, base, top, suffixes in plan:
+                symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
+                context = (history[g] * base + symbol) % top
+                history[g] = context
+                g += 1
+                # Longest first: every suffix of a sequence seen was learnt with it, so
+                # the first one found ends the search (one look-up on a familiar pattern).
+                for a, b, modulus in suffixes if depth == order else suffixes[order - depth :]:
+                    bit = (a * (context % modulus % size) + b) % size
+                    byte, mask = bit >> 3, _MASKS[bit & 7]
+                    old = memory[byte]
+                    if old & mask:
+                        break
+                    memory[byte] = old | mask
+                    novel += 1
+            seen += 1
+            if depth == order:
+                novelties.append(novel / contexts)
+            else:
+                novelties.append(novel / (depth * g) if depth else 0.0)
+        self._lo, self._hi, self._seen, self._widened_at = lo, hi, seen, widened_at
+        return novelties, spatials
 
     @property
     def low(self) -> float:
@@ -224,7 +227,40 @@ class ContextModel:
         return ContextModelParams.render("ContextModel", self.params)
 
 
+_MASKS = (1, 2, 4, 8, 16, 32, 64, 128)  # a bit's mask within its byte
 _STATE = ("params", "_lo", "_hi", "_seen", "_widened_at", "_history", "_memory")
+
+
+@functools.cache
+def _plan(
+    grids: tuple[int, ...], order: int, memory_kib: int
+) -> tuple[int, tuple[tuple[int, int, int, tuple[tuple[int, int, int], ...]], ...]]:
+    """The bit set's size in bits and, per grid, how its contexts are hashed to bits.
+
+    The sequences seen are bits of a bit set, picked by a universal hash
+    ((a * key + b) mod p, a and b fixed per grid and length, p the largest prime
+    below the number of bits): small-int arithmetic only. A context is the latest
+    order+1 symbols of a grid (each 0..bins) as one integer in base bins+1; its
+    suffix of length k+1 is that integer modulo base**(k+1). Per grid: bins, base,
+    base**(order+1), and (a mod p, b mod p, base**(k+1)) per suffix, longest first
+    (see :meth:`ContextModel.learn`). The hash is computed as
+    ((a mod p) * (key mod p) + b mod p) mod p, the same bit, on operands below p
+    (with the default memory, products below 2**30: CPython's one-digit ints).
+    """
+    bits = _largest_prime_at_most(8 * 1024 * memory_kib)
+    return bits, tuple(
+        (
+            bins,
+            bins + 1,
+            (bins + 1) ** (order + 1),
+            tuple(
+                (a % bits, b % bits, (bins + 1) ** (k + 1))
+                for k in range(order, 0, -1)
+                for a, b in [_hash_pair(g * order + k)]
+            ),
+        )
+        for g, bins in enumerate(grids)
+    )
 
 
 def _hash_pair(seed: int) -> tuple[int, int]:

@@ -230,32 +230,39 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
     def _novelty(self, batch: list[float]) -> list[float]:
         """Per point: the likelier of the two context novelties (calibrated), or 1 for a break."""
         params = self.params
-        step, coarse_step = self._model.step, self._coarse_model.step
-        likelihood, coarse_likelihood = self._likelihood.score, self._coarse_likelihood.score
+        novelties, spatials = self._model.learn(batch)
+        scores = self._likelihood.scores(novelties)  # learnt from every point, range breaks too
+        # The coarse model's points: the mean of each group of coarse_step points,
+        # scored at the group's last point.
         group = params.coarse_step
         coarse_sum, coarse_n = self._coarse_sum, self._coarse_n
-        threshold, allowance = params.threshold, params.calibration_allowance
-        strength, keep = params.calibration_strength, 1.0 - 1.0 / params.calibration_window
-        detections = self._detections
-        scores = []
-        for x in batch:
-            novelty, spatial = step(x)
-            score = likelihood(novelty)  # learnt from every point, range breaks too
+        means: list[float] = []
+        ends: list[int] = []
+        for i, x in enumerate(batch):
             coarse_sum += x
             coarse_n += 1
-            if coarse_n == group:  # the coarse model's point: the group's mean
-                score = max(score, coarse_likelihood(coarse_step(coarse_sum / group)[0]))
+            if coarse_n == group:
+                means.append(coarse_sum / group)
+                ends.append(i)
                 coarse_sum, coarse_n = 0.0, 0
-            if strength:
-                # Counted before the calibration (and through rests): how often the
-                # Gaussian tail has called this series anomalous lately.
+        self._coarse_sum, self._coarse_n = coarse_sum, coarse_n
+        if means:
+            coarse = self._coarse_likelihood.scores(self._coarse_model.learn(means)[0])
+            for i, score in zip(ends, coarse, strict=True):
+                scores[i] = max(scores[i], score)
+        strength = params.calibration_strength
+        if strength:
+            # Counted before the calibration (and through rests): how often the
+            # Gaussian tail has called this series anomalous lately.
+            threshold, allowance = params.threshold, params.calibration_allowance
+            keep = 1.0 - 1.0 / params.calibration_window
+            detections = self._detections
+            for i, score in enumerate(scores):
                 detections = detections * keep + (score >= threshold)
                 if detections > allowance:
-                    score = max(0.0, score - strength * math.log10(detections / allowance))
-            scores.append(1.0 if spatial else score)
-        self._coarse_sum, self._coarse_n = coarse_sum, coarse_n
-        self._detections = detections
-        return scores
+                    scores[i] = max(0.0, score - strength * math.log10(detections / allowance))
+            self._detections = detections
+        return [1.0 if spatial else score for score, spatial in zip(scores, spatials, strict=True)]
 
     def _jumps(self, batch: list[float]) -> list[bool]:
         """Per point: does the moving average leave its own range by the margin?"""

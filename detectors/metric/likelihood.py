@@ -61,36 +61,51 @@ class NoveltyLikelihood:
 
     def score(self, raw: float) -> float:
         """Learn ``raw`` and return its likelihood score in [0, 1]."""
-        self._open_n += 1
-        self._open_s1 += raw
-        self._open_s2 += raw * raw
-        count = self._n + self._open_n
-        total = self._s1 + self._open_s1
-        squares = self._s2 + self._open_s2
-        if self._open_n == self._block:
-            self._close_block()
-        self._seen += 1
-        if self._seen < self._warmup:
-            return 0.0
-        mean = total / count
-        var = squares / count - mean * mean
-        floor = self._min_spread
-        spread = math.sqrt(var) if var > floor * floor else floor
-        score = math.log(0.5 * math.erfc((raw - mean) / (spread * _SQRT2)) + _TAIL_FLOOR)
-        score /= _LOG_TAIL_FLOOR
-        return min(1.0, max(0.0, score))
+        return self.scores([raw])[0]
 
-    def _close_block(self) -> None:
-        self._blocks.append((self._open_n, self._open_s1, self._open_s2))
-        self._n += self._open_n
-        self._s1 += self._open_s1
-        self._s2 += self._open_s2
-        self._open_n, self._open_s1, self._open_s2 = 0, 0.0, 0.0
-        if len(self._blocks) > BLOCKS:
-            n, s1, s2 = self._blocks.popleft()
-            self._n -= n
-            self._s1 -= s1
-            self._s2 -= s2
+    def scores(self, raws: list[float]) -> list[float]:
+        """Learn raw scores in order; return the likelihood score of each, as :meth:`score`.
+
+        One call per micro-batch keeps the running sums in local variables.
+        """
+        block, floor, warmup = self._block, self._min_spread, self._warmup
+        n, s1, s2 = self._n, self._s1, self._s2
+        open_n, open_s1, open_s2 = self._open_n, self._open_s1, self._open_s2
+        seen = self._seen
+        blocks = self._blocks
+        out: list[float] = []
+        for raw in raws:
+            open_n += 1
+            open_s1 += raw
+            open_s2 += raw * raw
+            count = n + open_n
+            total = s1 + open_s1
+            squares = s2 + open_s2
+            if open_n == block:  # close the block; the oldest leaves the window
+                blocks.append((open_n, open_s1, open_s2))
+                n += open_n
+                s1 += open_s1
+                s2 += open_s2
+                open_n, open_s1, open_s2 = 0, 0.0, 0.0
+                if len(blocks) > BLOCKS:
+                    old_n, old_s1, old_s2 = blocks.popleft()
+                    n -= old_n
+                    s1 -= old_s1
+                    s2 -= old_s2
+            seen += 1
+            if seen < warmup:
+                out.append(0.0)
+                continue
+            mean = total / count
+            var = squares / count - mean * mean
+            spread = math.sqrt(var) if var > floor * floor else floor
+            score = math.log(0.5 * math.erfc((raw - mean) / (spread * _SQRT2)) + _TAIL_FLOOR)
+            score /= _LOG_TAIL_FLOOR
+            out.append(min(1.0, max(0.0, score)))
+        self._n, self._s1, self._s2 = n, s1, s2
+        self._open_n, self._open_s1, self._open_s2 = open_n, open_s1, open_s2
+        self._seen = seen
+        return out
 
     def __getstate__(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -1,0 +1,184 @@
+"""The ensemble's batched hot path gives exactly what the plain per-point algorithm gives.
+
+ContextModel.learn and NoveltyLikelihood.scores keep their state in local
+variables over a micro-batch and hash with operands reduced modulo the bit set's
+prime; the references below are the straightforward per-point algorithms
+(the hash as (a * key + b) mod p on the unreduced operands, each point through
+the object's attributes). Results and states must be equal, not close.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections import deque
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors import MetricEnsemble
+from detectors.metric.contextual import (
+    ContextModel,
+    ContextModelParams,
+    _hash_pair,
+    _largest_prime_at_most,
+)
+from detectors.metric.likelihood import BLOCKS, NoveltyLikelihood
+
+# Values on a few levels, so contexts repeat (familiar patterns stop the search early)
+# as well as wander (new ones set bits); with spikes that stretch the range.
+levels = st.sampled_from([0.0, 1.0, 2.0, 2.5, 3.0, 50.0, -7.25, 1e6])
+values = st.lists(
+    levels | st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=400
+)
+chunks = st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=20)
+model_params = st.builds(
+    ContextModelParams,
+    grids=st.lists(st.integers(2, 12), min_size=1, max_size=3).map(tuple),
+    order=st.integers(1, 8),
+    memory_kib=st.sampled_from([1, 3, 64]),
+    warmup=st.integers(1, 30),
+)
+
+
+class ReferenceContextModel:
+    """The per-point context model, written plainly (one hash plan per model)."""
+
+    def __init__(self, params: ContextModelParams) -> None:
+        self.params = params
+        self.bits = _largest_prime_at_most(8 * 1024 * params.memory_kib)
+        self.memory = bytearray(params.memory_kib * 1024)
+        self.lo = self.hi = math.nan
+        self.seen = self.widened_at = 0
+        self.history = [0] * len(params.grids)
+
+    def step(self, x: float) -> tuple[float, bool]:
+        p = self.params
+        if self.seen == 0:
+            self.lo = self.hi = x
+        width = self.hi - self.lo
+        spatial = self.seen >= p.warmup and (
+            x > self.hi + p.margin * width or x < self.lo - p.margin * width
+        )
+        if x < self.lo:
+            self.lo, self.widened_at = x, self.seen
+        elif x > self.hi:
+            self.hi, self.widened_at = x, self.seen
+        width = self.hi - self.lo
+        scale = 1.0 / width if width > 0 else 0.0
+        depth = min(p.order, self.seen)
+        novel = 0
+        for g, bins in enumerate(p.grids):
+            base = bins + 1
+            context = (self.history[g] * base + int((x - self.lo) * scale * bins)) % base ** (
+                p.order + 1
+            )
+            self.history[g] = context
+            for k in range(depth, 0, -1):  # longest first, stop at the first seen
+                a, b = _hash_pair(g * p.order + k)
+                bit = (a * (context % base ** (k + 1)) + b) % self.bits
+                if self.memory[bit >> 3] & (1 << (bit & 7)):
+                    break
+                novel += 1
+                self.memory[bit >> 3] |= 1 << (bit & 7)
+        self.seen += 1
+        return (novel / (depth * len(p.grids)) if depth else 0.0), spatial
+
+
+def reference_likelihood(raws: list[float], window: int, floor: float, warmup: int) -> list[float]:
+    """The likelihood of each raw score against the last ~window (kept as block sums)."""
+    block = max(1, window // BLOCKS)
+    closed: deque[tuple[int, float, float]] = deque()
+    n, s1, s2 = 0, 0.0, 0.0  # totals of the closed blocks
+    open_n, open_s1, open_s2 = 0, 0.0, 0.0
+    out = []
+    for seen, raw in enumerate(raws, 1):
+        open_n, open_s1, open_s2 = open_n + 1, open_s1 + raw, open_s2 + raw * raw
+        count, total, squares = n + open_n, s1 + open_s1, s2 + open_s2
+        if open_n == block:
+            closed.append((open_n, open_s1, open_s2))
+            n, s1, s2 = n + open_n, s1 + open_s1, s2 + open_s2
+            open_n, open_s1, open_s2 = 0, 0.0, 0.0
+            if len(closed) > BLOCKS:
+                old = closed.popleft()
+                n, s1, s2 = n - old[0], s1 - old[1], s2 - old[2]
+        if seen < warmup:
+            out.append(0.0)
+            continue
+        mean = total / count
+        var = squares / count - mean * mean
+        spread = math.sqrt(var) if var > floor * floor else floor
+        score = math.log(0.5 * math.erfc((raw - mean) / (spread * math.sqrt(2.0))) + 1e-10)
+        out.append(min(1.0, max(0.0, score / math.log(1e-10))))
+    return out
+
+
+def cut(items: list[float], sizes: list[int]) -> list[list[float]]:
+    """``items`` in consecutive chunks of the given sizes, cycled."""
+    out, start, i = [], 0, 0
+    while start < len(items):
+        out.append(items[start : start + sizes[i % len(sizes)]])
+        start += sizes[i % len(sizes)]
+        i += 1
+    return out
+
+
+@settings(deadline=None, max_examples=150)
+@given(model_params, values, chunks)
+def test_context_model__learn_in_batches_equals_the_plain_per_point_model(params, xs, sizes):
+    model, reference = ContextModel(params), ReferenceContextModel(params)
+    learnt: list[tuple[float, bool]] = []
+    for batch in cut(xs, sizes):
+        novelties, spatials = model.learn(batch)
+        learnt += zip(novelties, spatials, strict=True)
+    assert learnt == [reference.step(x) for x in xs]
+    assert bytes(model._memory) == bytes(reference.memory)
+    assert (model.low, model.high, model._seen, model._widened_at, model._history) == (
+        reference.lo,
+        reference.hi,
+        reference.seen,
+        reference.widened_at,
+        reference.history,
+    )
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=300),
+    chunks,
+    st.integers(2 * BLOCKS, 400),
+    st.integers(1, 50),
+)
+def test_novelty_likelihood__scores_in_batches_equal_the_per_point_definition(
+    raws, sizes, window, warmup
+):
+    likelihood = NoveltyLikelihood(window, 0.03, warmup)
+    scores = [s for batch in cut(raws, sizes) for s in likelihood.scores(batch)]
+    assert scores == reference_likelihood(raws, window, 0.03, warmup)
+
+
+@settings(deadline=None, max_examples=60)
+@given(values, chunks)
+def test_metric_ensemble__any_batching_gives_the_results_and_state_of_one_point_at_a_time(
+    xs, sizes
+):
+    params = {"warmup": 10, "window": 40, "rest": 5, "stuck_after": 3, "adapt_after": 30}
+    one, batched = MetricEnsemble(**params), MetricEnsemble(**params)
+    scores, changes = [], []
+    for i, x in enumerate(xs):
+        scores.append(one.update(x).score)
+        changes += [(i, c.raised, c.observed, c.baseline, c.score, c.adapted) for c in one.changes]
+    start, batched_changes = 0, []
+    for batch in cut(xs, sizes):
+        batched.update(batch)
+        assert batched.score == scores[start + len(batch) - 1]
+        batched_changes += [
+            (start + c.index, c.raised, c.observed, c.baseline, c.score, c.adapted)
+            for c in batched.changes
+        ]
+        start += len(batch)
+    assert batched_changes == changes
+    # What the last update reported, and where it stopped within it: per update.
+    one._changes = batched._changes = []
+    one._cursor = batched._cursor = -1
+    assert pickle.dumps(one) == pickle.dumps(batched)
