@@ -158,11 +158,14 @@ class ContextModel:
                 widened_at = seen
             width = hi - lo
             scale = 1.0 / width if width > 0 else 0.0
+            # A span too narrow to invert (subnormal) or too wide to hold (overflow) is
+            # one symbol: its position would be NaN or infinite (a property test's find).
+            position = (x - lo) * scale if scale < _INF and width < _INF else 0.0
             depth = min(order, seen)  # contexts that exist yet
             novel = 0
             g = 0
             for bins, base, top, suffixes in plan:
-                symbol = int((x - lo) * scale * bins)  # 0..bins: the maximum is its own symbol
+                symbol = int(position * bins)  # 0..bins: the maximum is its own symbol
                 context = (history[g] * base + symbol) % top
                 history[g] = context
                 g += 1
@@ -228,6 +231,7 @@ class ContextModel:
 
 
 _MASKS = (1, 2, 4, 8, 16, 32, 64, 128)  # a bit's mask within its byte
+_INF = math.inf
 _STATE = ("params", "_lo", "_hi", "_seen", "_widened_at", "_history", "_memory")
 
 
