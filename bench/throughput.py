@@ -199,15 +199,37 @@ def worker_rate(
             if consumed and not first_t:
                 first_t, first_n = now, consumed
             if consumed >= n:
-                time.sleep(1.0)  # let the playbooks agent catch up before reading what it did
-                did = (
-                    f"dead-lettered {_total(url, 'fireline_events_invalid_total'):.0f}, "
-                    f"incident events {_total(url, 'fireline_incident_events_total'):.0f}, "
-                    f"actions {_total(url, 'fireline_actions_total'):.0f}"
-                )
-                return (consumed - first_n) / (now - first_t), first_t - launched, did
+                rate = (consumed - first_n) / (now - first_t)
+                return rate, first_t - launched, what_it_did(url, now)
             time.sleep(0.02)
         raise SystemExit(f"worker did not consume {n} events in {timeout_s}s")
+
+
+def what_it_did(url: str, drained_at: float, wait_s: float = 30.0) -> str:
+    """Dead letters, incident events and playbook actions, once the actions came.
+
+    Playbooks run after the input drained (one incident at a time per playbook
+    owner, the first paying matplotlib's import for its chart): wait for the
+    first action, then until none came for 3 s, at most ``wait_s``.
+    """
+    actions, changed = 0.0, time.perf_counter()
+    while time.perf_counter() - drained_at < wait_s:
+        now_actions = _total(url, "fireline_actions_total")
+        if now_actions != actions:
+            actions, changed = now_actions, time.perf_counter()
+        elif actions and time.perf_counter() - changed > 3.0:
+            break
+        time.sleep(0.2)
+    came = (
+        f"the last {changed - drained_at:.1f}s after the input drained"
+        if actions
+        else f"none within {wait_s:.0f}s"
+    )
+    return (
+        f"dead-lettered {_total(url, 'fireline_events_invalid_total'):.0f}, "
+        f"incident events {_total(url, 'fireline_incident_events_total'):.0f}, "
+        f"actions {actions:.0f} ({came})"
+    )
 
 
 def histogram(url: str, name: str) -> str:
