@@ -13,8 +13,8 @@ import numpy.typing as npt
 from pydantic import Field
 from threadpoolctl import ThreadpoolController
 
+from detectors.distributions import normal_isf
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.quantiles import normal_isf
 from detectors.params import DetectorParams
 from fireline.errors import DetectorError
 

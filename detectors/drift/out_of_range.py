@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import FloatArray
+from detectors.distributions import binom_isf
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.quantiles import binom_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from detectors.distributions import chi2_isf
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.quantiles import chi2_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 

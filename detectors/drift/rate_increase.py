@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from detectors.distributions import betabinom_isf
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.quantiles import betabinom_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from detectors.distributions import binom_isf
 from detectors.drift.base import IntArray
 from detectors.drift.budget import per_check_alpha
 from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
-from detectors.drift.quantiles import binom_isf
 
 
 class UnseenCategoriesParams(CategoricalDriftParams):

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from detectors.distributions import student_t_isf
 from detectors.drift.base import SortedWindows
 from detectors.drift.budget import per_check_alpha
-from detectors.drift.quantiles import student_t_isf
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 
 _TRIM = 0.02

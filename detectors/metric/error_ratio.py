@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 from pydantic import Field
-from scipy.special import betainc, betaln, gammaln
+from scipy.special import betainc
 
+from detectors.distributions import betabinom_log_pmf
 from detectors.metric.tail_rise import TailRiseDetector, TailRiseParams
 
 _PRIOR = 0.5  # Jeffreys prior on the rate: an all-zero history is not certainty
@@ -137,11 +138,4 @@ def _beta_binomial_tail(ratio: float, trials: float, a: float, b: float) -> floa
     expected = n * a / (a + b)
     last = min(n, max(k, round(expected + 10.0 * math.sqrt(expected) + 20.0)))
     ks = np.arange(k, last + 1, dtype=np.float64)
-    log_pmf = (
-        gammaln(n + 1.0)
-        - gammaln(ks + 1.0)
-        - gammaln(n - ks + 1.0)
-        + betaln(ks + a, n - ks + b)
-        - betaln(a, b)
-    )
-    return min(1.0, float(np.exp(log_pmf).sum()))
+    return min(1.0, float(np.exp(betabinom_log_pmf(ks, n, a, b)).sum()))

@@ -1,14 +1,16 @@
-"""Upper quantiles of the tests' null distributions, from ``scipy.special``.
+"""The detectors' null distributions: upper quantiles and tails, from ``scipy.special``.
 
 ``scipy.stats`` costs seconds of import (its ~100 distributions are built at
-import time), paid by every worker start; the thresholds need five inverse
-survival functions only. ``tests/unit/detectors/test_quantiles.py`` pins each
-to ``scipy.stats`` over a grid.
+import time), paid by every worker start; the drift thresholds need five
+inverse survival functions only, and ``ErrorRatio`` a beta-binomial tail.
+``tests/unit/detectors/test_distributions.py`` pins each quantile to
+``scipy.stats`` over a grid.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import bdtrc, betaln, chdtri, gammaln, ndtri, stdtrit
 
 
@@ -53,3 +55,17 @@ def betabinom_isf(alpha: float, n: int, a: float, b: float) -> float:
     # P(X > k) for k = 0..n, summed from the top so the tail keeps its precision
     above = np.concatenate((np.cumsum(pmf[::-1])[::-1][1:], [0.0]))
     return float(np.argmax(above <= alpha))
+
+
+def betabinom_log_pmf(
+    k: npt.NDArray[np.float64], n: float, a: float, b: float
+) -> npt.NDArray[np.float64]:
+    """``log P(X = k)`` for a beta-binomial(n, a, b) count, at each of ``k``."""
+    log_pmf: npt.NDArray[np.float64] = (
+        gammaln(n + 1.0)
+        - gammaln(k + 1.0)
+        - gammaln(n - k + 1.0)
+        + betaln(k + a, n - k + b)
+        - betaln(a, b)
+    )
+    return log_pmf

@@ -14,7 +14,7 @@ import mpmath
 import pytest
 from scipy import stats
 
-from detectors.drift.quantiles import (
+from detectors.distributions import (
     betabinom_isf,
     binom_isf,
     chi2_isf,
