@@ -75,6 +75,7 @@ class BatchConsumer(SeamConsumer):
         handlers = self.batch_handlers
         try:
             while not (self.should_stop or fetcher.should_stop):
+                await self.read_cleared_again()
                 clock = self.seek_clock
                 records = await self.next_records(1.0)
                 await asyncio.sleep(0)  # let other tasks run between fetches

@@ -37,6 +37,7 @@ from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types import tuples as faust_tuples
+from mode.utils import queues as mode_queues
 from mode.utils.futures import notify
 
 from fireline.errors import DependencyMismatchError
@@ -90,6 +91,8 @@ def _on(owner: Any, *names: str) -> list[PrivateName]:
     return [PrivateName(f"{path}.{n}", partial(_declared, owner, n)) for n in names]
 
 
+log = logging.getLogger(__name__)
+
 #: aiokafka 0.14's INFO line when a fetch position lies past the log end (it then
 #: resets to "earliest" without another word); its args are (offset, partition).
 FETCH_OUT_OF_RANGE = "Fetch offset %s is out of range for partition %s, resetting offset"
@@ -120,6 +123,11 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
     *_on(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", "_ensure_consumer"),
     *_on(faust_streams, "_current_event"),
     *_on(faust_tuples, "ack_lock"),
+    *_on(mode_queues.FlowControlEvent, "_queues", "clear"),  # the agents' queues, and their clear
+    PrivateName(
+        "asyncio.Queue._queue (the items, set by _init())",
+        lambda: _read_by(asyncio.Queue._init, "_queue"),
+    ),
     PrivateName(
         "aiokafka.AIOKafkaConsumer._fetch_max_wait_ms (read by start())",
         lambda: _read_by(aiokafka.AIOKafkaConsumer.start, "_fetch_max_wait_ms"),
@@ -239,6 +247,61 @@ class SeamConsumer(faust_aiokafka.Consumer):
         self._seek_clock = 0
         self._sought_at: dict[TP, int] = {}
         self._all_sought_at = 0
+        # The first record of each partition that Faust's flow control cleared from
+        # an agent's queue before it ran: (offset, rebalance generation, seek clock).
+        self._cleared: dict[TP, tuple[int, int, int]] = {}
+        self._note_cleared_queues()
+
+    def _note_cleared_queues(self) -> None:
+        """Note which delivered records each clear of the agents' queues throws away.
+
+        Faust clears every agent's queue on *each* ``flow_control.resume()``, also
+        when the flow was already on: at the end of a recovery, right after the seek
+        to the committed offsets, whatever was delivered in between is thrown away
+        unacknowledged, with the read offset past it, and never read again (the kill
+        -9 rounds lost 18 playbook requests so). ``read_cleared_again`` seeks back.
+        """
+        flow_control = self.app.flow_control
+        clear_queues = flow_control.clear
+
+        def clear() -> None:
+            changelogs = self.app.tables.changelog_topics  # recovery tracks its own offsets
+            generation, clock = self.app.consumer_generation_id, self._seek_clock
+            for queue in list(flow_control._queues):
+                for item in list(cast("Any", queue)._queue):
+                    message = getattr(item, "message", None)
+                    if message is None or message.topic in changelogs:
+                        continue
+                    tp = TP(message.topic, message.partition)
+                    first = self._cleared.get(tp)
+                    if first is None or message.offset < first[0]:
+                        self._cleared[tp] = (message.offset, generation, clock)
+            clear_queues()
+
+        flow_control.clear = clear  # type: ignore[method-assign]  # resume() calls self.clear()
+
+    async def read_cleared_again(self) -> None:
+        """Seek each partition whose delivered records a clear threw away back to the first.
+
+        Not after a rebalance or a later seek of the partition: those read them
+        again from the committed offset anyway (and a revoked one is not ours).
+        """
+        if not self._cleared or not self.flow_active:
+            return
+        cleared, self._cleared = self._cleared, {}
+        assigned = self.assignment()
+        for tp, (offset, generation, clock) in cleared.items():
+            if generation != self.app.consumer_generation_id or tp not in assigned:
+                continue
+            if self.sought_since(tp, clock):
+                continue
+            log.info(
+                "%s[%d]: records cleared before they ran; read again from %d",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+            await self.seek(tp, offset)
 
     @property
     def seek_clock(self) -> int:

@@ -210,3 +210,44 @@ async def test_drain__a_partition_without_a_commit_is_read_again_from_its_start(
     monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
     await consumer.drain(fetcher)
     assert seeks_without_a_broker == [(tp, 0)]
+
+
+async def test_records_cleared_from_an_agents_queue_are_read_again(
+    consumer, monkeypatch, seeks_without_a_broker
+):
+    """Faust clears every agent's queue on each flow-control resume, also at the end of a
+    recovery right after its seek: records delivered in between were thrown away with the
+    read offset past them (the kill -9 rounds lost 18 playbook requests so)."""
+    from mode.utils.queues import FlowControlQueue
+
+    app, tp = consumer.app, TP(TOPIC, 0)
+    queue = FlowControlQueue(flow_control=app.flow_control, clear_on_resume=True)
+    queue.put_nowait(SimpleNamespace(message=SimpleNamespace(topic=TOPIC, partition=0, offset=5)))
+    queue.put_nowait(SimpleNamespace(message=SimpleNamespace(topic=TOPIC, partition=0, offset=6)))
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+
+    app.flow_control.resume()  # the end of a recovery: the flow was on already
+    assert queue.empty()
+    await consumer.read_cleared_again()
+    assert seeks_without_a_broker == [(tp, 5)]
+
+    await consumer.read_cleared_again()  # once
+    assert seeks_without_a_broker == [(tp, 5)]
+
+
+async def test_records_cleared_by_a_rebalance_are_left_to_its_seek(
+    consumer, monkeypatch, seeks_without_a_broker
+):
+    """A revocation clears the queues too; the next generation reads them again from the
+    committed offset, and the partition may be another worker's by then."""
+    from mode.utils.queues import FlowControlQueue
+
+    app, tp = consumer.app, TP(TOPIC, 0)
+    queue = FlowControlQueue(flow_control=app.flow_control, clear_on_resume=True)
+    queue.put_nowait(SimpleNamespace(message=SimpleNamespace(topic=TOPIC, partition=0, offset=5)))
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+
+    app.flow_control.clear()  # the revocation's
+    app.consumer_generation_id += 1  # the next assignment
+    await consumer.read_cleared_again()
+    assert seeks_without_a_broker == []
