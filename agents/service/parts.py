@@ -130,7 +130,7 @@ def build_runtime(
             MonitorConfig(versions=settings.detection.versions),
             refresh_s=policy.signal_refresh_s,
             store=checkpoints,
-            executor=classifier_thread(),
+            executor=classifier_thread(preload=settings.detection.watch_predictions),
         ),
         owns_detections=owns_detections,
     )

@@ -222,6 +222,15 @@ class Outcome:
     top: list[str] | None
 
 
+def preload_classifier() -> None:
+    """Import what a fit needs and find the native thread pools, ahead of the first fit."""
+    import sklearn.ensemble
+    import sklearn.inspection
+    import sklearn.metrics  # noqa: F401
+
+    _threadpools()
+
+
 @functools.cache
 def _threadpools() -> ThreadpoolController:
     """The native thread pools (OpenMP, BLAS), found once: a search costs ~10 ms a fit.
