@@ -305,6 +305,18 @@ class WorkerTuning(BaseModel):
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=10_000, description="Fetch long-poll; Faust's own is 1500 ms."
     )
+    fetch_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Bytes a fetch waits for, up to the long-poll: at low rates fewer, fuller "
+        "batches (each costs a fixed round trip and bookkeeping); at high rates there at once.",
+    )
+    producer_batch_bytes: int = Field(
+        default=512 * 1024,
+        ge=16 * 1024,
+        description="Bytes per partition in one produce request (a checkpoint's slice is one); "
+        "keep it under the broker's message.max.bytes.",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> WorkerTuning:

@@ -27,18 +27,6 @@ from fireline.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
-# Bytes per partition in one produce request. aiokafka keeps one request in flight
-# per broker and its default batch (16 KiB) holds ~15 detector checkpoints: a
-# checkpoint of thousands of series took hundreds of round trips. Under Kafka's
-# default message.max.bytes (~1 MiB), which bounds a record batch.
-PRODUCER_BATCH_BYTES = 512 * 1024
-# A fetch waits (up to the long-poll, worker.fetch_max_wait_ms) for this much: at a few
-# thousand events a second a fetch that returns at the first record brings ~10, and
-# the fixed costs of a fetch and a batch (the consumer thread's round trip, the
-# handler's bookkeeping) cost more than the events (docs/performance.md). At high
-# rates it is there at once and changes nothing.
-FETCH_MIN_BYTES = 64 * 1024
-
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured for micro-batched ingestion."""
@@ -74,7 +62,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=w.commit_every,
         broker_commit_interval=w.commit_interval_s,
         stream_wait_empty=False,
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        # aiokafka's default batch (16 KiB) holds ~15 detector checkpoints: a
+        # checkpoint of thousands of series took hundreds of round trips.
+        producer_max_batch_size=w.producer_batch_bytes,
     )
 
 
@@ -157,7 +147,7 @@ def wire(app: faust.App, runtime: Runtime) -> None:
         handlers,
         settings.worker.fetch_max_wait_ms,
         on_offset_lost=lost,
-        fetch_min_bytes=FETCH_MIN_BYTES,
+        fetch_min_bytes=settings.worker.fetch_min_bytes,
     )
     for name in handlers:
         app.topics.add(app.topic(name, partitions=settings.partitions))

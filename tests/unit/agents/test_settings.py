@@ -252,3 +252,20 @@ def test_cli__config_show_source_says_where_each_value_came_from(tmp_path, monke
     plain = yaml.safe_load(out)  # still YAML, the same as without --source
     assert main(["--config", str(config), "config", "show"]) == 0
     assert plain == yaml.safe_load(capsys.readouterr().out)
+
+
+def test_settings__fetch_and_produce_sizes_reach_the_faust_app(monkeypatch, tmp_path):
+    from agents.service.app import create_app
+
+    monkeypatch.setenv("FIRELINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FIRELINE_WORKER__PRODUCER_BATCH_BYTES", "262144")
+    monkeypatch.setenv("FIRELINE_WORKER__FETCH_MIN_BYTES", "1")
+    settings = load_settings()
+    assert settings.worker.fetch_min_bytes == 1
+    assert create_app(settings).conf.producer_max_batch_size == 262144
+
+
+def test_settings__a_producer_batch_below_16_kib_names_the_setting(monkeypatch):
+    monkeypatch.setenv("FIRELINE_WORKER__PRODUCER_BATCH_BYTES", "1000")
+    with pytest.raises(ConfigError, match=r"worker\.producer_batch_bytes"):
+        load_settings()
