@@ -47,7 +47,9 @@ def render_chart(evidence: Evidence, title: str = "") -> bytes:
         axes.set_xlabel("minutes from the detection")
         axes.legend(loc="upper left", fontsize=8)
         axes.grid(alpha=0.3)
-        figure.tight_layout()
+        # Fixed margins, not tight_layout(): measuring every text's extent to fit them
+        # was ~40% of a chart's CPU, on the worker's GIL, for every incident.
+        figure.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.16)
         out = io.BytesIO()
         figure.savefig(out, format="png")
     except (ValueError, OverflowError, RuntimeError) as exc:
