@@ -19,7 +19,6 @@ find that root current, so a root is never rewritten twice for one event.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -30,7 +29,7 @@ from pydantic import Field
 from fireline.errors import ActionError, ChartError
 from fireline.incident import Incident, Transition
 from playbooks.chat.blocks import Links, SlackMessage, dashboard_url, root_message, root_metadata
-from playbooks.chat.chart import render_chart
+from playbooks.chat.chart_process import CHARTS
 from playbooks.chat.escape import mrkdwn
 from playbooks.chat.messages import incident_text, shown_series
 from playbooks.chat.root_keeper import THREADS_LOAD_WAIT_S, RootKeeper
@@ -88,7 +87,7 @@ async def _upload_charts(sink: ChatSink, thread: MessageRef, incident: Incident)
     uploaded, failures = 0, []
     for index, evidence in enumerate(incident.evidence[:MAX_CHARTS]):
         try:
-            png = await asyncio.to_thread(render_chart, evidence, incident.title)
+            png = await CHARTS.render(evidence, incident.title)
             name = f"{incident.id}-{index + 1}.png" if index else f"{incident.id}.png"
             title = f"{mrkdwn(shown_series(incident, evidence))}: evidence"
             await sink.upload(thread, name, png, title)
