@@ -108,13 +108,15 @@ class LatencySpike(MetricDetector[LatencySpikeParams]):
             if missing > 0:  # warm-up: learn, judge nothing
                 self._score = 0.0
                 stop = min(start + missing, end)
-                if self._alarm or self._run:  # not after a reset or an adopted level
-                    for value in batch[start:stop]:
-                        self._step(value, spikes=False)
-                else:  # what _step does with a normal point and no run under way
+                if not self._alarm and not self._run:
+                    # As in every warm-up (it follows a reset or an adopted level):
+                    # what _step does with these points, in one go.
                     self._history.extend(batch[start:stop])
                     self._cursor += stop - start
                     self._last = batch[stop - 1]
+                else:
+                    for value in batch[start:stop]:
+                        self._step(value, spikes=False)
                 start = stop
                 continue
             if self._judged_since_refresh >= self._refresh_every or math.isnan(self._baseline):
