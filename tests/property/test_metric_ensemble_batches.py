@@ -13,7 +13,7 @@ import math
 import pickle
 from collections import deque
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from detectors import MetricEnsemble
@@ -66,13 +66,13 @@ class ReferenceContextModel:
             self.hi, self.widened_at = x, self.seen
         width = self.hi - self.lo
         scale = 1.0 / width if width > 0 else 0.0
+        # A span too narrow to invert (subnormal) or too wide to hold is one symbol.
+        position = (x - self.lo) * scale if math.isfinite(scale) and math.isfinite(width) else 0.0
         depth = min(p.order, self.seen)
         novel = 0
         for g, bins in enumerate(p.grids):
             base = bins + 1
-            context = (self.history[g] * base + int((x - self.lo) * scale * bins)) % base ** (
-                p.order + 1
-            )
+            context = (self.history[g] * base + int(position * bins)) % base ** (p.order + 1)
             self.history[g] = context
             for k in range(depth, 0, -1):  # longest first, stop at the first seen
                 a, b = _hash_pair(g * p.order + k)
@@ -125,6 +125,7 @@ def cut(items: list[float], sizes: list[int]) -> list[list[float]]:
 
 @settings(deadline=None, max_examples=150)
 @given(model_params, values, chunks)
+@example(ContextModelParams(), [0.0, 2.2250738585e-313, 0.0], [2])  # a subnormal span
 def test_context_model__learn_in_batches_equals_the_plain_per_point_model(params, xs, sizes):
     model, reference = ContextModel(params), ReferenceContextModel(params)
     learnt: list[tuple[float, bool]] = []
