@@ -3,9 +3,12 @@
 For each detector: false alarms on long stationary streams of its input family,
 then the delay (in points, from the change) on a stream with a change, and the
 cost per point fed in 1,000-point batches. The "Metric detectors" figures in
-docs/detectors.md come from here.
+docs/detectors.md come from here. ``--worker`` prints instead the CPU cost per
+point of the two detectors a worker runs most (LatencySpike, MetricEnsemble) fed
+as a worker feeds them: many series, a few points each per update, in turn
+(docs/performance.md).
 
-    .venv/bin/python bench/metric_detectors.py [--points N]
+    .venv/bin/python bench/metric_detectors.py [--points N] [--worker]
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from detectors import CountSpike, ErrorRatio, SeasonalBaseline, TailLatency
+from detectors import (
+    CountSpike,
+    ErrorRatio,
+    LatencySpike,
+    MetricEnsemble,
+    SeasonalBaseline,
+    TailLatency,
+)
 from detectors.base import Detector
 
 BATCH = 1000
@@ -40,10 +50,41 @@ def ratios(
     return rng.binomial(trials, rate) / trials
 
 
+def worker_cost(series: int = 500, points: int = 600, per_update: int = 3) -> None:
+    """CPU µs per point with ``series`` detectors fed ``per_update`` points each in turn."""
+    rng = np.random.default_rng(1)
+    for make in (LatencySpike, MetricEnsemble):
+        values = rng.normal(50, 3, (series, points)).round(2)
+        batches = [
+            [row[i : i + per_update].tolist() for i in range(0, points, per_update)]
+            for row in values
+        ]
+        times = [
+            [1.8e9 + j for j in range(i, i + per_update)] for i in range(0, points, per_update)
+        ]
+        detectors = [make() for _ in range(series)]
+        began = time.process_time()
+        for k, stamps in enumerate(times):
+            for detector, batch in zip(detectors, batches, strict=True):
+                detector.update(batch[k], stamps)
+        cost = (time.process_time() - began) / (series * points) * 1e6
+        print(
+            f"{make.__name__:15} {series} series, {per_update} points per update: "
+            f"{cost:.2f} µs of CPU per point"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
-    n = parser.parse_args().points
+    parser.add_argument(
+        "--worker", action="store_true", help="only the worker-like cost of the two defaults"
+    )
+    args = parser.parse_args()
+    if args.worker:
+        worker_cost()
+        return
+    n = args.points
     rng = np.random.default_rng(1)
     day = np.arange(0, n * 60.0, 60.0)
     cpu = 50 + 30 * np.sin(2 * np.pi * day / 86400) + rng.normal(0, 2, n)

@@ -74,7 +74,9 @@ class MetricPipeline:
         self.evidence_points = evidence_points
         # series in alarm → (event time last reported, baseline), to re-send every refresh_s
         self._firing: dict[str, tuple[float, float]] = {}
-        self._recent: dict[str, deque[tuple[float, float]]] = {}  # evidence for charts
+        # Evidence for charts: a series' latest event times and values (two deques, no
+        # pair per sample).
+        self._recent: dict[str, tuple[deque[float], deque[float]]] = {}
         routes = settings.routes()
         self._routes: dict[str, DetectorRoute] = {
             name: route for route in routes for name in route.names
@@ -95,19 +97,16 @@ class MetricPipeline:
         # event would cost more than the detection itself.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def _detector(self, series: str, name: str) -> MetricDetector:
-        detector = self.detectors.get(series)
-        if detector is None:
-            state = self.store.load(series) if self.store is not None else None
-            restored = state if isinstance(state, MetricDetector) else None
-            if restored is not None and restored.alarm:
-                # Still in alarm when saved: keep re-sending it, or its incident would expire.
-                self._firing[series] = (float("-inf"), 0.0)
-            detector = restored or self._routes.get(name, self._default).build()
-            self.detectors[series] = detector
-            self._released.pop(series, None)
-        else:
-            self.detectors.move_to_end(series)
+    def _new_detector(self, series: str, name: str) -> MetricDetector:
+        """The detector of a series not in memory: reloaded from the store, or a new one."""
+        state = self.store.load(series) if self.store is not None else None
+        restored = state if isinstance(state, MetricDetector) else None
+        if restored is not None and restored.alarm:
+            # Still in alarm when saved: keep re-sending it, or its incident would expire.
+            self._firing[series] = (float("-inf"), 0.0)
+        detector = restored or self._routes.get(name, self._default).build()
+        self.detectors[series] = detector
+        self._released.pop(series, None)
         return detector
 
     def take_evicted(self) -> dict[str, int]:
@@ -177,10 +176,51 @@ class MetricPipeline:
         ``partition`` is where the events came from: the detectors' checkpoints go
         to the same partition of the state table.
         """
+        detections: list[Detection] = []
+        detectors, dirty, partitions, last_seen, recents, firing = (
+            self.detectors,
+            self.dirty,
+            self._partition,
+            self._last_seen,
+            self._recent,
+            self._firing,
+        )
+        now = self._now
+        for series, samples in self._by_series(events).items():
+            detector = detectors.get(series)
+            if detector is None:
+                detector = self._new_detector(series, samples[0].name)
+            else:
+                detectors.move_to_end(series)  # least recently seen first
+            values = [e.value for e in samples]
+            times = [e.timestamp for e in samples]
+            detector.update(values, times)
+            dirty[series] = partitions[series] = partition
+            last = last_seen[series] = times[-1]
+            now = max(now, last)
+            recent = recents.get(series)
+            if recent is None:
+                recent = recents[series] = (
+                    deque(maxlen=self.evidence_points),
+                    deque(maxlen=self.evidence_points),
+                )
+            if detector.changes:
+                detections += self._changes(detector, series, samples, recent)
+            recent[0].extend(times)
+            recent[1].extend(values)
+            if series in firing:
+                detections += self._refreshes(detector, series, samples)
+        self._now = now
+        self._evict()
+        return detections
+
+    def _by_series(self, events: Sequence[AnyMetricEvent]) -> dict[str, list[AnyMetricEvent]]:
+        """The watched events grouped by series, in arrival order."""
         by_series: dict[str, list[AnyMetricEvent]] = defaultdict(list)
         keys = self._series_keys
+        watch_others, named = self._watch_others, self._named
         for event in events:
-            if self._watch_others or event.name in self._named:
+            if watch_others or event.name in named:
                 raw_key = (event.name, tuple(event.labels.items()))
                 series = keys.get(raw_key)
                 if series is None:
@@ -189,39 +229,14 @@ class MetricPipeline:
                         keys.clear()  # churned label sets: start the cache over
                     keys[raw_key] = series
                 by_series[series].append(event)
-        detections: list[Detection] = []
-        dirty, partitions, last_seen, recents = (
-            self.dirty,
-            self._partition,
-            self._last_seen,
-            self._recent,
-        )
-        for series, samples in by_series.items():
-            detector = self._detector(series, samples[0].name)
-            values = [e.value for e in samples]
-            times = [e.timestamp for e in samples]
-            detector.update(values, times)
-            dirty[series] = partitions[series] = partition
-            last = times[-1]
-            last_seen[series] = last
-            self._now = max(self._now, last)
-            recent = recents.get(series)
-            if recent is None:
-                recent = recents[series] = deque(maxlen=self.evidence_points)
-            if detector.changes:
-                detections += self._changes(detector, series, samples, recent)
-            recent.extend(zip(times, values, strict=True))
-            if series in self._firing:
-                detections += self._refreshes(detector, series, samples)
-        self._evict()
-        return detections
+        return by_series
 
     def _changes(
         self,
         detector: MetricDetector,
         series: str,
         samples: Sequence[AnyMetricEvent],
-        recent: deque[tuple[float, float]],
+        recent: tuple[deque[float], deque[float]],
     ) -> list[Detection]:
         """The detections of the alarm changes of the batch just fed (``recent``: before it)."""
         detections = []
@@ -250,10 +265,11 @@ class MetricPipeline:
         return detections
 
     def _evidence(
-        self, recent: deque[tuple[float, float]], upto: Sequence[AnyMetricEvent]
+        self, recent: tuple[deque[float], deque[float]], upto: Sequence[AnyMetricEvent]
     ) -> list[EvidencePoint]:
         """The last points before the batch plus the batch's up to the detection."""
-        points = [*recent, *((e.timestamp, e.value) for e in upto)][-self.evidence_points :]
+        before = zip(*recent, strict=True)
+        points = [*before, *((e.timestamp, e.value) for e in upto)][-self.evidence_points :]
         return [EvidencePoint(at=at, value=value) for at, value in points]
 
     def _refreshes(

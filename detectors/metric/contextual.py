@@ -141,7 +141,7 @@ class ContextModel:
         """
         lo, hi, seen, widened_at = self._lo, self._hi, self._seen, self._widened_at
         memory, size, order, plan = self._memory, self._bits, self._order, self._plan
-        margin, warmup, history = self._margin, self._warmup, self._history
+        margin, warmup, history, masks = self._margin, self._warmup, self._history, _MASKS
         contexts = order * len(history)  # sequences looked up once the history is full
         novelties: list[float] = []
         spatials: list[bool] = []
@@ -161,7 +161,8 @@ class ContextModel:
             # A span too narrow to invert (subnormal) or too wide to hold (overflow) is
             # one symbol: its position would be NaN or infinite (a property test's find).
             position = (x - lo) * scale if scale < _INF and width < _INF else 0.0
-            depth = min(order, seen)  # contexts that exist yet
+            # Contexts that exist yet; per point, so a comparison rather than a min() call.
+            depth = order if seen >= order else seen  # noqa: FURB136
             novel = 0
             g = 0
             for bins, base, top, suffixes in plan:
@@ -173,7 +174,7 @@ class ContextModel:
                 # the first one found ends the search (one look-up on a familiar pattern).
                 for a, b, modulus in suffixes if depth == order else suffixes[order - depth :]:
                     bit = (a * (context % modulus % size) + b) % size
-                    byte, mask = bit >> 3, _MASKS[bit & 7]
+                    byte, mask = bit >> 3, masks[bit & 7]
                     old = memory[byte]
                     if old & mask:
                         break

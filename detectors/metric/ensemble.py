@@ -196,36 +196,52 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
 
     def _update_batch(self, batch: list[float]) -> None:
         params = self.params
-        warmup, threshold, order = params.warmup, params.threshold, params.order
+        warmup, threshold, order, rest = params.warmup, params.threshold, params.order, params.rest
         index = self._seen - 1
+        # The state the common point changes, in local variables; the uncommon one
+        # goes through _judge with it written back.
+        cursor, score, resting, baseline = self._cursor, self._score, self._resting, self._baseline
+        env_lo, env_hi = self._env_lo, self._env_hi
+        normal_lo, normal_hi = self._normal_lo, self._normal_hi
+        calm = not self._alarm and not self._hot_run  # no alarm, no run of hot points under way
+        isnan = math.isnan
         signals = zip(
             batch, self._novelty(batch), self._jumps(batch), self._stuck(batch), strict=True
         )
         for x, novelty, jumped, stuck in signals:
             index += 1
-            self._cursor += 1
-            score = 1.0 if jumped or stuck == _STUCK_FROM_HERE else novelty
+            cursor += 1
             if index + 1 < warmup:
-                self._score = 0.0
-                self._learn_normal(x)
-                continue
-            if self._resting:
-                self._resting -= 1
-                self._score = 0.0
+                score = 0.0
             else:
-                self._score = score
-            hot = stuck != _NOT_STUCK
-            if score >= threshold:
-                self._resting = params.rest
-                # Right after the range widened every context looks new (the grids
-                # stretched): that alone must not raise the alarm, a range break does.
-                hot = hot or jumped or self._model.steady > order
-            if not hot and not self._normal_lo <= x <= self._normal_hi:
-                hot = True
-            if hot or self._alarm or self._hot_run:
-                self._judge(x, hot)
-            else:  # the common case: a normal point, no alarm, no run under way
-                self._learn_normal(x)
+                signal = 1.0 if jumped or stuck == _STUCK_FROM_HERE else novelty
+                if resting:
+                    resting -= 1
+                    score = 0.0
+                else:
+                    score = signal
+                hot = stuck != _NOT_STUCK
+                if signal >= threshold:
+                    resting = rest
+                    # Right after the range widened every context looks new (the grids
+                    # stretched): that alone must not raise the alarm, a range break does.
+                    hot = hot or jumped or self._model.steady > order
+                if not hot and not normal_lo <= x <= normal_hi:
+                    hot = True
+                if hot or not calm:
+                    self._cursor, self._score, self._baseline = cursor, score, baseline
+                    self._judge(x, hot)
+                    baseline, calm = self._baseline, not self._alarm and not self._hot_run
+                    env_lo, env_hi = self._env_lo, self._env_hi
+                    normal_lo, normal_hi = self._normal_lo, self._normal_hi
+                    continue
+            # A normal point, no alarm, no run under way (or the warm-up): _learn_normal.
+            if x < env_lo or x > env_hi:
+                self._widen_envelope(x, x)
+                env_lo, env_hi = self._env_lo, self._env_hi
+                normal_lo, normal_hi = self._normal_lo, self._normal_hi
+            baseline = x if isnan(baseline) else baseline + 0.02 * (x - baseline)
+        self._cursor, self._score, self._resting, self._baseline = cursor, score, resting, baseline
 
     def _novelty(self, batch: list[float]) -> list[float]:
         """Per point: the likelier of the two context novelties (calibrated), or 1 for a break."""
@@ -251,18 +267,23 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
             for i, score in zip(ends, coarse, strict=True):
                 scores[i] = max(scores[i], score)
         strength = params.calibration_strength
-        if strength:
-            # Counted before the calibration (and through rests): how often the
-            # Gaussian tail has called this series anomalous lately.
-            threshold, allowance = params.threshold, params.calibration_allowance
-            keep = 1.0 - 1.0 / params.calibration_window
-            detections = self._detections
-            for i, score in enumerate(scores):
-                detections = detections * keep + (score >= threshold)
-                if detections > allowance:
-                    scores[i] = max(0.0, score - strength * math.log10(detections / allowance))
-            self._detections = detections
-        return [1.0 if spatial else score for score, spatial in zip(scores, spatials, strict=True)]
+        if not strength:
+            return [
+                1.0 if spatial else score for score, spatial in zip(scores, spatials, strict=True)
+            ]
+        # Counted before the calibration (and through rests): how often the Gaussian
+        # tail has called this series anomalous lately.
+        threshold, allowance = params.threshold, params.calibration_allowance
+        keep = 1.0 - 1.0 / params.calibration_window
+        detections = self._detections
+        for i, score in enumerate(scores):
+            detections = detections * keep + (score >= threshold)
+            if spatials[i]:
+                scores[i] = 1.0
+            elif detections > allowance:
+                scores[i] = max(0.0, score - strength * math.log10(detections / allowance))
+        self._detections = detections
+        return scores
 
     def _jumps(self, batch: list[float]) -> list[bool]:
         """Per point: does the moving average leave its own range by the margin?"""

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import numpy as np
 from pydantic import Field
 
-from detectors.base import FloatArray
 from detectors.metric.base import MetricDetector
+from detectors.metric.robust import median_and_mad
 from detectors.params import DetectorParams, at_most, larger_than
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed data.
@@ -103,54 +102,74 @@ class LatencySpike(MetricDetector[LatencySpikeParams]):
         # the result does not depend on how the stream was batched, and a batch
         # spread over many series costs no more than one baseline per refresh.
         warmup = self.params.warmup
-        start = 0
-        while start < len(batch):
+        start, end = 0, len(batch)
+        while start < end:
             missing = warmup - len(self._history)
             if missing > 0:  # warm-up: learn, judge nothing
                 self._score = 0.0
-                for value in batch[start : start + missing]:
-                    self._step(value, spikes=False)
-                start += missing
+                stop = min(start + missing, end)
+                if not self._alarm and not self._run:
+                    # As in every warm-up (it follows a reset or an adopted level):
+                    # what _step does with these points, in one go.
+                    self._history.extend(batch[start:stop])
+                    self._cursor += stop - start
+                    self._last = batch[stop - 1]
+                else:
+                    for value in batch[start:stop]:
+                        self._step(value, spikes=False)
+                start = stop
                 continue
             if self._judged_since_refresh >= self._refresh_every or math.isnan(self._baseline):
                 self._refresh_baseline()
-            take = self._refresh_every - self._judged_since_refresh
-            start += self._judge(batch[start : start + take])
+            start = self._judge(
+                batch, start, start + self._refresh_every - self._judged_since_refresh
+            )
 
     def _refresh_baseline(self) -> None:
-        # np.partition rather than np.median: same result, a third of the cost
-        # on windows this small, and this runs every few points of every series.
-        history = np.fromiter(self._history, dtype=np.float64, count=len(self._history))
-        median = _median(history)
-        # Deviations of halves, doubled after: the same numbers, but samples of
-        # opposite sign near 1e308 cannot overflow the subtraction.
-        mad = _median(np.abs(history * 0.5 - median * 0.5)) * 2.0 * _MAD_TO_SIGMA
+        median, mad = median_and_mad(self._history)
         self._baseline = median
-        self._spread = max(mad, self.params.min_spread * abs(median), 1e-9)
+        self._spread = max(mad * _MAD_TO_SIGMA, self.params.min_spread * abs(median), 1e-9)
         self._baseline_version += 1
         self._judged_since_refresh = 0
 
-    def _judge(self, values: list[float]) -> int:
-        """Judge values against the current baseline; return how many were judged.
+    def _judge(self, batch: list[float], start: int, stop: int) -> int:
+        """Judge ``batch[start:stop]`` against the current baseline; return where it stopped.
 
         Stops right after a point that adopted a new level, so the rest is judged
         (or learned, if the new history is short) exactly as it would be had the
-        batch ended there: results never depend on batch boundaries.
+        batch ended there: results never depend on batch boundaries. The common
+        point (not spiking, no alarm, no run under way) is learnt here with the
+        state in local variables; any other goes through :meth:`_step`.
         """
         median, spread, version = self._baseline, self._spread, self._baseline_version
         params = self.params
         floor = max(params.min_ratio * median, median + params.min_delta)
         threshold = params.threshold
-        for count, value in enumerate(values, 1):
+        history, judged, cursor = self._history, self._judged_since_refresh, self._cursor
+        quiet = not self._alarm and not self._run
+        score = self._score
+        position = start
+        for value in batch[start:stop]:
+            position += 1
             z = (value - median) / spread
             # z is +inf when value - median overflows (samples near 1e308): the score
             # is 1 then, not inf/inf = NaN.
-            self._score = (1.0 if z == math.inf else z / (z + threshold)) if z > 0 else 0.0
-            self._judged_since_refresh += 1  # before the step: adopting resets it to 0
-            self._step(value, z > threshold and value >= floor)
+            score = (1.0 if z == math.inf else z / (z + threshold)) if z > 0 else 0.0
+            judged += 1  # before the step: adopting resets it to 0
+            spikes = z > threshold and value >= floor
+            if quiet and not spikes:
+                history.append(value)
+                cursor += 1
+                continue
+            self._score, self._judged_since_refresh, self._cursor = score, judged, cursor
+            self._step(value, spikes)
             if self._baseline_version != version:
-                return count
-        return len(values)
+                return position
+            history, judged, cursor = self._history, self._judged_since_refresh, self._cursor
+            quiet = not self._alarm and not self._run
+        self._score, self._judged_since_refresh, self._cursor = score, judged, cursor
+        self._last = batch[position - 1]
+        return position
 
     def _step(self, value: float, spikes: bool) -> None:
         """Learn one point the caller judged (and scored)."""
@@ -200,11 +219,3 @@ class LatencySpike(MetricDetector[LatencySpikeParams]):
     def peak(self) -> float:
         """The highest value of the current alarm; NaN when not alarmed."""
         return self._peak
-
-
-def _median(values: FloatArray) -> float:
-    n = values.size
-    low, high = (n - 1) // 2, n // 2
-    part = np.partition(values, [low, high])
-    # Halves added, not a halved sum: exact for normal floats, and no overflow near 1e308.
-    return float(part[low] * 0.5 + part[high] * 0.5)

@@ -101,7 +101,8 @@ class NoveltyLikelihood:
             spread = math.sqrt(var) if var > floor * floor else floor
             score = math.log(0.5 * math.erfc((raw - mean) / (spread * _SQRT2)) + _TAIL_FLOOR)
             score /= _LOG_TAIL_FLOOR
-            out.append(min(1.0, max(0.0, score)))
+            # Clamped to [0, 1] by comparisons, not min(max()) calls: the same value, per point.
+            out.append(1.0 if score > 1.0 else score if score > 0.0 else 0.0)  # noqa: FURB136
         self._n, self._s1, self._s2 = n, s1, s2
         self._open_n, self._open_s1, self._open_s2 = open_n, open_s1, open_s2
         self._seen = seen
