@@ -38,6 +38,8 @@ _KINDS: dict[type[MetricDetector], str] = {
 }
 
 
+_SERIES_KEYS_SLACK = 1024  # cached keys beyond twice the live series
+
 class MetricPipeline:
     """Routes metric samples to one detector per series, batch by batch.
 
@@ -94,7 +96,8 @@ class MetricPipeline:
         self._now = float("-inf")  # the newest event time seen
         self.evicted = {"idle": 0, "memory": 0}  # series released, by reason, since the last read
         # (name, labels as sent) -> canonical series key; sorting the labels of every
-        # event would cost more than the detection itself.
+        # event would cost more than the detection itself. Started over when twice the
+        # live series: under pod churn the label sets of released series would pile up.
         self._series_keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _new_detector(self, series: str, name: str) -> MetricDetector:
@@ -225,7 +228,7 @@ class MetricPipeline:
                 series = keys.get(raw_key)
                 if series is None:
                     series = event.series_key()
-                    if len(keys) >= 2 * self.settings.max_series:
+                    if len(keys) >= 2 * len(self.detectors) + _SERIES_KEYS_SLACK:
                         keys.clear()  # churned label sets: start the cache over
                     keys[raw_key] = series
                 by_series[series].append(event)

@@ -94,3 +94,16 @@ def np_approx(value: float, tol: float) -> object:
     import pytest
 
     return pytest.approx(value, abs=tol)
+
+
+def test_under_pod_churn_the_series_key_cache_stays_near_the_live_series():
+    # Released pods' label sets must not pile up in the cache (RSS under churn).
+    settings = DetectionSettings(idle_ttl_s=60.0, state_ttl_s=600.0)
+    pipeline = MetricPipeline(settings, store=DetectorStore(Table()))
+    for minute in range(20):  # 1,000 new pods a minute, each seen for one minute
+        pipeline.process(
+            [sample(minute * 60.0 + i * 0.06, 50.0, f"pod-{minute}-{i}") for i in range(1_000)]
+        )
+    live = len(pipeline.detectors)
+    assert live <= 3_000
+    assert len(pipeline._series_keys) <= 2 * live + 1_024 < 20_000
