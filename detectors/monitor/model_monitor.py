@@ -323,13 +323,16 @@ class ModelMonitor:
     def _monitor(self, batch: Sequence[Prediction]) -> list[Finding | HeldFit]:
         found: list[Finding | HeldFit] = []
         features = [p.features for p in batch]
-        if self._reference is None:  # else: a new version's own fields get a reference
-            found += self._new_fields(batch, features)
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
         has_prediction = self._columns[-1].name == PREDICTION
         names = [c.name for c in (self._columns[:-1] if has_prediction else self._columns)]
-        values = _transpose(features, names)
+        values, complete = _transpose(features, names)
+        # A new field is impossible when every event has the watched fields (all
+        # known) and no other: their sizes tell, without a pass over the keys.
+        exactly = complete and {*map(len, features)} == {len(names)}
+        if self._reference is None and not exactly:  # else: a new version's own fields
+            found += self._new_fields(batch, features)  # get a reference
         if has_prediction:  # the last column (not yet while a new version learns it)
             predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
             if not all(type(v) is float for v in predictions):  # floats are kept as they are
@@ -619,8 +622,15 @@ def _feed_detectors(
             usable, positions = column.drift[0].valid(
                 floats if floats is not None else list(values)
             )
-        for detector in column.drift:
-            detector.update_valid(usable, positions)
+        shared: tuple[DriftDetector[Any], npt.NDArray[Any]] | None = None
+        for detector in column.drift:  # encoded once for those that encode alike
+            encoded = None
+            if shared is not None and detector.encodes_like(shared[0]):
+                encoded = shared[1]
+            elif detector.fitted:
+                encoded = detector.encode(usable)
+                shared = (detector, encoded)
+            detector.update_valid(usable, positions, encoded)
     column.missing.update_valid(missing)  # 0/1 values: all valid
     column.wrong_type.update_valid(wrong)
 
@@ -653,14 +663,19 @@ def _mostly_numeric(values: list[Any]) -> bool:
     return numbers * 2 >= len(present) and numbers > 0
 
 
-def _transpose(features: Sequence[Mapping[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
-    """Per name, its value in each event (None where absent), in one pass over the events."""
+def _transpose(
+    features: Sequence[Mapping[str, Any]], names: list[str]
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """Per name, its value in each event (None where absent), in one pass over the events.
+
+    And whether every event has every name (False when that is not known).
+    """
     if len(names) > 1 and all(type(f) is dict for f in features):
         try:  # plain dicts with every field: the common case, done in C
-            return list(zip(*map(operator.itemgetter(*names), features), strict=True))
+            return list(zip(*map(operator.itemgetter(*names), features), strict=True)), True
         except KeyError:
             pass
-    return [tuple(f.get(name) for f in features) for name in names]
+    return [tuple(f.get(name) for f in features) for name in names], False
 
 
 def _float_block(columns: list[tuple[Any, ...]], n: int) -> npt.NDArray[np.float64]:
