@@ -72,6 +72,10 @@ from fireline.errors import ConfigError
 log = logging.getLogger(__name__)
 
 PREDICTION = "<prediction>"  # the column name of the model's output
+# A batch's fields read in C (map), not a Python loop over its events.
+_FEATURES = operator.attrgetter("features")
+_PREDICTION = operator.attrgetter("prediction")
+_LATENCY = operator.attrgetter("latency_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +326,7 @@ class ModelMonitor:
 
     def _monitor(self, batch: Sequence[Prediction]) -> list[Finding | HeldFit]:
         found: list[Finding | HeldFit] = []
-        features = [p.features for p in batch]
+        features = list(map(_FEATURES, batch))
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
         has_prediction = self._columns[-1].name == PREDICTION
@@ -334,7 +338,7 @@ class ModelMonitor:
         if self._reference is None and not exactly:  # else: a new version's own fields
             found += self._new_fields(batch, features)  # get a reference
         if has_prediction:  # the last column (not yet while a new version learns it)
-            predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
+            predictions: tuple[Any, ...] = tuple(map(_PREDICTION, batch))
             if not all(type(v) is float for v in predictions):  # floats are kept as they are
                 predictions = tuple(map(_prediction_value, predictions))
             values.append(predictions)
@@ -456,10 +460,14 @@ class ModelMonitor:
         return found
 
     def _feed_latency(self, batch: Sequence[Prediction]) -> list[Finding]:
-        latencies = [p.latency_ms for p in batch if p.latency_ms is not None]
+        every = list(map(_LATENCY, batch))
+        latencies = [v for v in every if v is not None] if None in every else every
         if not latencies:
             return []
-        positions = [i for i, p in enumerate(batch) if p.latency_ms is not None]
+        changes = self._latency.update(latencies).changes
+        if not changes:
+            return []
+        positions = [i for i, v in enumerate(every) if v is not None]
         return [
             self._detection(
                 batch[positions[c.index]],
@@ -471,7 +479,7 @@ class ModelMonitor:
                 observed=c.observed,
                 baseline=c.baseline,
             )
-            for c in self._latency.update(latencies).changes
+            for c in changes
         ]
 
     def _feed_classifier(
