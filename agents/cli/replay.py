@@ -34,7 +34,6 @@ from agents.pipelines.offline import (
     fewer_collections,
     prediction_batches,
 )
-from agents.pipelines.prediction_pipeline import classifier_thread
 from agents.recorded.contracts import FAST_PREDICTION_LOG, LineValidator
 from agents.recorded.csv_series import read_metric_csv
 from agents.recorded.jsonl import is_json_lines, read_events, total_size
@@ -42,9 +41,8 @@ from agents.recorded.rejects import stop_at_first
 from agents.settings import DetectionSettings, Settings
 from detectors import MetricEnsemble
 from detectors.monitor.model_monitor import MonitorConfig
-from detectors.monitor.ordered_fits import OrderedFits
 from detectors.monitor.prediction_log import PredictionLogMonitor
-from detectors.monitor.records import Finding, Label, Prediction
+from detectors.monitor.records import Label, Prediction
 from fireline.detections import Detection
 
 T = TypeVar("T")
@@ -139,23 +137,21 @@ def replay_predictions(
 
     Labels interleaved with predictions are batched after them
     (:func:`~agents.pipelines.offline.prediction_batches`): the detections are
-    those of feeding the events one at a time. The domain classifier fits on a
-    thread of its own while the rest goes on (:class:`OrderedFits`), with the
-    detections, in the order, of fitting inline.
+    those of feeding the events one at a time.
     """
-    with classifier_thread() as thread:
-        monitor = PredictionLogMonitor(config, executor=OrderedFits(thread))
-        for batch in prediction_batches(events, _is_label_record, monitor, batching):
-            yield from _detections(monitor.process(batch))
-        yield from _detections(monitor.settle())
+    monitor = PredictionLogMonitor(config)
+    for batch in prediction_batches(events, _is_label_record, monitor, batching):
+        yield from _detections(monitor, batch)
 
 
 def _is_label_record(event: Prediction | Label) -> bool:
     return isinstance(event, Label)
 
 
-def _detections(found: list[Finding]) -> Iterator[dict[str, object]]:
-    for d in found:
+def _detections(
+    monitor: PredictionLogMonitor, events: list[Prediction | Label]
+) -> Iterator[dict[str, object]]:
+    for d in monitor.process(events):
         if d.cleared:
             continue  # the replay prints what raised; the worker also uses the clears
         yield {

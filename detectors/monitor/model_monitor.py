@@ -27,7 +27,6 @@ reference events (they are not reported as new fields).
 
 from __future__ import annotations
 
-import functools
 import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +54,6 @@ from detectors.drift.unseen_categories import UnseenCategories, UnseenCategories
 from detectors.drift.wasserstein import WassersteinDrift, WassersteinDriftParams
 from detectors.drift.window import WindowDriftParams
 from detectors.metric.latency_spike import LatencySpike
-from detectors.monitor.ordered_fits import HeldFit, OrderedFits, settled
 from detectors.monitor.records import (
     COVARIATE_DRIFT,
     DATA_QUALITY,
@@ -164,15 +162,14 @@ class ModelMonitor:
         model: str,
         version: str,
         config: MonitorConfig | None = None,
-        executor: Executor | OrderedFits | None = None,
+        executor: Executor | None = None,
         inputs: ModelMonitor | None = None,
     ) -> None:
         """``inputs``: the monitor of the version before, whose input detectors carry on."""
         self.model = model
-        # Where the domain classifier's tests run: None runs them inline (tests:
-        # deterministic); the worker passes a thread so a fit never holds up
-        # ingestion, and collects the outcome on a later batch; a replay passes
-        # OrderedFits: a thread, with the outcomes of running inline.
+        # Where the domain classifier's tests run: None runs them inline (replay,
+        # tests: deterministic); the worker passes a thread so a fit never holds up
+        # ingestion, and collects the outcome on a later batch.
         self.executor = executor
         self._pending: tuple[Prediction, Future[Outcome]] | None = None
         self.version = version
@@ -189,20 +186,13 @@ class ModelMonitor:
         self._rate = 0.0  # false alarms per event of each test
         self._inherited = inputs is not None and inputs.watches_inputs
         if inputs is not None and self._inherited:
-            if isinstance(executor, OrderedFits):
-                executor.settle()  # a fit in flight may disable the classifier taken over
             self._columns = [c for c in inputs._columns if c.name != PREDICTION]
             self._known_fields = inputs._known_fields
             self._classifier, self._classified = inputs._classifier, inputs._classified
             self._rate = inputs._rate
 
     def __getstate__(self) -> dict[str, Any]:
-        """Picklable: a test running elsewhere is dropped (the next one comes round).
-
-        One in :class:`OrderedFits` is settled first, as it would have been inline.
-        """
-        if isinstance(self.executor, OrderedFits):
-            self.executor.settle()
+        """Picklable: a test running elsewhere is dropped (the next one comes round)."""
         state = self.__dict__.copy()
         state["executor"] = None
         state["_pending"] = None
@@ -224,11 +214,7 @@ class ModelMonitor:
 
     def observe(self, batch: Sequence[Prediction]) -> list[Finding]:
         """Learn from a micro-batch of this version's predictions, in time order."""
-        return settled(self.observe_held(batch))
-
-    def observe_held(self, batch: Sequence[Prediction]) -> list[Finding | HeldFit]:
-        """:meth:`observe`, with a fit still running in :class:`OrderedFits` held in place."""
-        found: list[Finding | HeldFit] = []
+        found: list[Finding] = []
         start = 0
         while start < len(batch) and self._reference is not None:
             cfg = self.config
@@ -324,8 +310,8 @@ class ModelMonitor:
             [not c.numeric for c in features],
         )
 
-    def _monitor(self, batch: Sequence[Prediction]) -> list[Finding | HeldFit]:
-        found: list[Finding | HeldFit] = []
+    def _monitor(self, batch: Sequence[Prediction]) -> list[Finding]:
+        found: list[Finding] = []
         features = list(map(_FEATURES, batch))
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
@@ -488,7 +474,7 @@ class ModelMonitor:
         values: list[tuple[Any, ...]],
         floats: dict[int, npt.NDArray[np.float64]],
         texts: dict[int, bool],
-    ) -> list[Finding | HeldFit]:
+    ) -> list[Finding]:
         if self._classifier is None:
             return []
         rows = np.empty((len(batch), len(self._classified)))
@@ -498,26 +484,18 @@ class ModelMonitor:
             rows[:, k] = floats[j] if column.numeric else _codes(values[j], column.codes, texts[j])
         self._classifier.update(rows)
         self._since_classifier += len(batch)
-        found: list[Finding | HeldFit] = [*self._collect_classifier()]
+        found = self._collect_classifier()
         if self._classifier is None or self._pending is not None:
             return found  # one test at a time; the ring keeps filling meanwhile
         if self._since_classifier < self.config.classifier_every:
             return found
-        if isinstance(self.executor, OrderedFits):
-            self.executor.settle()  # what the last test concluded, as inline
-            if self._classifier is None:  # it disabled the classifier
-                return found
         self._since_classifier = 0
         job = self._classifier.prepare()
         if job is None:
             return found
-        event = batch[-1]
         if self.executor is None:
-            return found + self._classifier_outcome(event, job)
-        if isinstance(self.executor, OrderedFits):
-            apply = functools.partial(self._classifier_outcome, event)
-            return [*found, self.executor.submit(job, event.timestamp, apply)]
-        self._pending = (event, self.executor.submit(job))
+            return found + self._classifier_outcome(batch[-1], job)
+        self._pending = (batch[-1], self.executor.submit(job))
         return found
 
     def _collect_classifier(self) -> list[Finding]:

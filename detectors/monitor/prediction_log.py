@@ -20,7 +20,7 @@ feeds MAE and RMSE. Object predictions are not scored.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from itertools import groupby
@@ -30,7 +30,6 @@ import numpy as np
 
 from detectors.monitor.label_join import LabelJoin, Pending
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
-from detectors.monitor.ordered_fits import HeldFit, OrderedFits
 from detectors.monitor.records import MODEL_VERSION_CHANGE, Finding, Label, Prediction
 from detectors.monitor.versions import ModelVersions, Outcomes
 from fireline.errors import ConfigError
@@ -55,7 +54,7 @@ class PredictionLogMonitor:
         max_versions: int = 3,
         max_pending: int = 100_000,
         max_wait_s: float = 7 * 86_400.0,
-        executor: Executor | OrderedFits | None = None,
+        executor: Executor | None = None,
         restore: Callable[[str, str], ModelMonitor | None] | None = None,
         restore_join: Callable[[str], LabelJoin | None] | None = None,
         restore_versions: Callable[[str], ModelVersions | None] | None = None,
@@ -66,8 +65,7 @@ class PredictionLogMonitor:
         self.max_versions = max_versions
         self.max_pending = max_pending
         self.max_wait_s = max_wait_s
-        # Where domain-classifier tests run (None: inline; see ModelMonitor).
-        self.executor = executor
+        self.executor = executor  # where domain-classifier tests run (None: inline)
         # A checkpointed monitor for (model, version), if the caller keeps them.
         self.restore = restore
         # A checkpointed label join of a model, so labels find predictions made before a restart.
@@ -77,17 +75,10 @@ class PredictionLogMonitor:
         self._monitors: dict[str, OrderedDict[str, ModelMonitor]] = {}
         self._joins: dict[str, LabelJoin] = {}
         self._versions: dict[str, ModelVersions] = {}
-        # Findings held back behind a fit in flight (OrderedFits), in order.
-        self._held: deque[Finding | HeldFit] = deque()
 
     def process(self, events: Iterable[Prediction | Label]) -> list[Finding]:
-        """Feed a micro-batch of events in time order; return what they raised.
-
-        With :class:`OrderedFits`, what comes after a fit still running is held
-        back (returned by a later call once it is in, or by :meth:`settle`), so
-        the findings come in the order and with the outcomes of inline fits.
-        """
-        found: list[Finding | HeldFit] = []
+        """Feed a micro-batch of events in time order; return what they raised."""
+        found: list[Finding] = []
         for is_label, run in groupby(events, key=lambda e: isinstance(e, Label)):
             if is_label:
                 found += self._labels([e for e in run if isinstance(e, Label)])
@@ -98,27 +89,7 @@ class PredictionLogMonitor:
                 ):
                     found += self._predictions(model, version, list(same))
         found.sort(key=lambda d: d.timestamp)  # stable: ties keep detector order
-        self._held.extend(found)
-        return self._release(wait=False)
-
-    def settle(self) -> list[Finding]:
-        """The findings still held back behind a fit (:class:`OrderedFits`), waiting for it."""
-        return self._release(wait=True)
-
-    def _release(self, wait: bool) -> list[Finding]:
-        out: list[Finding] = []
-        held = self._held
-        while held:
-            head = held[0]
-            if isinstance(head, HeldFit):
-                found = head.settle(wait)
-                if found is None:
-                    break  # not in yet: what follows waits for it
-                out += found
-            else:
-                out.append(head)
-            held.popleft()
-        return out
+        return found
 
     def monitor(self, model: str, version: str) -> ModelMonitor | None:
         """The monitor of one model version, if it is tracked."""
@@ -191,13 +162,11 @@ class PredictionLogMonitor:
                     versions.popitem(last=False)
         return monitor
 
-    def _predictions(
-        self, model: str, version: str, batch: list[Prediction]
-    ) -> list[Finding | HeldFit]:
+    def _predictions(self, model: str, version: str, batch: list[Prediction]) -> list[Finding]:
         versions = self._monitors.setdefault(model, OrderedDict())
         join = self._join(model, create=True)
         assert join is not None  # created when not found
-        found: list[Finding | HeldFit] = []
+        found: list[Finding] = []
         monitor = self._resumed(model, version)
         compared = self._comparison(model)
         if monitor is None:
@@ -233,10 +202,10 @@ class PredictionLogMonitor:
             [p.prediction_id for p in batch],
             [Pending(version, _scorable(p.prediction), p.timestamp) for p in batch],
         )
-        found += monitor.observe_held(batch)
+        found += monitor.observe(batch)
         if compared is None:
             compared = self._versions[model] = ModelVersions(model, self.config.versions)
-        return [*found, *compared.observe(version, batch)]
+        return found + compared.observe(version, batch)
 
     def _comparison(self, model: str) -> ModelVersions | None:
         """The model's version comparison: in memory, else checkpointed (current settings)."""
