@@ -319,10 +319,11 @@ class ModelMonitor:
         names = [c.name for c in (self._columns[:-1] if has_prediction else self._columns)]
         values, complete = _transpose(features, names)
         # A new field is impossible when every event has the watched fields (all
-        # known) and no other: their sizes tell, without a pass over the keys.
+        # known) and no other: their sizes tell, without a pass over the keys. (A
+        # new version still learning gives its own fields a reference instead.)
         exactly = complete and {*map(len, features)} == {len(names)}
-        if self._reference is None and not exactly:  # else: a new version's own fields
-            found += self._new_fields(batch, features)  # get a reference
+        if self._reference is None and not exactly:
+            found += self._new_fields(batch, features)
         if has_prediction:  # the last column (not yet while a new version learns it)
             predictions: tuple[Any, ...] = tuple(map(_PREDICTION, batch))
             if not all(type(v) is float for v in predictions):  # floats are kept as they are
