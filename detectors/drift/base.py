@@ -172,22 +172,35 @@ class DriftDetector(Detector[DP]):
         batch, positions = self.valid(values)
         return self.update_valid(batch, positions)
 
-    def update_valid(self, batch: npt.NDArray[Any], positions: IntArray | None = None) -> Self:
+    def update_valid(
+        self,
+        batch: npt.NDArray[Any],
+        positions: IntArray | None = None,
+        encoded: npt.NDArray[Any] | None = None,
+    ) -> Self:
         """:meth:`update` on the values :meth:`valid` kept, with their positions.
 
         ``positions=None``: every value was valid. A caller feeding several
         detectors the same values validates them once (the
-        :class:`~detectors.monitor.model_monitor.ModelMonitor` does).
+        :class:`~detectors.monitor.model_monitor.ModelMonitor` does), and
+        encodes them once for detectors that encode alike (``encoded``: the
+        batch as :meth:`encode` of one that :meth:`encodes_like` this one gives it).
         """
         self._changes = []
         step = self.params.step
         start = 0
+        while start < batch.size and self._reference is not None:
+            start += self._capture(batch[start:])
+        if start < batch.size:  # encoded once: an encoding is value by value
+            if encoded is None:
+                encoded = self._encode(batch[start:] if start else batch)
+            elif start:
+                encoded = encoded[start:]
+        first = start
         while start < batch.size:
-            if self._reference is not None:
-                start += self._capture(batch[start:])
-                continue
+            assert encoded is not None
             take = min(batch.size - start, step - self._since_check)
-            self._absorb(self._encode(batch[start : start + take]))
+            self._absorb(encoded[start - first : start - first + take])
             self._since_check += take
             start += take
             if self._since_check == step:
@@ -290,6 +303,17 @@ class DriftDetector(Detector[DP]):
 
     # -- input ------------------------------------------------------------------------
 
+    def encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Valid values as a fitted detector stores them (value by value)."""
+        return self._encode(values)
+
+    def encodes_like(self, other: DriftDetector[Any]) -> bool:
+        """Whether ``other`` encodes every value as this one does (one :meth:`encode` for both).
+
+        False when that is not known.
+        """
+        return False
+
     def valid(self, values: Any) -> tuple[npt.NDArray[Any], IntArray]:
         """The valid values of a scalar or 1-D batch, and their positions in it."""
         if isinstance(values, np.ndarray):
@@ -315,7 +339,10 @@ class DriftDetector(Detector[DP]):
         """Build the reference sketch from valid values; return the calibrated threshold."""
 
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """Turn valid values into what :meth:`_absorb` stores (identity by default)."""
+        """Turn valid values into what :meth:`_absorb` stores (identity by default).
+
+        Value by value, and fixed once fitted: a batch is encoded in one call.
+        """
         return values
 
     @abc.abstractmethod

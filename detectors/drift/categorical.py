@@ -91,6 +91,15 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         alpha = per_check_alpha(self.params.false_alarm_rate, self.params.step)
         return float(chi2_isf(alpha, max(ref_counts.size - 1, 1)))
 
+    def encodes_like(self, other: Any) -> bool:
+        """Chi-square and Jensen-Shannon fitted on one reference share their codes."""
+        encoder = CategoricalDriftDetector._encode
+        return (
+            type(self)._encode is encoder
+            and type(other)._encode is encoder
+            and self._codes == other._codes
+        )
+
     def _encode(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         # map() with the dict's own get: no Python frame per value
         lookup = map(self._codes.get, values, repeat(len(self._codes)))

@@ -48,13 +48,20 @@ class ChiSquareDrift(CategoricalDriftDetector[CategoricalDriftParams]):
 
 def chi_square(ref: npt.NDArray[np.float64], recent: npt.NDArray[np.float64]) -> float:
     """Pearson's statistic of the 2 x C table, empty columns left out."""
+    # Checked every few hundred values for every categorical feature: as few NumPy
+    # calls as give the same sums (a method's sum is np.sum's reduction, without
+    # its wrapper).
     total = ref + recent
-    used = total > 0
-    ref, recent, total = ref[used], recent[used], total[used]
+    if total[:-1].all():  # at most the last column ("other") empty: a view, not a copy
+        if not total[-1]:
+            ref, recent, total = ref[:-1], recent[:-1], total[:-1]
+    else:
+        used = total > 0
+        ref, recent, total = ref[used], recent[used], total[used]
     m, n = ref.sum(), recent.sum()
     share_ref, share_recent = m / (m + n), n / (m + n)
     expected_ref, expected_recent = total * share_ref, total * share_recent
     return float(
-        np.sum((ref - expected_ref) ** 2 / expected_ref)
-        + np.sum((recent - expected_recent) ** 2 / expected_recent)
+        ((ref - expected_ref) ** 2 / expected_ref).sum()
+        + ((recent - expected_recent) ** 2 / expected_recent).sum()
     )

@@ -98,8 +98,9 @@ class WassersteinDrift(WindowDriftDetector[WassersteinDriftParams]):
     @classmethod
     def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
         ordered = cls._sorted_rings(detectors, windows)
-        levels = detectors[0]._levels
-        if any(d._levels.shape != levels.shape or (d._levels != levels).any() for d in detectors):
+        # The levels follow from the parameters: one instance (as in lockstep), one set.
+        params, levels = detectors[0].params, detectors[0]._levels
+        if any(d.params is not params for d in detectors):
             return [d._compute_sorted(row) for d, row in zip(detectors, ordered, strict=True)]
         sketch = np.array([d._sketch for d in detectors])
         scale = np.array([d._scale for d in detectors])

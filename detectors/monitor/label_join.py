@@ -54,6 +54,19 @@ class LabelJoin:
             self._pending.popitem(last=False)
             self.expired += 1
 
+    def add_many(self, prediction_ids: list[str], pending: list[Pending]) -> None:
+        """:meth:`add` of each in turn (in one call when none waits already or is dropped)."""
+        waiting = self._pending
+        if (
+            len(waiting) + len(prediction_ids) <= self.max_pending
+            and waiting.keys().isdisjoint(prediction_ids)
+            and len(set(prediction_ids)) == len(prediction_ids)
+        ):  # each goes last and nothing is dropped, as one by one
+            waiting.update(zip(prediction_ids, pending, strict=True))
+            return
+        for prediction_id, one in zip(prediction_ids, pending, strict=True):
+            self.add(prediction_id, one)
+
     def match(self, prediction_id: str, now: float) -> Pending | None:
         """The waiting prediction for a label arriving at ``now``, if still there."""
         self._expire(now)

@@ -70,6 +70,10 @@ from fireline.errors import ConfigError
 log = logging.getLogger(__name__)
 
 PREDICTION = "<prediction>"  # the column name of the model's output
+# A batch's fields read in C (map), not a Python loop over its events.
+_FEATURES = operator.attrgetter("features")
+_PREDICTION = operator.attrgetter("prediction")
+_LATENCY = operator.attrgetter("latency_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,16 +312,20 @@ class ModelMonitor:
 
     def _monitor(self, batch: Sequence[Prediction]) -> list[Finding]:
         found: list[Finding] = []
-        features = [p.features for p in batch]
-        if self._reference is None:  # else: a new version's own fields get a reference
-            found += self._new_fields(batch, features)
+        features = list(map(_FEATURES, batch))
         # One pass over the dicts for every feature, and one float conversion for
         # all numeric ones: per-feature passes cost more than the detectors.
         has_prediction = self._columns[-1].name == PREDICTION
         names = [c.name for c in (self._columns[:-1] if has_prediction else self._columns)]
-        values = _transpose(features, names)
+        values, complete = _transpose(features, names)
+        # A new field is impossible when every event has the watched fields (all
+        # known) and no other: their sizes tell, without a pass over the keys. (A
+        # new version still learning gives its own fields a reference instead.)
+        exactly = complete and {*map(len, features)} == {len(names)}
+        if self._reference is None and not exactly:
+            found += self._new_fields(batch, features)
         if has_prediction:  # the last column (not yet while a new version learns it)
-            predictions: tuple[Any, ...] = tuple(p.prediction for p in batch)
+            predictions: tuple[Any, ...] = tuple(map(_PREDICTION, batch))
             if not all(type(v) is float for v in predictions):  # floats are kept as they are
                 predictions = tuple(map(_prediction_value, predictions))
             values.append(predictions)
@@ -328,60 +336,61 @@ class ModelMonitor:
         rows_clean = np.asarray(~np.isnan(block).any(axis=1))
         finite = {j: bool(rows_finite[k]) for k, j in enumerate(numeric)}
         clean = {j: bool(rows_clean[k]) for k, j in enumerate(numeric)}
-        fed = self._feed_numeric_groups(floats, finite)
+        texts = {j: _all_texts(values[j]) for j, c in enumerate(self._columns) if not c.numeric}
+        fed, quiet = self._feed_groups(floats, finite, texts, len(batch))
         for j, column in enumerate(self._columns):
             kind = PREDICTION_DRIFT if column.name == PREDICTION else COVARIATE_DRIFT
-            found += self._feed_column(
-                batch,
-                column,
-                values[j],
-                floats.get(j),
-                kind,
-                clean.get(j, False),
-                finite.get(j, False),
-                fed=j in fed,
-            )
+            if j not in fed:
+                _feed_detectors(
+                    column,
+                    values[j],
+                    floats.get(j),
+                    clean.get(j, False),
+                    finite.get(j, False),
+                    texts.get(j, False),
+                    rates_fed=j in quiet,
+                )
+            found += self._column_findings(batch, column, kind)
         found += self._feed_latency(batch)
-        found += self._feed_classifier(batch, values, floats)
+        found += self._feed_classifier(batch, values, floats, texts)
         return found
 
-    def _feed_numeric_groups(
+    def _feed_groups(
         self,
         floats: dict[int, npt.NDArray[np.float64]],
         finite: dict[int, bool],
-    ) -> set[int]:
-        """Feed the numeric columns with only finite values in this batch; their indices.
+        texts: dict[int, bool],
+        n: int,
+    ) -> tuple[set[int], set[int]]:
+        """Feed columns in step; the indices of those fed, and of those whose rates were.
 
         Fed one by one, each detector costs a few dozen NumPy calls per micro-batch
         and per check whatever the column's size, which dominated the monitor's
         cost; :meth:`DriftDetector.update_many` feeds the columns in step (same
-        detectors, same phase: the usual case) with one set of calls for all.
+        detectors, same phase: the usual case) with one set of calls for all: the
+        drift detectors of the numeric columns with only finite values in this
+        batch, and the missing and wrong-type rates of every column with nothing
+        missing and nothing of the wrong type (those, and categorical ones of text).
         """
         fed = [j for j in floats if finite[j] and self._columns[j].drift]
-        if len(fed) < 2:  # one alone is as fast fed the usual way
-            return set()
-        columns = [self._columns[j] for j in fed]
-        block = np.array([floats[j] for j in fed])
-        # A column's detectors are fitted on one reference and always fed together.
-        DriftDetector.update_many([c.drift for c in columns], block, same_windows=True)
-        quiet = np.zeros(block.shape)  # finite values: nothing missing, nothing of the wrong type
-        DriftDetector.update_many([(c.missing, c.wrong_type) for c in columns], quiet)
-        return set(fed)
+        if len(fed) >= 2:  # one alone is as fast fed the usual way
+            block = np.array([floats[j] for j in fed])
+            # A column's detectors are fitted on one reference and always fed together.
+            drift = [self._columns[j].drift for j in fed]
+            DriftDetector.update_many(drift, block, same_windows=True)
+        else:
+            fed = []
+        quiet = fed + [j for j, text in texts.items() if text]
+        if len(quiet) < 2:
+            return set(fed), set()
+        rates = [(self._columns[j].missing, self._columns[j].wrong_type) for j in quiet]
+        DriftDetector.update_many(rates, np.zeros((len(quiet), n)))
+        return set(fed), set(quiet)
 
-    def _feed_column(
-        self,
-        batch: Sequence[Prediction],
-        column: _Column,
-        values: Sequence[Any],
-        floats: npt.NDArray[np.float64] | None,
-        kind: str,
-        clean: bool,
-        finite: bool,
-        fed: bool = False,
+    def _column_findings(
+        self, batch: Sequence[Prediction], column: _Column, kind: str
     ) -> list[Finding]:
-        """Feed one column's detectors (unless ``fed`` already); their findings."""
-        if not fed:
-            _feed_detectors(column, values, floats, clean, finite)
+        """What one column's detectors found in this batch (they have been fed)."""
         found: list[Finding] = []
         feature = None if column.name == PREDICTION else column.name
         for detector in column.drift:
@@ -438,10 +447,14 @@ class ModelMonitor:
         return found
 
     def _feed_latency(self, batch: Sequence[Prediction]) -> list[Finding]:
-        latencies = [p.latency_ms for p in batch if p.latency_ms is not None]
+        every = list(map(_LATENCY, batch))
+        latencies = [v for v in every if v is not None] if None in every else every
         if not latencies:
             return []
-        positions = [i for i, p in enumerate(batch) if p.latency_ms is not None]
+        changes = self._latency.update(latencies).changes
+        if not changes:
+            return []
+        positions = [i for i, v in enumerate(every) if v is not None]
         return [
             self._detection(
                 batch[positions[c.index]],
@@ -453,7 +466,7 @@ class ModelMonitor:
                 observed=c.observed,
                 baseline=c.baseline,
             )
-            for c in self._latency.update(latencies).changes
+            for c in changes
         ]
 
     def _feed_classifier(
@@ -461,6 +474,7 @@ class ModelMonitor:
         batch: Sequence[Prediction],
         values: list[tuple[Any, ...]],
         floats: dict[int, npt.NDArray[np.float64]],
+        texts: dict[int, bool],
     ) -> list[Finding]:
         if self._classifier is None:
             return []
@@ -468,7 +482,7 @@ class ModelMonitor:
         where = {id(c): j for j, c in enumerate(self._columns)}
         for k, column in enumerate(self._classified):
             j = where[id(column)]
-            rows[:, k] = floats[j] if column.numeric else _codes(values[j], column.codes)
+            rows[:, k] = floats[j] if column.numeric else _codes(values[j], column.codes, texts[j])
         self._classifier.update(rows)
         self._since_classifier += len(batch)
         found = self._collect_classifier()
@@ -580,12 +594,13 @@ def _feed_detectors(
     floats: npt.NDArray[np.float64] | None,
     clean: bool,
     finite: bool,
+    texts: bool,
+    rates_fed: bool,
 ) -> None:
-    texts = not column.numeric and _all_texts(values)
-    if clean or texts:  # nothing missing, nothing of the wrong type
-        missing = wrong = np.zeros(len(values))
-    else:
-        missing, wrong = _indicators(values, column.numeric, floats)
+    """Feed one column's detectors (not the rates if ``rates_fed`` already).
+
+    ``texts``: a categorical column whose values are all ``str``.
+    """
     if column.drift:  # validated once for all of the column's detectors
         usable: npt.NDArray[Any]
         positions: npt.NDArray[np.int64] | None
@@ -597,8 +612,21 @@ def _feed_detectors(
             usable, positions = column.drift[0].valid(
                 floats if floats is not None else list(values)
             )
-        for detector in column.drift:
-            detector.update_valid(usable, positions)
+        shared: tuple[DriftDetector[Any], npt.NDArray[Any]] | None = None
+        for detector in column.drift:  # encoded once for those that encode alike
+            encoded = None
+            if shared is not None and detector.encodes_like(shared[0]):
+                encoded = shared[1]
+            elif detector.fitted:
+                encoded = detector.encode(usable)
+                shared = (detector, encoded)
+            detector.update_valid(usable, positions, encoded)
+    if rates_fed:
+        return
+    if clean or texts:  # nothing missing, nothing of the wrong type
+        missing = wrong = np.zeros(len(values))
+    else:
+        missing, wrong = _indicators(values, column.numeric, floats)
     column.missing.update_valid(missing)  # 0/1 values: all valid
     column.wrong_type.update_valid(wrong)
 
@@ -631,14 +659,19 @@ def _mostly_numeric(values: list[Any]) -> bool:
     return numbers * 2 >= len(present) and numbers > 0
 
 
-def _transpose(features: Sequence[Mapping[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
-    """Per name, its value in each event (None where absent), in one pass over the events."""
+def _transpose(
+    features: Sequence[Mapping[str, Any]], names: list[str]
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """Per name, its value in each event (None where absent), in one pass over the events.
+
+    And whether every event has every name (False when that is not known).
+    """
     if len(names) > 1 and all(type(f) is dict for f in features):
         try:  # plain dicts with every field: the common case, done in C
-            return list(zip(*map(operator.itemgetter(*names), features), strict=True))
+            return list(zip(*map(operator.itemgetter(*names), features), strict=True)), True
         except KeyError:
             pass
-    return [tuple(f.get(name) for f in features) for name in names]
+    return [tuple(f.get(name) for f in features) for name in names], False
 
 
 def _float_block(columns: list[tuple[Any, ...]], n: int) -> npt.NDArray[np.float64]:
@@ -655,9 +688,10 @@ def _float_block(columns: list[tuple[Any, ...]], n: int) -> npt.NDArray[np.float
     return block
 
 
-def _codes(values: Sequence[Any], codes: dict[str, int]) -> list[float]:
+def _codes(values: Sequence[Any], codes: dict[str, int], texts: bool | None = None) -> list[float]:
+    """The ordinal codes of categorical values; ``texts``: whether all are ``str``, if known."""
     get = codes.get
-    if _all_texts(values):  # map() with the dict's own get: no Python frame per value
+    if _all_texts(values) if texts is None else texts:  # map() with the dict's own get
         return list(map(get, values, repeat(np.nan)))
     return [get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
 

@@ -198,8 +198,10 @@ class PredictionLogMonitor:
             while len(versions) > self.max_versions:
                 versions.popitem(last=False)
         versions.move_to_end(version)
-        for p in batch:
-            join.add(p.prediction_id, Pending(version, _scorable(p.prediction), p.timestamp))
+        join.add_many(
+            [p.prediction_id for p in batch],
+            [Pending(version, _scorable(p.prediction), p.timestamp) for p in batch],
+        )
         found += monitor.observe(batch)
         if compared is None:
             compared = self._versions[model] = ModelVersions(model, self.config.versions)
