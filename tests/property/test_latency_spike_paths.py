@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from detectors import LatencySpike
 from detectors.base import MAX_MAGNITUDE
 from detectors.metric.robust import median_and_mad, numpy_median_and_mad
+from tests.property.chunks import cut
 
 # Latency-like values on a few levels (so medians tie and runs repeat), spikes, and
 # zeros of both signs (NumPy orders 0.0 and -0.0 as it likes: the fast path defers).
@@ -40,16 +41,6 @@ spike_params = st.fixed_dictionaries(
         "adapt_after": st.integers(5, 60),
     }
 )
-
-
-def cut(items: list[float], sizes: list[int]) -> list[list[float]]:
-    """``items`` in consecutive chunks of the given sizes, cycled."""
-    out, start, i = [], 0, 0
-    while start < len(items):
-        out.append(items[start : start + sizes[i % len(sizes)]])
-        start += sizes[i % len(sizes)]
-        i += 1
-    return out
 
 
 def plain_update(detector: LatencySpike, batch: list[float]) -> None:

@@ -24,6 +24,7 @@ from detectors.metric.contextual import (
     _largest_prime_at_most,
 )
 from detectors.metric.likelihood import BLOCKS, NoveltyLikelihood
+from tests.property.chunks import cut
 
 # Values on a few levels, so contexts repeat (familiar patterns stop the search early)
 # as well as wander (new ones set bits); with spikes that stretch the range.
@@ -110,16 +111,6 @@ def reference_likelihood(raws: list[float], window: int, floor: float, warmup: i
         spread = math.sqrt(var) if var > floor * floor else floor
         score = math.log(0.5 * math.erfc((raw - mean) / (spread * math.sqrt(2.0))) + 1e-10)
         out.append(min(1.0, max(0.0, score / math.log(1e-10))))
-    return out
-
-
-def cut(items: list[float], sizes: list[int]) -> list[list[float]]:
-    """``items`` in consecutive chunks of the given sizes, cycled."""
-    out, start, i = [], 0, 0
-    while start < len(items):
-        out.append(items[start : start + sizes[i % len(sizes)]])
-        start += sizes[i % len(sizes)]
-        i += 1
     return out
 
 
