@@ -40,6 +40,7 @@ _KINDS: dict[type[MetricDetector], str] = {
 
 _SERIES_KEYS_SLACK = 1024  # cached keys beyond twice the live series
 
+
 class MetricPipeline:
     """Routes metric samples to one detector per series, batch by batch.
 
