@@ -59,7 +59,10 @@ class SlicedCheckpoint:
         return saved
 
     def flush(self) -> int:
-        """Save everything pending or dirty now, in one go (rebalance, shutdown); then ``write``."""
+        """Save everything pending or dirty now, in one go (rebalance, shutdown).
+
+        Synchronous: the caller sends what it saved (``ChangelogOutbox.seal`` writes it).
+        """
         saved = 0
         if self.pipeline.store is not None and self._pending:
             saved = self.pipeline.store.save(self.pipeline.detectors, self._pending)
