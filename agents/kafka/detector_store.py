@@ -48,7 +48,7 @@ class ChangelogRecord(NamedTuple):
 
     partition: int
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (compaction drops the key)
 
 
 class DetectorStore:
@@ -119,6 +119,18 @@ class DetectorStore:
             self.unsealed.add(partition)
             saved += 1
         return saved
+
+    def delete(self, keys: Mapping[str, int]) -> int:
+        """Delete each key (key → partition) from the table and its changelog; return how many."""
+        for key, partition in keys.items():
+            raw = key.encode()
+            self.table.data.pop(raw, None)
+            if self.deferred:
+                self.outbox.append(ChangelogRecord(partition, raw, None))
+            else:
+                self.table.send_changelog(partition, raw, None, value_serializer="raw")
+            self.unsealed.add(partition)
+        return len(keys)
 
     def take_outbox(self) -> list[ChangelogRecord]:
         """The changelog records saved since the last call, oldest first (deferred stores)."""

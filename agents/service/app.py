@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
 
 
 # key, value, partition (None: the producer's partitioner), headers
-_Send = tuple[bytes | None, bytes, int | None, dict[str, bytes]]
+_Send = tuple[bytes | None, bytes | None, int | None, dict[str, bytes]]
 
 
 def _retriable(exc: BaseException) -> bool:

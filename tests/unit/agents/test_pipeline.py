@@ -169,7 +169,7 @@ class FakeTable:
         self.data: dict[bytes, bytes] = {}
         self.sent: list[tuple[int, bytes]] = []
 
-    def send_changelog(self, partition: int, key: bytes, value: bytes) -> None:
+    def send_changelog(self, partition: int, key: bytes, value: bytes | None, **_: object) -> None:
         self.sent.append((partition, key))
 
 

@@ -146,7 +146,7 @@ def test_a_checkpointed_monitor_resumes_without_a_new_warm_up():
     assert first.checkpoint() == 3  # the monitor, the label join, the version comparison
     assert table.sent == [
         (2, b"monitor|fraud|7"),
-        (2, b"labels|fraud|0"),
+        (2, b"labels|fraud|s0"),
         (2, b"labels|fraud"),
         (2, b"versions|fraud"),
     ]

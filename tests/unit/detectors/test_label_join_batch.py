@@ -11,7 +11,8 @@ from detectors.monitor.label_join import LabelJoin, Pending
 def test_add_many_is_add_one_by_one(seed):
     rng = random.Random(seed)
     cap = rng.choice([5, 40, 1000])
-    one, many = LabelJoin(max_pending=cap), LabelJoin(max_pending=cap)
+    size = rng.choice([1, 7, 10_000])
+    one, many = LabelJoin(cap, segment_size=size), LabelJoin(cap, segment_size=size)
     for _ in range(6):
         # ids reused within a batch and across batches, batches past the cap or not
         ids = [f"p{rng.randrange(60)}" for _ in range(rng.randrange(1, 30))]
@@ -19,12 +20,14 @@ def test_add_many_is_add_one_by_one(seed):
         for prediction_id, p in zip(ids, pending, strict=True):
             one.add(prediction_id, p)
         many.add_many(ids, pending)
-        assert list(many._pending.items()) == list(one._pending.items())
+        assert many.items() == one.items()
         assert many.take_counts() == one.take_counts()
+        assert many.segments() == one.segments()
+        assert many.take_changed() == one.take_changed()
 
 
 def test_add_many_of_new_ids_under_the_cap_keeps_their_order():
     join = LabelJoin(max_pending=10)
     join.add("a", Pending("7", 0.1, 1.0))
     join.add_many(["b", "c"], [Pending("7", 0.2, 2.0), Pending("7", 0.3, 3.0)])
-    assert list(join._pending) == ["a", "b", "c"]
+    assert [i for i, _ in join.items()] == ["a", "b", "c"]
