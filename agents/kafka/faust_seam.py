@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import bisect
 import importlib.metadata
 import logging
 import weakref
@@ -110,6 +111,8 @@ PRIVATE_NAMES: Final[Sequence[PrivateName]] = [
         "_wait_next_records",
         "_to_message",
         "_add_gap",
+        "_gap",
+        "_new_offset",  # overridden: the same offset, without a pass per offset
         "_acked",
         "_acked_index",
         "_n_acked",
@@ -415,13 +418,41 @@ class SeamConsumer(faust_aiokafka.Consumer):
                     if committed is not None:
                         first = max(first, committed)
                     index = self._acked_index[tp]
-                    fresh = [offset for offset in range(first, last + 1) if offset not in index]
+                    offsets = range(first, last + 1)
+                    # The common case, a range none of which was acknowledged, in C.
+                    if index.isdisjoint(offsets):
+                        fresh = list(offsets)
+                    else:
+                        fresh = [offset for offset in offsets if offset not in index]
                     self._acked[tp].extend(fresh)
                     index.update(fresh)
                     self._n_acked += len(fresh)
                 finally:
                     notify(self._waiting_for_ack)
         self._read_offset[tp] = last
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """The offset to commit for ``tp``: Faust's answer, in O(log n) when no gap is recorded.
+
+        Faust finds the first run of consecutive acknowledged offsets with a
+        ``groupby`` over every one of them, at every commit (~4% of the worker's
+        event loop at 35,000 events/s with its sort and ``max``). With no gap the
+        acknowledged offsets are unique, so sorted, the run is the longest prefix
+        where ``acked[i] == acked[0] + i``: a binary search. With gaps, Faust's own.
+        """
+        acked = self._acked[tp]
+        if not acked or self._gap[tp]:
+            return cast("int | None", super()._new_offset(tp))
+        acked.sort()
+        first = acked[0]
+        committed = self._committed_offset[tp]
+        if committed and first - committed > 1:  # Faust's test, 0 included
+            return None
+        run = bisect.bisect_right(range(len(acked)), 0, key=lambda i: acked[i] - first - i)
+        done = acked[:run]
+        del acked[:run]
+        self._acked_index[tp].difference_update(done)
+        return done[-1] + 1
 
     async def commit_if_due(self) -> None:
         """Commit once ``broker_commit_every`` offsets were acknowledged since the last time."""

@@ -271,3 +271,27 @@ def test_ack_range__updates_the_bookkeeping_under_fausts_ack_lock(ours, monkeypa
     monkeypatch.setattr(faust_tuples, "ack_lock", lock)
     ours.ack_range(TP0, 0, 4)
     assert lock.seen == [("taken", 0), ("released", 5)]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # reset per example
+@given(
+    committed=st.none() | st.integers(0, 30),
+    acks=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12)), min_size=1, max_size=8),
+    gap=st.none() | st.tuples(st.integers(0, 60), st.integers(1, 5)),
+    acking=st.booleans(),
+)
+def test_new_offset__is_fausts_and_leaves_the_same_bookkeeping(
+    ours, theirs, committed, acks, gap, acking
+):
+    for consumer in (ours, theirs):
+        reset(consumer, committed, acking)
+        consumer._gap.clear()
+        for first, length in acks:
+            faust_ack_each(consumer, first, first + length - 1)
+        if gap is not None:
+            consumer._gap[TP0].addi(gap[0], gap[0] + gap[1])
+    for _ in range(3):  # successive commits: each takes the run it returns off the list
+        answer = FaustConsumer._new_offset(theirs, TP0)
+        assert ours._new_offset(TP0) == answer
+        assert bookkeeping(ours) == bookkeeping(theirs)
+        assert list(ours._gap[TP0]) == list(theirs._gap[TP0])
