@@ -225,7 +225,11 @@ def worker_rate(
                 first_t, first_n = now, consumed
             if consumed >= n:
                 rate = (consumed - first_n) / (now - first_t)
-                return rate, first_t - launched, what_it_did(url, now) + f" ({reads} reads of /metrics while consuming)"
+                return (
+                    rate,
+                    first_t - launched,
+                    what_it_did(url, now) + f" ({reads} reads of /metrics while consuming)",
+                )
             time.sleep(next_poll_s(consumed, n, first_n, now - first_t))
         raise SystemExit(f"worker did not consume {n} events in {timeout_s}s")
 
@@ -341,7 +345,9 @@ def main() -> None:
             print(
                 f"(c) stock per-event Faust agent: {stock:>10,.0f} events/s  (first {args.stock_events:,} events)"
             )
-        print(f"ratio fireline / bare          : {fireline / bare:.2f}  (all detectors on; target >= 0.50)")
+        print(
+            f"ratio fireline / bare          : {fireline / bare:.2f}  (all detectors on; target >= 0.50)"
+        )
         print(f"ratio latency-only / bare      : {latency / bare:.2f}")
         if args.stock_events:
             print(f"ratio stock agent / bare       : {stock / bare:.2f}")

@@ -442,7 +442,7 @@ class SeamConsumer(faust_aiokafka.Consumer):
         """
         acked = self._acked[tp]
         if not acked or self._gap[tp]:
-            return cast("int | None", super()._new_offset(tp))
+            return super()._new_offset(tp)
         acked.sort()
         first = acked[0]
         committed = self._committed_offset[tp]
