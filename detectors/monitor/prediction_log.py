@@ -24,11 +24,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from itertools import groupby
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
-from detectors.monitor.label_join import LabelJoin, Pending
+from detectors.monitor.label_join import LabelJoin, pending
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
 from detectors.monitor.records import MODEL_VERSION_CHANGE, Finding, Label, Prediction
 from detectors.monitor.versions import ModelVersions, Outcomes
@@ -200,7 +200,9 @@ class PredictionLogMonitor:
         versions.move_to_end(version)
         join.add_many(
             [p.prediction_id for p in batch],
-            [Pending(version, _scorable(p.prediction), p.timestamp) for p in batch],
+            pending(
+                version, _scorables([p.prediction for p in batch]), [p.timestamp for p in batch]
+            ),
         )
         found += monitor.observe(batch)
         if compared is None:
@@ -295,6 +297,13 @@ def outcome_residual(prediction: float | str | None, label: float | str | bool) 
     if isinstance(label, str | bool) or outcome_error(prediction, label) is not None:
         return None
     return float(prediction) - float(label)
+
+
+def _scorables(predictions: list[object]) -> list[float | str | None]:
+    """:func:`_scorable` of each (floats, the usual case, are kept as they are: no call each)."""
+    if {*map(type, predictions)} <= {float}:
+        return cast("list[float | str | None]", predictions)
+    return [_scorable(p) for p in predictions]
 
 
 def _scorable(prediction: object) -> float | str | None:
