@@ -247,7 +247,8 @@ def test_cli__incidents_and_silences(broker, worker, slack):
     service = "cli-api"
     send(broker, worker, samples(service, [(200, 48.0), (25, 420.0)], seed=7), service)
     (opened,) = incident_events(broker, worker, service, 1, 30)
-    wait_for(lambda: opened["id"] in cli(worker, "incidents", "list").stdout, 10, "the CLI list")
+    # Each try starts a CLI process (its imports take seconds on a loaded machine).
+    wait_for(lambda: opened["id"] in cli(worker, "incidents", "list").stdout, 40, "the CLI list")
     listed = cli(worker, "incidents", "list", "--model", f"{service}*")
     assert listed.returncode == 0, listed.stderr
     (row,) = [line for line in listed.stdout.splitlines() if opened["id"] in line]
