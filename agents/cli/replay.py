@@ -226,13 +226,10 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
-    fits = classifier_process()  # the fits on the other core, while the log is read
-    try:
-        found = replay_predictions(events, executor=fits)
-        with fewer_collections():
-            return _write(args.out, found, write_detections, progress, "detection(s) written to")
-    finally:
-        fits.close()
+    # The fits on the other core; the child starts importing while the log is read.
+    found = replay_predictions(events, executor=classifier_process())
+    with fewer_collections():
+        return _write(args.out, found, write_detections, progress, "detection(s) written to")
 
 
 def _write(
