@@ -46,6 +46,7 @@ from detectors.drift.domain_classifier import classifier_process
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Finding, Label, Prediction
+from fireline.child_process import InlineUntilStarted
 from fireline.detections import Detection
 
 T = TypeVar("T")
@@ -226,10 +227,15 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
-    # The fits on the other core; the child starts importing while the log is read.
-    found = replay_predictions(events, executor=classifier_process())
-    with fewer_collections():
-        return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    # The fits on the other core once the child has started (it imports while the
+    # log is read), here before: a short log does not wait for the child.
+    fits = classifier_process()
+    found = replay_predictions(events, executor=InlineUntilStarted(fits))
+    try:
+        with fewer_collections():
+            return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    finally:
+        fits.terminate()
 
 
 def _write(
