@@ -6,11 +6,13 @@ five is a label), then times the replay core end to end (read, validate, detect)
 with the collector settings `fireline replay predictions` runs with, and prints
 lines per second, wall-clock (the headline) and per CPU-second (the machine is
 shared), with the detectors fed one event at a time on a prefix for comparison.
-The domain classifier's fits run in a child process, as in the command; its
-CPU is read from /proc and counted in the CPU figure. Starting that child and
-importing scikit-learn there is timed apart: a one-off cost of the process, not
-of the lines (the command overlaps it with reading the log). ``--inline`` fits
-in the main process instead (as before the child; scikit-learn imported apart).
+The domain classifier's fits run in a child process, as with
+`--fit-in-child`; its CPU is read from /proc and counted in the CPU figure.
+Starting that child (spawn, imports, scikit-learn) is timed apart: a one-off
+cost of the process, not of the lines, but ~5 s of CPU, more than an 80k-line
+log's fits, which is why the command fits inline unless told. ``--inline`` fits
+in the main process, as the command does by default (scikit-learn imported
+apart).
 
     .venv/bin/python bench/replay.py [--lines 80000] [--features 30] [--inline]
 """

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -65,18 +64,6 @@ class ChildProcess(Executor):
         """Stop the child, dropping the jobs not started."""
         self.shutdown(wait=True, cancel_futures=True)
 
-    def terminate(self) -> None:
-        """Stop the child at once, a job under way lost (a command ending need not wait)."""
-        for pid in self.pids:
-            os.kill(pid, signal.SIGTERM)
-        self.close()
-
-    @property
-    def started(self) -> bool:
-        """Whether the child is running and its preload done."""
-        preloaded = self._preloaded
-        return self._pool is not None and preloaded is not None and preloaded.done()
-
     @property
     def pids(self) -> list[int]:
         """The process id of the running child (empty before it starts)."""
@@ -102,28 +89,6 @@ class ChildProcess(Executor):
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-class InlineUntilStarted(Executor):
-    """Jobs run in ``child`` once it has started, in the caller before.
-
-    A spawned child imports the caller's main module and its preload first
-    (seconds for a command's); a short run need not wait for that.
-    """
-
-    def __init__(self, child: ChildProcess) -> None:
-        self.child = child
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """The job's future: from the child if it has started, else done here and now."""
-        if self.child.started:
-            return self.child.submit(fn, *args, **kwargs)
-        future: Future[T] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001  # the caller gets it from the future, as from a child
-            future.set_exception(exc)
-        return future
 
 
 def _nothing() -> None:

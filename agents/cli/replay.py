@@ -46,7 +46,6 @@ from detectors.drift.domain_classifier import classifier_process
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Finding, Label, Prediction
-from fireline.child_process import InlineUntilStarted
 from fireline.detections import Detection
 
 T = TypeVar("T")
@@ -208,6 +207,12 @@ def add_command(sub: argparse._SubParsersAction[Any]) -> None:
     )
     predictions.add_argument("file", type=Path)
     predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
+    predictions.add_argument(
+        "--fit-in-child",
+        action="store_true",
+        help="run the domain classifier's fits in a child process beside the replay (the same "
+        "output; faster for long logs: the child's start costs ~5 s of CPU)",
+    )
     add_progress_flag(predictions)
     predictions.set_defaults(handler=_replay_predictions)
 
@@ -227,15 +232,16 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
-    # The fits on the other core once the child has started (it imports while the
-    # log is read), here before: a short log does not wait for the child.
-    fits = classifier_process()
-    found = replay_predictions(events, executor=InlineUntilStarted(fits))
+    # The child's start (its imports) costs ~5 s of CPU, the fits of 20 tests:
+    # only a long log gains from it (docs/performance.md, "Fast replay").
+    fits = classifier_process() if args.fit_in_child else None
+    found = replay_predictions(events, executor=fits)
     try:
         with fewer_collections():
             return _write(args.out, found, write_detections, progress, "detection(s) written to")
     finally:
-        fits.terminate()
+        if fits is not None:
+            fits.close()
 
 
 def _write(
