@@ -27,8 +27,9 @@ from agents.pipelines.events import MetricEvent, PredictionEvent
 from agents.pipelines.fast_events import FastMetricEvent, FastPredictionEvent
 from agents.pipelines.ingest import Record, Validator
 from agents.pipelines.metric_pipeline import MetricPipeline
-from agents.pipelines.prediction_pipeline import PredictionPipeline, classifier_thread
+from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.settings import DetectionSettings
+from detectors.drift.domain_classifier import classifier_process
 
 
 def main() -> None:
@@ -67,7 +68,7 @@ def main() -> None:
         batch = prediction_records[i : i + args.batch]
         predictions += Validator(FastPredictionEvent, 65_536).validate(batch).events
     validated = clock()
-    prediction_pipeline = PredictionPipeline(executor=classifier_thread())  # as the worker runs
+    prediction_pipeline = PredictionPipeline(executor=classifier_process())  # as the worker runs
     metric_pipeline = MetricPipeline(DetectionSettings())
     for i in range(0, len(predictions), args.batch):
         prediction_pipeline.process(predictions[i : i + args.batch])
@@ -96,7 +97,7 @@ def main() -> None:
         f"= {len(records) / (ended - started):,.0f} events per CPU-second (no Kafka)"
     )
     if prediction_pipeline.monitor.executor is not None:
-        prediction_pipeline.monitor.executor.shutdown()  # the classifier's thread
+        prediction_pipeline.monitor.executor.shutdown()  # the classifier's child process
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import csv
 import json
 import math
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast
@@ -40,9 +42,10 @@ from agents.recorded.jsonl import is_json_lines, read_events, total_size
 from agents.recorded.rejects import stop_at_first
 from agents.settings import DetectionSettings, Settings
 from detectors import MetricEnsemble
+from detectors.drift.domain_classifier import classifier_process
 from detectors.monitor.model_monitor import MonitorConfig
 from detectors.monitor.prediction_log import PredictionLogMonitor
-from detectors.monitor.records import Label, Prediction
+from detectors.monitor.records import Finding, Label, Prediction
 from fireline.detections import Detection
 
 T = TypeVar("T")
@@ -132,26 +135,34 @@ def replay_predictions(
     events: Iterable[Prediction | Label],
     config: MonitorConfig | None = None,
     batching: Batching = DEFAULT_BATCHING,
+    executor: Executor | None = None,
 ) -> Iterator[dict[str, object]]:
     """Feed events in micro-batches, as the worker would; yield one dict per detection.
 
     Labels interleaved with predictions are batched after them
     (:func:`~agents.pipelines.offline.prediction_batches`): the detections are
-    those of feeding the events one at a time.
+    those of feeding the events one at a time. ``executor`` (a child process)
+    runs the domain classifier's fits while the next batches are read and fed;
+    the batches' detections wait for them, so the output is the inline one
+    (``executor`` None), byte for byte.
     """
-    monitor = PredictionLogMonitor(config)
+    monitor = PredictionLogMonitor(config, executor=executor, hold_findings=executor is not None)
+    waiting: deque[list[Finding]] = deque()  # each batch's findings, in order
     for batch in prediction_batches(events, _is_label_record, monitor, batching):
-        yield from _detections(monitor, batch)
+        waiting.append(monitor.process(batch))
+        while waiting and all(f.held is None or f.held.ready() for f in waiting[0]):
+            yield from _detections(waiting.popleft())
+    while waiting:
+        yield from _detections(waiting.popleft())
 
 
 def _is_label_record(event: Prediction | Label) -> bool:
     return isinstance(event, Label)
 
 
-def _detections(
-    monitor: PredictionLogMonitor, events: list[Prediction | Label]
-) -> Iterator[dict[str, object]]:
-    for d in monitor.process(events):
+def _detections(found: list[Finding]) -> Iterator[dict[str, object]]:
+    settled = (s for f in found for s in (f.held.settle() if f.held is not None else [f]))
+    for d in settled:
         if d.cleared:
             continue  # the replay prints what raised; the worker also uses the clears
         yield {
@@ -196,6 +207,12 @@ def add_command(sub: argparse._SubParsersAction[Any]) -> None:
     )
     predictions.add_argument("file", type=Path)
     predictions.add_argument("--out", type=Path, help="output JSON lines (default: stdout)")
+    predictions.add_argument(
+        "--fit-in-child",
+        action="store_true",
+        help="run the domain classifier's fits in a child process beside the replay (the same "
+        "output; faster for long logs: the child's start costs ~5 s of CPU)",
+    )
     add_progress_flag(predictions)
     predictions.set_defaults(handler=_replay_predictions)
 
@@ -215,9 +232,16 @@ def _replay_metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_predictions(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_bar(args.progress, "replay predictions", total_size([args.file]), "bytes")
     events = read_prediction_log(args.file, settings.max_event_bytes, progress.advance)
-    found = replay_predictions(events)
-    with fewer_collections():
-        return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    # The child's start (its imports) costs ~5 s of CPU, the fits of 20 tests:
+    # only a long log gains from it (docs/performance.md, "Fast replay").
+    fits = classifier_process() if args.fit_in_child else None
+    found = replay_predictions(events, executor=fits)
+    try:
+        with fewer_collections():
+            return _write(args.out, found, write_detections, progress, "detection(s) written to")
+    finally:
+        if fits is not None:
+            fits.close()
 
 
 def _write(

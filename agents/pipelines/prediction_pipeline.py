@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from agents.kafka.detector_store import DetectorStore
 from agents.kafka.label_join_store import LabelJoinStore
 from agents.pipelines.fast_events import AnyLabelEvent, AnyPredictionEvent
-from detectors.drift.domain_classifier import preload_classifier
 from detectors.monitor import records
 from detectors.monitor.comparison import VersionComparison
 from detectors.monitor.label_join import LabelJoin
@@ -33,20 +32,6 @@ log = logging.getLogger(__name__)
 FiringKey = tuple[str, str, str, str]  # model, version, kind, feature or ""
 
 
-def classifier_thread(preload: bool = True) -> ThreadPoolExecutor:
-    """A thread of its own for the domain classifier's fits (~0.1 s each).
-
-    Off the hot path, as scikit-learn releases the GIL while it fits. ``preload``
-    imports scikit-learn in that thread right away (while the worker starts and
-    joins its group): imported at the first fit instead, mid-stream, its ~1.2 s
-    of CPU holds the GIL against the event loop for several seconds.
-    """
-    executor = ThreadPoolExecutor(1, thread_name_prefix="fireline-classifier")
-    if preload:
-        executor.submit(preload_classifier)
-    return executor
-
-
 class PredictionPipeline:
     """Feeds the monitor in arrival order and translates what it finds."""
 
@@ -59,8 +44,9 @@ class PredictionPipeline:
     ) -> None:
         """``store``: where monitors are checkpointed, when the worker has a table.
 
-        ``executor``: where the domain classifier fits (see :func:`classifier_thread`);
-        None fits inline, on the hot path.
+        ``executor``: where the domain classifier fits (the worker's is
+        :func:`~detectors.drift.domain_classifier.classifier_process`); None fits
+        inline, on the hot path.
         """
         self.store = store
         self.labels = LabelJoinStore(store) if store is not None else None

@@ -17,11 +17,12 @@ from agents.incidents.view import IncidentView
 from agents.kafka.detector_store import DetectorStore
 from agents.metrics import Metrics
 from agents.pipelines.metric_pipeline import MetricPipeline
-from agents.pipelines.prediction_pipeline import PredictionPipeline, classifier_thread
+from agents.pipelines.prediction_pipeline import PredictionPipeline
 from agents.service.app import FaustPublisher, WorkerTables
 from agents.service.runtime import Runtime
 from agents.settings import Settings
 from agents.slack.thread_notes import ReminderPolicy, ThreadNotes
+from detectors.drift.domain_classifier import classifier_process
 from detectors.monitor.model_monitor import MonitorConfig
 from fireline.errors import ConfigError, PlaybookValidationError
 from playbooks.actions import default_registry
@@ -130,7 +131,7 @@ def build_runtime(
             MonitorConfig(versions=settings.detection.versions),
             refresh_s=policy.signal_refresh_s,
             store=checkpoints,
-            executor=classifier_thread(preload=settings.detection.watch_predictions),
+            executor=classifier_process(preload=settings.detection.watch_predictions),
         ),
         owns_detections=owns_detections,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -16,6 +15,7 @@ from threadpoolctl import ThreadpoolController
 from detectors.distributions import normal_isf
 from detectors.drift.budget import per_check_alpha
 from detectors.params import DetectorParams
+from fireline.child_process import ChildProcess
 from fireline.errors import DetectorError
 
 
@@ -134,12 +134,12 @@ class DomainClassifier:
             self.finish(job())
         return self._alarm
 
-    def prepare(self) -> Callable[[], Outcome] | None:
-        """Snapshot the rows for one test; the returned job may run in another thread.
+    def prepare(self) -> ClassifierTest | None:
+        """Snapshot the rows for one test; the returned job may run in another thread or process.
 
-        The job touches nothing of this detector, so the monitor can go on feeding
-        rows while it runs; :meth:`finish` applies its outcome. None when the
-        recent ring is not full yet.
+        The job touches nothing of this detector (it is picklable: its arrays and
+        a module-level fit), so the monitor can go on feeding rows while it runs;
+        :meth:`finish` applies its outcome. None when the recent ring is not full yet.
         """
         rows, seed = self.params.rows, self.params.seed
         if self._reference is None or self._filled < rows:
@@ -155,28 +155,9 @@ class DomainClassifier:
         # (costly) importances worth computing.
         raising = not self._alarm and self._run + 1 >= self.params.consecutive
         categorical = np.array(self._categorical) if any(self._categorical) else None
-        names, threshold = list(self._names), self.threshold
-
-        def job() -> Outcome:
-            from sklearn.ensemble import HistGradientBoostingClassifier
-            from sklearn.metrics import roc_auc_score
-
-            model = HistGradientBoostingClassifier(
-                max_iter=60,
-                learning_rate=0.1,
-                max_leaf_nodes=15,
-                categorical_features=categorical,
-                random_state=seed,
-            )
-            with _threadpools().limit(limits=1):  # off the hot path, but on a shared machine
-                model.fit(x[train], y[train])
-                auc = float(roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1]))
-                top = None
-                if raising and auc >= threshold:
-                    top = _importances(model, x[~train], y[~train], names, seed)
-            return Outcome(auc, top)
-
-        return job
+        return ClassifierTest(
+            x, y, train, categorical, seed, raising, self.threshold, list(self._names)
+        )
 
     def finish(self, outcome: Outcome) -> bool:
         """Apply a test's outcome (with hysteresis); return whether the alarm is raised."""
@@ -222,6 +203,55 @@ class Outcome:
     top: list[str] | None
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ClassifierTest:
+    """One test's rows and settings; calling it fits and scores (picklable, for a child process)."""
+
+    x: npt.NDArray[np.float64]  # reference rows, then recent rows
+    y: npt.NDArray[np.int64]  # 0 reference, 1 recent
+    train: npt.NDArray[np.bool_]  # the training half of each
+    categorical: npt.NDArray[np.bool_] | None
+    seed: int
+    raising: bool  # whether a high AUC would raise the alarm: only then are importances worth it
+    threshold: float
+    names: list[str]
+
+    def __call__(self) -> Outcome:
+        """Fit on the training halves, score the others (one native thread)."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.metrics import roc_auc_score
+
+        x, y, train = self.x, self.y, self.train
+        model = HistGradientBoostingClassifier(
+            max_iter=60,
+            learning_rate=0.1,
+            max_leaf_nodes=15,
+            categorical_features=self.categorical,
+            random_state=self.seed,
+        )
+        with _threadpools().limit(limits=1):  # off the hot path, but on a shared machine
+            model.fit(x[train], y[train])
+            auc = float(roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1]))
+            top = None
+            if self.raising and auc >= self.threshold:
+                top = _importances(model, x[~train], y[~train], self.names, self.seed)
+        return Outcome(auc, top)
+
+
+def classifier_process(preload: bool = True) -> ChildProcess:
+    """The process's child for the domain classifier's fits (~0.2 s of CPU each).
+
+    A fit in a thread holds the GIL against the event loop for much of its time;
+    in a child it runs on another core. One per process, shared by its
+    monitors (:data:`FITS`). With ``preload`` the child starts now and imports
+    scikit-learn (~1.2 s of CPU) while the caller starts (a worker joins its
+    group, a replay reads its first lines); else it starts with the first fit.
+    """
+    if preload:
+        FITS.start()
+    return FITS
+
+
 def preload_classifier() -> None:
     """Import what a fit needs and find the native thread pools, ahead of the first fit."""
     import sklearn.ensemble
@@ -248,3 +278,9 @@ def _importances(
     result = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed)
     order = np.argsort(-result.importances_mean)
     return [names[i] for i in order if result.importances_mean[i] > 0][:5]
+
+
+FITS = ChildProcess("classifier", preload_classifier)
+"""The domain classifier's child process. Not the charts' (memory for latency):
+a chart is wanted at once, for an incident's first message, and must not
+queue behind a fit; each child costs its own interpreter and imports."""

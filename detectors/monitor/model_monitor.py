@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -57,11 +57,13 @@ from detectors.metric.latency_spike import LatencySpike
 from detectors.monitor.records import (
     COVARIATE_DRIFT,
     DATA_QUALITY,
+    HELD_TEST,
     LATENCY_SPIKE,
     MULTIVARIATE_DRIFT,
     PERFORMANCE_DRIFT,
     PREDICTION_DRIFT,
     Finding,
+    Held,
     Prediction,
 )
 from detectors.monitor.versions import VersionComparisonParams
@@ -164,14 +166,24 @@ class ModelMonitor:
         config: MonitorConfig | None = None,
         executor: Executor | None = None,
         inputs: ModelMonitor | None = None,
+        hold_findings: bool = False,
     ) -> None:
-        """``inputs``: the monitor of the version before, whose input detectors carry on."""
+        """``inputs``: the monitor of the version before, whose input detectors carry on.
+
+        ``executor``: where the domain classifier's tests run. None runs them
+        inline (deterministic); the worker passes a child process so a fit never
+        holds up ingestion, and collects the outcome on a later batch. With
+        ``hold_findings`` (replay) a test's findings come back in their inline
+        place instead: a ``held_test`` finding stands there (see
+        :class:`~detectors.monitor.records.Held`), and a test is settled before
+        the next one starts, so the detections are the inline ones.
+        """
         self.model = model
-        # Where the domain classifier's tests run: None runs them inline (replay,
-        # tests: deterministic); the worker passes a thread so a fit never holds up
-        # ingestion, and collects the outcome on a later batch.
         self.executor = executor
+        self.hold_findings = hold_findings
         self._pending: tuple[Prediction, Future[Outcome]] | None = None
+        # Held tests on this monitor's classifier (shared with the version it inherits from).
+        self._holds: list[Held] = []
         self.version = version
         self.config = config or MonitorConfig()
         self.events = 0
@@ -185,10 +197,13 @@ class ModelMonitor:
         self._since_classifier = 0
         self._rate = 0.0  # false alarms per event of each test
         self._inherited = inputs is not None and inputs.watches_inputs
+        if inputs is not None:
+            inputs._settle_held()  # the classifier may carry on here: as inline, outcome first
         if inputs is not None and self._inherited:
             self._columns = [c for c in inputs._columns if c.name != PREDICTION]
             self._known_fields = inputs._known_fields
             self._classifier, self._classified = inputs._classifier, inputs._classified
+            self._holds = inputs._holds
             self._rate = inputs._rate
 
     def __getstate__(self) -> dict[str, Any]:
@@ -196,6 +211,7 @@ class ModelMonitor:
         state = self.__dict__.copy()
         state["executor"] = None
         state["_pending"] = None
+        state["_holds"] = []
         return state
 
     @property
@@ -486,10 +502,11 @@ class ModelMonitor:
         self._classifier.update(rows)
         self._since_classifier += len(batch)
         found = self._collect_classifier()
+        if self._classifier is None or self._since_classifier < self.config.classifier_every:
+            return found
+        self._settle_held()  # as inline: the outcome before the next test
         if self._classifier is None or self._pending is not None:
             return found  # one test at a time; the ring keeps filling meanwhile
-        if self._since_classifier < self.config.classifier_every:
-            return found
         self._since_classifier = 0
         job = self._classifier.prepare()
         if job is None:
@@ -497,11 +514,33 @@ class ModelMonitor:
         if self.executor is None:
             return found + self._classifier_outcome(batch[-1], job)
         self._pending = (batch[-1], self.executor.submit(job))
-        return found
+        if not self.hold_findings:
+            return found
+        held = self._hold(*self._pending)
+        self._holds.append(held)
+        return [*found, self._detection(batch[-1], HELD_TEST, None, 0.0, "", held=held)]
+
+    def _hold(self, event: Prediction, future: Future[Outcome]) -> Held:
+        settled: list[list[Finding]] = []
+
+        def settle() -> list[Finding]:
+            if not settled:
+                if self._pending is not None and self._pending[1] is future:
+                    self._pending = None
+                self._holds[:] = [h for h in self._holds if h is not held]
+                settled.append(self._classifier_outcome(event, future.result))
+            return settled[0]
+
+        held = Held(future.done, settle)
+        return held
+
+    def _settle_held(self) -> None:
+        for held in list(self._holds):
+            held.settle()
 
     def _collect_classifier(self) -> list[Finding]:
-        """The outcome of a test that ran in the executor, once it is ready."""
-        if self._pending is None or not self._pending[1].done():
+        """The outcome of a test that ran in the executor, once it is ready (not held)."""
+        if self.hold_findings or self._pending is None or not self._pending[1].done():
             return []
         event, future = self._pending
         self._pending = None
@@ -512,6 +551,14 @@ class ModelMonitor:
         was = self._classifier.alarm
         try:
             raised = self._classifier.finish(job())
+        except BrokenExecutor as exc:  # the child process died (killed, out of memory)
+            log.warning(
+                "%s v%s: a domain-classifier test was lost (%s); the next one comes round",
+                self.model,
+                self.version,
+                exc,
+            )
+            return []
         except ValueError as exc:  # scikit-learn refusing odd columns must not stop monitoring
             log.warning(
                 "%s v%s: domain classifier disabled for this version: %s",
@@ -573,6 +620,7 @@ class ModelMonitor:
         cleared: bool = False,
         observed: float | None = None,
         baseline: float | None = None,
+        held: Held | None = None,
     ) -> Finding:
         return Finding(
             event.timestamp,
@@ -585,6 +633,7 @@ class ModelMonitor:
             cleared,
             observed=observed,
             baseline=baseline,
+            held=held,
         )
 
 

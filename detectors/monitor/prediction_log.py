@@ -58,7 +58,9 @@ class PredictionLogMonitor:
         restore: Callable[[str, str], ModelMonitor | None] | None = None,
         restore_join: Callable[[str], LabelJoin | None] | None = None,
         restore_versions: Callable[[str], ModelVersions | None] | None = None,
+        hold_findings: bool = False,
     ) -> None:
+        """Monitors for every model; ``executor``, ``hold_findings``: see :class:`ModelMonitor`."""
         if max_versions < 1:
             raise ConfigError(f"max_versions must be at least 1; got {max_versions}.")
         self.config = config or MonitorConfig()
@@ -66,6 +68,7 @@ class PredictionLogMonitor:
         self.max_pending = max_pending
         self.max_wait_s = max_wait_s
         self.executor = executor  # where domain-classifier tests run (None: inline)
+        self.hold_findings = hold_findings
         # A checkpointed monitor for (model, version), if the caller keeps them.
         self.restore = restore
         # A checkpointed label join of a model, so labels find predictions made before a restart.
@@ -157,6 +160,7 @@ class PredictionLogMonitor:
             monitor = self.restore(model, version)
             if monitor is not None:
                 monitor.executor = self.executor
+                monitor.hold_findings = self.hold_findings
                 versions[version] = monitor
                 while len(versions) > self.max_versions:
                     versions.popitem(last=False)
@@ -193,7 +197,7 @@ class PredictionLogMonitor:
             # change what the model is fed); the new version learns only its output.
             inputs = self._resumed(model, previous) if previous is not None else None
             monitor = versions[version] = ModelMonitor(
-                model, version, self.config, self.executor, inputs=inputs
+                model, version, self.config, self.executor, inputs, self.hold_findings
             )
             while len(versions) > self.max_versions:
                 versions.popitem(last=False)

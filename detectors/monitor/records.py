@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from detectors.monitor.comparison import VersionComparison
@@ -55,6 +55,20 @@ class Finding:
     observed: float | None = None  # the value that raised it, where that is one number
     baseline: float | None = None  # ...and what was normal
     comparison: VersionComparison | None = None  # version_regression, model_version_accepted
+    held: Held | None = None  # HELD_TEST: stands where a test's findings will go
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Held:
+    """A domain-classifier test running in another process, for a caller that keeps the order.
+
+    Its finding (if any) belongs where the ``held_test`` finding carrying this
+    stands: feeding inline, it would have been there. ``settle`` waits for the
+    test, applies its outcome (once) and returns the findings it raised.
+    """
+
+    ready: Callable[[], bool]
+    settle: Callable[[], list[Finding]]
 
 
 # Detection kinds.
@@ -66,4 +80,5 @@ LATENCY_SPIKE = "latency_spike"
 MULTIVARIATE_DRIFT = "multivariate_drift"
 VERSION_REGRESSION = "version_regression"  # a version is worse than the one before it
 MODEL_VERSION_CHANGE = "model_version_change"  # a change event, not a detection
+HELD_TEST = "held_test"  # a placeholder, for a caller that asked for held findings
 MODEL_VERSION_ACCEPTED = "model_version_accepted"  # a version became the baseline; not one

@@ -270,24 +270,3 @@ def test_an_accepted_version_stays_accepted_after_a_restart():
     compared = restarted.monitor.versions("fraud")
     assert compared is not None
     assert (compared.baseline_version, list(compared.candidates)) == ("8", [])
-
-
-def _imports_scikit_learn(preload: str) -> bool:
-    """Whether a fresh process has scikit-learn's estimators after classifier_thread(preload)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from agents.pipelines.prediction_pipeline import classifier_thread\n"
-        f"classifier_thread(preload={preload}).shutdown(wait=True)\n"
-        "print('sklearn.ensemble' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return out.stdout.strip() == "True"
-
-
-def test_the_classifier_thread_imports_scikit_learn_ahead_of_the_first_fit_unless_told_not_to():
-    # Imported at the first fit instead, mid-stream, the import holds the GIL for seconds.
-    assert _imports_scikit_learn("True")
-    assert not _imports_scikit_learn("False")

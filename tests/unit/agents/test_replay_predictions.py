@@ -178,3 +178,15 @@ def test_replay_predictions__a_worse_version_is_a_version_regression_line(tmp_pa
     ]
     assert found[1]["message"].startswith("fraud v8 is worse than v7: ")
     assert 3000 < found[1]["timestamp"] - 100 < 4000
+
+
+def test_replay_predictions_cli__fits_in_a_child_print_the_same_lines(tmp_path, capsys):
+    # Plumbing: with the classifier's tests (which this short log does not reach)
+    # the outputs are compared in tests/unit/agents/test_classifier_process.py.
+    source = tmp_path / "log.jsonl"
+    write_log(source, n=3000, version_at=1500)
+    assert main(["replay", "predictions", str(source)]) == 0
+    inline = capsys.readouterr().out
+    assert main(["replay", "predictions", str(source), "--fit-in-child"]) == 0
+    assert capsys.readouterr().out == inline
+    assert "model_version_change" in inline
