@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from playbooks.engine import DurableMap
 from playbooks.steps import StepState
+
+if TYPE_CHECKING:  # the engine's import is ~1 s; the settings read this module's constant
+    from playbooks.engine import DurableMap
 
 ACTION_REQUEST_RETENTION_S = 2 * 24 * 3600.0  # fireline.action-requests' retention.ms
 

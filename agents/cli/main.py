@@ -8,21 +8,25 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agents.cli.actions import add_commands as add_action_commands
-from agents.cli.backtest import add_command as add_backtest_command
-from agents.cli.config import add_commands as add_config_commands
-from agents.cli.incidents import add_commands as add_incident_commands
-from agents.cli.replay import add_command as add_replay_command
-from agents.settings import Settings, load_settings
 from fireline import __version__
 from fireline.errors import FirelineError, PlaybookValidationError
+
+# The subcommands and the settings are imported when the command runs, not with this
+# module: a spawned child process (the chart and classifier children) imports the
+# parent's main module first, and these cost ~2.5 s of CPU (the settings pull in the
+# playbook engine and the detectors).
+if TYPE_CHECKING:
+    from agents.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; FirelineErrors become a message on stderr and exit code 2."""
     args = _parser().parse_args(argv)
     try:
+        from agents.settings import load_settings
+
         settings = load_settings(args.config)
         return int(args.handler(args, settings) or 0)
     except FirelineError as exc:
@@ -31,6 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from agents.cli.actions import add_commands as add_action_commands
+    from agents.cli.backtest import add_command as add_backtest_command
+    from agents.cli.config import add_commands as add_config_commands
+    from agents.cli.incidents import add_commands as add_incident_commands
+    from agents.cli.replay import add_command as add_replay_command
+
     parser = argparse.ArgumentParser(prog="fireline", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fireline {__version__}")
     parser.add_argument("--config", type=Path, help="YAML settings file (also FIRELINE_CONFIG)")
