@@ -18,16 +18,24 @@ just set; the vector step reads the bit set as it was before the point).
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.metric.contextual import ContextModel
+from detectors.metric.contextual import ContextModel, Plan
 
 _HASHES = npt.NDArray[Any]  # int32 or int64
-_MIN_ROWS = 24  # fewer series than this learn faster one by one (the scalar code)
+# Fewer series than this, or fewer points per series on average, learn faster one by
+# one (the scalar code): stacking and writing back a series' state costs about a point.
+_MIN_ROWS = 24
+_MIN_POINTS = 2
+_LO, _HI = operator.attrgetter("_lo"), operator.attrgetter("_hi")
+_SEEN, _WIDENED_AT = operator.attrgetter("_seen"), operator.attrgetter("_widened_at")
 _MASKS = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
 
 
@@ -47,16 +55,38 @@ def learn_many(
             key = (id(model._plan), model._bits, model._order, model._margin, model._warmup)
             groups.setdefault(key, []).append(i)
     for rows in groups.values():
-        if len(rows) < _MIN_ROWS:
+        if len(rows) < _MIN_ROWS or sum(len(batches[i]) for i in rows) < _MIN_POINTS * len(rows):
             for i in rows:
                 results[i] = models[i].learn(batches[i])
             continue
         # Longest batch first: the series still learning at step k are a prefix.
-        rows.sort(key=lambda i: -len(batches[i]))
+        rows.sort(key=lambda i: len(batches[i]), reverse=True)
         learnt = _Stack([models[i] for i in rows], [batches[i] for i in rows]).learn()
         for i, result in zip(rows, learnt, strict=True):
             results[i] = result
     return results
+
+
+class _Plan:
+    """A hash plan as arrays: one column per (grid, suffix), grids in order, longest first."""
+
+    def __init__(self, plan: Plan, size: int, order: int) -> None:
+        self.bins = np.array([bins for bins, _, _, _ in plan], dtype=np.float64)
+        self.base = np.array([base for _, base, _, _ in plan], dtype=np.int64)
+        self.top = np.array([top for _, _, top, _ in plan], dtype=np.int64)
+        self.grid_of = np.array([g for g, step in enumerate(plan) for _ in step[3]], dtype=np.intp)
+        suffixes = [suffix for step in plan for suffix in step[3]]
+        # The hash in int32 when its products fit (the default memory's do): faster.
+        hashed = np.int32 if size * (size + 1) < 2**31 else np.int64
+        self.a: _HASHES = np.array([a for a, _, _ in suffixes], dtype=hashed)
+        self.b: _HASHES = np.array([b for _, b, _ in suffixes], dtype=hashed)
+        self.modulus = np.array([m for _, _, m in suffixes], dtype=np.int64)
+        self.rank = np.arange(order, dtype=np.int64)
+
+
+@functools.cache
+def _plan_arrays(plan: Plan, size: int, order: int) -> _Plan:
+    return _Plan(plan, size, order)
 
 
 class _Stack:
@@ -66,40 +96,29 @@ class _Stack:
         first = models[0]
         self.models = models
         self.batches = batches
-        self.lengths = [len(batch) for batch in batches]
-        longest = self.lengths[0]
-        self.values = np.zeros((len(models), longest))
-        for row, batch in enumerate(batches):
-            self.values[row, : len(batch)] = batch
-        self.lo = np.array([m._lo for m in models])
-        self.hi = np.array([m._hi for m in models])
-        self.seen = np.array([m._seen for m in models], dtype=np.int64)
-        self.widened_at = np.array([m._widened_at for m in models], dtype=np.int64)
+        self.lengths = lengths = [len(batch) for batch in batches]
+        n, longest = len(models), lengths[0]
+        flat = np.array(list(itertools.chain.from_iterable(batches)))
+        if lengths[-1] == longest:
+            self.values = flat.reshape(n, longest)
+        else:  # a row's values, then zeros (a boolean mask fills row by row)
+            self.values = np.zeros((n, longest))
+            self.values[np.arange(longest) < np.array(lengths)[:, None]] = flat
+        self.lo = np.fromiter(map(_LO, models), np.float64, n)
+        self.hi = np.fromiter(map(_HI, models), np.float64, n)
+        self.seen = np.fromiter(map(_SEEN, models), np.int64, n)
+        self.widened_at = np.fromiter(map(_WIDENED_AT, models), np.int64, n)
         self.history = np.array([m._history for m in models], dtype=np.int64)
         self.width = len(first._memory)
         self.buffer = bytearray().join(m._memory for m in models)
         self.memory = np.frombuffer(self.buffer, dtype=np.uint8)
-        self.row_start = np.arange(len(models), dtype=np.int64) * self.width
-        self.novelties = np.zeros((len(models), longest))
-        self.spatials = np.zeros((len(models), longest), dtype=bool)
-        # The plan as columns: one per (grid, suffix), grids in order, longest suffix first.
-        plan = first._plan
-        self.size = first._bits
-        self.order = first._order
-        self.margin = first._margin
-        self.warmup = first._warmup
-        self.bins = np.array([bins for bins, _, _, _ in plan], dtype=np.float64)
-        self.base = np.array([base for _, base, _, _ in plan], dtype=np.int64)
-        self.top = np.array([top for _, _, top, _ in plan], dtype=np.int64)
-        self.grid_of = np.array([g for g, step in enumerate(plan) for _ in step[3]], dtype=np.intp)
-        suffixes = [suffix for step in plan for suffix in step[3]]
-        # The hash in int32 when its products fit (the default memory's do): faster.
-        hashed = np.int32 if self.size * (self.size + 1) < 2**31 else np.int64
-        self.a: _HASHES = np.array([a for a, _, _ in suffixes], dtype=hashed)
-        self.b: _HASHES = np.array([b for _, b, _ in suffixes], dtype=hashed)
-        self.modulus = np.array([m for _, _, m in suffixes], dtype=np.int64)
-        self.contexts = self.order * len(plan)
-        self.rank = np.arange(self.order, dtype=np.int64)
+        self.row_start = np.arange(n, dtype=np.int64) * self.width
+        self.novelties = np.zeros((n, longest))
+        self.spatials = np.zeros((n, longest), dtype=bool)
+        self.size, self.order = first._bits, first._order
+        self.margin, self.warmup = first._margin, first._warmup
+        self.contexts = self.order * len(first._plan)
+        self.plan = _plan_arrays(first._plan, self.size, self.order)
 
     def learn(self) -> list[tuple[list[float], list[bool]]]:
         """Every batch learnt, step by step; the models' states written back.
@@ -131,7 +150,7 @@ class _Stack:
 
     def _vector_step(self, k: int, n: int) -> npt.NDArray[np.bool_]:
         """Point k of the first n rows, where the vector step is exact; return the others."""
-        x = self.values[:n, k]
+        x, plan = self.values[:n, k], self.plan
         lo, hi, seen = self.lo[:n], self.hi[:n], self.seen[:n]
         width = hi - lo
         spatial = (seen >= self.warmup) & (
@@ -145,10 +164,10 @@ class _Stack:
         scale = np.divide(1.0, width, out=np.zeros_like(width), where=width > 0)
         exact = (seen >= self.order) & (scale < np.inf) & (width < np.inf)
         position = np.where(exact, (x - new_lo) * scale, 0.0)
-        symbols = (position[:, None] * self.bins).astype(np.int64)
-        contexts = (self.history[:n] * self.base + symbols) % self.top
-        keys = (contexts[:, self.grid_of] % self.modulus % self.size).astype(self.a.dtype)
-        bits = (self.a * keys + self.b) % self.size
+        symbols = (position[:, None] * plan.bins).astype(np.int64)
+        contexts = (self.history[:n] * plan.base + symbols) % plan.top
+        keys = (contexts[:, plan.grid_of] % plan.modulus % self.size).astype(plan.a.dtype)
+        bits = (plan.a * keys + plan.b) % self.size
         ordered = np.sort(bits, axis=1)
         exact &= ~(ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
         # Rows setting two bits of one byte: one fancy |= would keep only the last.
@@ -158,7 +177,7 @@ class _Stack:
         known = (self.memory[where] & masks).astype(bool).reshape(n, -1, self.order)
         # Per grid, the look-ups before the first one seen are novel (and learnt).
         novel = np.where(known.any(axis=2), known.argmax(axis=2), self.order)
-        learnt = (self.rank < novel[:, :, None]).reshape(n, -1) & exact[:, None]
+        learnt = (plan.rank < novel[:, :, None]).reshape(n, -1) & exact[:, None]
         alone = learnt & ~crowded[:, None]
         self.memory[where[alone]] |= masks[alone]
         learnt &= crowded[:, None]
@@ -193,14 +212,19 @@ class _Stack:
         self.spatials[row, k] = spatial
 
     def _write_back(self) -> None:
-        lo, hi = self.lo.tolist(), self.hi.tolist()
-        seen, widened_at = self.seen.tolist(), self.widened_at.tolist()
-        history = self.history.tolist()
         view = memoryview(self.buffer)
-        for row, model in enumerate(self.models):
-            model._lo, model._hi = lo[row], hi[row]
-            model._seen, model._widened_at = seen[row], widened_at[row]
-            model._history = history[row]
-            start = row * self.width
-            model._memory[:] = view[start : start + self.width]
+        width = self.width
+        for model, lo, hi, seen, widened_at, history, start in zip(
+            self.models,
+            self.lo.tolist(),
+            self.hi.tolist(),
+            self.seen.tolist(),
+            self.widened_at.tolist(),
+            self.history.tolist(),
+            range(0, len(self.buffer), width),
+            strict=True,
+        ):
+            model._lo, model._hi, model._seen, model._widened_at = lo, hi, seen, widened_at
+            model._history = history
+            model._memory[:] = view[start : start + width]
         view.release()

@@ -242,10 +242,12 @@ _INF = math.inf
 _STATE = ("params", "_lo", "_hi", "_seen", "_widened_at", "_history", "_memory")
 
 
+# Per grid: bins, base, base ** (order + 1), and (a, b, modulus) per suffix, longest first.
+Plan = tuple[tuple[int, int, int, tuple[tuple[int, int, int], ...]], ...]
+
+
 @functools.cache
-def _plan(
-    grids: tuple[int, ...], order: int, memory_kib: int
-) -> tuple[int, tuple[tuple[int, int, int, tuple[tuple[int, int, int], ...]], ...]]:
+def _plan(grids: tuple[int, ...], order: int, memory_kib: int) -> tuple[int, Plan]:
     """The bit set's size in bits and, per grid, how its contexts are hashed to bits.
 
     The sequences seen are bits of a bit set, picked by a universal hash
