@@ -40,6 +40,9 @@ _KINDS: dict[type[MetricDetector], str] = {
 
 _SERIES_KEYS_SLACK = 1024  # cached keys beyond twice the live series
 
+# A series fed in a batch: its key, samples, detector, and the values and times fed.
+_Fed = tuple[str, list[AnyMetricEvent], MetricDetector, list[float], list[float]]
+
 
 class MetricPipeline:
     """Routes metric samples to one detector per series, batch by batch.
@@ -181,8 +184,7 @@ class MetricPipeline:
         to the same partition of the state table.
         """
         detections: list[Detection] = []
-        detectors, dirty, partitions, last_seen, recents, firing = (
-            self.detectors,
+        dirty, partitions, last_seen, recents, firing = (
             self.dirty,
             self._partition,
             self._last_seen,
@@ -190,15 +192,8 @@ class MetricPipeline:
             self._firing,
         )
         now = self._now
-        for series, samples in self._by_series(events).items():
-            detector = detectors.get(series)
-            if detector is None:
-                detector = self._new_detector(series, samples[0].name)
-            else:
-                detectors.move_to_end(series)  # least recently seen first
-            values = [e.value for e in samples]
-            times = [e.timestamp for e in samples]
-            detector.update(values, times)
+        fed = self._feed(self._by_series(events))
+        for series, samples, detector, values, times in fed:
             dirty[series] = partitions[series] = partition
             last = last_seen[series] = times[-1]
             now = max(now, last)
@@ -217,6 +212,33 @@ class MetricPipeline:
         self._now = now
         self._evict()
         return detections
+
+    def _feed(self, by_series: dict[str, list[AnyMetricEvent]]) -> list[_Fed]:
+        """Each series' samples fed to its detector; the series in order, with what was fed.
+
+        The detectors of one class learn together (``update_many``: the default
+        detector's context models in one NumPy step per point, over all series).
+        """
+        detectors = self.detectors
+        fed: list[_Fed] = []
+        by_class: dict[type[MetricDetector], list[_Fed]] = defaultdict(list)
+        for series, samples in by_series.items():
+            detector = detectors.get(series)
+            if detector is None:
+                detector = self._new_detector(series, samples[0].name)
+            else:
+                detectors.move_to_end(series)  # least recently seen first
+            values = [e.value for e in samples]
+            times = [e.timestamp for e in samples]
+            fed.append((series, samples, detector, values, times))
+            by_class[type(detector)].append(fed[-1])
+        for kind, group in by_class.items():
+            kind.update_many(
+                [item[2] for item in group],
+                [item[3] for item in group],
+                [item[4] for item in group],
+            )
+        return fed
 
     def _by_series(self, events: Sequence[AnyMetricEvent]) -> dict[str, list[AnyMetricEvent]]:
         """The watched events grouped by series, in arrival order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Self
 
@@ -44,6 +45,30 @@ class MetricDetector(Detector[P]):
         use event time (seasonal baselines) read those of the kept values; the
         others ignore them.
         """
+        batch, finite, times = self._admit(values, timestamps)
+        if finite:
+            self._learn_admitted(batch, finite, times, self._update_batch)
+        return self
+
+    @classmethod
+    def update_many(
+        cls,
+        detectors: Sequence[Self],
+        values: Sequence[Any],
+        timestamps: Sequence[Timestamps | None],
+    ) -> None:
+        """``detector.update(values, timestamps)`` for each, in order, each its own micro-batch.
+
+        A detector class that can learn many series' micro-batches together (see
+        :meth:`MetricEnsemble.update_many`) overrides this, with the same results.
+        """
+        for detector, batch, times in zip(detectors, values, timestamps, strict=True):
+            detector.update(batch, times)
+
+    def _admit(
+        self, values: Any, timestamps: Timestamps | None
+    ) -> tuple[list[float], list[float], list[float] | None]:
+        """The batch as floats, its finite values (clamped) and their times; changes cleared."""
         batch = as_floats(values)
         times = None if timestamps is None else check_timestamps(timestamps, len(batch))
         # Plain floats, not NumPy scalars: the per-point bookkeeping of small
@@ -55,20 +80,28 @@ class MetricDetector(Detector[P]):
         if finite and (max(finite) > MAX_MAGNITUDE or min(finite) < -MAX_MAGNITUDE):
             finite = [min(max(v, -MAX_MAGNITUDE), MAX_MAGNITUDE) for v in finite]
         self._changes = []
-        if finite:
-            self._cursor = -1
-            if times is not None and len(finite) != len(batch):
-                times = [t for t, v in zip(times, batch, strict=True) if math.isfinite(v)]
-            self._batch_times = times
-            try:
-                self._update_batch(finite)
-            finally:
-                self._batch_times = None
-            self._seen += len(finite)
-            if len(finite) != len(batch):  # report positions in the caller's batch
-                kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
-                self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
-        return self
+        if times is not None and len(finite) != len(batch):
+            times = [t for t, v in zip(times, batch, strict=True) if math.isfinite(v)]
+        return batch, finite, times
+
+    def _learn_admitted(
+        self,
+        batch: list[float],
+        finite: list[float],
+        times: list[float] | None,
+        update: Callable[[list[float]], None],
+    ) -> None:
+        """Learn the finite values of ``batch`` through ``update`` (an ``_update_batch``)."""
+        self._cursor = -1
+        self._batch_times = times
+        try:
+            update(finite)
+        finally:
+            self._batch_times = None
+        self._seen += len(finite)
+        if len(finite) != len(batch):  # report positions in the caller's batch
+            kept = [i for i, v in enumerate(batch) if math.isfinite(v)]
+            self._changes = [replace(c, index=kept[c.index]) for c in self._changes]
 
     def _note_change(
         self, raised: bool, observed: float, baseline: float, adapted: bool = False

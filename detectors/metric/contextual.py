@@ -139,8 +139,14 @@ class ContextModel:
         The same as :meth:`step` on each value (one call per micro-batch of a
         series keeps the per-point state in local variables).
         """
+        return self._learn(values, self._memory)
+
+    def _learn(
+        self, values: list[float], memory: bytearray | memoryview
+    ) -> tuple[list[float], list[bool]]:
+        """:meth:`learn` on the bit set ``memory`` (this model's, or its row of a stacked copy)."""
         lo, hi, seen, widened_at = self._lo, self._hi, self._seen, self._widened_at
-        memory, size, order, plan = self._memory, self._bits, self._order, self._plan
+        size, order, plan = self._bits, self._order, self._plan
         margin, warmup, history, masks = self._margin, self._warmup, self._history, _MASKS
         contexts = order * len(history)  # sequences looked up once the history is full
         novelties: list[float] = []
@@ -236,10 +242,12 @@ _INF = math.inf
 _STATE = ("params", "_lo", "_hi", "_seen", "_widened_at", "_history", "_memory")
 
 
+# Per grid: bins, base, base ** (order + 1), and (a, b, modulus) per suffix, longest first.
+Plan = tuple[tuple[int, int, int, tuple[tuple[int, int, int], ...]], ...]
+
+
 @functools.cache
-def _plan(
-    grids: tuple[int, ...], order: int, memory_kib: int
-) -> tuple[int, tuple[tuple[int, int, int, tuple[tuple[int, int, int], ...]], ...]]:
+def _plan(grids: tuple[int, ...], order: int, memory_kib: int) -> tuple[int, Plan]:
     """The bit set's size in bits and, per grid, how its contexts are hashed to bits.
 
     The sequences seen are bits of a bit set, picked by a universal hash

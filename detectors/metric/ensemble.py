@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
+from detectors.base import Timestamps
 from detectors.metric.base import MetricDetector
+from detectors.metric.context_batch import learn_many
 from detectors.metric.contextual import ContextModel, ContextModelParams
 from detectors.metric.likelihood import BLOCKS, NoveltyLikelihood
 from detectors.params import larger_than
@@ -194,7 +199,48 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         self._alarm_lo = math.inf
         self._alarm_hi = -math.inf
 
-    def _update_batch(self, batch: list[float]) -> None:
+    @classmethod
+    def update_many(
+        cls,
+        detectors: Sequence[MetricEnsemble],
+        values: Sequence[Any],
+        timestamps: Sequence[Timestamps | None],
+    ) -> None:
+        """``detector.update(values, timestamps)`` for each, with the same results and states.
+
+        The context models of all the detectors learn together, a point of every
+        series per NumPy step (:func:`~detectors.metric.context_batch.learn_many`);
+        the rest of each update runs detector by detector. Every input is checked
+        before any detector learns.
+        """
+        admitted = [
+            detector._admit(batch, times)
+            for detector, batch, times in zip(detectors, values, timestamps, strict=True)
+        ]
+        finites = [finite for _, finite, _ in admitted]
+        learnt = learn_many([detector._model for detector in detectors], finites)
+        coarse_points = [
+            detector._coarse_points(finite)
+            for detector, finite in zip(detectors, finites, strict=True)
+        ]
+        coarse_learnt = learn_many(
+            [detector._coarse_model for detector in detectors],
+            [means for means, _ in coarse_points],
+        )
+        for i, (detector, (batch, finite, times)) in enumerate(
+            zip(detectors, admitted, strict=True)
+        ):
+            if finite:
+                novelty = detector._scores(learnt[i], coarse_points[i][1], coarse_learnt[i][0])
+                detector._learn_admitted(
+                    batch,
+                    finite,
+                    times,
+                    functools.partial(detector._update_batch, novelties=novelty),
+                )
+
+    def _update_batch(self, batch: list[float], novelties: list[float] | None = None) -> None:
+        """Learn ``batch``; ``novelties``: its :meth:`_novelty`, when already computed."""
         params = self.params
         warmup, threshold, order, rest = params.warmup, params.threshold, params.order, params.rest
         index = self._seen - 1
@@ -205,9 +251,9 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         normal_lo, normal_hi = self._normal_lo, self._normal_hi
         calm = not self._alarm and not self._hot_run  # no alarm, no run of hot points under way
         isnan = math.isnan
-        signals = zip(
-            batch, self._novelty(batch), self._jumps(batch), self._stuck(batch), strict=True
-        )
+        if novelties is None:
+            novelties = self._novelty(batch)
+        signals = zip(batch, novelties, self._jumps(batch), self._stuck(batch), strict=True)
         for x, novelty, jumped, stuck in signals:
             index += 1
             cursor += 1
@@ -245,12 +291,17 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
 
     def _novelty(self, batch: list[float]) -> list[float]:
         """Per point: the likelier of the two context novelties (calibrated), or 1 for a break."""
-        params = self.params
-        novelties, spatials = self._model.learn(batch)
-        scores = self._likelihood.scores(novelties)  # learnt from every point, range breaks too
-        # The coarse model's points: the mean of each group of coarse_step points,
-        # scored at the group's last point.
-        group = params.coarse_step
+        learnt = self._model.learn(batch)
+        means, ends = self._coarse_points(batch)
+        coarse = self._coarse_model.learn(means)[0] if means else []
+        return self._scores(learnt, ends, coarse)
+
+    def _coarse_points(self, batch: list[float]) -> tuple[list[float], list[int]]:
+        """The coarse model's points: the mean of each group of coarse_step points.
+
+        Returned with the positions of the groups' last points, where they are scored.
+        """
+        group = self.params.coarse_step
         coarse_sum, coarse_n = self._coarse_sum, self._coarse_n
         means: list[float] = []
         ends: list[int] = []
@@ -262,9 +313,18 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
                 ends.append(i)
                 coarse_sum, coarse_n = 0.0, 0
         self._coarse_sum, self._coarse_n = coarse_sum, coarse_n
-        if means:
-            coarse = self._coarse_likelihood.scores(self._coarse_model.learn(means)[0])
-            for i, score in zip(ends, coarse, strict=True):
+        return means, ends
+
+    def _scores(
+        self, learnt: tuple[list[float], list[bool]], ends: list[int], coarse: list[float]
+    ) -> list[float]:
+        """:meth:`_novelty` from the two models' outputs (``coarse``: at the points ``ends``)."""
+        params = self.params
+        novelties, spatials = learnt
+        scores = self._likelihood.scores(novelties)  # learnt from every point, range breaks too
+        if ends:
+            coarse_scores = self._coarse_likelihood.scores(coarse)
+            for i, score in zip(ends, coarse_scores, strict=True):
                 scores[i] = max(scores[i], score)
         strength = params.calibration_strength
         if not strength:
