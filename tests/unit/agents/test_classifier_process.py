@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from detectors.monitor.prediction_log import PredictionLogMonitor
 from detectors.monitor.records import Label, Prediction
 from fireline.child_process import ChildProcess
 from tests.unit.agents.test_prediction_pipeline import predictions
+from tests.unit.orphans import assert_child_exits_with_killed_worker
 
 T0 = 1795255200.0
 CONFIG = MonitorConfig(warmup=0, reference_size=1000, window=200, step=50, classifier_every=500)
@@ -109,16 +109,7 @@ def test_the_classifier_child_exits_when_its_worker_is_killed():
         "print(*child.pids, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    # The child shares the worker's stdout: run() returns once both have closed it.
-    worker = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=90
-    )
-    assert worker.returncode == -signal.SIGKILL, worker.stderr
-    child = int(worker.stdout.split()[0])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{child}"), f"classifier process {child} outlived its worker"
+    assert_child_exits_with_killed_worker(code, "classifier process")
 
 
 def _scikit_learn_loaded(preload: str) -> tuple[bool, bool]:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -15,6 +12,7 @@ from fireline.errors import ChartError
 from fireline.incident import Evidence
 from playbooks.chat.chart import render_chart
 from playbooks.chat.chart_process import ChartProcess
+from tests.unit.orphans import assert_child_exits_with_killed_worker
 from tests.unit.playbooks.test_evidence_chart import T0, evidence
 
 
@@ -61,13 +59,4 @@ def test_the_child_exits_when_its_worker_is_killed():
         "print(*CHARTS._pool._processes, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    # The child shares the worker's stdout: run() returns once both have closed it.
-    worker = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert worker.returncode == -signal.SIGKILL, worker.stderr
-    child = int(worker.stdout.split()[0])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{child}"), f"chart process {child} outlived its worker"
+    assert_child_exits_with_killed_worker(code, "chart process")
