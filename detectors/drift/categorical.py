@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import repeat
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from detectors.base import FloatArray
 from detectors.distributions import chi2_isf
-from detectors.drift.base import IntArray
+from detectors.drift.base import IntArray, SortedWindows
 from detectors.drift.budget import per_check_alpha
 from detectors.drift.window import WindowDriftDetector, WindowDriftParams
 from fireline.errors import DetectorError
@@ -110,10 +112,56 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         counts = np.bincount(self._ring[: self._filled], minlength=len(self._codes) + 1)
         return counts.astype(np.float64)
 
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        """The statistic of each detector's table, tables of one width at a time.
+
+        A subclass gives its statistic over rows of tables (:meth:`_table_statistics`);
+        the rings are counted into those rows with one bincount.
+        """
+        stats = [0.0] * len(detectors)
+        by_width: dict[int, list[int]] = {}
+        for i, detector in enumerate(detectors):  # a width is fixed when a detector is fitted
+            by_width.setdefault(detector._ref_counts.size, []).append(i)
+        for width, members in by_width.items():
+            group = [detectors[i] for i in members]
+            ref = np.array([d._ref_counts for d in group], dtype=np.float64)
+            rings = np.array([d._ring for d in group])  # full: checks wait for a full window
+            shifted = rings + (np.arange(len(group)) * width)[:, None]  # row g: its own cells
+            recent = np.bincount(shifted.ravel(), minlength=len(group) * width)
+            found = cls._table_statistics(ref, recent.reshape(len(group), width).astype(float))
+            for i, stat in zip(members, found.tolist(), strict=True):
+                stats[i] = stat
+        return stats
+
+    @classmethod
+    def _table_statistics(cls, ref: FloatArray, recent: FloatArray) -> FloatArray:
+        """:meth:`_compute` of each row's table (reference counts, window counts), to the bit."""
+        raise NotImplementedError
+
     @property
     def categories(self) -> list[str]:
         """The categories tested one by one (the rest share the "other" cell)."""
         return list(self._codes)
+
+
+def sums_over_nonzero(terms: FloatArray, nonzero: npt.NDArray[np.bool_]) -> FloatArray:
+    """Each row's sum of ``terms`` where ``nonzero``, to the bit as the row's kept terms summed.
+
+    NumPy sums each row of a 2-D array as it sums a 1-D one, but the same terms in
+    a longer row are added in another order: so the rows are summed as long as the
+    scalar statistics sum them (all cells; all but the last, "other"; or those kept).
+    """
+    sums = np.empty(terms.shape[0])
+    inner, last = nonzero[:, :-1].all(axis=1), nonzero[:, -1]
+    whole, trimmed = inner & last, inner & ~last
+    if whole.any():
+        sums[whole] = terms[whole].sum(axis=1)
+    if trimmed.any():
+        sums[trimmed] = terms[trimmed, :-1].sum(axis=1)
+    for i in np.flatnonzero(~inner):  # empty cells inside the table: rare
+        sums[i] = terms[i][nonzero[i]].sum()
+    return sums
 
 
 def _is_category(value: object) -> bool:

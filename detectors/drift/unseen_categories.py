@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
 from detectors.distributions import binom_isf
-from detectors.drift.base import IntArray
+from detectors.drift.base import IntArray, SortedWindows
 from detectors.drift.budget import per_check_alpha
 from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
 
@@ -77,6 +78,11 @@ class UnseenCategories(CategoricalDriftDetector[UnseenCategoriesParams]):
 
     def _compute(self) -> float:
         return max(float(self._ring.sum()) - self._expected, 0.0)
+
+    @classmethod
+    def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
+        sums = cls._ring_sums(detectors)  # counts of 0/1: exact
+        return [max(float(s) - d._expected, 0.0) for d, s in zip(detectors, sums, strict=True)]
 
     @property
     def known(self) -> frozenset[str]:

@@ -353,7 +353,7 @@ class ModelMonitor:
         finite = {j: bool(rows_finite[k]) for k, j in enumerate(numeric)}
         clean = {j: bool(rows_clean[k]) for k, j in enumerate(numeric)}
         texts = {j: _all_texts(values[j]) for j, c in enumerate(self._columns) if not c.numeric}
-        fed, quiet = self._feed_groups(floats, finite, texts, len(batch))
+        fed, quiet = self._feed_groups(values, floats, finite, texts, len(batch))
         for j, column in enumerate(self._columns):
             kind = PREDICTION_DRIFT if column.name == PREDICTION else COVARIATE_DRIFT
             if j not in fed:
@@ -373,6 +373,7 @@ class ModelMonitor:
 
     def _feed_groups(
         self,
+        values: list[tuple[Any, ...]],
         floats: dict[int, npt.NDArray[np.float64]],
         finite: dict[int, bool],
         texts: dict[int, bool],
@@ -385,23 +386,32 @@ class ModelMonitor:
         cost; :meth:`DriftDetector.update_many` feeds the columns in step (same
         detectors, same phase: the usual case) with one set of calls for all: the
         drift detectors of the numeric columns with only finite values in this
-        batch, and the missing and wrong-type rates of every column with nothing
-        missing and nothing of the wrong type (those, and categorical ones of text).
+        batch, those of the categorical columns with only text, and the missing
+        and wrong-type rates of every column with nothing missing and nothing of
+        the wrong type (those, and categorical ones of text).
         """
-        fed = [j for j in floats if finite[j] and self._columns[j].drift]
-        if len(fed) >= 2:  # one alone is as fast fed the usual way
-            block = np.array([floats[j] for j in fed])
+        columns = self._columns
+        numeric = [j for j in floats if finite[j] and columns[j].drift]
+        if len(numeric) >= 2:  # one alone is as fast fed the usual way
+            block = np.array([floats[j] for j in numeric])
             # A column's detectors are fitted on one reference and always fed together.
-            drift = [self._columns[j].drift for j in fed]
+            drift = [columns[j].drift for j in numeric]
             DriftDetector.update_many(drift, block, same_windows=True)
         else:
-            fed = []
-        quiet = fed + [j for j, text in texts.items() if text]
+            numeric = []
+        text = [j for j, only_text in texts.items() if only_text]
+        categorical = [j for j in text if columns[j].drift]
+        if len(categorical) >= 2:
+            categories = np.array([values[j] for j in categorical], dtype=object)
+            DriftDetector.update_many([columns[j].drift for j in categorical], categories)
+        else:
+            categorical = []
+        quiet = numeric + text
         if len(quiet) < 2:
-            return set(fed), set()
-        rates = [(self._columns[j].missing, self._columns[j].wrong_type) for j in quiet]
+            return {*numeric, *categorical}, set()
+        rates = [(columns[j].missing, columns[j].wrong_type) for j in quiet]
         DriftDetector.update_many(rates, np.zeros((len(quiet), n)))
-        return set(fed), set(quiet)
+        return {*numeric, *categorical}, set(quiet)
 
     def _column_findings(
         self, batch: Sequence[Prediction], column: _Column, kind: str

@@ -7,11 +7,15 @@ import pytest
 
 import detectors
 from detectors import DriftDetector
+from detectors.drift.categorical import CategoricalDriftParams
+from detectors.drift.chi_square import ChiSquareDrift
+from detectors.drift.jensen_shannon import JensenShannonDrift
 from detectors.drift.ks import KSDrift, KSDriftParams
 from detectors.drift.mean_shift import MeanShift, MeanShiftParams
 from detectors.drift.out_of_range import OutOfRange
 from detectors.drift.psi import PSIDrift, PSIDriftParams
 from detectors.drift.rate_increase import RateIncrease
+from detectors.drift.unseen_categories import UnseenCategories, UnseenCategoriesParams
 from detectors.drift.wasserstein import WassersteinDrift, WassersteinDriftParams
 from detectors.drift.window import WindowDriftParams
 from detectors.monitor.model_monitor import ModelMonitor, MonitorConfig
@@ -188,3 +192,82 @@ def test_a_feature_with_a_missing_value_leaves_the_group_and_is_still_monitored(
     }
     assert phases["f0"] == phases["f2"]
     assert len({p.since_check for p in phases["f1"]}) > 1  # f1's rates moved on alone
+
+
+def test_categorical_features_of_different_widths_fed_together_equal_fed_alone():
+    """A monitor's categorical columns: tables of several widths, counted and tested together."""
+    rng = np.random.default_rng(8)
+    params = CategoricalDriftParams(window=200, step=50, false_alarm_rate=1e-6)
+    unseen = UnseenCategoriesParams(window=200, step=50, false_alarm_rate=1e-6)
+    alphabets = [list("ab"), list("abcd"), list("abcdefgh"), list("abcd")]
+    references = [rng.choice(a, 600).astype(object) for a in alphabets]
+
+    def rows() -> list[list[DriftDetector]]:
+        return [
+            [
+                ChiSquareDrift(params).fit(r),
+                JensenShannonDrift(params).fit(r),
+                UnseenCategories(unseen).fit(r),
+            ]
+            for r in references
+        ]
+
+    together, alone = rows(), rows()
+    assert len({d[0]._ref_counts.size for d in together}) == 3  # three table widths
+    x = np.array([rng.choice(a, 2000) for a in alphabets], dtype=object)
+    x[0, 1000:] = rng.choice(["a", "b", "new"], 1000, p=[0.1, 0.3, 0.6])  # mix and unseen
+    x[2, 500:1500] = "c"  # one category takes over, then leaves
+    start, raised = 0, 0
+    for size in [1, 7, 50, 120, 333, 499, 64] * 5:
+        chunk = x[:, start : start + size]
+        if chunk.shape[1] == 0:
+            break
+        assert DriftDetector.update_many(together, chunk) == len(together)
+        for row, group in zip(chunk, alone, strict=True):
+            for d in group:
+                d.update_valid(row)
+        for a, b in zip(together, alone, strict=True):
+            assert state(a) == state(b)
+        raised += sum(len(d.changes) for g in alone for d in g)
+        start += size
+    assert raised > 0
+
+
+def test_a_monitor_feeds_its_text_columns_together_as_alone(monkeypatch):
+    """Categorical columns of text go the lockstep way; the findings are those of one by one."""
+    rng = np.random.default_rng(2)
+
+    def event(i: int, late: bool) -> Prediction:
+        features = {
+            "country": str(rng.choice(["DE", "FR", "US"] if not late else ["US", "US", "BR"])),
+            "device": str(rng.choice(["web", "ios", "android"])),
+            "amount": float(rng.normal()),
+        }
+        return Prediction(float(i), "m", "1", f"p{i}", features, 0.5)
+
+    events = [event(i, i >= 1500) for i in range(2500)]
+
+    def findings() -> list[tuple[object, ...]]:
+        monitor = ModelMonitor("m", "1", MonitorConfig(warmup=0, reference_size=500))
+        found = [f for s in range(0, 2500, 250) for f in monitor.observe(events[s : s + 250])]
+        return [(f.timestamp, f.feature, f.kind, f.score, f.message) for f in found]
+
+    calls: list[int] = []
+    original = DriftDetector.update_many.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, rows, block, **kwargs):
+        together = original(cls, rows, block, **kwargs)
+        calls.append(together if isinstance(rows[0][0], ChiSquareDrift) else 0)
+        return together
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DriftDetector, "update_many", classmethod(counted))
+        together = findings()
+    assert sum(calls) > 0  # the text columns were fed together
+    with monkeypatch.context() as patch:  # every row on its own
+        patch.setattr("detectors.drift.base._lockstep_key", lambda row: None)
+        alone = findings()
+    assert {(feature, kind) for _, feature, kind, *_ in together} >= {
+        ("country", "covariate_drift")
+    }
+    assert together == alone
