@@ -174,6 +174,26 @@ def _why_it_died(code: int, settings: Settings) -> str:
     return f"the worker exited with code {code} (its log is above)"
 
 
+def _stopped_by_signals() -> asyncio.Event:
+    """An event that Ctrl-C or SIGTERM sets: the traffic ends between two sends.
+
+    asyncio's own Ctrl-C cancels the running task wherever it is, and a producer
+    cancelled in the middle of a send could then wait forever in its close (seen
+    under load: the demo never got to stop its worker). A second Ctrl-C still
+    interrupts at once.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # Python's own again for a second Ctrl-C
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    return stop
+
+
 def _start_worker(
     settings: Settings, extra: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -198,9 +218,7 @@ async def _traffic(
     duration_s: float | None,
     worker: subprocess.Popen[bytes],
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    stop = _stopped_by_signals()
     state = {"last_report": -10.0, "spiking": False}
 
     def on_tick(elapsed: float, spiking: bool) -> None:
@@ -248,9 +266,7 @@ async def _bad_deploy(
     duration_s: float | None,
     worker: subprocess.Popen[bytes],
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    stop = _stopped_by_signals()
     started = time.monotonic()
 
     def say(text: str) -> None:
