@@ -20,7 +20,7 @@ fixed-size ring.
 Many detectors fed the same number of values at the same time (a monitor's
 numeric features) stay in step; :meth:`DriftDetector.update_many` feeds them
 together, each class vectorising its own state through the lockstep hooks
-(``_fixed_many``, ``_absorb_many``, ``_statistics_many``), with the same outcome
+(``_fixed_many``, ``_encode_block``, ``_absorb_many``, ``_statistics_many``), with the same outcome
 as one by one.
 """
 
@@ -369,6 +369,17 @@ class DriftDetector(Detector[DP]):
         return None
 
     @classmethod
+    def _encode_block(
+        cls, detectors: Sequence[Self], block: npt.NDArray[Any], fixed: Any
+    ) -> npt.NDArray[Any]:
+        """The whole block as :meth:`_absorb_many` takes its chunks (as it is by default).
+
+        A class whose encoding costs a call per row and per chunk (a dictionary
+        lookup per value) encodes the block once here instead.
+        """
+        return block
+
+    @classmethod
     def _absorb_many(cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any) -> None:
         """:meth:`_absorb` of row ``g`` of ``chunk`` (valid values) in ``detectors[g]``."""
         for detector, values in zip(detectors, chunk, strict=True):
@@ -420,15 +431,18 @@ def _lockstep(
     for detector in detectors:
         detector._changes = []
     fixed = [type(column[0])._fixed_many(column) for column in columns]
+    blocks = [
+        type(column[0])._encode_block(column, block, constants)
+        for column, constants in zip(columns, fixed, strict=True)
+    ]
     first = rows[0][0]
     step, since = first.params.step, first._since_check
     n = block.shape[1]
     start = 0
     while start < n:
         take = min(n - start, step - since)
-        chunk = block[:, start : start + take]
-        for column, constants in zip(columns, fixed, strict=True):
-            type(column[0])._absorb_many(column, chunk, constants)
+        for column, constants, values in zip(columns, fixed, blocks, strict=True):
+            type(column[0])._absorb_many(column, values[:, start : start + take], constants)
         start += take
         since += take
         if since == step:

@@ -113,6 +113,19 @@ class CategoricalDriftDetector(WindowDriftDetector[CP]):
         return counts.astype(np.float64)
 
     @classmethod
+    def _encode_block(
+        cls, detectors: Sequence[Self], block: npt.NDArray[Any], fixed: Any
+    ) -> npt.NDArray[Any]:
+        # Each row's categories to codes once for the block, not once per chunk.
+        return np.array([d._encode(row) for d, row in zip(detectors, block, strict=True)])
+
+    @classmethod
+    def _encode_many(
+        cls, detectors: Sequence[Self], chunk: npt.NDArray[Any], fixed: Any
+    ) -> npt.NDArray[Any]:
+        return chunk  # encoded with the block already
+
+    @classmethod
     def _statistics_many(cls, detectors: Sequence[Self], windows: SortedWindows) -> list[float]:
         """The statistic of each detector's table, tables of one width at a time.
 
@@ -152,8 +165,13 @@ def sums_over_nonzero(terms: FloatArray, nonzero: npt.NDArray[np.bool_]) -> Floa
     a longer row are added in another order: so the rows are summed as long as the
     scalar statistics sum them (all cells; all but the last, "other"; or those kept).
     """
-    sums = np.empty(terms.shape[0])
     inner, last = nonzero[:, :-1].all(axis=1), nonzero[:, -1]
+    if inner.all():  # the usual tables: no empty cell but perhaps "other", in every row
+        if last.all():
+            return terms.sum(axis=1)
+        if not last.any():
+            return np.ascontiguousarray(terms[:, :-1]).sum(axis=1)
+    sums = np.empty(terms.shape[0])
     whole, trimmed = inner & last, inner & ~last
     if whole.any():
         sums[whole] = terms[whole].sum(axis=1)
