@@ -50,6 +50,12 @@ class MetricEnsembleParams(ContextModelParams):
     adapt_after: int = Field(
         default=500, description="Alarmed points after which the new level becomes normal."
     )
+    jump_alarm_fraction: float = Field(
+        default=0.07,
+        ge=0,
+        description="A level jump heats the alarm only when the moving average stands this "
+        "fraction of the normal envelope's width from the baseline (0: every jump heats).",
+    )
     coarse_step: int = Field(
         default=3,
         ge=2,
@@ -133,7 +139,10 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
     :attr:`alarm` says whether the series is in an anomalous state, with
     hysteresis. A point is *hot* if its unrested score reaches ``threshold`` (for
     the novelty, only when the range has not widened in the last ``order``
-    points: right after it has, every context looks new), it lies outside the
+    points: right after it has, every context looks new; for a level jump, only
+    when the moving average also stands ``jump_alarm_fraction`` of the normal
+    envelope's width from the baseline: a young series' moving average has a
+    narrow range and breaks it by chance), it lies outside the
     normal envelope (the range of past non-hot points, plus ``margin``), or the
     series is stuck. The alarm rises after ``consecutive`` hot points in a row
     and clears after ``consecutive`` normal ones, or after ``adapt_after``
@@ -253,8 +262,10 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         isnan = math.isnan
         if novelties is None:
             novelties = self._novelty(batch)
+        confirm = params.jump_alarm_fraction
         signals = zip(batch, novelties, self._jumps(batch), self._stuck(batch), strict=True)
-        for x, novelty, jumped, stuck in signals:
+        for x, novelty, jump, stuck in signals:
+            jumped = jump is not None
             index += 1
             cursor += 1
             if index + 1 < warmup:
@@ -269,9 +280,16 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
                 hot = stuck != _NOT_STUCK
                 if signal >= threshold:
                     resting = rest
-                    # Right after the range widened every context looks new (the grids
-                    # stretched): that alone must not raise the alarm, a range break does.
-                    hot = hot or jumped or self._model.steady > order
+                    if jump is not None and abs(jump - baseline) < confirm * (env_hi - env_lo):
+                        # A young series' moving average has shown little of its swing
+                        # and breaks its narrow range by chance: such a jump scores (NAB
+                        # rewards an early guess) but only a novelty may heat the point.
+                        hot = hot or (novelty >= threshold and self._model.steady > order)
+                    else:
+                        # Right after the range widened every context looks new (the
+                        # grids stretched): that alone must not raise the alarm, a range
+                        # break does.
+                        hot = hot or jumped or self._model.steady > order
                 if not hot and not normal_lo <= x <= normal_hi:
                     hot = True
                 if hot or not calm:
@@ -345,8 +363,8 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         self._detections = detections
         return scores
 
-    def _jumps(self, batch: list[float]) -> list[bool]:
-        """Per point: does the moving average leave its own range by the margin?"""
+    def _jumps(self, batch: list[float]) -> list[float | None]:
+        """Per point: the moving average where it leaves its own range by the margin, or None."""
         params = self.params
         rate, margin, warmup, settled = (
             self._level_rate,
@@ -356,7 +374,7 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
         )
         level, low, high = self._level, self._level_lo, self._level_hi
         index = self._seen - 1
-        jumps = []
+        jumps: list[float | None] = []
         for x in batch:
             index += 1
             level = x if index == 0 else level + rate * (x - level)
@@ -368,7 +386,7 @@ class MetricEnsemble(MetricDetector[MetricEnsembleParams]):
                 if level < low:
                     jumped = index >= warmup and level < low - margin * (high - low)
                     low = level
-            jumps.append(jumped)
+            jumps.append(level if jumped else None)
         self._level, self._level_lo, self._level_hi = level, low, high
         return jumps
 

@@ -211,7 +211,8 @@ def plain_update(detector: MetricEnsemble, batch: list[float]) -> None:
         detector._stuck(batch),
         strict=True,
     )
-    for index, (x, novelty, jumped, stuck) in enumerate(signals, detector._seen):
+    for index, (x, novelty, jump, stuck) in enumerate(signals, detector._seen):
+        jumped = jump is not None
         detector._cursor += 1
         score = 1.0 if jumped or stuck == 1 else novelty  # 1: stuck from this point on
         if index + 1 < params.warmup:
@@ -226,7 +227,11 @@ def plain_update(detector: MetricEnsemble, batch: list[float]) -> None:
         hot = stuck != 0  # 0: not stuck
         if score >= params.threshold:
             detector._resting = params.rest
-            hot = hot or jumped or detector._model.steady > params.order
+            envelope = detector._env_hi - detector._env_lo
+            if jumped and abs(jump - detector._baseline) < params.jump_alarm_fraction * envelope:
+                hot = hot or (novelty >= params.threshold and detector._model.steady > params.order)
+            else:
+                hot = hot or jumped or detector._model.steady > params.order
         if not hot and not detector._normal_lo <= x <= detector._normal_hi:
             hot = True
         if hot or detector._alarm or detector._hot_run:
@@ -249,6 +254,7 @@ ensemble_params = st.fixed_dictionaries(
         "coarse_step": st.integers(2, 4),
         "calibration_strength": st.sampled_from([0.0, 0.2]),
         "calibration_window": st.sampled_from([1, 50, 5000]),
+        "jump_alarm_fraction": st.sampled_from([0.0, 0.07, 0.3]),
     }
 )
 

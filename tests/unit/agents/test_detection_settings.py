@@ -158,6 +158,7 @@ CASES = [
     env(EN, {"min_spread": 0}, "detection.ensemble.min_spread (FIRELINE_DETECTION__ENSEMBLE__MIN_SPREAD) must be positive; got '0'"),
     env(EN, {"consecutive": 0}, "detection.ensemble.consecutive (FIRELINE_DETECTION__ENSEMBLE__CONSECUTIVE) must be at least 1; got '0'"),
     env(EN, {"adapt_after": 3}, "detection.ensemble.adapt_after (FIRELINE_DETECTION__ENSEMBLE__ADAPT_AFTER) must be larger than detection.ensemble.consecutive (3); got 3"),
+    env(EN, {"jump_alarm_fraction": -0.1}, "detection.ensemble.jump_alarm_fraction (FIRELINE_DETECTION__ENSEMBLE__JUMP_ALARM_FRACTION) must not be negative; got '-0.1'"),
     build(ContextModel, {"warmup": 0}, "ContextModel: warmup must be at least 1; got 0."),
     # The drift family's shared rules, then each detector's own.
     build(KSDrift, {"reference_size": 19}, "KSDrift: reference_size must be at least 20; got 19."),
