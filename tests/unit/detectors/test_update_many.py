@@ -7,7 +7,7 @@ import pytest
 
 import detectors
 from detectors import DriftDetector
-from detectors.drift.categorical import CategoricalDriftParams
+from detectors.drift.categorical import CategoricalDriftDetector, CategoricalDriftParams
 from detectors.drift.chi_square import ChiSquareDrift
 from detectors.drift.jensen_shannon import JensenShannonDrift
 from detectors.drift.ks import KSDrift, KSDriftParams
@@ -271,3 +271,33 @@ def test_a_monitor_feeds_its_text_columns_together_as_alone(monkeypatch):
         ("country", "covariate_drift")
     }
     assert together == alone
+
+
+class TotalVariationDrift(ChiSquareDrift):
+    """A team's own categorical test: only _compute, no form over rows of tables."""
+
+    _table_statistics = CategoricalDriftDetector._table_statistics  # the base's: none
+
+    def _compute(self) -> float:
+        ref, recent = self._ref_counts, self.window_counts()
+        return 0.5 * float(np.abs(ref / ref.sum() - recent / recent.sum()).sum())
+
+    def _fit_table(self, ref_counts, names, counts) -> float:
+        return 0.2
+
+
+def test_a_categorical_test_without_a_table_form_is_checked_one_by_one_in_lockstep():
+    rng = np.random.default_rng(9)
+    params = CategoricalDriftParams(window=200, step=50, false_alarm_rate=1e-6)
+    references = [rng.choice(list("abcd"), 600).astype(object) for _ in range(3)]
+    together = [[TotalVariationDrift(params).fit(r)] for r in references]
+    alone = [[TotalVariationDrift(params).fit(r)] for r in references]
+    x = np.array([rng.choice(list("abcd"), 1000) for _ in references], dtype=object)
+    x[1, 500:] = "a"  # one feature's mix moves
+    for start in range(0, 1000, 100):
+        chunk = x[:, start : start + 100]
+        assert DriftDetector.update_many(together, chunk) == len(together)
+        for row, group in zip(chunk, alone, strict=True):
+            group[0].update_valid(row)
+        assert [state(g) for g in together] == [state(g) for g in alone]
+    assert [g[0].alarm for g in together] == [False, True, False]
