@@ -138,6 +138,16 @@ class DetectorParams(BaseModel):
     def __copy__(self) -> Self:
         return self  # frozen: a copy would be the same value
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A new model with ``update`` applied and validated; without one, this (frozen) model.
+
+        pydantic's own copies through ``__copy__`` (this very instance, shared by
+        every series) and would write the update into it.
+        """
+        if not update:
+            return self
+        return type(self)(**{**dict(self), **update})
+
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         return self
 

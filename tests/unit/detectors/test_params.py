@@ -4,6 +4,7 @@ import pickle
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from detectors import LatencySpike, MeanShift, TailLatency
 from detectors.metric.contextual import ContextModel
@@ -115,3 +116,13 @@ def test_params__rules_of_a_parent_model_apply_to_its_children():
     ]
     with pytest.raises(DetectorError, match=re.escape("min_reference must be at most")):
         MeanShift(min_reference=5000)
+
+
+def test_params__model_copy_with_an_update_is_a_new_validated_model_and_the_shared_one_stays():
+    shared = MetricEnsembleParams.defaults()
+    copied = shared.model_copy(update={"jump_alarm_fraction": 0.0})
+    assert (copied.jump_alarm_fraction, shared.jump_alarm_fraction) == (0.0, 0.07)
+    assert MetricEnsembleParams().jump_alarm_fraction == 0.07
+    assert shared.model_copy() is shared  # frozen: nothing to copy
+    with pytest.raises(ValidationError, match="adapt_after must be larger than consecutive"):
+        shared.model_copy(update={"adapt_after": 1})
