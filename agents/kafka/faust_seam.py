@@ -97,6 +97,9 @@ log = logging.getLogger(__name__)
 #: Refused offset commits in a row from which each further one is a warning.
 REPEATED_COMMIT_FAILURES: Final = 3
 
+#: Seconds after which an offset commit that has not finished is a warning.
+SLOW_COMMIT_S: Final = 15.0
+
 #: aiokafka 0.14's INFO line when a fetch position lies past the log end (it then
 #: resets to "earliest" without another word); its args are (offset, partition).
 FETCH_OUT_OF_RANGE = "Fetch offset %s is out of range for partition %s, resetting offset"
@@ -281,6 +284,7 @@ class SeamConsumer(faust_aiokafka.Consumer):
         # broker (Faust's own copy also holds commits that failed in a rebalance).
         self._known_committed: dict[TP, int] = {}
         self._failed_commits = 0  # refused by the broker since the last one it took
+        self._asking_broker = False  # a commit is past the producer's flush, at the broker
         # A clock that ticks as each seek begins and ends, and when each partition
         # (or every one: perform_seek) was last sought.
         self._seek_clock = 0
@@ -382,8 +386,35 @@ class SeamConsumer(faust_aiokafka.Consumer):
         finally:
             self._tick(tp)
 
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Faust's commit, with a warning once it has not finished in ``SLOW_COMMIT_S``.
+
+        Nothing else would say so: a commit waits for the producer to flush, then for
+        the broker, and meanwhile the group's offsets stand still (the next owner
+        reads everything since again). Faust's own note comes after 300 s.
+        """
+        slow = self.loop.call_later(SLOW_COMMIT_S, self._commit_is_slow)
+        try:
+            done: bool = await super().commit(*args, **kwargs)
+        finally:
+            slow.cancel()
+        return done
+
+    def _commit_is_slow(self) -> None:
+        waiting = "the broker's answer" if self._asking_broker else "the producer's flush"
+        log.warning(
+            "an offset commit has not finished in %.0f s (waiting for %s): the group's "
+            "offsets stand still until it does",
+            SLOW_COMMIT_S,
+            waiting,
+        )
+
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        done: bool = await super()._commit(offsets)
+        self._asking_broker = True
+        try:
+            done: bool = await super()._commit(offsets)
+        finally:
+            self._asking_broker = False
         if done:
             self._failed_commits = 0
             for tp, offset in offsets.items():

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
 from aiokafka.structs import TopicPartition
+from faust.transport.consumer import Consumer as FaustBaseConsumer
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 
+from agents.kafka import faust_seam
 from agents.kafka.batching import BatchConsumer
 from tests.unit.agents.test_faust_seam import TOPIC, TP0, make_consumer
 
@@ -89,4 +92,50 @@ async def test_commit__one_taken_by_the_broker_starts_the_count_again(
     assert await consumer._commit({TP0: 20}) is True
     with caplog.at_level(logging.WARNING, logger="agents.kafka.faust_seam"):
         await refuse_commits(consumer, monkeypatch, 2)
+    assert caplog.records == []
+
+
+@pytest.fixture
+def commit_taking(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Faust's commit made to take ``seconds``, ``at_broker`` or before (the producer's flush)."""
+    monkeypatch.setattr(faust_seam, "SLOW_COMMIT_S", 0.05)
+
+    def take(seconds: float, at_broker: bool) -> None:
+        async def broker(self: Any, offsets: Mapping[TP, int]) -> bool:
+            await asyncio.sleep(seconds)
+            return True
+
+        async def commit(self: Any, *args: Any, **kwargs: Any) -> bool:
+            if at_broker:
+                return bool(await self._commit({TP0: 5}))
+            await asyncio.sleep(seconds)  # the producer's flush
+            return True
+
+        monkeypatch.setattr(FaustConsumer, "_commit", broker)
+        monkeypatch.setattr(FaustBaseConsumer, "commit", commit)
+
+    return take
+
+
+@pytest.mark.parametrize(
+    ("at_broker", "waiting"), [(False, "the producer's flush"), (True, "the broker's answer")]
+)
+async def test_commit__one_that_does_not_finish_is_a_warning_while_it_waits(
+    consumer, commit_taking, caplog, at_broker, waiting
+):
+    commit_taking(0.2, at_broker)
+    with caplog.at_level(logging.WARNING, logger="agents.kafka.faust_seam"):
+        assert await consumer.commit() is True
+
+    [warning] = caplog.records
+    assert warning.getMessage().startswith(
+        f"an offset commit has not finished in 0 s (waiting for {waiting})"
+    )
+
+
+async def test_commit__a_quick_one_says_nothing(consumer, commit_taking, caplog):
+    commit_taking(0.0, at_broker=True)
+    with caplog.at_level(logging.WARNING, logger="agents.kafka.faust_seam"):
+        assert await consumer.commit() is True
+        await asyncio.sleep(0.1)  # past the threshold: the warning was called off
     assert caplog.records == []
