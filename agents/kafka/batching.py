@@ -156,6 +156,14 @@ class BatchConsumer(SeamConsumer):
             # a seek reset its position: these are read again from the last commit
             # (at-least-once) rather than our acks resurrecting revoked state or
             # moving the read offset past what the seek asked for again.
+            log.info(
+                "%s[%d]: offsets %d-%d handled while a rebalance or seek moved the "
+                "partition; not acknowledged, read again from the last commit",
+                tp.topic,
+                tp.partition,
+                batch[0].offset,
+                batch[-1].offset,
+            )
             return
         self.ack_range(tp, batch[0].offset, batch[-1].offset)
 

@@ -94,6 +94,12 @@ def _on(owner: Any, *names: str) -> list[PrivateName]:
 
 log = logging.getLogger(__name__)
 
+#: Refused offset commits in a row from which each further one is a warning.
+REPEATED_COMMIT_FAILURES: Final = 3
+
+#: Seconds after which an offset commit that has not finished is a warning.
+SLOW_COMMIT_S: Final = 15.0
+
 #: aiokafka 0.14's INFO line when a fetch position lies past the log end (it then
 #: resets to "earliest" without another word); its args are (offset, partition).
 FETCH_OUT_OF_RANGE = "Fetch offset %s is out of range for partition %s, resetting offset"
@@ -214,8 +220,12 @@ class PartitionOffsets:
     committed: int | None  # the group's committed offset (the next to consume); None if never
 
 
-class _LongPollThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread with the consumer's fetch long-poll instead of Faust's 1.5 s."""
+class _SeamThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, with two changes to the aiokafka consumer it runs.
+
+    The consumer's fetch long-poll instead of Faust's 1.5 s, and a seek to the
+    committed offsets that also moves the partitions with no commit.
+    """
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -225,6 +235,34 @@ class _LongPollThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = seam.fetch_max_wait_ms
         consumer._fetch_min_bytes = seam.fetch_min_bytes
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek every assigned partition to its committed offset, or to its log start if none."""
+        # Typed as Faust's; aiokafka's answer has its own partitions, and None for no commit.
+        return cast("Mapping[TP, int]", await self.call_thread(self.seek_each_to_committed))
+
+    async def seek_each_to_committed(self) -> Mapping[Any, int | None]:
+        """On the consumer thread: aiokafka's seek, then the log start for each partition it left.
+
+        aiokafka's ``seek_to_committed`` leaves a partition with no committed offset
+        (or 0) where it is. fireline's "read again from the last commit" (a fetch
+        dropped in a rebalance, a batch handled across a seek) relies on the seek:
+        on a partition the group never committed, the records already fetched were
+        then never read again, their acknowledgements never came, and the group's
+        commit there stalled until a rebalance or newer records (a seek forced into
+        a handler of the playbook restart test's second worker: no commit in 30 s).
+        Such a partition starts where the group would start it: fireline's
+        offset reset policy is "earliest" (agents.service.app). Only partitions
+        whose records are acknowledged: a table's changelog is never committed, and
+        Faust positions it itself (recovery, standbys).
+        """
+        consumer = self._ensure_consumer()
+        acknowledged = self.consumer.app.topics.acks_enabled_for
+        committed: Mapping[Any, int | None] = await consumer.seek_to_committed()
+        never = [tp for tp, offset in committed.items() if not offset and acknowledged(tp.topic)]
+        if never:
+            await consumer.seek_to_beginning(*never)
+        return committed
 
 
 class SeamConsumer(faust_aiokafka.Consumer):
@@ -245,6 +283,8 @@ class SeamConsumer(faust_aiokafka.Consumer):
         # The highest offset per partition that this worker's commits got onto the
         # broker (Faust's own copy also holds commits that failed in a rebalance).
         self._known_committed: dict[TP, int] = {}
+        self._failed_commits = 0  # refused by the broker since the last one it took
+        self._asking_broker = False  # a commit is past the producer's flush, at the broker
         # A clock that ticks as each seek begins and ends, and when each partition
         # (or every one: perform_seek) was last sought.
         self._seek_clock = 0
@@ -346,38 +386,82 @@ class SeamConsumer(faust_aiokafka.Consumer):
         finally:
             self._tick(tp)
 
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Faust's commit, with a warning once it has not finished in ``SLOW_COMMIT_S``.
+
+        Nothing else would say so: a commit waits for the producer to flush, then for
+        the broker, and meanwhile the group's offsets stand still (the next owner
+        reads everything since again). Faust's own note comes after 300 s.
+        """
+        slow = self.loop.call_later(SLOW_COMMIT_S, self._commit_is_slow)
+        try:
+            done: bool = await super().commit(*args, **kwargs)
+        finally:
+            slow.cancel()
+        return done
+
+    def _commit_is_slow(self) -> None:
+        waiting = "the broker's answer" if self._asking_broker else "the producer's flush"
+        log.warning(
+            "an offset commit has not finished in %.0f s (waiting for %s): the group's "
+            "offsets stand still until it does",
+            SLOW_COMMIT_S,
+            waiting,
+        )
+
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        done: bool = await super()._commit(offsets)
+        self._asking_broker = True
+        try:
+            done: bool = await super()._commit(offsets)
+        finally:
+            self._asking_broker = False
         if done:
+            self._failed_commits = 0
             for tp, offset in offsets.items():
                 self._known_committed[tp] = max(offset, self._known_committed.get(tp, offset))
+            return done
+        # Faust returns False, without a word, for a commit the broker refused because
+        # the group rebalanced; aiokafka's ERROR line says only that it will rejoin.
+        self._failed_commits += 1
+        if self._failed_commits >= REPEATED_COMMIT_FAILURES:
+            log.warning(
+                "%d offset commits in a row were refused (the group keeps rebalancing?): "
+                "the records handled since the last commit will be read again; refused: %s",
+                self._failed_commits,
+                ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(offsets.items())),
+            )
         return done
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """Faust's seek to the group's committed offsets, checking that none vanished.
 
-        A partition this worker committed for that the broker now has no committed
-        offset for means the broker lost the group's offsets, and with a
-        memory-only broker that restarted, the log too. Reported; and Faust's own
-        copy of the old offset, if it still has one, is dropped so that the
-        acknowledgements of the new records below it are not ignored. (An offset
-        lower than this worker's last commit is not taken for a loss: a broker that
-        does not fence a previous owner's late commit, like Tansu, can show one.)
+        A partition the broker has no committed offset for has none here either:
+        Faust's own copy, which also holds commits the broker refused, is dropped so
+        that the acknowledgements of the records read again below it are not
+        ignored. If this worker had committed for it, the broker lost the group's
+        offsets, and with a memory-only broker that restarted, the log too:
+        reported. (An offset lower than this worker's last commit is not taken for
+        a loss: a broker that does not fence a previous owner's late commit, like
+        Tansu, can show one.)
         """
         committed: Mapping[Any, int | None] = await super().seek_to_committed()
         for key, offset in committed.items():
-            tp = TP(key.topic, key.partition)
-            had = self._known_committed.get(tp)
-            if had is None or offset is not None:
+            if offset is not None:
                 continue
+            tp = TP(key.topic, key.partition)
+            # Faust's copy also holds a commit the broker refused (in a rebalance):
+            # kept, it would drop the acknowledgements of the records read again
+            # below it, and the group's commit would stall until newer records came.
             self._committed_offset.pop(tp, None)
-            del self._known_committed[tp]
+            had = self._known_committed.pop(tp, None)
+            if had is None:
+                continue
             for report in self.offset_lost_reports:
                 report(tp, had, offset)
         return cast("Mapping[TP, int]", committed)
 
-    def _new_consumer_thread(self) -> _LongPollThread:
-        return _LongPollThread(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> _SeamThread:
+        return _SeamThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         await self.drain(fetcher)

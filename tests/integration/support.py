@@ -594,6 +594,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         reader.close()
 
 
+#: Lines of a worker's log that a failed wait_processed quotes.
+LOG_TAIL_LINES = 60
+
+
 def wait_processed(
     bootstrap: str, worker: WorkerProcess, *names: str, timeout_s: float = 30.0
 ) -> None:
@@ -614,13 +618,24 @@ def wait_processed(
         for name in names:
             topic = worker.topic(name)
             ends = {p: end for p, end in end_offsets(bootstrap, topic).items() if end > 0}
+            done: dict[int, int] = {}  # the group's committed offsets, as last asked
 
-            def caught_up(topic: str = topic, ends: dict[int, int] = ends) -> bool:
+            def caught_up(
+                topic: str = topic, ends: dict[int, int] = ends, done: dict[int, int] = done
+            ) -> bool:
                 asked = [TopicPartition(topic, p) for p in ends]
-                done = {tp.partition: tp.offset for tp in reader.committed(asked, timeout=10)}
+                done.update({tp.partition: tp.offset for tp in reader.committed(asked, timeout=10)})
                 return all(done[p] >= end for p, end in ends.items())
 
-            wait_for(caught_up, timeout_s, f"{group} to commit past {ends} of {topic}")
+            try:
+                wait_for(caught_up, timeout_s, f"{group} to commit past {ends} of {topic}")
+            except AssertionError as failure:
+                # What the group did commit (negative: nothing) and the worker's last
+                # words, in the report itself: the log's tmp_path may be gone by then.
+                tail = "\n".join(worker.log().splitlines()[-LOG_TAIL_LINES:])
+                raise AssertionError(
+                    f"{failure}; committed: {done}; the end of {worker.log_path}:\n{tail}"
+                ) from None
     finally:
         reader.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -151,7 +152,7 @@ async def test_deliver_one__a_seek_during_the_delivery_keeps_its_read_offset(
 
 
 async def test_deliver__a_batch_handled_across_a_seek_is_not_acknowledged(
-    consumer, seeks_without_a_broker
+    consumer, seeks_without_a_broker, caplog
 ):
     """Its records come again from the committed offset (at least once), so acknowledging
     them could only move the read offset and the commit past what the seek asked for."""
@@ -162,9 +163,16 @@ async def test_deliver__a_batch_handled_across_a_seek_is_not_acknowledged(
         handled.extend(r.offset for r in batch)
         await consumer.seek(tp, 3)
 
-    await consumer._deliver(tp, [record(5), record(6)], {TOPIC: handler})
+    with caplog.at_level(logging.INFO, logger="agents.kafka.batching"):
+        await consumer._deliver(tp, [record(5), record(6)], {TOPIC: handler})
     assert handled == [5, 6]
     assert consumer.read_offset(tp) == 3  # where the seek went: not acknowledged (6)
+    assert [r.getMessage() for r in caplog.records] == [
+        (
+            f"{TOPIC}[0]: offsets 5-6 handled while a rebalance or seek moved the partition; "
+            "not acknowledged, read again from the last commit"
+        )
+    ]
 
 
 async def test_drain__a_seek_of_another_partition_leaves_a_fetch_alone(
