@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100, help="new series of each kind")
     parser.add_argument("--points", type=int, default=3000, help="points of each series")
     args = parser.parse_args()
-    routes = DetectionSettings().routes()  # the worker's routing by metric name
+    settings = DetectionSettings()
+    routes = settings.routes()  # the worker's routing by metric name
     by_name: dict[str, DetectorRoute] = {name: r for r in routes for name in r.names}
     default = routes[-1]  # every other metric
-    unconfirmed = DetectionSettings().ensemble.model_copy(update={"jump_alarm_fraction": 0.0})
+    unconfirmed = settings.ensemble.model_copy(update={"jump_alarm_fraction": 0.0})
     rules: dict[str, Callable[[], MetricDetector]] = {
         "confirmed": default.build,
         "unconfirmed": lambda: MetricEnsemble(unconfirmed),
@@ -84,15 +85,15 @@ def main() -> None:
     print(f"new series alarmed within {args.points:,} points (of {args.series} each)")
     started = time.perf_counter()
     for name, (label, make) in KINDS.items():
-        build = by_name.get(name, default).build
-        kind = type(build()).__name__
-        if kind == "MetricEnsemble":
+        route = by_name.get(name, default)
+        kind = route.detector.__name__
+        if route.detector is MetricEnsemble:
             found = {
                 rule: alarmed_series(b, make, args.series, args.points) for rule, b in rules.items()
             }
             figures = f"{found['confirmed']} (without the confirmation: {found['unconfirmed']})"
         else:
-            figures = str(alarmed_series(build, make, args.series, args.points))
+            figures = str(alarmed_series(route.build, make, args.series, args.points))
         print(f"  {name:16} {label:24} {kind:16} {figures}")
     print("level shifts inside the envelope caught within 200 points (MetricEnsemble, of 40)")
     for size, at in [(2.0, 150), (2.0, 400), (2.0, 800), (3.0, 150)]:
